@@ -1,0 +1,10 @@
+"""File importers: read CSV / JSONL / TREC files, validate every row, then write in bulk.
+
+Every importer validates the whole file before it writes anything, so bad input leaves
+the database unchanged; the writes happen in one transaction with bulk operations.
+"""
+
+from .errors import ImportFailed, ImportProblem
+from .services import labels_import, products_import, queries_import, run_import
+
+__all__ = ["ImportFailed", "ImportProblem", "labels_import", "products_import", "queries_import", "run_import"]

@@ -1,0 +1,375 @@
+"""Column specs per file kind and the validation of rows into typed records.
+
+Validation collects every problem (file, line, column) instead of stopping at the first,
+and de-duplicates rows by their key: an exact repeat is reported and skipped, a
+conflicting repeat is an error.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ImportProblem
+from .reading import ColumnSpec, Row
+
+PRODUCT_SPEC = ColumnSpec(
+    required=("product_id", "title"),
+    optional=("brand", "category", "description", "attributes", "image"),
+    aliases={
+        "id": "product_id",
+        "sku": "product_id",
+        "asin": "product_id",
+        "product_title": "title",
+        "name": "title",
+        "product_brand": "brand",
+        "product_description": "description",
+        "product_category": "category",
+        "images": "image",
+        "image_url": "image",
+        "image_urls": "image",
+    },
+)
+
+QUERY_SPEC = ColumnSpec(
+    required=("query_id", "query"),
+    optional=("locale", "traffic"),
+    aliases={"qid": "query_id", "text": "query", "query_text": "query", "product_locale": "locale", "count": "traffic", "frequency": "traffic"},
+)
+
+RUN_SPEC = ColumnSpec(
+    required=("query_id", "product_id", "rank"),
+    optional=("score", "query", "product_title", "locale"),
+    aliases={
+        "qid": "query_id",
+        "docno": "product_id",
+        "docid": "product_id",
+        "doc_id": "product_id",
+        "query_text": "query",
+        "title": "product_title",
+        "product_locale": "locale",
+    },
+    trec_fields=("query_id", "_q0", "product_id", "rank", "score", "_tag"),
+)
+
+LABEL_SPEC = ColumnSpec(
+    required=("query_id", "product_id", "label"),
+    optional=("rater", "query", "product_title", "locale"),
+    aliases={
+        "qid": "query_id",
+        "docno": "product_id",
+        "docid": "product_id",
+        "doc_id": "product_id",
+        "esci_label": "label",
+        "relevance": "label",
+        "rel": "label",
+        "grade": "label",
+        "annotator": "rater",
+        "query_text": "query",
+        "title": "product_title",
+        "product_locale": "locale",
+    },
+    trec_fields=("query_id", "_iteration", "product_id", "label"),
+)
+
+
+# Limits of the database columns (annotation/models.py), checked here so that a value that
+# does not fit is reported on its line like any other problem, not as a database error.
+MAX_LENGTH = {"product_id": 200, "query_id": 200, "brand": 200, "category": 300, "locale": 20, "rater": 200}
+MAX_RANK = 2**31 - 1
+MAX_TRAFFIC = 2**63 - 1
+
+
+def text_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    return str(value)
+
+
+@dataclass
+class Problems:
+    """Collects problems for one file."""
+
+    file: str
+    items: list[ImportProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, line: int | None, column: str | None, message: str) -> None:
+        self.items.append(ImportProblem(self.file, line, column, message))
+
+
+def too_long(problems: Problems, line: int, values: dict[str, str]) -> bool:
+    """Report the first of values (column: text) longer than its column; True if there was one."""
+    for column, value in values.items():
+        if len(value) > MAX_LENGTH[column]:
+            problems.add(line, column, f"longer than {MAX_LENGTH[column]} characters")
+            return True
+    return False
+
+
+def dedupe(rows: list[tuple[int, tuple, Any]], problems: Problems, what: str) -> list[tuple[int, Any]]:
+    """Keep the first row per key; skip exact repeats (noted), flag conflicting ones."""
+    first: dict[tuple, tuple[int, Any]] = {}
+    kept: list[tuple[int, Any]] = []
+    repeats = 0
+    for line, key, record in rows:
+        if key in first:
+            first_line, first_record = first[key]
+            if first_record == record:
+                repeats += 1
+            else:
+                problems.add(line, None, f"conflicts with line {first_line}: same {what} {_show(key)} with different values")
+            continue
+        first[key] = (line, record)
+        kept.append((line, record))
+    if repeats:
+        problems.notes.append(f"{repeats} exact repeated row(s) skipped")
+    return kept
+
+
+def _show(key: tuple) -> str:
+    return "/".join(str(part) for part in key)
+
+
+# --- products -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    product_id: str
+    title: str
+    brand: str
+    category: str
+    description: str
+    attributes: dict
+    images: tuple[str, ...]
+
+
+def product_records(rows: list[Row], problems: Problems) -> list[tuple[int, ProductRecord]]:
+    parsed = []
+    for row in rows:
+        v = row.values
+        product_id = text_value(v.get("product_id"))
+        title = text_value(v.get("title"))
+        if not product_id:
+            problems.add(row.line, "product_id", "empty product_id")
+            continue
+        if not title:
+            problems.add(row.line, "title", "empty title")
+            continue
+        brand, category = text_value(v.get("brand")), text_value(v.get("category"))
+        if too_long(problems, row.line, {"product_id": product_id, "brand": brand, "category": category}):
+            continue
+        attributes = _attributes(v.get("attributes"), row.line, problems)
+        if attributes is None:
+            continue
+        images = v.get("image")
+        if isinstance(images, list):
+            image_list = tuple(text_value(i) for i in images if text_value(i))
+        else:
+            image_list = tuple(part.strip() for part in text_value(images).split("|") if part.strip())
+        record = ProductRecord(
+            product_id=product_id,
+            title=title,
+            brand=brand,
+            category=category,
+            description=text_value(v.get("description")),
+            attributes=attributes,
+            images=image_list,
+        )
+        parsed.append((row.line, (product_id,), record))
+    return dedupe(parsed, problems, "product_id")
+
+
+def _attributes(raw: Any, line: int, problems: Problems) -> dict | None:
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.add(line, "attributes", f"not valid JSON ({exc.msg} at character {exc.pos + 1})")
+            return None
+        if isinstance(value, dict):
+            return value
+    problems.add(line, "attributes", 'must be a JSON object, e.g. {"colour": "red"}')
+    return None
+
+
+# --- queries ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    query_id: str
+    text: str
+    locale: str
+    traffic: int | None
+
+
+def query_records(rows: list[Row], problems: Problems) -> list[tuple[int, QueryRecord]]:
+    parsed = []
+    for row in rows:
+        v = row.values
+        query_id = text_value(v.get("query_id"))
+        text = text_value(v.get("query"))
+        if not query_id:
+            problems.add(row.line, "query_id", "empty query_id")
+            continue
+        if not text:
+            problems.add(row.line, "query", "empty query text")
+            continue
+        locale = text_value(v.get("locale"))
+        if too_long(problems, row.line, {"query_id": query_id, "locale": locale}):
+            continue
+        traffic = None
+        raw_traffic = text_value(v.get("traffic"))
+        if raw_traffic:
+            try:
+                traffic = int(raw_traffic)
+                if traffic < 0:
+                    raise ValueError
+            except ValueError:
+                problems.add(row.line, "traffic", f"must be a whole number >= 0, got {raw_traffic!r}")
+                continue
+            if traffic > MAX_TRAFFIC:
+                problems.add(row.line, "traffic", f"must be at most {MAX_TRAFFIC}, got {raw_traffic!r}")
+                continue
+        record = QueryRecord(query_id, text, locale, traffic)
+        parsed.append((row.line, (query_id,), record))
+    return dedupe(parsed, problems, "query_id")
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    query_id: str
+    product_id: str
+    rank: int
+    score: float | None
+    query_text: str
+    product_title: str
+    locale: str
+
+
+def result_records(rows: list[Row], problems: Problems) -> list[tuple[int, ResultRecord]]:
+    parsed = []
+    for row in rows:
+        v = row.values
+        ids = _pair_ids(row, problems)
+        if ids is None:
+            continue
+        raw_rank = text_value(v.get("rank"))
+        try:
+            rank = int(raw_rank)
+            if rank < 1:
+                raise ValueError
+        except ValueError:
+            problems.add(row.line, "rank", f"must be a whole number >= 1, got {raw_rank!r}")
+            continue
+        if rank > MAX_RANK:
+            problems.add(row.line, "rank", f"must be at most {MAX_RANK}, got {raw_rank!r}")
+            continue
+        score = None
+        raw_score = text_value(v.get("score"))
+        if raw_score:
+            try:
+                score = float(raw_score)
+            except ValueError:
+                problems.add(row.line, "score", f"must be a number, got {raw_score!r}")
+                continue
+        record = ResultRecord(
+            ids[0], ids[1], rank, score, text_value(v.get("query")), text_value(v.get("product_title")), text_value(v.get("locale"))
+        )
+        parsed.append((row.line, ids, record))
+    return dedupe(parsed, problems, "query_id/product_id")
+
+
+def _pair_ids(row: Row, problems: Problems) -> tuple[str, str] | None:
+    query_id = text_value(row.values.get("query_id"))
+    product_id = text_value(row.values.get("product_id"))
+    if not query_id:
+        problems.add(row.line, "query_id", "empty query_id")
+        return None
+    if not product_id:
+        problems.add(row.line, "product_id", "empty product_id")
+        return None
+    locale = text_value(row.values.get("locale"))
+    if too_long(problems, row.line, {"query_id": query_id, "product_id": product_id, "locale": locale}):
+        return None
+    return query_id, product_id
+
+
+# --- labels -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    query_id: str
+    product_id: str
+    rater: str
+    value: int
+    query_text: str
+    product_title: str
+    locale: str
+
+
+class LabelResolver:
+    """Maps a label given by name ("Exact", "irrelevant"), one-letter code ("E") or
+    value ("3") to a value of the project's scale."""
+
+    def __init__(self, levels: list[tuple[int, str]]):
+        self.by_value = {value: name for value, name in levels}
+        self.by_name = {name.lower(): value for value, name in levels}
+        initials: dict[str, list[int]] = {}
+        for value, name in levels:
+            initials.setdefault(name[:1].lower(), []).append(value)
+        # A one-letter code is accepted only where it names exactly one level (ESCI's E/S/C/I).
+        self.by_initial = {k: v[0] for k, v in initials.items() if len(v) == 1 and k not in self.by_name}
+
+    def resolve(self, raw: str) -> int | None:
+        key = raw.strip().lower()
+        if key in self.by_name:
+            return self.by_name[key]
+        try:
+            number = float(key)
+        except ValueError:
+            return self.by_initial.get(key) if len(key) == 1 else None
+        if number.is_integer() and int(number) in self.by_value:
+            return int(number)
+        return None
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} ({value})" for value, name in sorted(self.by_value.items()))
+
+
+def label_records(
+    rows: list[Row], problems: Problems, *, resolver: LabelResolver, default_rater: str | None
+) -> list[tuple[int, LabelRecord]]:
+    parsed = []
+    for row in rows:
+        v = row.values
+        ids = _pair_ids(row, problems)
+        if ids is None:
+            continue
+        rater = text_value(v.get("rater")) or (default_rater or "")
+        if not rater:
+            problems.add(row.line, "rater", "no rater: add a 'rater' column or pass --rater NAME")
+            continue
+        if too_long(problems, row.line, {"rater": rater}):
+            continue
+        raw_label = text_value(v.get("label"))
+        value = resolver.resolve(raw_label)
+        if value is None:
+            problems.add(row.line, "label", f"unknown label {raw_label!r}; the project's scale is: {resolver.describe()}")
+            continue
+        record = LabelRecord(
+            ids[0], ids[1], rater, value, text_value(v.get("query")), text_value(v.get("product_title")), text_value(v.get("locale"))
+        )
+        parsed.append((row.line, (ids[0], ids[1], rater), record))
+    return dedupe(parsed, problems, "query_id/product_id/rater")

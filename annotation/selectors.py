@@ -1,0 +1,137 @@
+"""Reads that are reused across views and the API. Every entry point is scoped to the
+projects the user may see, so a foreign id is a 404 rather than a leak."""
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+
+from .models import Label, Pair, Product, ProductImage, Project, Query, SearchResult, SearchRun
+
+QUERIES_PER_PAGE = 50
+RUN_QUERIES_PER_PAGE = 20
+RUN_TOP_K = 10
+
+
+def projects_for_user(user) -> QuerySet[Project]:
+    if not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    # Membership is unique per (project, user), so the join cannot duplicate rows.
+    return Project.objects.filter(memberships__user=user)
+
+
+def project_for_user(user, project_id: int) -> Project:
+    return get_object_or_404(projects_for_user(user), pk=project_id)
+
+
+def run_for_user(user, project_id: int, run_id: int) -> SearchRun:
+    project = project_for_user(user, project_id)
+    return get_object_or_404(SearchRun.objects.select_related("project"), pk=run_id, project=project)
+
+
+def product_image_for_user(user, image_id: int) -> ProductImage:
+    return get_object_or_404(
+        ProductImage.objects.select_related("product"),
+        pk=image_id,
+        status=ProductImage.Status.STORED,
+        product__project__in=projects_for_user(user),
+    )
+
+
+def _count(model, *, link: str = "project", **filters) -> Coalesce:
+    # One correlated COUNT per column: joining several big tables into one GROUP BY
+    # would multiply their rows before counting.
+    counted = (
+        model.objects.filter(**{link: OuterRef("pk")}, **filters)
+        .order_by()
+        .values(link)
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _with_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
+    return projects.annotate(
+        query_count=_count(Query),
+        product_count=_count(Product),
+        pair_count=_count(Pair),
+        run_count=_count(SearchRun),
+        label_count=_count(Label),
+        gold_count=_count(Pair, gold_value__isnull=False),
+    )
+
+
+def projects_with_counts(user) -> QuerySet[Project]:
+    return _with_counts(projects_for_user(user)).order_by("name")
+
+
+def project_counts(project: Project) -> dict[str, int]:
+    row = _with_counts(Project.objects.filter(pk=project.pk)).values(
+        "query_count", "product_count", "pair_count", "run_count", "label_count", "gold_count"
+    )
+    counts = row.get()
+    return {
+        "queries": counts["query_count"],
+        "products": counts["product_count"],
+        "pairs": counts["pair_count"],
+        "runs": counts["run_count"],
+        "labels": counts["label_count"],
+        "gold_pairs": counts["gold_count"],
+    }
+
+
+def runs_with_counts(project: Project) -> QuerySet[SearchRun]:
+    return (
+        SearchRun.objects.filter(project=project)
+        .annotate(result_count=Count("results"), query_count=Count("results__query", distinct=True))
+        .order_by("-created_at", "-id")
+    )
+
+
+def queries_page(project: Project, *, search: str, page: int) -> Page:
+    queries = Query.objects.filter(project=project)
+    search = search.strip()
+    if search:
+        queries = queries.filter(Q(text__icontains=search) | Q(external_id=search))
+    queries = queries.annotate(
+        pair_count=_count(Pair, link="query"),
+        gold_count=_count(Pair, link="query", gold_value__isnull=False),
+    ).order_by("-traffic", "external_id", "id")
+    return Paginator(queries, QUERIES_PER_PAGE).get_page(page)
+
+
+def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K) -> Page:
+    """A page of the run's queries, each with `.top_results` (rank ≤ top_k) whose
+    results carry `.gold_name` (None when the pair has no gold) and `.thumbnail`
+    (the first stored image, or None)."""
+    queries = Query.objects.filter(
+        project_id=run.project_id, id__in=SearchResult.objects.filter(run=run).values("query_id")
+    ).order_by("-traffic", "external_id", "id")
+    result_page = Paginator(queries, RUN_QUERIES_PER_PAGE).get_page(page)
+    result_page.object_list = list(result_page.object_list)
+
+    level_names = dict(run.project.levels.values_list("value", "name"))
+    results = (
+        SearchResult.objects.filter(run=run, query_id__in=[q.id for q in result_page.object_list], rank__lte=top_k)
+        .select_related("product", "pair")
+        .prefetch_related(
+            Prefetch(
+                "product__images",
+                queryset=ProductImage.objects.filter(status=ProductImage.Status.STORED).order_by("position"),
+                to_attr="stored_images",
+            )
+        )
+        .order_by("query_id", "rank")
+    )
+    by_query: dict[int, list[SearchResult]] = {}
+    for result in results:
+        result.gold_name = level_names.get(result.pair.gold_value) if result.pair.gold_value is not None else None
+        result.thumbnail = result.product.stored_images[0] if result.product.stored_images else None
+        by_query.setdefault(result.query_id, []).append(result)
+    for query in result_page.object_list:
+        query.top_results = by_query.get(query.id, [])
+    return result_page
+

@@ -1,0 +1,94 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.template.response import TemplateResponse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_safe
+
+from . import selectors
+
+# Stored images are re-encoded by the importer, so the extension the server chose is
+# trustworthy; anything else on disk is not served at all.
+IMAGE_CONTENT_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@require_safe
+@login_required
+def home(request):
+    projects = selectors.projects_with_counts(request.user)
+    return TemplateResponse(request, "annotation/home.html", {"projects": projects})
+
+
+def _page_number(request) -> int:
+    # Out-of-range numbers are clamped by Paginator.get_page; junk means the first page.
+    try:
+        return int(request.GET.get("page", 1))
+    except ValueError:
+        return 1
+
+
+def _wants_fragment(request) -> bool:
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+@require_safe
+@login_required
+def project_detail(request, project_id: int):
+    project = selectors.project_for_user(request.user, project_id)
+    search = request.GET.get("q", "")[:200]
+    ctx = {
+        "project": project,
+        "search": search,
+        "queries": selectors.queries_page(project, search=search, page=_page_number(request)),
+    }
+    if _wants_fragment(request):
+        response = TemplateResponse(request, "annotation/project_detail.html#query-table", ctx)
+    else:
+        ctx.update(
+            counts=selectors.project_counts(project),
+            levels=project.levels.all(),
+            runs=selectors.runs_with_counts(project),
+        )
+        response = TemplateResponse(request, "annotation/project_detail.html", ctx)
+    # The same URL answers a fragment or a page: caches must tell them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_safe
+@login_required
+def run_detail(request, project_id: int, run_id: int):
+    run = selectors.run_for_user(request.user, project_id, run_id)
+    ctx = {
+        "project": run.project,
+        "run": run,
+        "queries": selectors.run_queries_page(run, page=_page_number(request)),
+        "top_k": selectors.RUN_TOP_K,
+    }
+    return TemplateResponse(request, "annotation/run_detail.html", ctx)
+
+
+@require_safe
+@login_required
+def product_image(request, image_id: int):
+    image = selectors.product_image_for_user(request.user, image_id)
+    root = Path(settings.MEDIA_ROOT).resolve()
+    try:
+        # resolve() follows symlinks too, so a link pointing out of MEDIA_ROOT is refused.
+        path = (root / image.stored_name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise Http404("image file not found")
+        content_type = IMAGE_CONTENT_TYPES.get(path.suffix.lower().removeprefix("."))
+        if content_type is None:
+            raise Http404("not a servable image type")
+        handle = path.open("rb")
+    except (OSError, ValueError):
+        raise Http404("image file not found") from None
+    response = FileResponse(handle, content_type=content_type)
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
