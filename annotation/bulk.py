@@ -55,13 +55,14 @@ def bulk_insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, 
     """
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(
-            [model(**dict(zip(fields, row))) for row in rows], batch_size=500, ignore_conflicts=ignore_conflicts
-        )
-        return
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql":
+        attnames = [field.attname for field in columns]  # "project_id", so plain ids can be given
+        model.objects.bulk_create(
+            [model(**dict(zip(attnames, row))) for row in rows], batch_size=500, ignore_conflicts=ignore_conflicts
+        )
+        return
     json_positions = [i for i, field in enumerate(columns) if isinstance(field, models.JSONField)]
     column_list = ", ".join(f'"{field.column}"' for field in columns)
     staging = f"_staging_{meta.db_table}"
