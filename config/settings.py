@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("QRELAY_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -133,6 +133,21 @@ QRELAY_IMAGE_MAX_BYTES = env_int("QRELAY_IMAGE_MAX_BYTES", 20 * 1024 * 1024, min
 QRELAY_IMAGE_MAX_SIDE = env_int("QRELAY_IMAGE_MAX_SIDE", 1024, minimum=64)
 QRELAY_IMPORT_BATCH_SIZE = env_int("QRELAY_IMPORT_BATCH_SIZE", 2000, minimum=1)
 
+# The LLM layer. A project's JudgeConfig starts from these and may override them.
+QRELAY_LLM_BACKEND = env_choice("QRELAY_LLM_BACKEND", "offline", {"offline", "openai"})
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")  # empty: the SDK's default (api.openai.com)
+QRELAY_GUIDELINE_MODEL = env_str("QRELAY_GUIDELINE_MODEL", "gpt-4o")
+QRELAY_VISION_MODEL = env_str("QRELAY_VISION_MODEL", "gpt-4o-mini")
+QRELAY_JUDGE_MODEL = env_str("QRELAY_JUDGE_MODEL", "gpt-4o-mini")
+QRELAY_LLM_TIMEOUT = env_int("QRELAY_LLM_TIMEOUT", 60, minimum=1)
+QRELAY_LLM_MAX_IN_FLIGHT = env_int("QRELAY_LLM_MAX_IN_FLIGHT", 32, minimum=1)
+# Pairs per judging task; a task keeps up to max_in_flight calls going.
+QRELAY_JUDGE_CHUNK_SIZE = env_int("QRELAY_JUDGE_CHUNK_SIZE", 500, minimum=1)
+# Celery-level retries of a chunk whose calls keep failing transiently (429/5xx/timeouts).
+QRELAY_JUDGE_CHUNK_RETRIES = env_int("QRELAY_JUDGE_CHUNK_RETRIES", 5, minimum=0)
+# Shared rate-limit buckets live here; defaults to the broker when that is Redis.
+QRELAY_REDIS_URL = env_str("QRELAY_REDIS_URL")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -148,6 +163,8 @@ REST_FRAMEWORK = {
 # tasks are acknowledged late and their writes are idempotent.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    CELERY_BROKER_URL = "memory://"  # never contacted; keeps kombu from guessing a host
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -158,10 +175,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # Longer than any task may run, so the broker never re-delivers work that is in flight.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "qrelay")
+if not QRELAY_REDIS_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    QRELAY_REDIS_URL = CELERY_BROKER_URL
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # In the embedded mode every in-process task would log a line; workers log their own.
+    "loggers": {"celery.app.trace": {"level": "WARNING"}},
 }
+if CELERY_TASK_ALWAYS_EAGER:
+    # The in-memory broker has no host and kombu says so on every enqueue.
+    LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}

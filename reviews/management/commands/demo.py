@@ -1,7 +1,8 @@
 """`python manage.py demo`: a demo project through the whole pipeline, then the server.
 
 Runs in the embedded mode (SQLite, in-process tasks, offline judge) with no set-up.
-Safe to run again: every step is idempotent.
+Safe to run again: every step is idempotent. It lives in `reviews`, the app on top of
+the others, because it drives all of them.
 """
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from annotation.demo_data import write_demo_files
 from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
 from annotation.services import membership_set, project_create
+from judging.jobs import judge_job_create
+from judging.models import JudgeJob
 
 DEMO_PROJECT = "demo-fashion"
 DEMO_PASSWORD = "qrelay-demo"
@@ -44,6 +47,7 @@ class Command(BaseCommand):
         self.stdout.write(str(queries_import(project=project, path=files["queries"])))
         for name, key, description in RUNS:
             self.stdout.write(str(run_import(project=project, run_name=name, path=files[key], description=description)))
+        self._judge(project)
         self._users(project)
         self.stdout.write(self.style.SUCCESS(f"demo project {project.name!r} is ready"))
         self.stdout.write(
@@ -54,6 +58,15 @@ class Command(BaseCommand):
         if not options["no_serve"]:
             # --insecure: serve static files without DEBUG, as the embedded mode has no web server.
             call_command("runserver", options["addrport"], insecure_serving=True, use_reloader=False)
+
+    def _judge(self, project):
+        for run in project.runs.order_by("name"):
+            job = judge_job_create(project=project, run=run, holes_only=True)
+            job.refresh_from_db()
+            if job.status != JudgeJob.Status.DONE:
+                self.stderr.write(f"judging {run.name} is {job.status}: {job.error}")
+                continue
+            self.stdout.write(f"{job.description}: {job.done} judged by the offline baseline, {job.failed} failed")
 
     def _users(self, project):
         users = get_user_model().objects

@@ -1,0 +1,280 @@
+"""Backends: the three LLM steps (guideline, image description, judgment) behind one
+async interface, either over an OpenAI-compatible endpoint or the offline baseline.
+
+Output handling is the same for every endpoint: the answer must parse as JSON and
+validate against the step's pydantic model; a refusal, a truncated answer or an
+out-of-scale label counts as invalid. Invalid answers are retried a bounded number of
+times, then the step returns `invalid` (never a guessed label). Transient errors (429,
+5xx, timeouts) are retried here a few times with exponential backoff and jitter,
+honouring Retry-After; if they persist, LLMCallError propagates and the Celery task
+retries the remaining pairs later with a longer backoff.
+"""
+
+import asyncio
+import base64
+import json
+import math
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from . import offline, prompts
+from .contracts import QUERY_TAGS, GuidelineDraft, LevelInfo, ProductContext, QueryContext, Requirement, Usage, Verdict
+from .llm_client import Completion, LLMCallError, LLMClient
+from .ratelimit import RateLimiter
+
+T = TypeVar("T")
+
+INVALID_RETRIES = 2  # extra attempts after an invalid answer
+TRANSIENT_ATTEMPTS = 3  # attempts per call before the error goes up to the task
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 30.0
+
+
+@dataclass
+class StepResult(Generic[T]):
+    value: T | None  # None: the answers stayed invalid
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    raw: list = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+
+class _RequirementOut(BaseModel):
+    attribute: str
+    value: str
+    importance: float
+    negated: bool = False
+
+
+class _GuidelineOut(BaseModel):
+    requirements: list[_RequirementOut]
+    guideline: str
+    tags: list[str] = []
+
+
+class _DescriptionOut(BaseModel):
+    description: str
+
+
+class _JudgmentOut(BaseModel):
+    rationale: str
+    requirements_met: list[str] = []
+    requirements_unmet: list[str] = []
+    label: str
+
+
+class InvalidAnswer(ValueError):
+    pass
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; the server's Retry-After is a floor."""
+    delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, BACKOFF_CAP))
+    return delay
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        client: LLMClient,
+        guideline_model: str,
+        vision_model: str,
+        judge_model: str,
+        limiter: RateLimiter | None = None,
+    ):
+        self.client = client
+        self.guideline_model = guideline_model
+        self.vision_model = vision_model
+        self.judge_model = judge_model
+        self.limiter = limiter
+
+    async def _call(self, *, model: str, messages: list[dict], schema: dict, **kwargs) -> Completion:
+        estimate = sum(len(json.dumps(m.get("content"), ensure_ascii=False)) for m in messages) // 4 + 300
+        for attempt in range(TRANSIENT_ATTEMPTS):
+            if self.limiter is not None:
+                await self.limiter.acquire(tokens=estimate)
+            try:
+                return await self.client.complete(model=model, messages=messages, schema=schema, **kwargs)
+            except LLMCallError as exc:
+                if not exc.retryable or attempt == TRANSIENT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")
+
+    async def _validated(self, *, model: str, messages: list[dict], schema: dict, parse, **kwargs) -> StepResult:
+        """Call, parse every choice; retry invalid answers up to INVALID_RETRIES times."""
+        usage = Usage()
+        raw: list = []
+        error = ""
+        for _ in range(1 + INVALID_RETRIES):
+            completion = await self._call(model=model, messages=messages, schema=schema, **kwargs)
+            usage = usage + Usage(completion.tokens_in, completion.tokens_out, completion.latency_ms, 1)
+            raw.append(completion.raw)
+            try:
+                value = parse(completion)
+            except InvalidAnswer as exc:
+                error = str(exc)
+                continue
+            return StepResult(value, model, usage, raw)
+        return StepResult(None, model, usage, raw, error)
+
+    async def guideline(self, query: QueryContext) -> StepResult[GuidelineDraft]:
+        def parse(completion: Completion) -> GuidelineDraft:
+            out = _parse_json(completion.choices[0], _GuidelineOut)
+            return GuidelineDraft(
+                requirements=[
+                    Requirement(r.attribute.strip(), r.value.strip(), min(max(r.importance, 0.0), 1.0), r.negated)
+                    for r in out.requirements
+                    if r.attribute.strip() and r.value.strip()
+                ],
+                text=out.guideline.strip(),
+                tags=[tag for tag in out.tags if tag in QUERY_TAGS],
+            )
+
+        return await self._validated(
+            model=self.guideline_model, messages=prompts.guideline_messages(query), schema=prompts.guideline_schema(), parse=parse
+        )
+
+    async def describe(self, *, image_url: str, title: str, image_bytes: bytes | None = None) -> StepResult[str]:
+        def parse(completion: Completion) -> str:
+            text = _parse_json(completion.choices[0], _DescriptionOut).description.strip()
+            if not text:
+                raise InvalidAnswer("empty description")
+            return text
+
+        return await self._validated(
+            model=self.vision_model,
+            messages=prompts.description_messages(image_url, title=title),
+            schema=prompts.description_schema(),
+            parse=parse,
+        )
+
+    async def judge(
+        self,
+        *,
+        query: QueryContext,
+        guideline: GuidelineDraft,
+        product: ProductContext,
+        levels: list[LevelInfo],
+        mode: str,
+        samples: int = 1,
+        use_logprobs: bool = False,
+    ) -> StepResult[Verdict]:
+        by_name = {level.name.lower(): level.value for level in levels}
+
+        def parse(completion: Completion) -> Verdict:
+            answers = []
+            for choice in completion.choices:
+                try:
+                    out = _parse_json(choice, _JudgmentOut)
+                except InvalidAnswer:
+                    continue  # with k samples, one bad sample does not spoil the others
+                value = by_name.get(out.label.strip().lower())
+                if value is not None:
+                    answers.append((value, out, choice))
+            if not answers:
+                raise InvalidAnswer("no valid label in the answer (invalid JSON, refusal, truncation or label outside the scale)")
+            return _verdict_from_samples(answers, requested=samples, use_logprobs=use_logprobs)
+
+        return await self._validated(
+            model=self.judge_model,
+            messages=prompts.judgment_messages(query=query, guideline=guideline, product=product, levels=levels, mode=mode),
+            schema=prompts.judgment_schema(levels),
+            parse=parse,
+            n=samples,
+            temperature=0.7 if samples > 1 else 0.0,
+            logprobs=use_logprobs and samples == 1,
+        )
+
+
+def _parse_json(choice, model: type[BaseModel]):
+    if choice.refusal:
+        raise InvalidAnswer(f"refused: {choice.refusal[:200]}")
+    if choice.finish_reason == "length":
+        raise InvalidAnswer("answer truncated (finish_reason=length)")
+    if not choice.content:
+        raise InvalidAnswer("empty answer")
+    try:
+        return model.model_validate_json(choice.content)
+    except ValidationError as exc:
+        raise InvalidAnswer(f"answer does not match the schema: {exc.errors()[0].get('msg', exc)}") from None
+
+
+def _verdict_from_samples(answers: list, *, requested: int, use_logprobs: bool) -> Verdict:
+    counts = Counter(value for value, _, _ in answers)
+    top = max(counts.values())
+    # Ties go to the lower label: the conservative choice, and its confidence says so.
+    value = min(v for v, c in counts.items() if c == top)
+    chosen = next(out for v, out, _ in answers if v == value)
+    if requested > 1:
+        confidence = top / requested  # invalid samples count against confidence
+    elif use_logprobs:
+        confidence = _label_probability(answers[0][2], chosen.label)
+    else:
+        confidence = None
+    return Verdict(
+        value=value,
+        rationale=chosen.rationale.strip(),
+        confidence=confidence,
+        requirements_met=chosen.requirements_met,
+        requirements_unmet=chosen.requirements_unmet,
+    )
+
+
+_LABEL_VALUE = re.compile(r'"label"\s*:\s*"')
+
+
+def _label_probability(choice, label: str) -> float | None:
+    """Probability of the first token of the label value, from the answer's logprobs."""
+    tokens = choice.logprobs
+    if not tokens:
+        return None
+    text = "".join(token for token, _ in tokens)
+    match = _LABEL_VALUE.search(text)
+    if match:
+        position = 0
+        for token, logprob in tokens:
+            if position + len(token) > match.end():
+                return min(max(math.exp(logprob), 0.0), 1.0)
+            position += len(token)
+    for token, logprob in tokens:  # endpoints that return only the label token
+        if token.strip().strip('"') and label.lower().startswith(token.strip().strip('"').lower()):
+            return min(max(math.exp(logprob), 0.0), 1.0)
+    return None
+
+
+class OfflineBackend:
+    """The offline baseline behind the same interface: deterministic, free, no network."""
+
+    name = "offline"
+    guideline_model = vision_model = judge_model = offline.OFFLINE_MODEL
+
+    async def guideline(self, query: QueryContext) -> StepResult[GuidelineDraft]:
+        return StepResult(offline.offline_guideline(query), offline.OFFLINE_MODEL, Usage(calls=1))
+
+    async def describe(self, *, image_url: str, title: str, image_bytes: bytes | None = None) -> StepResult[str]:
+        if image_bytes is None and image_url.startswith("data:"):
+            image_bytes = base64.b64decode(image_url.split(",", 1)[1])
+        text = offline.offline_describe(ProductContext(external_id="", title=title), image_bytes)
+        return StepResult(text, offline.OFFLINE_MODEL, Usage(calls=1))
+
+    async def judge(self, *, query, guideline, product, levels, mode, samples=1, use_logprobs=False) -> StepResult[Verdict]:
+        verdict = offline.offline_judge(guideline=guideline, product=product, levels=levels)
+        return StepResult(verdict, offline.OFFLINE_MODEL, Usage(calls=1))
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,86 @@
+"""`python manage.py judge --project P [--run NAME] ...`: judge pairs and show progress."""
+
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from annotation.management.commands._base import project_by_name_or_id
+from annotation.models import SearchRun
+from judging.jobs import JobError, job_eta, judge_job_create
+from judging.models import Backend, JudgeJob, Mode
+from judging.services import judge_config_for
+
+
+class Command(BaseCommand):
+    help = """Judge a project's pairs with the LLM (or the offline baseline).
+
+By default only the holes are judged: pairs without a judgment from the project's
+current model, prompt version and mode. Cached guidelines, image descriptions and
+judgments are reused, so a second run only pays for its new pairs. With a Celery
+broker configured the work runs on the workers and this command shows progress until
+the job ends (Ctrl-C stops watching, not the job); without one it runs in-process."""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--project", required=True)
+        parser.add_argument("--run", help="judge this run's pairs (default: all runs of the project)")
+        parser.add_argument("--mode", choices=Mode.values, help="text, caption (two-stage) or vision")
+        parser.add_argument("--backend", choices=Backend.values, help="offline or openai; saved on the project")
+        parser.add_argument("--all", action="store_true", help="judge every pair again, not only the holes")
+        parser.add_argument("--no-wait", action="store_true", help="start the job and return")
+
+    def handle(self, *args, **options):
+        project = project_by_name_or_id(options["project"])
+        config = judge_config_for(project)
+        if options["backend"] and options["backend"] != config.backend:
+            config.backend = options["backend"]
+            config.save(update_fields=["backend"])
+        runs = list(project.runs.all())
+        if options["run"]:
+            runs = [r for r in runs if r.name == options["run"]]
+            if not runs:
+                raise CommandError(f"no run {options['run']!r} in {project.name}; runs: {', '.join(r.name for r in project.runs.all()) or 'none'}")
+        if not runs:
+            raise CommandError(f"project {project.name} has no runs; import one with import_run")
+        for run in runs:
+            self._judge_run(project, run, options)
+
+    def _judge_run(self, project, run: SearchRun, options):
+        try:
+            job = judge_job_create(project=project, run=run, holes_only=not options["all"], mode=options["mode"])
+        except JobError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"job {job.id}: {job.description}, {job.total} pair(s), backend {job.backend}, model {job.model}")
+        if options["no_wait"] and not settings.CELERY_TASK_ALWAYS_EAGER:
+            return
+        try:
+            self._watch(job.id)
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopped watching; the job goes on")
+
+    def _watch(self, job_id: int):
+        while True:
+            job = JudgeJob.objects.get(id=job_id)
+            self._progress(job)
+            if job.status not in JudgeJob.ACTIVE:
+                break
+            time.sleep(1)
+        self.stdout.write("")
+        line = (
+            f"job {job.id} {job.status}: {job.done} judged ({job.cached} cached), {job.failed} failed, "
+            f"{job.calls} LLM calls, {job.tokens_in} tokens in / {job.tokens_out} out, €{job.cost_eur:.4f}"
+        )
+        if job.status == JudgeJob.Status.DONE:
+            self.stdout.write(self.style.SUCCESS(line))
+        else:
+            raise CommandError(f"{line}\n{job.error}")
+
+    def _progress(self, job: JudgeJob):
+        width = 30
+        filled = int(width * job.progress)
+        eta = job_eta(job)
+        eta_text = f" ETA {int(eta.total_seconds())}s" if eta else ""
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stdout.write(f"\r[{bar}] {job.processed}/{job.total} ({job.status}){eta_text}   ")
+        sys.stdout.flush()

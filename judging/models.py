@@ -1,0 +1,243 @@
+"""The machine annotator's records: settings per project, guidelines, image descriptions,
+judgments, jobs and prices.
+
+Every LLM step is cached under a `cache_key` (a hash of model, prompt version, mode and
+inputs) with a unique constraint, so repeating a step never calls the LLM again and a
+re-delivered Celery task finds its results instead of duplicating them.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Label, Pair, Product, ProductImage, Project, Query, SearchRun
+
+
+class Backend(models.TextChoices):
+    OFFLINE = "offline", "Offline baseline (no network)"
+    OPENAI = "openai", "OpenAI-compatible endpoint"
+
+
+class Mode(models.TextChoices):
+    TEXT = "text", "Text (title + attributes)"
+    CAPTION = "caption", "Caption (text + image description, two-stage)"
+    VISION = "vision", "Vision (image sent to the model)"
+
+
+class JudgeConfig(models.Model):
+    """How a project's pairs are judged. Missing fields fall back to the environment."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="judge_config")
+    backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.OFFLINE)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.TEXT)
+    base_url = models.URLField(blank=True, help_text="Empty: OPENAI_BASE_URL, else api.openai.com")
+    api_key_env = models.CharField(
+        max_length=100, default="OPENAI_API_KEY", help_text="Name of the environment variable holding the key"
+    )
+    guideline_model = models.CharField(max_length=100, blank=True)
+    vision_model = models.CharField(max_length=100, blank=True)
+    judge_model = models.CharField(max_length=100, blank=True)
+    samples = models.PositiveSmallIntegerField(default=1, help_text="k samples per pair for self-consistency")
+    use_logprobs = models.BooleanField(default=False, help_text="Confidence from label-token logprobs when k = 1")
+    max_in_flight = models.PositiveIntegerField(default=32, help_text="Concurrent LLM calls per worker process")
+    requests_per_minute = models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit")
+    tokens_per_minute = models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(samples__gte=1) & Q(samples__lte=15), name="judgeconfig_samples_range"),
+            models.CheckConstraint(condition=Q(max_in_flight__gte=1), name="judgeconfig_in_flight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project}: {self.backend}/{self.mode}"
+
+
+class Price(models.Model):
+    """EUR per million tokens, per model name; editable in the admin."""
+
+    model = models.CharField(max_length=100, unique=True)
+    input_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+    output_per_million = models.DecimalField(max_digits=10, decimal_places=4)
+
+    def __str__(self) -> str:
+        return f"{self.model}: €{self.input_per_million}/€{self.output_per_million} per 1M"
+
+
+class LLMCallFields(models.Model):
+    """What every cached LLM step records about its calls."""
+
+    cache_key = models.CharField(max_length=64, unique=True)
+    model = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=40)
+    raw_response = models.JSONField(default=list, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    calls = models.PositiveSmallIntegerField(default=0)
+    cost_eur = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class Guideline(LLMCallFields):
+    """Query-specific annotation guideline: weighted requirements + text + tags."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="guidelines")
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="guidelines")
+    version = models.PositiveIntegerField()
+    requirements = models.JSONField(default=list)
+    text = models.TextField()
+    tags = models.JSONField(default=list)
+    job = models.ForeignKey("JudgeJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="guidelines")
+
+    class Meta:
+        ordering = ["query", "-version"]
+        constraints = [models.UniqueConstraint(fields=["query", "version"], name="guideline_unique_version")]
+
+    def __str__(self) -> str:
+        return f"guideline v{self.version} for {self.query_id}"
+
+
+class ImageDescription(LLMCallFields):
+    """A vision model's text about one product image (caption mode)."""
+
+    image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="descriptions")
+    text = models.TextField()
+    job = models.ForeignKey("JudgeJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="descriptions")
+
+    def __str__(self) -> str:
+        return f"description of image {self.image_id} by {self.model}"
+
+
+class JudgeJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judge_jobs")
+    run = models.ForeignKey(SearchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="judge_jobs")
+    description = models.CharField(max_length=200)
+    backend = models.CharField(max_length=10, choices=Backend.choices)
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    model = models.CharField(max_length=100)
+    pair_ids = models.JSONField(default=list, help_text="The pairs to judge, fixed when the job is created")
+    vocabulary = models.JSONField(default=dict, blank=True, help_text="Catalogue vocabulary given to the guideline step")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cached = models.PositiveIntegerField(default=0, help_text="Pairs whose judgment existed already")
+    prep_total = models.PositiveIntegerField(default=0)
+    prep_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    tokens_in = models.PositiveBigIntegerField(default=0)
+    tokens_out = models.PositiveBigIntegerField(default=0)
+    cost_eur = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    error = models.TextField(blank=True)
+    # Celery task name called with the job id when the job is done (e.g. reviews routing).
+    on_done = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["queued", "running", "done", "failed", "cancelled"]), name="judgejob_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.id}: {self.description} ({self.status})"
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if not self.total else self.processed / self.total
+
+
+class JudgeChunk(models.Model):
+    """One task's share of a job. `prep` chunks make the guidelines (and image
+    descriptions) the job needs; `judge` chunks judge a slice of the job's pairs once
+    every prep chunk is done. A chunk turns done exactly once (a conditional update
+    in the transaction that writes its results), so a re-delivered task is a no-op."""
+
+    class Phase(models.TextChoices):
+        PREP = "prep", "Guidelines and image descriptions"
+        JUDGE = "judge", "Judgments"
+
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="chunks")
+    phase = models.CharField(max_length=10, choices=Phase.choices)
+    index = models.PositiveIntegerField()
+    items = models.JSONField(default=dict, help_text="prep: {queries, images}; judge: {pairs}")
+    done = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    judged = models.PositiveIntegerField(default=0)
+    cached = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "phase", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "phase", "index"], name="judgechunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} {self.phase} #{self.index}"
+
+
+class Judgment(LLMCallFields):
+    """The LLM's judgment of one pair: the details behind its Label.
+
+    status `invalid` means the answers stayed invalid after bounded retries: no label
+    is guessed; the pair goes to a human with reason llm-invalid."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "OK"
+        INVALID = "invalid", "LLM output invalid"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
+    job = models.ForeignKey(JudgeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
+    label = models.OneToOneField(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgment")
+    backend = models.CharField(max_length=10, choices=Backend.choices)
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    value = models.SmallIntegerField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    requirements_met = models.JSONField(default=list, blank=True)
+    requirements_unmet = models.JSONField(default=list, blank=True)
+    samples = models.JSONField(default=list, blank=True, help_text="Label values of the k samples")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["pair", "-created_at"], name="judgment_pair_recent_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(status="ok") & Q(value__isnull=False)) | (Q(status="invalid") & Q(value__isnull=True)),
+                name="judgment_ok_has_value",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                name="judgment_confidence_unit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"judgment of {self.pair_id}: {self.value} ({self.status})"

@@ -1,0 +1,16 @@
+"""The offline judge: a deterministic, no-network stand-in for the LLM.
+
+Same role as the LLM backend — guideline, image description, judgment — decided by rules
+over a small English/German fashion lexicon. The embedded demo, the tests and the fake
+OpenAI server use it; in the UI its labels are a baseline, rated as OFFLINE_MODEL.
+No Django here: the fake server imports it without settings.
+"""
+
+from .describe import offline_describe
+from .guideline import offline_guideline
+from .judge import offline_judge
+from .vocabulary import vocabulary_from_products
+
+OFFLINE_MODEL = "offline-baseline-v1"
+
+__all__ = ["OFFLINE_MODEL", "offline_describe", "offline_guideline", "offline_judge", "vocabulary_from_products"]

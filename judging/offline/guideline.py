@@ -1,0 +1,186 @@
+"""Rule-based guideline: the requirements a query states, read off its words."""
+
+import re
+from dataclasses import dataclass
+
+from judging.contracts import QUERY_TAGS, GuidelineDraft, QueryContext, Requirement
+
+from .lexicon import BUILTIN, IMPORTANCE, NEGATED_IMPORTANCE, STOPWORDS, VAGUE, Concept, Phrase
+from .text import NEGATORS, normalise
+
+# "size 38", "Größe 43", "gr. M", "size W28", "EU 38"
+_SIZE = re.compile(
+    r"\b(?:size|gr(?:ö|oe|o)(?:ß|ss)e|gr\.|eu)(?:\s*:\s*|\s+)(\d{2}(?:[.,]5)?|w\d{2}(?:\s*/?\s*l\d{2})?|x{0,3}[sl]|m|xxl)\b"
+)
+# "under 50", "unter 50 €", "below €100", "max. 80 EUR", "bis 40 Euro"
+_PRICE = re.compile(
+    r"\b(?:under|below|less than|cheaper than|max\.?|maximum|up to|unter|bis|maximal|höchstens)\s*"
+    r"(?:€|eur|euro|\$|£)?\s*(\d+(?:[.,]\d+)?)\s*(?:€|eur\b|euros?\b|\$|£)?"
+)
+# Equal-length matches resolve in this order: a brand name beats a colour word inside it.
+_PRIORITY = ("brand", "product_type", "colour", "gender", "material", "style", "occasion", "season", "feature")
+_VOCAB_ATTRIBUTES = {
+    "brands": "brand", "product_types": "product_type", "colours": "colour",
+    "materials": "material", "styles": "style", "genders": "gender",
+}
+_CONTINUE_NEGATION = frozenset({"or", "and", "nor"})
+
+
+@dataclass
+class _Parse:
+    requirements: list[Requirement]
+    vague: bool  # the query carries intent words with nothing checkable ("gift")
+
+
+def offline_guideline(query: QueryContext) -> GuidelineDraft:
+    parse = _parse(query.text, query.vocabulary)
+    # Most important first, as a reader scans them; query order breaks ties.
+    requirements = sorted(parse.requirements, key=lambda r: -r.importance)
+    return GuidelineDraft(
+        requirements=requirements,
+        text=_text(requirements, rulebook=bool(query.rulebook)),
+        tags=_tags(requirements),
+    )
+
+
+def _parse(text: str, vocabulary: dict[str, list[str]]) -> _Parse:
+    requirements: list[Requirement] = []
+
+    def add(attribute: str, value: str, negated: bool) -> None:
+        if any(r.attribute == attribute and r.value == value for r in requirements):
+            return
+        importance = NEGATED_IMPORTANCE if negated else IMPORTANCE.get(attribute, IMPORTANCE["keyword"])
+        requirements.append(Requirement(attribute, value, importance, negated))
+
+    # Sizes and prices are read from the raw text first: their numbers mean nothing alone.
+    text = text.lower()
+    for match in _SIZE.finditer(text):
+        add("size", match.group(1).upper().replace(" ", ""), False)
+    text = _SIZE.sub(" ", text)
+    for match in _PRICE.finditer(text):
+        add("price", f"under {match.group(1).replace(',', '.')}", False)
+    text = _PRICE.sub(" ", text)
+
+    phrases = _phrase_index(vocabulary)
+    longest = max((len(p) for p in phrases), default=1)
+    tokens = normalise(text)
+    vague = False
+    negate = with_feature = False
+    last_negated: str | None = None  # attribute of the last negated requirement
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in NEGATORS:
+            negate, i = True, i + 1
+            continue
+        if token in _CONTINUE_NEGATION:
+            # "not white or black": the negation runs on over a list of the same attribute.
+            i += 1
+            continue
+        if token == "with":
+            with_feature, i = True, i + 1
+            continue
+        if token in STOPWORDS or token.isdigit():
+            i += 1
+            continue
+        if token in VAGUE:
+            vague, i = True, i + 1
+            continue
+        concept, length = _longest(tokens, i, phrases, longest)
+        if concept is not None:
+            negated = negate or (last_negated == concept.attribute and tokens[i - 1] in _CONTINUE_NEGATION)
+            add(concept.attribute, concept.value, negated)
+        else:
+            # An unknown word still says something ("floral", a brand the catalogue lacks).
+            length = 1
+            add("feature" if with_feature else "keyword", token, negate)
+            negated = negate
+        last_negated = requirements[-1].attribute if negated else None
+        negate = with_feature = False
+        i += length
+    return _Parse(requirements, vague)
+
+
+def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, Concept]:
+    """Every phrase a query may use -> its concept; the catalogue's words extend the built-ins."""
+    index: dict[Phrase, Concept] = {}
+    rank = {attribute: n for n, attribute in enumerate(_PRIORITY)}
+    concepts = list(BUILTIN)
+    known = {p for c in BUILTIN for p in c.terms}
+    for key, attribute in _VOCAB_ATTRIBUTES.items():
+        for value in vocabulary.get(key, []):
+            for part in re.split(r"\s*[,/&]\s*|\s+and\s+", value.lower()) if attribute != "brand" else [value.lower()]:
+                p = normalise(part)
+                # Brands always count: a brand named like a colour is still the brand.
+                if p and (attribute == "brand" or p not in known):
+                    concepts.append(Concept(attribute, part.strip(), (p,), (p,)))
+    for concept in concepts:
+        for p in concept.terms:
+            held = index.get(p)
+            if held is None or rank.get(concept.attribute, 99) < rank.get(held.attribute, 99):
+                index[p] = concept
+    return index
+
+
+def _longest(tokens: tuple[str, ...], i: int, phrases: dict[Phrase, Concept], longest: int):
+    for n in range(min(longest, len(tokens) - i), 0, -1):
+        concept = phrases.get(tokens[i : i + n])
+        if concept is not None:
+            return concept, n
+    return None, 0
+
+
+def _tags(requirements: list[Requirement]) -> list[str]:
+    attributes = {r.attribute for r in requirements}
+    tags = set()
+    if "brand" in attributes:
+        tags.add("brand")
+    if any(r.negated for r in requirements):
+        tags.add("negation")
+    for attribute in ("colour", "size", "gender"):
+        if attribute in attributes:
+            tags.add(attribute)
+    # Occasions are judged by taste just like style words ("outfit for a wedding").
+    if attributes & {"style", "occasion"}:
+        tags.add("style-sensitive")
+    if len(requirements) >= 3:
+        tags.add("multi-attribute")
+    if not _anchored(requirements):
+        tags.add("knowledge-dependent")
+    return [tag for tag in QUERY_TAGS if tag in tags]
+
+
+def _anchored(requirements: list[Requirement]) -> bool:
+    """A product type or a brand pins down what the shopper wants; without them it is guesswork."""
+    return any(r.attribute in ("product_type", "brand") and not r.negated for r in requirements)
+
+
+def _text(requirements: list[Requirement], *, rulebook: bool) -> str:
+    positives = [r for r in requirements if not r.negated]
+    negations = [r for r in requirements if r.negated]
+    types = [r.value for r in positives if r.attribute == "product_type"]
+    others = [f"{r.attribute} {r.value}" for r in positives if r.attribute != "product_type"]
+    sentences = []
+    if _anchored(requirements):
+        subject = " or ".join(types) if types else "products"
+        sentences.append(f"Highly relevant results are {subject}" + (f" with {_join(others)}." if others else "."))
+    else:
+        sentences.append(
+            "The query names no product type or brand, so relevance depends on the shopper's intent: "
+            "judge whether the product plausibly serves it" + (f", preferring {_join(others)}." if others else ".")
+        )
+    if negations:
+        excluded = _join([f"{r.attribute} {r.value}" for r in negations])
+        sentences.append(f"Anything with {excluded} is excluded by the query and irrelevant.")
+    if types:
+        sentences.append(
+            "Other product types are irrelevant (a closely related type is at best a substitute); "
+            "the right type with a secondary attribute missing is a partial match."
+        )
+    if rulebook:
+        sentences.append("Apply the project rulebook.")
+    return " ".join(sentences)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

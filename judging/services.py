@@ -1,0 +1,195 @@
+"""Judging building blocks: configuration, backends, cache keys, contexts, cost."""
+
+import base64
+import hashlib
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+
+from annotation.models import Pair, Product, ProductImage, Project, Query
+
+from . import offline, prompts
+from .backends import OfflineBackend, OpenAIBackend
+from .contracts import GuidelineDraft, LevelInfo, ProductContext, QueryContext
+from .llm_client import LLMClient
+from .models import Backend, Guideline, JudgeConfig, Mode, Price
+from .ratelimit import RateLimiter
+
+
+class JudgingConfigError(ValueError):
+    """The project's judging set-up cannot work (e.g. no API key): say what to fix."""
+
+
+def judge_config_for(project: Project) -> JudgeConfig:
+    config, _ = JudgeConfig.objects.get_or_create(
+        project=project,
+        defaults={"backend": settings.QRELAY_LLM_BACKEND, "max_in_flight": settings.QRELAY_LLM_MAX_IN_FLIGHT},
+    )
+    return config
+
+
+def models_for(config: JudgeConfig) -> dict[str, str]:
+    if config.backend == Backend.OFFLINE:
+        return {"guideline": offline.OFFLINE_MODEL, "vision": offline.OFFLINE_MODEL, "judge": offline.OFFLINE_MODEL}
+    return {
+        "guideline": config.guideline_model or settings.QRELAY_GUIDELINE_MODEL,
+        "vision": config.vision_model or settings.QRELAY_VISION_MODEL,
+        "judge": config.judge_model or settings.QRELAY_JUDGE_MODEL,
+    }
+
+
+def backend_for(config: JudgeConfig, *, max_in_flight: int | None = None):
+    """A backend for one task's event loop (the async client must be made inside it)."""
+    if config.backend == Backend.OFFLINE:
+        return OfflineBackend()
+    api_key = os.environ.get(config.api_key_env, "")
+    if not api_key:
+        raise JudgingConfigError(
+            f"the project uses an OpenAI-compatible endpoint but ${config.api_key_env} is not set in the worker's environment"
+        )
+    models = models_for(config)
+    client = LLMClient(
+        base_url=config.base_url or settings.OPENAI_BASE_URL or None,
+        api_key=api_key,
+        timeout=float(settings.QRELAY_LLM_TIMEOUT),
+        max_connections=max_in_flight or config.max_in_flight,
+    )
+    limiter = RateLimiter(
+        key=f"project{config.project_id}",
+        requests_per_minute=config.requests_per_minute,
+        tokens_per_minute=config.tokens_per_minute,
+        redis_url=settings.QRELAY_REDIS_URL or None,
+    )
+    return OpenAIBackend(
+        client=client,
+        guideline_model=models["guideline"],
+        vision_model=models["vision"],
+        judge_model=models["judge"],
+        limiter=limiter if limiter.active else None,
+    )
+
+
+def levels_for(project: Project) -> list[LevelInfo]:
+    return [LevelInfo(value, name) for value, name in project.levels.order_by("value").values_list("value", "name")]
+
+
+# --- cache keys ---------------------------------------------------------------------
+
+
+def _hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def guideline_key(*, model: str, query: Query, rulebook: list[str]) -> str:
+    # The catalogue vocabulary is a hint, not part of the key: importing products must
+    # not invalidate (and re-bill) every guideline.
+    return _hash("guideline", model, prompts.GUIDELINE_VERSION, query.text, query.locale, rulebook)
+
+
+def description_key(*, model: str, image: ProductImage) -> str:
+    return _hash("description", model, prompts.DESCRIPTION_VERSION, image.sha256 or image.source)
+
+
+def judgment_key(
+    *,
+    pair_id: int,
+    model: str,
+    mode: str,
+    guideline_key: str,
+    product: Product,
+    query: Query,
+    levels: list[LevelInfo],
+    samples: int,
+    logprobs: bool,
+) -> str:
+    # The pair id keeps two products with identical content (duplicates in a catalogue)
+    # from sharing one judgment row.
+    return _hash(
+        "judgment",
+        pair_id,
+        model,
+        prompts.JUDGMENT_VERSION,
+        mode,
+        guideline_key,
+        product.content_hash,
+        query.text,
+        [(level.value, level.name) for level in levels],
+        samples,
+        logprobs,
+    )
+
+
+# --- contexts -----------------------------------------------------------------------
+
+
+def project_vocabulary(project: Project) -> dict[str, list[str]]:
+    rows = Product.objects.filter(project=project).values_list("external_id", "title", "brand", "category", "attributes")
+    return offline.vocabulary_from_products(
+        ProductContext(external_id=pid, title=title, brand=brand, category=category, attributes=attributes or {})
+        for pid, title, brand, category, attributes in rows.iterator(chunk_size=5000)
+    )
+
+
+def query_context(query: Query, *, project: Project, vocabulary: dict) -> QueryContext:
+    return QueryContext(text=query.text, locale=query.locale, rulebook=list(project.rulebook or []), vocabulary=vocabulary)
+
+
+def image_data_url(image: ProductImage) -> str | None:
+    """The stored (re-encoded) image as a data: URL, or the remote URL."""
+    if image.status == ProductImage.Status.REMOTE:
+        return image.source
+    path = Path(settings.MEDIA_ROOT) / image.stored_name
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def product_context(product: Product, *, mode: str, descriptions: dict[int, str] | None = None) -> ProductContext:
+    images = list(product.images.all())
+    return ProductContext(
+        external_id=product.external_id,
+        title=product.title,
+        brand=product.brand,
+        category=product.category,
+        description=product.description,
+        attributes=product.attributes or {},
+        image_descriptions=[descriptions[i.id] for i in images if descriptions and i.id in descriptions] if mode == Mode.CAPTION else [],
+        images=[url for url in (image_data_url(i) for i in images) if url] if mode == Mode.VISION else [],
+    )
+
+
+def guideline_draft(guideline: Guideline) -> GuidelineDraft:
+    return GuidelineDraft.from_dict({"requirements": guideline.requirements, "text": guideline.text, "tags": guideline.tags})
+
+
+def current_guidelines(query_ids) -> dict[int, Guideline]:
+    """The newest guideline of each query."""
+    found: dict[int, Guideline] = {}
+    for guideline in Guideline.objects.filter(query_id__in=list(query_ids)).order_by("query_id", "-version"):
+        found.setdefault(guideline.query_id, guideline)
+    return found
+
+
+def pairs_for_judging(pair_ids) -> list[Pair]:
+    return list(
+        Pair.objects.filter(id__in=list(pair_ids)).select_related("query", "product").prefetch_related("product__images").order_by("id")
+    )
+
+
+# --- cost ---------------------------------------------------------------------------
+
+
+def price_table() -> dict[str, tuple[Decimal, Decimal]]:
+    return {p.model: (p.input_per_million, p.output_per_million) for p in Price.objects.all()}
+
+
+def cost_eur(prices: dict[str, tuple[Decimal, Decimal]], model: str, tokens_in: int, tokens_out: int) -> Decimal:
+    price = prices.get(model)
+    if price is None:
+        return Decimal(0)
+    return (price[0] * tokens_in + price[1] * tokens_out) / Decimal(1_000_000)
