@@ -232,6 +232,7 @@ def _verdict_from_samples(answers: list, *, requested: int, use_logprobs: bool) 
         confidence=confidence,
         requirements_met=chosen.requirements_met,
         requirements_unmet=chosen.requirements_unmet,
+        samples=[v for v, _, _ in answers] if requested > 1 else [],
     )
 
 

@@ -98,6 +98,7 @@ class Verdict:
     confidence: float | None = None
     requirements_met: list[str] = field(default_factory=list)
     requirements_unmet: list[str] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)  # label values of the k samples (k > 1)
 
 
 @dataclass(frozen=True)

@@ -478,6 +478,7 @@ def _write_judgments(job, pairs, results, keys, guidelines, prices) -> int:
                 rationale=verdict.rationale if verdict else "",
                 requirements_met=verdict.requirements_met if verdict else [],
                 requirements_unmet=verdict.requirements_unmet if verdict else [],
+                samples=verdict.samples if verdict else [],
                 error=result.error,
                 **_call_fields(result, prices, prompts.JUDGMENT_VERSION),
             )
@@ -549,7 +550,17 @@ def _job_finish(job_id: int) -> None:
     if changed and job.on_done:
         # The app that asked for the job (e.g. reviews routing) takes over by task name,
         # so judging never imports it.
-        transaction.on_commit(lambda: current_app.send_task(job.on_done, args=[job.id]))
+        transaction.on_commit(lambda: _send_on_done(job))
+
+
+def _send_on_done(job: JudgeJob) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # send_task bypasses eager execution; the embedded mode runs the task here,
+        # after loading every app's tasks module (autodiscovery is lazy outside workers).
+        current_app.loader.import_default_modules()
+        current_app.tasks[job.on_done].delay(job.id)
+    else:
+        current_app.send_task(job.on_done, args=[job.id])
 
 
 def job_usage(job: JudgeJob) -> dict:

@@ -62,9 +62,9 @@ def _product_colours(image: Image.Image) -> list[str]:
     # Nearest neighbour keeps real colours: smoothing would invent in-between shades.
     small = _rgb(image).resize(size, Image.Resampling.NEAREST)
     background = _background(small)
-    pixels = Counter(rgb for rgb, bg in zip(small.getdata(), background.getdata()) if not bg)
+    pixels = Counter(rgb for rgb, bg in zip(small.get_flattened_data(), background.get_flattened_data()) if not bg)
     if not pixels:  # nothing but backdrop: describe what there is
-        pixels = Counter(small.getdata())
+        pixels = Counter(small.get_flattened_data())
     counts: Counter[str] = Counter()
     for rgb, count in pixels.items():
         counts[_nearest(rgb)] += count

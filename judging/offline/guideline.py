@@ -1,11 +1,18 @@
 """Rule-based guideline: the requirements a query states, read off its words."""
 
 import re
-from dataclasses import dataclass
 
 from judging.contracts import QUERY_TAGS, GuidelineDraft, QueryContext, Requirement
 
-from .lexicon import BUILTIN, IMPORTANCE, NEGATED_IMPORTANCE, STOPWORDS, VAGUE, Concept, Phrase
+from .lexicon import (
+    BUILTIN,
+    IMPORTANCE,
+    NEGATED_IMPORTANCE,
+    STOPWORDS,
+    VAGUE,
+    Concept,
+    Phrase,
+)
 from .text import NEGATORS, normalise
 
 # "size 38", "Größe 43", "gr. M", "size W28", "EU 38"
@@ -26,16 +33,9 @@ _VOCAB_ATTRIBUTES = {
 _CONTINUE_NEGATION = frozenset({"or", "and", "nor"})
 
 
-@dataclass
-class _Parse:
-    requirements: list[Requirement]
-    vague: bool  # the query carries intent words with nothing checkable ("gift")
-
-
 def offline_guideline(query: QueryContext) -> GuidelineDraft:
-    parse = _parse(query.text, query.vocabulary)
     # Most important first, as a reader scans them; query order breaks ties.
-    requirements = sorted(parse.requirements, key=lambda r: -r.importance)
+    requirements = sorted(_parse(query.text, query.vocabulary), key=lambda r: -r.importance)
     return GuidelineDraft(
         requirements=requirements,
         text=_text(requirements, rulebook=bool(query.rulebook)),
@@ -43,7 +43,7 @@ def offline_guideline(query: QueryContext) -> GuidelineDraft:
     )
 
 
-def _parse(text: str, vocabulary: dict[str, list[str]]) -> _Parse:
+def _parse(text: str, vocabulary: dict[str, list[str]]) -> list[Requirement]:
     requirements: list[Requirement] = []
 
     def add(attribute: str, value: str, negated: bool) -> None:
@@ -64,7 +64,6 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> _Parse:
     phrases = _phrase_index(vocabulary)
     longest = max((len(p) for p in phrases), default=1)
     tokens = normalise(text)
-    vague = False
     negate = with_feature = False
     last_negated: str | None = None  # attribute of the last negated requirement
     i = 0
@@ -84,27 +83,31 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> _Parse:
             i += 1
             continue
         if token in VAGUE:
-            vague, i = True, i + 1
+            # "gift", "something": intent without a checkable property. The missing product
+            # type already marks such a query knowledge-dependent.
+            i += 1
             continue
-        concept, length = _longest(tokens, i, phrases, longest)
-        if concept is not None:
-            negated = negate or (last_negated == concept.attribute and tokens[i - 1] in _CONTINUE_NEGATION)
-            add(concept.attribute, concept.value, negated)
+        readings, length = _longest(tokens, i, phrases, longest)
+        if readings:
+            # "boots without heel" excludes a feature, not the product type "heels".
+            features = [c for c in readings if c.attribute == "feature"]
+            concept = features[0] if negate and features else readings[0]
+            attribute, value = concept.attribute, concept.value
+            negated = negate or (last_negated == attribute and tokens[i - 1] in _CONTINUE_NEGATION)
         else:
             # An unknown word still says something ("floral", a brand the catalogue lacks).
-            length = 1
-            add("feature" if with_feature else "keyword", token, negate)
+            attribute, value, length = ("feature" if with_feature else "keyword"), token, 1
             negated = negate
-        last_negated = requirements[-1].attribute if negated else None
+        add(attribute, value, negated)
+        last_negated = attribute if negated else None
         negate = with_feature = False
         i += length
-    return _Parse(requirements, vague)
+    return requirements
 
 
-def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, Concept]:
-    """Every phrase a query may use -> its concept; the catalogue's words extend the built-ins."""
-    index: dict[Phrase, Concept] = {}
-    rank = {attribute: n for n, attribute in enumerate(_PRIORITY)}
+def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, list[Concept]]:
+    """Every phrase a query may use -> the concepts it may mean, the preferred one first;
+    the catalogue's words extend the built-ins."""
     concepts = list(BUILTIN)
     known = {p for c in BUILTIN for p in c.terms}
     for key, attribute in _VOCAB_ATTRIBUTES.items():
@@ -114,20 +117,22 @@ def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, Concept]:
                 # Brands always count: a brand named like a colour is still the brand.
                 if p and (attribute == "brand" or p not in known):
                     concepts.append(Concept(attribute, part.strip(), (p,), (p,)))
+    index: dict[Phrase, list[Concept]] = {}
     for concept in concepts:
         for p in concept.terms:
-            held = index.get(p)
-            if held is None or rank.get(concept.attribute, 99) < rank.get(held.attribute, 99):
-                index[p] = concept
+            index.setdefault(p, []).append(concept)
+    rank = {attribute: n for n, attribute in enumerate(_PRIORITY)}
+    for readings in index.values():
+        readings.sort(key=lambda c: rank.get(c.attribute, len(rank)))  # stable: lexicon order breaks ties
     return index
 
 
-def _longest(tokens: tuple[str, ...], i: int, phrases: dict[Phrase, Concept], longest: int):
+def _longest(tokens: tuple[str, ...], i: int, phrases: dict[Phrase, list[Concept]], longest: int):
     for n in range(min(longest, len(tokens) - i), 0, -1):
-        concept = phrases.get(tokens[i : i + n])
-        if concept is not None:
-            return concept, n
-    return None, 0
+        readings = phrases.get(tokens[i : i + n])
+        if readings:
+            return readings, n
+    return [], 0
 
 
 def _tags(requirements: list[Requirement]) -> list[str]:

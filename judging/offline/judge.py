@@ -1,9 +1,15 @@
 """Weighted requirement matching: how much of what the query asks for a product has."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from judging.contracts import GuidelineDraft, LevelInfo, ProductContext, Requirement, Verdict
+from judging.contracts import (
+    GuidelineDraft,
+    LevelInfo,
+    ProductContext,
+    Requirement,
+    Verdict,
+)
 
 from .lexicon import BUILTIN, Concept
 from .product import ProductView, has_type, product_type_name, view
@@ -23,8 +29,8 @@ _ATTRIBUTE_ALIASES = {
     "article_type": "product_type", "producttype": "product_type", "fabric": "material", "sex": "gender",
     "target_group": "gender", "brand_name": "brand", "features": "feature",
 }
-_NEGATION_PREFIX = re.compile(r"^\s*(?:not|no|non-?|without|ohne|nicht|kein(?:e|en)?)\s+", re.I)
-_LOWER_BOUND = re.compile(r"over|above|more than|at least|from|min|über|ab|>", re.I)
+_NEGATION_PREFIX = re.compile(r"^\s*(?:not|no|non-?|without|ohne|nicht|kein(?:e|en)?)\s+", re.IGNORECASE)
+_LOWER_BOUND = re.compile(r"over|above|more than|at least|from|min|über|ab|>", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -42,8 +48,13 @@ def offline_judge(*, guideline: GuidelineDraft, product: ProductContext, levels:
         raise ValueError("a scale needs at least two levels")
     n = len(levels)
     kind = product_type_name(product)
-    # A requirement of importance 0 cannot change a weighted score; it is left out.
-    requirements = [r for r in guideline.requirements if r.importance > 0]
+    # A requirement of importance 0, or with no words in its value, cannot be checked; an
+    # LLM-written guideline may hold either. Importance beyond 1 would let one swamp the rest.
+    requirements = [
+        replace(r, importance=min(float(r.importance), 1.0))
+        for r in guideline.requirements
+        if r.importance > 0 and normalise(r.value)
+    ]
     if not requirements:
         return Verdict(
             value=levels[n // 2].value,
@@ -57,7 +68,8 @@ def offline_judge(*, guideline: GuidelineDraft, product: ProductContext, levels:
     v = view(product)
     checks = _alternative_types([_check(r, v, product, kind) for r in requirements])
     total = sum(c.requirement.importance for c in checks)
-    score = sum(c.requirement.importance * c.outcome for c in checks) / total
+    # Rounded so that float noise never decides which side of a threshold a product lands.
+    score = round(sum(c.requirement.importance * c.outcome for c in checks) / total, 6)
     met = [c.label for c in checks if c.outcome == 1]
     unmet = [c.label + (f" (product: {c.product_value})" if c.product_value else "") for c in checks if c.outcome < 1]
     violated = [c for c in checks if c.requirement.negated and c.outcome == 0]
@@ -112,7 +124,7 @@ def _alternative_types(checks: list[_Check]) -> list[_Check]:
     if len(types) < 2:
         return checks
     best = max(types, key=lambda c: c.outcome)  # the first among equals: deterministic
-    return [c for c in checks if c is best or c not in types]
+    return [c for c in checks if c is best or not any(c is t for t in types)]
 
 
 def _index(score: float, n: int) -> int:

@@ -184,6 +184,6 @@ VAGUE = frozenset(normalise(
     "schön günstig neu perfect"
 ))
 STOPWORDS = frozenset(normalise(
-    "for a an the and or in on of to my your his her some pair set "
-    "der die das den dem ein eine einen im am zu vom von in"
+    "for a an the and or in on of to by from at made my your his her some pair set "
+    "der die das den dem ein eine einen im am zu vom von aus auf in"
 ))

@@ -27,7 +27,7 @@ GERMAN = {
     "rosa": "pink", "braun": "brown", "grün": "green", "gruen": "green",
     "oliv": "olive", "olivgrün": "olive", "gelb": "yellow", "lila": "purple", "violett": "purple",
     # materials
-    "leder": "leather", "wildleder": "suede", "kunstleder": "faux leather", "baumwolle": "cotton",
+    "leder": "leather", "wildleder": "suede", "kunstleder": "fauxleather", "baumwolle": "cotton",
     "leinen": "linen", "wolle": "wool", "seide": "silk", "samt": "velvet", "kaschmir": "cashmere",
     "viskose": "viscose", "strick": "knit", "stroh": "straw", "daune": "down",
     # gender
@@ -83,8 +83,7 @@ NEGATORS = frozenset({"not", "without", "no", "non", "never", "except"})
 # faux leather is not leather ("handbag not leather" should accept it).
 _FUSED = [
     (re.compile(r"\b(?:faux|vegan|pu|imitation)[\s-]+leather\b"), " fauxleather "),
-    (re.compile(r"\bkunstleder\b"), " fauxleather "),
-    (re.compile(r"\bt-?shirts?\b"), " tshirt "),
+    (re.compile(r"\bt[\s-]?shirts?\b"), " tshirt "),
     (re.compile(r"'s\b"), ""),
 ]
 _WORD = re.compile(r"[^\W_]+")

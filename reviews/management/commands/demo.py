@@ -14,7 +14,7 @@ from annotation.demo_data import write_demo_files
 from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
 from annotation.services import membership_set, project_create
-from judging.jobs import judge_job_create
+from reviews.services import run_evaluate, run_status
 from judging.models import JudgeJob
 
 DEMO_PROJECT = "demo-fashion"
@@ -60,13 +60,19 @@ class Command(BaseCommand):
             call_command("runserver", options["addrport"], insecure_serving=True, use_reloader=False)
 
     def _judge(self, project):
+        """Evaluate each run: judge its holes with the offline baseline, then route the
+        pairs (auto-accept as gold, or a review task with its reasons)."""
         for run in project.runs.order_by("name"):
-            job = judge_job_create(project=project, run=run, holes_only=True)
+            job = run_evaluate(run=run)
             job.refresh_from_db()
             if job.status != JudgeJob.Status.DONE:
                 self.stderr.write(f"judging {run.name} is {job.status}: {job.error}")
                 continue
-            self.stdout.write(f"{job.description}: {job.done} judged by the offline baseline, {job.failed} failed")
+            status = run_status(run)
+            self.stdout.write(
+                f"run {run.name}: {job.done} judged by the offline baseline ({job.cached} cached); "
+                f"{status.get('gold_llm-auto', 0)} auto-accepted, {status['in_review']} in review"
+            )
 
     def _users(self, project):
         users = get_user_model().objects

@@ -1,0 +1,121 @@
+"""The hybrid policy's records: versioned routing policies and the reviewers' tasks."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Label, Pair, Project
+
+
+class RoutingPolicy(models.Model):
+    """Thresholds that decide which LLM-judged pairs humans review. Never edited in
+    place: a change is a new version, and every routing decision records its version."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="policies")
+    version = models.PositiveIntegerField()
+    min_confidence = models.FloatField(default=0.7, help_text="LLM labels below this confidence go to humans")
+    route_sample_disagreement = models.BooleanField(default=True, help_text="Route when the k samples disagree")
+    route_style_sensitive = models.BooleanField(default=True, help_text="Route style-sensitive queries")
+    style_keywords = models.JSONField(default=list, blank=True, help_text="Query words that make a query style-sensitive")
+    route_invalid = models.BooleanField(default=True, help_text="Route pairs whose LLM output stayed invalid")
+    audit_rate = models.FloatField(default=0.05, help_text="Share of ordinary pairs sent to humans, blind, for auditing")
+    humans_per_pair = models.PositiveSmallIntegerField(default=1)
+    adjudicate_human_vs_llm = models.BooleanField(
+        default=False, help_text="A human disagreeing with a confident LLM label goes to a lead"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        verbose_name_plural = "routing policies"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="policy_unique_version"),
+            models.CheckConstraint(condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="policy_confidence_unit"),
+            models.CheckConstraint(condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1), name="policy_audit_unit"),
+            models.CheckConstraint(condition=Q(humans_per_pair__gte=1) & Q(humans_per_pair__lte=3), name="policy_humans_1_3"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} policy v{self.version}"
+
+
+class Reason(models.TextChoices):
+    LOW_CONFIDENCE = "low-confidence", "Low LLM confidence"
+    SAMPLE_DISAGREEMENT = "sample-disagreement", "LLM samples disagree"
+    STYLE_SENSITIVE = "style-sensitive", "Style-sensitive query"
+    LLM_INVALID = "llm-invalid", "LLM output invalid"
+    AUDIT = "audit", "Random audit"
+    HUMAN_DISAGREEMENT = "human-disagreement", "Humans disagree"
+    HUMAN_VS_LLM = "human-vs-llm", "Human disagrees with a confident LLM"
+
+
+class ReviewTask(models.Model):
+    class Kind(models.TextChoices):
+        LABEL = "label", "Label"
+        ADJUDICATION = "adjudication", "Adjudication (lead)"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLAIMED = "claimed", "Claimed"
+        DONE = "done", "Done"
+        FLAGGED = "flagged", "Flagged"
+        CANCELLED = "cancelled", "Cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_tasks")
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="review_tasks")
+    kind = models.CharField(max_length=15, choices=Kind.choices, default=Kind.LABEL)
+    # 1..humans_per_pair: several humans label the same pair in separate slots.
+    slot = models.PositiveSmallIntegerField(default=1)
+    reasons = models.JSONField(default=list)
+    # The first (strongest) reason, as a column: the queue filters on it.
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    priority = models.FloatField(default=0, db_index=True)
+    blind = models.BooleanField(default=False, help_text="Hide the LLM's label from the reviewer")
+    policy_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_tasks"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    flag_comment = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        constraints = [
+            # One live task per pair, kind and slot: routing twice never doubles the work.
+            models.UniqueConstraint(
+                fields=["pair", "kind", "slot"], condition=~Q(status="cancelled"), name="reviewtask_unique_live_slot"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="claimed") | (Q(claimed_by__isnull=False) & Q(lease_expires_at__isnull=False)),
+                name="reviewtask_claim_has_lease",
+            ),
+        ]
+        indexes = [
+            # The queue: open (or lease-expired) tasks of a project by priority.
+            models.Index(
+                fields=["project", "kind", "-priority", "id"],
+                condition=Q(status__in=["open", "claimed"]),
+                name="reviewtask_queue_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} task {self.id} for pair {self.pair_id} ({self.status})"
+
+
+class TaskSkip(models.Model):
+    """A user skipped a task: it goes back to the queue, but not to them."""
+
+    task = models.ForeignKey(ReviewTask, on_delete=models.CASCADE, related_name="skips")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "user"], name="taskskip_unique_user")]

@@ -1,0 +1,12 @@
+"""Celery tasks of the review side: thin, take ids, call one service."""
+
+from celery import shared_task
+
+from .services import route_job
+
+
+@shared_task(acks_late=True, name="reviews.route_job")
+def route_job_task(job_id: int) -> None:
+    # Called by name when a judge job started by "evaluate run" is done (judging never
+    # imports reviews). Routing is idempotent: pairs with gold or live tasks are skipped.
+    route_job(job_id=job_id)
