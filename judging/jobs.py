@@ -484,8 +484,10 @@ def _write_judgments(job, pairs, results, keys, guidelines, prices) -> int:
             )
         )
     Judgment.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    # of=("self",): the guideline join is an outer join, whose nullable side PostgreSQL
+    # refuses to lock; only the judgment rows need the lock.
     unlabelled = list(
-        Judgment.objects.select_for_update()
+        Judgment.objects.select_for_update(of=("self",))
         .filter(cache_key__in=[row.cache_key for row in rows], job=job, status=Judgment.Status.OK, label__isnull=True)
         .select_related("guideline")
     )

@@ -48,7 +48,7 @@ class ProductView:
 
 def view(product: ProductContext) -> ProductView:
     brand = normalise(product.brand)
-    title = tuple(_strip(normalise(part), brand) for part in _FIELD_SPLIT.split(product.title))
+    title = _title_fields(product)
     category = tuple(normalise(part) for part in _FIELD_SPLIT.split(product.category))
     attributes = {str(k).strip().lower().replace(" ", "_"): v for k, v in (product.attributes or {}).items()}
     type_values = []
@@ -75,13 +75,13 @@ def view(product: ProductContext) -> ProductView:
     return ProductView(brand, tuple(p for p in (*title, *category, *type_values) if p), descriptive, attributes)
 
 
-def _strip(tokens: Phrase, brand: Phrase) -> Phrase:
-    """The title without the brand name, whose words describe nothing ("Kestrel Sport")."""
-    if brand:
-        for i in range(len(tokens) - len(brand) + 1):
-            if tokens[i : i + len(brand)] == brand:
-                return tokens[:i] + tokens[i + len(brand) :]
-    return tokens
+def _title_fields(product: ProductContext) -> tuple[Phrase, ...]:
+    """The title's parts without the brand name, whose words describe nothing ("Kestrel
+    Sport"). Removed before splitting, as a brand may hold a separator ("Okra & Oak")."""
+    title = product.title
+    if product.brand.strip():
+        title = re.sub(re.escape(product.brand.strip()), " ", title, flags=re.IGNORECASE)
+    return tuple(p for p in (normalise(part) for part in _FIELD_SPLIT.split(title)) if p)
 
 
 def has_type(fields: tuple[Phrase, ...], phrases: tuple[Phrase, ...]) -> bool:
@@ -99,8 +99,7 @@ def has_type(fields: tuple[Phrase, ...], phrases: tuple[Phrase, ...]) -> bool:
 def product_type_name(product: ProductContext) -> str:
     """What the product is, for rationales and descriptions: the most specific known type
     named in its title, else the last segment of its category, else "product"."""
-    brand = normalise(product.brand)
-    title = tuple(_strip(normalise(part), brand) for part in _FIELD_SPLIT.split(product.title))
+    title = _title_fields(product)
     found = [(len(p), c.value) for c in TYPES for p in c.terms if has_type(title, (p,))]
     if found:
         return max(found, key=lambda f: f[0])[1]

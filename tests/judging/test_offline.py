@@ -345,7 +345,7 @@ def test_it_describes_a_product_without_a_readable_image():
     assert offline_describe(RED_DRESS, b"<svg>not an image</svg>").startswith("The image could not be read")
 
 
-def test_the_description_of_the_demo_images_is_deterministic(tmp_path):
+def test_the_description_is_deterministic():
     data = png(96, 96, (52, 104, 190))
     assert offline_describe(BLUE_RUNNERS, data) == offline_describe(BLUE_RUNNERS, data)
 

@@ -1,0 +1,152 @@
+"""Judging pages: the run page's judging panel, the job list, the pair page.
+
+Thin views: objects come through access-checked selectors (a foreign id is a 404),
+writes go to judging.jobs, and spending money (starting or cancelling a job) needs the
+lead or admin role in the project.
+"""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST, require_safe
+
+from annotation.models import Project, SearchRun
+from annotation.selectors import project_for_user, run_for_user
+
+from . import selectors
+from .jobs import JobError, judge_job_cancel, judge_job_create
+from .models import JudgeJob
+from .services import judge_config_for
+
+PANEL_ID = "judging-panel"
+
+
+def _wants_fragment(request) -> bool:
+    # A history restore after a cache miss needs the whole page, not the fragment.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _page_number(request) -> int:
+    try:
+        return int(request.GET.get("page", 1))
+    except ValueError:
+        return 1
+
+
+def _require_manager(user, project: Project) -> None:
+    if not selectors.can_manage_jobs(user, project):
+        raise PermissionDenied("only a lead or admin of the project may start or cancel judging jobs")
+
+
+def duration_text(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _panel_response(request, run: SearchRun, *, error: str = "", status: int = 200) -> TemplateResponse:
+    project = run.project
+    config = judge_config_for(project)
+    job = selectors.latest_run_job(run)
+    active = job is not None and job.status in JudgeJob.ACTIVE
+    figures = selectors.job_figures(job) if job else None
+    ctx = {
+        "project": project,
+        "run": run,
+        "job": job,
+        "figures": figures,
+        "eta_text": duration_text(figures.eta_seconds) if figures else "",
+        "active": active,
+        "setup": selectors.judge_setup(config),
+        # Counting holes reads every pair of the run: not on every poll of a running job,
+        # whose panel offers Cancel rather than Judge.
+        "holes": None if active else selectors.run_hole_count(run, config),
+        "can_manage": selectors.can_manage_jobs(request.user, project),
+        "error": error,
+        "panel_id": PANEL_ID,
+    }
+    template = "judging/run_panel.html#panel" if _wants_fragment(request) else "judging/run_panel.html"
+    response = TemplateResponse(request, template, ctx, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_safe
+@login_required
+def run_judging_panel(request, project_id: int, run_id: int):
+    run = run_for_user(request.user, project_id, run_id)
+    return _panel_response(request, run)
+
+
+@require_POST
+@login_required
+def run_judge_start(request, project_id: int, run_id: int):
+    run = run_for_user(request.user, project_id, run_id)
+    _require_manager(request.user, run.project)
+    # Two jobs over the same holes would pay for every pair twice.
+    if selectors.run_has_active_job(run):
+        return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
+    try:
+        judge_job_create(project=run.project, run=run, holes_only=True, user=request.user)
+    except JobError as exc:
+        return _panel_response(request, run, error=str(exc), status=400)
+    if request.htmx:
+        return _panel_response(request, run)
+    return redirect("run_detail", run.project_id, run.id)
+
+
+@require_POST
+@login_required
+def job_cancel(request, project_id: int, job_id: int):
+    job = selectors.job_for_user(request.user, project_id, job_id)
+    project = job.project
+    _require_manager(request.user, project)
+    cancelled = judge_job_cancel(job=job)
+    job.refresh_from_db()
+    status = 200 if cancelled else 409
+    error = "" if cancelled else f"The job is already {job.get_status_display().lower()}."
+    if not request.htmx:
+        return redirect("judging:job_list", project.id)
+    if request.htmx.target == PANEL_ID and job.run is not None:
+        return _panel_response(request, job.run, error=error, status=status)
+    ctx = {
+        "project": project,
+        "job": job,
+        "figures": selectors.job_figures(job),
+        "can_manage": True,
+        "error": error,
+    }
+    return TemplateResponse(request, "judging/job_list.html#job-row", ctx, status=status)
+
+
+@require_safe
+@login_required
+def job_list(request, project_id: int):
+    project = project_for_user(request.user, project_id)
+    ctx = {
+        "project": project,
+        "jobs": selectors.jobs_page(project, page=_page_number(request)),
+        "can_manage": selectors.can_manage_jobs(request.user, project),
+        "setup": selectors.judge_setup(judge_config_for(project)),
+    }
+    template = "judging/job_list.html#job-table" if _wants_fragment(request) else "judging/job_list.html"
+    response = TemplateResponse(request, template, ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_safe
+@login_required
+def pair_detail(request, project_id: int, pair_id: int):
+    pair = selectors.pair_for_user(request.user, project_id, pair_id)
+    ctx = {"project": pair.project, "pair": pair, "query": pair.query, "product": pair.product}
+    ctx.update(selectors.pair_details(pair))
+    return TemplateResponse(request, "judging/pair_detail.html", ctx)
