@@ -6,7 +6,7 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from .models import Label, Pair, Product, ProductImage, Project, Query, SearchResult, SearchRun
+from .models import Label, LabelSource, Pair, Product, ProductImage, Project, Query, SearchResult, SearchRun
 
 QUERIES_PER_PAGE = 50
 RUN_QUERIES_PER_PAGE = 20
@@ -103,10 +103,23 @@ def queries_page(project: Project, *, search: str, page: int) -> Page:
     return Paginator(queries, QUERIES_PER_PAGE).get_page(page)
 
 
+def latest_llm_labels(pair_ids) -> dict[int, Label]:
+    """The newest LLM label of each pair, in one query: a correlated subquery picks one
+    label per pair among that pair's few labels (index on pair, source, rater)."""
+    ids = list(pair_ids)
+    if not ids:
+        return {}
+    newest = Label.objects.filter(pair_id=OuterRef("pair_id"), source=LabelSource.LLM).order_by("-created_at", "-id")
+    labels = Label.objects.filter(pair_id__in=ids, source=LabelSource.LLM, pk=Subquery(newest.values("pk")[:1]))
+    labels = labels.only("id", "pair_id", "rater", "value", "confidence")
+    return {label.pair_id: label for label in labels}
+
+
 def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K) -> Page:
     """A page of the run's queries, each with `.top_results` (rank ≤ top_k) whose
-    results carry `.gold_name` (None when the pair has no gold) and `.thumbnail`
-    (the first stored image, or None)."""
+    results carry `.gold_name` (None when the pair has no gold), `.thumbnail` (the
+    first stored image, or None), `.llm_label` (the pair's newest LLM label, or None)
+    and `.llm_name` (its value's name)."""
     queries = Query.objects.filter(
         project_id=run.project_id, id__in=SearchResult.objects.filter(run=run).values("query_id")
     ).order_by("-traffic", "external_id", "id")
@@ -126,9 +139,13 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K) -> Pa
         )
         .order_by("query_id", "rank")
     )
+    results = list(results)
+    llm_labels = latest_llm_labels({result.pair_id for result in results})
     by_query: dict[int, list[SearchResult]] = {}
     for result in results:
         result.gold_name = level_names.get(result.pair.gold_value) if result.pair.gold_value is not None else None
+        result.llm_label = llm_labels.get(result.pair_id)
+        result.llm_name = level_names.get(result.llm_label.value) if result.llm_label else None
         result.thumbnail = result.product.stored_images[0] if result.product.stored_images else None
         by_query.setdefault(result.query_id, []).append(result)
     for query in result_page.object_list:

@@ -12,7 +12,10 @@ keys) or its done flag and adds nothing. LLM calls never run inside a transactio
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+import queue
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -171,8 +174,15 @@ def judge_job_launch(*, job_id: int) -> None:
     if job.mode == Mode.CAPTION:
         product_ids = set(Pair.objects.filter(id__in=job.pair_ids).values_list("product_id", flat=True))
         images = list(ProductImage.objects.filter(product_id__in=product_ids))
-        described = set(ImageDescription.objects.filter(image__in=images).values_list("cache_key", flat=True))
-        images_needed = [i.id for i in images if description_key(model=models["vision"], image=i) not in described]
+        # Descriptions are cached by image content, not by image row: products sharing
+        # an image share one description (one call), whichever row it was made for.
+        image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
+        described = set(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True))
+        needed: dict[str, int] = {}
+        for image in images:
+            if image_keys[image.id] not in described:
+                needed.setdefault(image_keys[image.id], image.id)
+        images_needed = sorted(needed.values())
 
     prep_size = max(config.max_in_flight * 2, 50)
     prep_items = [("queries", q) for q in queries_needed] + [("images", i) for i in images_needed]
@@ -210,6 +220,10 @@ def _enqueue_pending(job: JudgeJob) -> None:
 # --- running a chunk ------------------------------------------------------------------
 
 
+# Fewest judgments a judge chunk writes in one transaction while its calls go on.
+WRITE_BATCH_MIN = 100
+
+
 @dataclass
 class ChunkOutcome:
     retry_in: float | None = None  # seconds until Celery should retry the chunk
@@ -234,6 +248,57 @@ async def _run_with_backend(config, limit: int, make_factories: Callable[[object
         close = getattr(backend, "client", None)
         if close is not None:
             await close.aclose()
+
+
+def _calls_in_background(config, make_factories: Callable[[object], list], results: list, *, batch: int) -> Iterator[list[int]]:
+    """Run the calls on an event loop in a helper thread, max_in_flight at a time, put
+    each outcome (or its exception) into `results`, and yield the indices of finished
+    calls in batches of `batch` (the rest at the end) for the caller to write meanwhile.
+    The helper thread never touches the database: the caller's connection, and its
+    transaction if it has one, do all the writing."""
+    finished: queue.Queue = queue.Queue()
+    failure: list[BaseException] = []
+
+    async def run() -> None:
+        backend = backend_for(config, max_in_flight=config.max_in_flight)
+        semaphore = asyncio.Semaphore(config.max_in_flight)
+
+        async def one(index: int, factory) -> None:
+            async with semaphore:
+                try:
+                    results[index] = await factory()
+                except Exception as exc:  # returned, not raised, as _limited does
+                    results[index] = exc
+            finished.put(index)
+
+        try:
+            await asyncio.gather(*(one(i, f) for i, f in enumerate(make_factories(backend))))
+        finally:
+            close = getattr(backend, "client", None)
+            if close is not None:
+                await close.aclose()
+
+    def target() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # e.g. JudgingConfigError from backend_for: raised below
+            failure.append(exc)
+        finally:
+            finished.put(None)
+
+    thread = threading.Thread(target=target, name="judging-calls", daemon=True)
+    thread.start()
+    ready: list[int] = []
+    while (index := finished.get()) is not None:
+        ready.append(index)
+        if len(ready) >= batch:
+            yield ready
+            ready = []
+    thread.join()
+    if failure:
+        raise failure[0]
+    if ready:
+        yield ready
 
 
 def judge_chunk_run(*, chunk_id: int) -> ChunkOutcome:
@@ -274,6 +339,7 @@ def _retry_delay(chunk: JudgeChunk, errors: list[LLMCallError]) -> float:
 
 
 def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
+    started = time.monotonic()
     job = chunk.job
     project = job.project
     config = judge_config_for(project)
@@ -283,8 +349,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     have = set(Guideline.objects.filter(query__in=queries).values_list("cache_key", flat=True))
     queries = [q for q in queries if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have]
     images = list(ProductImage.objects.filter(id__in=chunk.items.get("images", [])).select_related("product"))
-    described = set(ImageDescription.objects.filter(image__in=images).values_list("cache_key", flat=True))
-    images = [i for i in images if description_key(model=models["vision"], image=i) not in described]
+    image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
+    described = set(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True))
+    images = [i for i in images if image_keys[i.id] not in described]
     contexts = [query_context(q, project=project, vocabulary=job.vocabulary) for q in queries]
     image_urls = [image_data_url(i) for i in images]
 
@@ -297,7 +364,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         ]
         return calls
 
+    called = time.monotonic()
     results = asyncio.run(_run_with_backend(config, config.max_in_flight, factories))
+    answered = time.monotonic()
     errors = _transient(results)
     prices = price_table()
     guideline_rows, description_rows = [], []
@@ -317,10 +386,12 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         versions = dict(
             Guideline.objects.filter(query__in=[q for q, _, _ in guideline_rows]).values_list("query_id").annotate(v=Max("version"))
         )
-        for query, draft, result in guideline_rows:
-            Guideline.objects.get_or_create(
-                cache_key=guideline_key(model=models["guideline"], query=query, rulebook=rulebook),
-                defaults=dict(
+        # One INSERT per table, ignoring rows whose cache key exists (as get_or_create
+        # did, row by row: 200 guidelines took seconds of round trips).
+        Guideline.objects.bulk_create(
+            [
+                Guideline(
+                    cache_key=guideline_key(model=models["guideline"], query=query, rulebook=rulebook),
                     project=project,
                     query=query,
                     version=versions.get(query.id, 0) + 1,
@@ -329,14 +400,25 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
                     tags=draft.tags,
                     job=job,
                     **_call_fields(result, prices, prompts.GUIDELINE_VERSION),
-                ),
-            )
-            _merge_query_tags(query, draft.tags)
-        for image, result in description_rows:
-            ImageDescription.objects.get_or_create(
-                cache_key=description_key(model=models["vision"], image=image),
-                defaults=dict(image=image, text=result.value, job=job, **_call_fields(result, prices, prompts.DESCRIPTION_VERSION)),
-            )
+                )
+                for query, draft, result in guideline_rows
+            ],
+            ignore_conflicts=True,
+        )
+        _merge_query_tags([(query, draft.tags) for query, draft, _ in guideline_rows])
+        ImageDescription.objects.bulk_create(
+            [
+                ImageDescription(
+                    cache_key=description_key(model=models["vision"], image=image),
+                    image=image,
+                    text=result.value,
+                    job=job,
+                    **_call_fields(result, prices, prompts.DESCRIPTION_VERSION),
+                )
+                for image, result in description_rows
+            ],
+            ignore_conflicts=True,
+        )
         if errors and not final_attempt:
             return ChunkOutcome(retry_in=_retry_delay(chunk, errors))
         JudgeChunk.objects.filter(id=chunk.id).update(done=True, failed=len(errors), error=str(errors[0]) if errors else "")
@@ -344,13 +426,27 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         job.refresh_from_db(fields=["prep_done", "prep_total", "status"])
         if updated and job.prep_done == job.prep_total:
             transaction.on_commit(lambda: _enqueue_pending(job))
+    _log_timing(chunk, len(results), started, called, answered)
     return ChunkOutcome()
 
 
-def _merge_query_tags(query: Query, tags: list[str]) -> None:
-    merged = sorted(set(query.tags or []) | set(tags))
-    if merged != sorted(query.tags or []):
-        Query.objects.filter(id=query.id).update(tags=merged)
+def _log_timing(chunk: JudgeChunk, items: int, started: float, called: float, answered: float, *, writing: float = 0.0) -> None:
+    # One line per chunk says where its time went: reading, LLM calls (with the batch
+    # writes made meanwhile), the final write; bench/bench_judge.py reads these lines.
+    log.info(
+        "job %s %s chunk %s: %d items; read %.2fs, llm %.2fs (writing %.2fs meanwhile), write %.2fs",
+        chunk.job_id, chunk.phase, chunk.index, items, called - started, answered - called, writing, time.monotonic() - answered,
+    )  # fmt: skip
+
+
+def _merge_query_tags(tagged: list[tuple[Query, list[str]]]) -> None:
+    changed = []
+    for query, tags in tagged:
+        merged = sorted(set(query.tags or []) | set(tags))
+        if merged != sorted(query.tags or []):
+            query.tags = merged
+            changed.append(query)
+    bulk_update_rows(Query, changed, ["tags"])
 
 
 def _call_fields(result, prices, prompt_version: str) -> dict:
@@ -368,6 +464,7 @@ def _call_fields(result, prices, prompt_version: str) -> dict:
 
 
 def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
+    started = time.monotonic()
     job = chunk.job
     project = job.project
     config = judge_config_for(project)
@@ -377,13 +474,11 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     guidelines = current_guidelines({p.query_id for p in pairs})
     descriptions: dict[int, str] = {}
     if job.mode == Mode.CAPTION:
-        image_ids = [i.id for p in pairs for i in p.product.images.all()]
-        for image_id, text in (
-            ImageDescription.objects.filter(image_id__in=image_ids, model=models["vision"], prompt_version=prompts.DESCRIPTION_VERSION)
-            .order_by("created_at")
-            .values_list("image_id", "text")
-        ):
-            descriptions[image_id] = text
+        # By cache key (image content), as the prep step made them: a description made
+        # for another product with the same image is this image's description too.
+        image_keys = {i.id: description_key(model=models["vision"], image=i) for p in pairs for i in p.product.images.all()}
+        texts = dict(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", "text"))
+        descriptions = {image_id: texts[key] for image_id, key in image_keys.items() if key in texts}
     keys = {}
     for pair in pairs:
         guideline = guidelines.get(pair.query_id)
@@ -420,14 +515,26 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             for q, g, p in inputs
         ]
 
-    results = asyncio.run(_run_with_backend(config, config.max_in_flight, factories)) if todo else []
-    errors = _transient(results)
     prices = price_table()
+    results: list = [None] * len(todo)
+    written = 0
+    called = time.monotonic()
+    writing = 0.0
+    # Finished calls are written in batches while the others are still in flight, so
+    # the database work does not leave the endpoint idle; each batch is idempotent like
+    # the whole chunk (cache keys; labels only for unlabelled judgments of this job), and
+    # a killed task keeps the batches it wrote.
+    for batch in _calls_in_background(config, factories, results, batch=max(2 * config.max_in_flight, WRITE_BATCH_MIN)) if todo else []:
+        begun = time.monotonic()
+        with transaction.atomic():
+            written += _write_judgments(job, [todo[i] for i in batch], [results[i] for i in batch], keys, guidelines, prices)
+        writing += time.monotonic() - begun
+    answered = time.monotonic()
+    errors = _transient(results)
     with transaction.atomic():
         locked = JudgeChunk.objects.select_for_update().get(id=chunk.id)
         if locked.done:
             return ChunkOutcome()
-        written = _write_judgments(job, todo, results, keys, guidelines, prices)
         if errors and not final_attempt:
             return ChunkOutcome(retry_in=_retry_delay(chunk, errors))
         # Counted from the database, so a retried chunk counts what earlier attempts wrote too.
@@ -446,6 +553,7 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             cached=F("cached") + counts["cached"],
         )
         log.debug("chunk %s wrote %s judgments", chunk.id, written)
+    _log_timing(chunk, len(results), started, called, answered, writing=writing)
     _job_finish_if_complete(job.id)
     return ChunkOutcome()
 

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 from annotation.models import Label, Membership, Pair, ProductImage, Project, Role, SearchRun
 from annotation.selectors import project_for_user
 
-from .jobs import job_eta, judged_pair_ids, project_jobs, run_pair_ids
+from .jobs import job_eta, job_usage, judged_pair_ids, project_jobs, run_pair_ids
 from .models import Backend, Guideline, ImageDescription, JudgeConfig, JudgeJob, Judgment
 from .offline import OFFLINE_MODEL
 from .services import current_guidelines, models_for
@@ -97,7 +97,7 @@ def job_figures(job: JudgeJob, usage: dict | None = None) -> JobFigures:
     if job.status == JudgeJob.Status.DONE:
         values = {field: getattr(job, field) for field in USAGE_FIELDS}
     else:
-        values = usage if usage is not None else usage_by_job([job.id])[job.id]
+        values = usage if usage is not None else job_usage(job)
     return JobFigures(eta=job_eta(job), **{field: values[field] for field in USAGE_FIELDS})
 
 

@@ -85,8 +85,11 @@ def _hash(*parts) -> str:
 
 def guideline_key(*, model: str, query: Query, rulebook: list[str]) -> str:
     # The catalogue vocabulary is a hint, not part of the key: importing products must
-    # not invalidate (and re-bill) every guideline.
-    return _hash("guideline", model, prompts.GUIDELINE_VERSION, query.text, query.locale, rulebook)
+    # not invalidate (and re-bill) every guideline. The query id is part of it: a
+    # Guideline row belongs to one query, and a query with the same text (in this or
+    # another project) must get its own row instead of finding the other's key, which
+    # left it without a guideline and re-billed it on every job.
+    return _hash("guideline", model, prompts.GUIDELINE_VERSION, query.id, query.text, query.locale, rulebook)
 
 
 def description_key(*, model: str, image: ProductImage) -> str:

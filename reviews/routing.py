@@ -5,6 +5,7 @@ Kept free of the database so the whole table of cases is tested directly
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 from .models import Reason
@@ -73,11 +74,19 @@ def audit_draw(pair_id: int, version: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> str:
+    # " elegant red dress ": punctuation dropped, padded so " black tie " matches whole words only.
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
 def is_style_sensitive(signals: Signals, policy: PolicyView) -> bool:
     if "style-sensitive" in signals.query_tags:
         return True
-    words = set(signals.query_text.lower().split())
-    return any(keyword in words for keyword in policy.style_keywords)
+    text = _words(signals.query_text)
+    return any(_words(keyword) in text for keyword in policy.style_keywords if _WORD.search(keyword))
 
 
 def decide(signals: Signals, policy: PolicyView) -> Decision:
@@ -100,7 +109,9 @@ def decide(signals: Signals, policy: PolicyView) -> Decision:
         blind = True  # audits measure agreement on ordinary pairs: the reviewer must not see the LLM
     if not reasons:
         return Decision(to_humans=False)
-    weight = max(REASON_WEIGHT[Reason(r)] for r in reasons)
+    # Strongest first: the task's `reason` column (what the queue filters on) is reasons[0].
+    reasons.sort(key=lambda r: REASON_WEIGHT[Reason(r)], reverse=True)
+    weight = REASON_WEIGHT[Reason(reasons[0])]
     # Query traffic × reason: a frequent query's doubtful label costs the most sessions.
     priority = weight * (1 + max(signals.traffic, 0))
     return Decision(to_humans=True, reasons=tuple(reasons), blind=blind, priority=priority, humans=policy.humans_per_pair)

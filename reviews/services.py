@@ -2,12 +2,12 @@
 human labels and gold resolution, and the "evaluate run R" orchestration."""
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from annotation.models import GoldProvenance, Label, LabelSource, Membership, Pair, Project, Role, SearchRun
@@ -113,10 +113,13 @@ class RoutingSummary:
     reasons: Counter = field(default_factory=Counter)
 
 
-def route_pairs(*, project: Project, pair_ids, policy: RoutingPolicy | None = None) -> RoutingSummary:
-    """Route judged pairs: gold = the LLM label (llm-auto), or review task(s)."""
+def route_pairs(
+    *, project: Project, pair_ids, policy: RoutingPolicy | None = None, view: PolicyView | None = None
+) -> RoutingSummary:
+    """Route judged pairs: gold = the LLM label (llm-auto), or review task(s). `view`
+    overrides how `policy` decides (rerouting decides without the audit draw)."""
     policy = policy or policy_current(project)
-    view = PolicyView.of(policy)
+    view = view or PolicyView.of(policy)
     summary = RoutingSummary()
     ids = list(pair_ids)
     for start in range(0, len(ids), 2000):
@@ -211,16 +214,21 @@ def run_status(run: SearchRun) -> dict[str, int]:
 
 def _claimable(project: Project, user, kind: str):
     now = timezone.now()
-    done_by_user = Label.objects.filter(project=project, user=user, source=LabelSource.HUMAN).values("pair_id")
-    mine_elsewhere = ReviewTask.objects.filter(project=project, claimed_by=user).exclude(
+    # NOT EXISTS, correlated on the pair: PostgreSQL probes only the few candidates the
+    # queue index yields (by pair_id), where NOT IN (…) read the user's whole history
+    # (every label and task they ever did) on each claim.
+    labelled = Label.objects.filter(pair_id=OuterRef("pair_id"), user=user, source=LabelSource.HUMAN)
+    other_slot = ReviewTask.objects.filter(pair_id=OuterRef("pair_id"), claimed_by=user).exclude(
         status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CANCELLED]
-    ).values("pair_id")
+    )
+    # Per pair, not per task: a skipped pair is not offered again in its other slots.
+    skipped = TaskSkip.objects.filter(user=user, task__pair_id=OuterRef("pair_id"))
     return (
         ReviewTask.objects.filter(project=project, kind=kind)
         .filter(Q(status=ReviewTask.Status.OPEN) | Q(status=ReviewTask.Status.CLAIMED, lease_expires_at__lt=now))
-        .exclude(pair_id__in=done_by_user)
-        .exclude(pair_id__in=mine_elsewhere)
-        .exclude(skips__user=user)
+        .exclude(Exists(labelled))
+        .exclude(Exists(other_slot))
+        .exclude(Exists(skipped))
     )
 
 
@@ -293,8 +301,9 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
 def _guideline_version(pair_id: int) -> int | None:
     from judging.models import Guideline
 
-    query_id = Pair.objects.filter(id=pair_id).values_list("query_id", flat=True).first()
-    return Guideline.objects.filter(query_id=query_id).aggregate(v=Max("version"))["v"]
+    # One query; a plain .first() on Pair would join project, query and product for the
+    # model's default ordering.
+    return Guideline.objects.filter(query__pairs__id=pair_id).aggregate(v=Max("version"))["v"]
 
 
 def task_skip(*, task: ReviewTask, user) -> None:
@@ -357,7 +366,8 @@ def gold_resolve(*, pair_id: int) -> None:
     done = [t for t in tasks if t.status == ReviewTask.Status.DONE and t.label_id]
     if not done:
         return
-    values = list(Label.objects.filter(id__in=[t.label_id for t in done]).values_list("value", flat=True))
+    # order_by(): Label's default ordering (by pair) would join pair, project, query, product.
+    values = list(Label.objects.filter(id__in=[t.label_id for t in done]).order_by().values_list("value", flat=True))
     policy_version = max(t.policy_version for t in done)
     policy = RoutingPolicy.objects.filter(project_id=pair.project_id, version=policy_version).first()
     counts = Counter(values)
@@ -408,10 +418,33 @@ def _llm_decided_pairs(project: Project):
 
 
 def _open_label_tasks(project: Project):
-    return ReviewTask.objects.filter(project=project, kind=ReviewTask.Kind.LABEL, status=ReviewTask.Status.OPEN, slot=1)
+    # Audit tasks stay: they were drawn at random to measure agreement, not for a reason
+    # a new threshold could remove.
+    return ReviewTask.objects.filter(
+        project=project, kind=ReviewTask.Kind.LABEL, status=ReviewTask.Status.OPEN, slot=1
+    ).exclude(reason=Reason.AUDIT)
+
+
+def _without_audit(policy: PolicyView) -> PolicyView:
+    # The audit sample is drawn per policy version: re-drawing it for every new version
+    # would send about audit_rate of all auto-accepted pairs to humans on any change,
+    # even an unchanged one. Rerouting moves pairs for the other reasons only; pairs
+    # routed from now on are sampled under the new version.
+    return replace(policy, audit_rate=0.0)
+
+
+def _touched(pair_ids) -> set[int]:
+    """Pairs someone works on or worked on (a slot claimed, done or flagged): they stay
+    with humans. Tasks cancelled by an earlier reroute do not count."""
+    return set(
+        ReviewTask.objects.filter(pair_id__in=pair_ids)
+        .exclude(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CANCELLED])
+        .values_list("pair_id", flat=True)
+    )
 
 
 def reroute_preview(*, project: Project, policy: PolicyView) -> ReroutePreview:
+    policy = _without_audit(policy)
     preview = ReroutePreview()
     auto = list(_llm_decided_pairs(project).select_related("query"))
     signals = signals_for(auto, latest_judgments([p.id for p in auto]))
@@ -422,8 +455,9 @@ def reroute_preview(*, project: Project, policy: PolicyView) -> ReroutePreview:
             preview.reasons.update(decision.reasons)
     open_pairs = [t.pair for t in _open_label_tasks(project).select_related("pair__query")]
     signals = signals_for(open_pairs, latest_judgments([p.id for p in open_pairs]))
+    touched = _touched(list(signals))
     for pair_id, s in signals.items():
-        if not decide(s, policy).to_humans and not s.invalid:
+        if pair_id not in touched and not decide(s, policy).to_humans and not s.invalid:
             preview.to_llm += 1
     return preview
 
@@ -433,7 +467,7 @@ def reroute_apply(*, project: Project, user, policy: RoutingPolicy) -> ReroutePr
     """Move pairs to/from humans under `policy`. Pairs a human has labelled are never
     downgraded: only auto-accepted gold and untouched open tasks move."""
     require_lead(user, project)
-    view = PolicyView.of(policy)
+    view = _without_audit(PolicyView.of(policy))
     result = ReroutePreview()
     auto = list(_llm_decided_pairs(project).select_related("query"))
     signals = signals_for(auto, latest_judgments([p.id for p in auto]))
@@ -449,11 +483,10 @@ def reroute_apply(*, project: Project, user, policy: RoutingPolicy) -> ReroutePr
     signals = signals_for([t.pair for t in open_tasks], latest_judgments([t.pair_id for t in open_tasks]))
     back = [pid for pid, s in signals.items() if not s.invalid and not decide(s, view).to_humans]
     if back:
-        # Only tasks nobody has touched: every slot of the pair still open.
-        touched = set(
-            ReviewTask.objects.filter(pair_id__in=back).exclude(status=ReviewTask.Status.OPEN).values_list("pair_id", flat=True)
-        )
+        touched = _touched(back)
         back = [pid for pid in back if pid not in touched]
         ReviewTask.objects.filter(pair_id__in=back, status=ReviewTask.Status.OPEN).update(status=ReviewTask.Status.CANCELLED)
-        result.to_llm = route_pairs(project=project, pair_ids=back, policy=policy).auto_accepted
+        # The same audit-free decision as above and in the preview: a pair given back is
+        # auto-accepted, not drawn for an audit under the new version.
+        result.to_llm = route_pairs(project=project, pair_ids=back, policy=policy, view=view).auto_accepted
     return result

@@ -1,0 +1,299 @@
+"""Agreement benchmark: the dashboard's figures for a project with 1,000,000 labels.
+
+Builds (with generate_series, in SQL, in its own database `qrelay_bench_agreement`) a
+project of 600,000 pairs: every pair has an LLM label with its Judgment (two models,
+two prompt versions, text/vision mode), 20,000 pairs were judged twice; 190,000 pairs
+were labelled by two of 20 annotators (a label task each, reasons audit /
+low-confidence / style-sensitive), spread over ~60 days; gold is human where the two
+agree, adjudicated where they do not, llm-auto elsewhere. The LLM is right about 75% of
+the time, each annotator about 85%. 620,000 + 380,000 = 1,000,000 labels.
+
+Then it times project_agreement_summary (what the dashboard renders first) and the
+slices, each as the median of a few runs after one warm-up, and prints the figures.
+
+Usage: DATABASE_URL=... python bench/bench_agreement.py [--reuse] [--boot N] [--runs N]
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+from _setup import setup
+
+NAME = "bench-agreement"
+DATABASE = "qrelay_bench_agreement"
+QUERIES = 20_000
+PRODUCTS = 50_000
+PAIRS = 600_000
+REJUDGED = 20_000
+HUMAN_PAIRS = 190_000
+ANNOTATORS = 20
+
+
+def timed_sql(label: str, sql: str, params) -> None:
+    from django.db import connection
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.rowcount
+    print(f"  {label:<40} {rows:>9,} rows {time.perf_counter() - start:7.1f} s")
+
+
+def drop(project_id: int) -> None:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table in ("reviews_reviewtask", "reviews_routingpolicy", "judging_judgment", "annotation_label"):
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
+        for table in ("annotation_pair", "annotation_query", "annotation_product", "annotation_scalelevel"):
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM annotation_project WHERE id = %s", [project_id])
+
+
+def build():
+    """Pair g (1-based) has query g mod QUERIES and product (k·1000 + q) mod PRODUCTS with
+    k = g div QUERIES (unique per query). Its true label is a hash of g; the LLM and
+    each annotator move it by one step with a hashed chance."""
+    from django.db import connection, transaction
+
+    from annotation.services import project_create
+
+    project = project_create(name=NAME, locales=["de-DE", "en-GB", "fr-FR"])
+    pid = project.id
+    print(f"building project {NAME} (id {pid}) in database {DATABASE}")
+    started = time.perf_counter()
+    # truth(g) and noise: cheap integer hashes, so every figure is reproducible.
+    truth = "(((%(g)s) * 2654435761) %% 1000003 %% 3)"
+    noisy = (
+        "CASE WHEN (({g}) * 40503 + {salt}) %% 997 %% 100 < {pct} "
+        "THEN LEAST(2, GREATEST(0, {t} + CASE WHEN ({g}) %% 2 = 0 THEN 1 ELSE -1 END)) ELSE {t} END"
+    )
+    with transaction.atomic():
+        timed_sql(
+            "queries",
+            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at)
+               SELECT %s, 'q' || g, 'query ' || g, (ARRAY['de-DE', 'en-GB', 'fr-FR'])[g %% 3 + 1], (g * 7919) %% 500,
+                      CASE g %% 10 WHEN 0 THEN '["brand"]' WHEN 1 THEN '["style-sensitive"]'
+                                   WHEN 2 THEN '["brand", "negation"]' WHEN 3 THEN '["colour"]' ELSE '[]' END::jsonb,
+                      now()
+               FROM generate_series(0, %s - 1) g""",
+            [pid, QUERIES],
+        )
+        timed_sql(
+            "products",
+            """INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes,
+                                               content_hash, created_at, updated_at)
+               SELECT %s, 'p' || g, 'Product ' || g, 'brand' || (g %% 300), 'category ' || (g %% 30), '', '{}'::jsonb,
+                      md5(g::text), now(), now()
+               FROM generate_series(0, %s - 1) g""",
+            [pid, PRODUCTS],
+        )
+        timed_sql(
+            "pairs",
+            """INSERT INTO annotation_pair (project_id, query_id, product_id, gold_provenance, created_at)
+               SELECT %(p)s, q.id, pr.id, '', now()
+               FROM generate_series(1, %(n)s) g
+               JOIN annotation_query q ON q.project_id = %(p)s AND q.external_id = 'q' || (g %% %(nq)s)
+               JOIN annotation_product pr ON pr.project_id = %(p)s
+                    AND pr.external_id = 'p' || (((g / %(nq)s) * 1000 + g %% %(nq)s) %% %(np)s)""",
+            {"p": pid, "n": PAIRS, "nq": QUERIES, "np": PRODUCTS},
+        )
+        cursor = connection.cursor()
+        cursor.execute("SELECT min(id) FROM annotation_pair WHERE project_id = %s", [pid])
+        first = cursor.fetchone()[0]
+        g = f"(p.id - {first} + 1)"
+        t = truth.replace("%(g)s", g)
+        timed_sql(
+            "LLM labels (+ re-judged)",
+            f"""INSERT INTO annotation_label (project_id, pair_id, source, rater, value, confidence, rationale, created_at)
+                SELECT %(p)s, p.id, 'llm', CASE WHEN {g} %% 4 = 0 THEN 'model-b' ELSE 'model-a' END,
+                       {noisy.format(g=g, salt=1, pct=25, t=t)}, 0.8, '', now() - interval '90 days'
+                FROM annotation_pair p WHERE p.project_id = %(p)s
+                UNION ALL
+                SELECT %(p)s, p.id, 'llm', 'model-a', {noisy.format(g=g, salt=7, pct=20, t=t)}, 0.9, '', now() - interval '30 days'
+                FROM annotation_pair p WHERE p.project_id = %(p)s AND {g} <= %(re)s""",
+            {"p": pid, "re": REJUDGED},
+        )
+        timed_sql(
+            "judgments",
+            """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out, latency_ms,
+                                             calls, cost_eur, created_at, project_id, pair_id, product_id, label_id, backend,
+                                             mode, status, value, confidence, rationale, requirements_met,
+                                             requirements_unmet, samples, error)
+               SELECT md5('bench-agreement' || l.id), l.rater, CASE WHEN l.id %% 3 = 0 THEN 'judgment-v2' ELSE 'judgment-v1' END,
+                      '[]'::jsonb, 0, 0, 0, 1, 0, l.created_at, l.project_id, l.pair_id, p.product_id, l.id, 'openai',
+                      CASE WHEN l.id %% 5 = 0 THEN 'vision' ELSE 'text' END, 'ok', l.value, l.confidence, '', '[]'::jsonb,
+                      '[]'::jsonb, jsonb_build_array(l.value), ''
+               FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+               WHERE l.project_id = %s AND l.source = 'llm'""",
+            [pid],
+        )
+        # Human pair k (every third pair, from the first) goes to annotators r1 = k mod 20
+        # and r2 = r1 + 1 + (k div 20 mod 19): two different people. Each labels ~300 a day.
+        timed_sql(
+            "human labels",
+            f"""WITH hp AS (
+                    SELECT p.id, {g} AS g, ({g} - 1) / 3 AS k FROM annotation_pair p
+                    WHERE p.project_id = %(p)s AND {g} %% 3 = 1 AND ({g} - 1) / 3 < %(hp)s
+                ), slots AS (
+                    SELECT hp.*, 1 AS slot, k %% %(a)s AS r FROM hp
+                    UNION ALL
+                    SELECT hp.*, 2, (k %% %(a)s + 1 + (k / %(a)s) %% (%(a)s - 1)) %% %(a)s FROM hp
+                )
+                INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at)
+                SELECT %(p)s, id, 'human', 'annotator-' || lpad(r::text, 2, '0'),
+                       {noisy.format(g="g", salt="11 * slot + r", pct=15, t=truth.replace("%(g)s", "g"))}, '',
+                       now() - interval '70 days' + (k / 20 / 300) * interval '1 day' + (k %% 6000) * interval '4 seconds'
+                FROM slots""",
+            {"p": pid, "hp": HUMAN_PAIRS, "a": ANNOTATORS},
+        )
+        timed_sql(
+            "review tasks (done)",
+            """INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
+                                               policy_version, status, label_id, flag_comment, created_at, completed_at)
+               SELECT l.project_id, l.pair_id, 'label', row_number() OVER (PARTITION BY l.pair_id ORDER BY l.id),
+                      jsonb_build_array(r.reason), r.reason, 1.0, r.reason = 'audit', 1, 'done', l.id, '', l.created_at,
+                      l.created_at
+               FROM annotation_label l
+               CROSS JOIN LATERAL (SELECT (ARRAY['audit', 'low-confidence', 'low-confidence', 'style-sensitive'])
+                                          [l.pair_id %% 4 + 1] AS reason) r
+               WHERE l.project_id = %s AND l.source = 'human'""",
+            [pid],
+        )
+        timed_sql(
+            "gold: human / adjudicated",
+            """UPDATE annotation_pair p SET
+                      gold_value = CASE WHEN h.lo = h.hi THEN h.lo ELSE h.hi END,
+                      gold_provenance = CASE WHEN h.lo = h.hi THEN 'human' ELSE 'adjudicated' END,
+                      gold_policy_version = 1, gold_updated_at = now()
+               FROM (SELECT pair_id, min(value) AS lo, max(value) AS hi FROM annotation_label
+                     WHERE project_id = %s AND source = 'human' GROUP BY pair_id) h
+               WHERE p.id = h.pair_id""",
+            [pid],
+        )
+        timed_sql(
+            "gold: llm-auto",
+            """UPDATE annotation_pair p SET gold_value = l.value, gold_provenance = 'llm-auto', gold_policy_version = 1,
+                      gold_updated_at = now()
+               FROM annotation_label l
+               WHERE l.pair_id = p.id AND l.source = 'llm' AND p.project_id = %s AND p.gold_value IS NULL""",
+            [pid],
+        )
+    with connection.cursor() as cursor:
+        for table in ("annotation_query", "annotation_product", "annotation_pair", "annotation_label", "judging_judgment", "reviews_reviewtask"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    print(f"  built in {time.perf_counter() - started:.1f} s (with VACUUM ANALYZE)")
+    return project
+
+
+def timed(label: str, runs: int, fn):
+    fn()  # warm-up: plans, caches
+    samples = []
+    result = None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        samples.append(time.perf_counter() - start)
+    print(f"  {label:<58} median {statistics.median(samples) * 1000:7.0f} ms   (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})")
+    return result
+
+
+def fig(f: dict) -> str:
+    if f["value"] is None:
+        return f"— ({f['reason']})"
+    ci = "" if f["ci"] is None else f" [{f['ci'][0]:.3f}, {f['ci'][1]:.3f}]"
+    return f"{f['value']:.3f}{ci} n={f['n']:,}"
+
+
+def explain(sql_of, project, scale) -> None:
+    """EXPLAIN ANALYZE of a data statement, captured from the cursor."""
+    from django.db import connection, transaction
+
+    captured = []
+
+    def capture(execute, sql, params, many, context):
+        if "SET LOCAL" not in sql:
+            captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        sql_of(project, scale)
+    sql, params = captured[-1]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+        print("\n".join("    " + row[0] for row in cursor.fetchall()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
+    parser.add_argument("--boot", type=int, default=1000, help="bootstrap replicates")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the summary's statement")
+    parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    args = parser.parse_args()
+    setup(DATABASE)
+    from django.db import connection
+
+    from annotation.models import Project
+    from reviews.agreement import (
+        agreement_by_segment,
+        annotator_agreement,
+        human_pairwise_agreement,
+        project_agreement_summary,
+        scale_of,
+    )
+    from reviews.agreement.data import agreement_tables
+
+    existing = Project.objects.filter(name=NAME).first()
+    if existing and not args.reuse:
+        drop(existing.id)
+        existing = None
+    project = existing or build()
+    print(f"project: labels {project.labels.count():,}, pairs {project.pairs.count():,}")
+    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, bootstrap {args.boot} replicates\n")
+
+    scale = scale_of(project)
+    boot = dict(n_boot=args.boot)
+    timed("data: the summary's one statement", args.runs, lambda: agreement_tables(project, scale, counts=True))
+    summary = timed("project_agreement_summary", args.runs, lambda: project_agreement_summary(project, **boot))
+    timed("project_agreement_summary, no bootstrap", args.runs, lambda: project_agreement_summary(project, n_boot=0))
+    slices = {}
+    for by in ("tag", "category", "locale", "reason", "label", "model", "prompt", "mode"):
+        slices[by] = timed(f"agreement_by_segment(by={by!r})", args.runs, lambda by=by: agreement_by_segment(project, by, **boot))
+    annotators = timed("annotator_agreement (20 annotators, 10 position buckets)", args.runs, lambda: annotator_agreement(project, **boot))
+    timed("human_pairwise_agreement (detail per pair of raters)", args.runs, lambda: human_pairwise_agreement(project, **boot))
+
+    print("\nsummary figures:")
+    print("  counts", summary["counts"])
+    print("  α all raters (LLM as one)   ", fig(summary["alpha"]))
+    print("  α humans                    ", fig(summary["alpha_humans"]))
+    for name in ("kappa", "weighted_kappa", "agreement"):
+        print(f"  LLM vs human {name:<16}", fig(summary["llm_vs_human"][name]))
+    for name in ("accuracy", "binary_accuracy", "macro_f1", "kappa", "weighted_kappa", "alpha"):
+        print(f"  LLM vs gold  {name:<16}", fig(summary["llm_vs_gold"][name]))
+    for name in ("kappa", "weighted_kappa", "agreement"):
+        print(f"  human vs human {name:<14}", fig(summary["human_vs_human"][name]))
+    print("  confusion LLM vs gold (rows gold, cols LLM):", summary["llm_vs_gold"]["confusion"]["matrix"])
+    print("\nby tag:")
+    for row in slices["tag"]:
+        print(f"  {row['segment']:<16} pairs {row['n_pairs']:>7,}  κ LLM–human {fig(row['llm_vs_human']['kappa'])}")
+    print("by mode:")
+    for row in slices["mode"]:
+        print(f"  {row['segment']:<16} pairs {row['n_pairs']:>7,}  acc vs gold {fig(row['llm_vs_gold']['accuracy'])}")
+    print("fatigue, all annotators:")
+    for b in annotators["all"]["by_position"]:
+        print(f"  labels {b['from']:>3}–{b['to'] or '':<4} agreement vs consensus {fig(b['vs_consensus']['agreement'])}")
+    if args.explain:
+        print("\nEXPLAIN ANALYZE of the summary's statement:")
+        explain(lambda p, s: agreement_tables(p, s, counts=True), project, scale)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Admin for the review side. Policy versions are immutable once saved: every routing
+decision and gold label records the version it was made under."""
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Max
+
+from .forms import KeywordsField
+from .models import ReviewTask, RoutingPolicy, TaskSkip
+
+
+class RoutingPolicyForm(forms.ModelForm):
+    # A JSON list typed as comma-separated words (an empty JSON field would be null).
+    style_keywords = KeywordsField(required=False, max_length=5000)
+
+    class Meta:
+        model = RoutingPolicy
+        fields = "__all__"
+
+
+@admin.register(RoutingPolicy)
+class RoutingPolicyAdmin(admin.ModelAdmin):
+    form = RoutingPolicyForm
+    list_display = (
+        "project",
+        "version",
+        "min_confidence",
+        "audit_rate",
+        "humans_per_pair",
+        "adjudicate_human_vs_llm",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("project",)
+    list_select_related = ("project", "created_by")
+    ordering = ("project", "-version")
+
+    def get_exclude(self, request, obj=None):
+        # The version number and author are set on save, never typed in.
+        return ("version", "created_by") if obj is None else ()
+
+    def has_change_permission(self, request, obj=None):
+        # A saved version is shown read-only; a change is a new version (added here or
+        # on the project's routing policy page).
+        return False
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            latest = (
+                RoutingPolicy.objects.select_for_update().filter(project=obj.project).aggregate(v=Max("version"))["v"] or 0
+            )
+            obj.version = latest + 1
+            obj.created_by = request.user
+            obj.save()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TaskSkipInline(admin.TabularInline):
+    model = TaskSkip
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("user", "created_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReviewTask)
+class ReviewTaskAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "project",
+        "kind",
+        "reason",
+        "status",
+        "slot",
+        "priority",
+        "blind",
+        "claimed_by",
+        "lease_expires_at",
+    )
+    list_filter = ("project", "kind", "status", "reason", "blind")
+    list_select_related = ("project", "claimed_by")
+    search_fields = ("=id", "=pair__id", "claimed_by__username")
+    raw_id_fields = ("pair", "claimed_by", "label")
+    readonly_fields = ("created_at", "completed_at", "time_spent_ms", "policy_version")
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = (TaskSkipInline,)
+
+
+@admin.register(TaskSkip)
+class TaskSkipAdmin(admin.ModelAdmin):
+    list_display = ("task", "user", "created_at")
+    list_select_related = ("task", "user")
+    raw_id_fields = ("task", "user")
+    search_fields = ("=task__id", "user__username")
+    readonly_fields = ("created_at",)

@@ -1,0 +1,104 @@
+from django import forms
+
+from .models import RoutingPolicy
+from .routing import PolicyView
+from .services import POLICY_FIELDS
+
+MAX_TIME_SPENT_MS = 24 * 3600 * 1000
+MAX_KEYWORDS = 100
+
+
+class SubmitForm(forms.Form):
+    value = forms.IntegerField(min_value=0, max_value=32767)
+    # Measured by the browser from card render to submit; a missing or odd figure is
+    # dropped rather than failing the label.
+    time_spent_ms = forms.CharField(required=False)
+
+    def clean_time_spent_ms(self) -> int | None:
+        raw = self.cleaned_data.get("time_spent_ms") or ""
+        try:
+            value = int(float(raw))
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return value if 0 <= value <= MAX_TIME_SPENT_MS else None
+
+
+class FlagForm(forms.Form):
+    comment = forms.CharField(max_length=2000, strip=True)
+
+
+class KeywordsField(forms.CharField):
+    """Comma- or newline-separated words, stored as a lower-case list."""
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ", ".join(value)
+        return value
+
+    def clean(self, value):
+        text = super().clean(value) or ""
+        words = []
+        for part in text.replace("\n", ",").split(","):
+            word = part.strip().lower()
+            if word and word not in words:
+                words.append(word)
+        if len(words) > MAX_KEYWORDS:
+            raise forms.ValidationError(f"At most {MAX_KEYWORDS} keywords.")
+        if any(len(word) > 60 for word in words):
+            raise forms.ValidationError("A keyword is at most 60 characters long.")
+        return words
+
+
+def _help(name: str) -> str:
+    return RoutingPolicy._meta.get_field(name).help_text
+
+
+class PolicyForm(forms.Form):
+    min_confidence = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text=_help("min_confidence"),
+    )
+    route_sample_disagreement = forms.BooleanField(required=False, label="Route sample disagreement")
+    route_style_sensitive = forms.BooleanField(required=False, label="Route style-sensitive queries")
+    style_keywords = KeywordsField(
+        required=False,
+        max_length=5000,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. elegant, boho, casual"}),
+        help_text="Comma-separated; a query containing one of these words is style-sensitive",
+    )
+    route_invalid = forms.BooleanField(required=False, label="Route invalid LLM output")
+    audit_rate = forms.FloatField(
+        min_value=0, max_value=1, widget=forms.NumberInput(attrs={"step": "0.01"}), help_text=_help("audit_rate")
+    )
+    humans_per_pair = forms.IntegerField(min_value=1, max_value=3, help_text="Independent human labels per routed pair")
+    adjudicate_human_vs_llm = forms.BooleanField(
+        required=False,
+        label="Adjudicate human vs. confident LLM",
+        help_text=_help("adjudicate_human_vs_llm"),
+    )
+    note = forms.CharField(required=False, max_length=300, help_text="Why this change (kept with the version)")
+
+    @classmethod
+    def for_policy(cls, policy: RoutingPolicy, data=None) -> "PolicyForm":
+        initial = {name: getattr(policy, name) for name in POLICY_FIELDS}
+        return cls(data=data, initial=initial)
+
+    def changes(self) -> dict:
+        """The policy fields whose value differs from the current version."""
+        data = self.cleaned_data
+        return {name: data[name] for name in POLICY_FIELDS if data[name] != self.initial.get(name)}
+
+    def policy_view(self, version: int) -> PolicyView:
+        data = self.cleaned_data
+        return PolicyView(
+            version=version,
+            min_confidence=data["min_confidence"],
+            route_sample_disagreement=data["route_sample_disagreement"],
+            route_style_sensitive=data["route_style_sensitive"],
+            style_keywords=tuple(data["style_keywords"]),
+            route_invalid=data["route_invalid"],
+            audit_rate=data["audit_rate"],
+            humans_per_pair=data["humans_per_pair"],
+        )

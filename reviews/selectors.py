@@ -1,0 +1,186 @@
+"""Reads behind the review pages. Every entry point starts from a project the user may
+see (annotation.selectors.project_for_user), so a foreign id is a 404."""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from annotation.models import (
+    Label,
+    LabelSource,
+    Membership,
+    Pair,
+    ProductImage,
+    Project,
+    Role,
+)
+from judging.models import Guideline, Judgment
+from judging.offline import OFFLINE_MODEL
+
+from .models import Reason, ReviewTask, RoutingPolicy
+
+REASON_NAMES = dict(Reason.choices)
+
+
+def task_of_project(project: Project, task_id: int) -> ReviewTask:
+    """A task of a project the caller resolved through project_for_user: a task id of
+    any other project is a 404."""
+    return get_object_or_404(ReviewTask.objects.select_related("project"), pk=task_id, project=project)
+
+
+def is_lead(user, project: Project) -> bool:
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(project=project, user=user, role__in=(Role.LEAD, Role.ADMIN)).exists()
+
+
+def _waiting(project: Project, kind: str):
+    # Open, or claimed by someone whose lease ran out: both are handed out again.
+    return ReviewTask.objects.filter(project=project, kind=kind).filter(
+        Q(status=ReviewTask.Status.OPEN) | Q(status=ReviewTask.Status.CLAIMED, lease_expires_at__lt=timezone.now())
+    )
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    reason: str
+    name: str
+    count: int
+
+
+def queue_counts(project: Project, kind: str = ReviewTask.Kind.LABEL) -> tuple[int, list[ReasonCount]]:
+    """Waiting tasks of a kind: the total, and one row per reason, largest first."""
+    rows = _waiting(project, kind).order_by().values("reason").annotate(n=Count("id"))
+    counts = {row["reason"]: row["n"] for row in rows}
+    per_reason = [ReasonCount(reason, REASON_NAMES.get(reason, reason), n) for reason, n in counts.items()]
+    per_reason.sort(key=lambda r: (-r.count, r.reason))
+    return sum(counts.values()), per_reason
+
+
+def queue_size(project: Project, kind: str = ReviewTask.Kind.LABEL, reason: str | None = None) -> int:
+    tasks = _waiting(project, kind)
+    if reason:
+        tasks = tasks.filter(reason=reason)
+    return tasks.count()
+
+
+def flagged_count(project: Project) -> int:
+    return ReviewTask.objects.filter(project=project, status=ReviewTask.Status.FLAGGED).count()
+
+
+def labels_today(user, project: Project) -> int:
+    """The user's human labels in this project since local midnight: the session counter."""
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+    return Label.objects.filter(
+        project=project, user=user, source=LabelSource.HUMAN, created_at__gte=midnight
+    ).count()
+
+
+def undoable_task(user, project: Project) -> ReviewTask | None:
+    """The user's most recent submit that task_undo would still reopen."""
+    return (
+        ReviewTask.objects.filter(
+            project=project,
+            kind=ReviewTask.Kind.LABEL,
+            status=ReviewTask.Status.DONE,
+            claimed_by=user,
+            lease_expires_at__gt=timezone.now(),
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+
+
+def _unit(value) -> float:
+    # Requirements come from an LLM: anything that is not a number in [0, 1] is clamped.
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if math.isnan(number):
+        return 0.0
+    return min(max(number, 0.0), 1.0)
+
+
+def requirement_rows(requirements) -> list[dict]:
+    rows = []
+    for item in requirements or ():
+        if not isinstance(item, dict):
+            continue
+        importance = _unit(item.get("importance"))
+        rows.append(
+            {
+                "attribute": str(item.get("attribute", "")),
+                "value": str(item.get("value", "")),
+                "importance": importance,
+                "percent": round(importance * 100),
+                "negated": bool(item.get("negated")),
+            }
+        )
+    return rows
+
+
+def attribute_rows(attributes) -> list[tuple[str, str]]:
+    if not isinstance(attributes, dict):
+        return []
+    rows = []
+    for key, value in attributes.items():
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        rows.append((str(key), str(value)))
+    return rows
+
+
+def card_context(task: ReviewTask) -> dict:
+    """Everything one review card shows. The LLM's label and rationale are included
+    only when the task is not blind: a blind card's context never holds them."""
+    pair = Pair.objects.select_related("query", "product").get(id=task.pair_id)
+    query, product = pair.query, pair.product
+    levels = list(task.project.levels.order_by("value"))
+    level_names = {level.value: level.name for level in levels}
+    guideline = Guideline.objects.filter(query=query).order_by("-version").first()
+    ctx = {
+        "task": task,
+        "pair": pair,
+        "query": query,
+        "product": product,
+        "images": list(product.images.filter(status=ProductImage.Status.STORED).order_by("position")),
+        "attributes": attribute_rows(product.attributes),
+        "guideline": guideline,
+        "requirements": requirement_rows(guideline.requirements) if guideline else [],
+        "reasons": [(r, REASON_NAMES.get(r, r)) for r in (task.reasons or [task.reason])],
+        "levels": [(i, level) for i, level in enumerate(levels, start=1)],
+        "llm": None,
+        "human_labels": [],
+    }
+    if not task.blind:
+        judgment = Judgment.objects.filter(pair_id=pair.id).order_by("-created_at", "-id").first()
+        if judgment is not None:
+            ctx["llm"] = {
+                "invalid": judgment.status == Judgment.Status.INVALID,
+                "value": judgment.value,
+                "name": level_names.get(judgment.value, "") if judgment.value is not None else "",
+                "confidence": judgment.confidence,
+                "rationale": judgment.rationale,
+                "model": judgment.model,
+                "offline": judgment.model == OFFLINE_MODEL,
+            }
+    if task.kind == ReviewTask.Kind.ADJUDICATION:
+        # Labels are append-only and a correction (undo, resubmit) is a new row: each
+        # rater's latest label is their current opinion.
+        latest: dict[str, Label] = {}
+        for label in Label.objects.filter(pair_id=pair.id, source=LabelSource.HUMAN).order_by("created_at", "id"):
+            latest[label.rater] = label
+        ctx["human_labels"] = [
+            {"rater": label.rater, "value": label.value, "name": level_names.get(label.value, "")}
+            for label in latest.values()
+        ]
+    return ctx
+
+
+def policy_versions(project: Project):
+    return RoutingPolicy.objects.filter(project=project).select_related("created_by").order_by("-version")

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views
+
+app_name = "reviews"
+
+urlpatterns = [
+    path("projects/<int:project_id>/review/", views.queue, name="queue"),
+    path("projects/<int:project_id>/review/next/", views.review, name="review"),
+    path("projects/<int:project_id>/review/tasks/<int:task_id>/submit/", views.submit, name="submit"),
+    path("projects/<int:project_id>/review/tasks/<int:task_id>/skip/", views.skip, name="skip"),
+    path("projects/<int:project_id>/review/tasks/<int:task_id>/flag/", views.flag, name="flag"),
+    path("projects/<int:project_id>/review/tasks/<int:task_id>/undo/", views.undo, name="undo"),
+    path("projects/<int:project_id>/review/policy/", views.policy, name="policy"),
+    path("projects/<int:project_id>/review/policy/preview/", views.policy_preview, name="policy_preview"),
+    path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
+    path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
+]
