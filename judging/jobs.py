@@ -140,7 +140,17 @@ def judge_job_cancel(*, job: JudgeJob) -> bool:
     changed = JudgeJob.objects.filter(id=job.id, status__in=JudgeJob.ACTIVE).update(
         status=JudgeJob.Status.CANCELLED, finished_at=timezone.now()
     )
+    if changed == 1:
+        _store_usage(job.id)
     return changed == 1
+
+
+def _store_usage(job_id: int) -> None:
+    """Keep what an ended job paid for on the job row (cancelled and failed jobs too)."""
+    usage = job_usage(JudgeJob.objects.get(id=job_id))
+    JudgeJob.objects.filter(id=job_id).update(
+        calls=usage["calls"], tokens_in=usage["tokens_in"], tokens_out=usage["tokens_out"], cost_eur=usage["cost_eur"]
+    )
 
 
 # --- launching ------------------------------------------------------------------------
@@ -196,13 +206,17 @@ def judge_job_launch(*, job_id: int) -> None:
     with transaction.atomic():
         JudgeChunk.objects.bulk_create(chunks)
         vocabulary = project_vocabulary(project) if queries_needed else {}
-        JudgeJob.objects.filter(id=job.id).update(
+        # Conditional: a cancel that arrived while the chunks were planned must win.
+        started = JudgeJob.objects.filter(id=job.id, status__in=JudgeJob.ACTIVE).update(
             status=JudgeJob.Status.RUNNING,
             started_at=timezone.now(),
             vocabulary=vocabulary,
             prep_total=len(chunks) - len(judge_slices),
             chunks_total=len(judge_slices),
         )
+        if started != 1:
+            transaction.set_rollback(True)
+            return
         job.refresh_from_db()
         transaction.on_commit(lambda: _enqueue_pending(job))
 
@@ -635,9 +649,10 @@ def _judgment_counts(keys, job: JudgeJob) -> dict[str, int]:
 
 
 def _job_fail(job_id: int, error: str) -> None:
-    JudgeJob.objects.filter(id=job_id, status__in=JudgeJob.ACTIVE).update(
+    if JudgeJob.objects.filter(id=job_id, status__in=JudgeJob.ACTIVE).update(
         status=JudgeJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    ):
+        _store_usage(job_id)
 
 
 def _job_finish_if_complete(job_id: int) -> None:
