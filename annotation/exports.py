@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from django.db import connection, transaction
-from django.db.models import CharField, Func
+from django.db.models import Case, CharField, F, Func, Value, When
+from django.db.models.functions import Concat
 
 from .metrics import local_settings, result_order
 from .models import Label, LabelSource, Pair, Product, Project, Query, ScaleLevel, SearchResult, SearchRun
@@ -66,8 +67,8 @@ LABEL_COLUMNS = (
     "created_at",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# Columns of numbers qrelay writes itself: never neutralised (a negative number is data).
-_OUR_NUMBERS = frozenset({"label", "policy_version", "label_id", "confidence", "guideline_version"})
+_FORMULA_CHARS = frozenset(_FORMULA_START)
+_FORMULA_REGEX = "^[-=+@\t\r]"
 _WHITESPACE = r"\s"
 
 
@@ -136,16 +137,27 @@ def _snapshot():
 
 @dataclass(frozen=True)
 class Table:
-    """Rows as tuples, in chunks, with their column names; `text` names the columns
-    whose values come from users, files or models (the ones CSV must neutralise)."""
+    """Rows as tuples, in chunks, with their column names."""
 
     columns: tuple[str, ...]
-    text: frozenset[str]
     chunks: Iterator[list[tuple]]
 
 
 def _with_extra(table_columns: tuple[str, ...], extra: ExtraColumns | None) -> tuple[str, ...]:
     return table_columns + (extra.names if extra else ())
+
+
+def _csv_safe(field: str):
+    """The field's text, neutralised by the database (see neutralise)."""
+    return Case(
+        When(**{f"{field}__regex": _FORMULA_REGEX}, then=Concat(Value("'"), F(field))),
+        default=F(field),
+        output_field=CharField(),
+    )
+
+
+def _safe_text(value: str) -> str:
+    return "'" + value if value and value[0] in _FORMULA_CHARS else value
 
 
 # --- gold ------------------------------------------------------------------------------
@@ -155,105 +167,249 @@ def _gold_pairs(project: Project):
     return Pair.objects.filter(project=project, gold_value__isnull=False).order_by("id")
 
 
-def gold_table(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Table:
+def gold_table(project: Project, *, extra: ExtraColumns | None = None, csv_safe: bool = False, chunk_size: int = CHUNK) -> Table:
     """The project's gold labels with provenance, in pair order (GOLD_COLUMNS + extra).
 
     raters: the human raters who labelled the pair, sorted, comma-separated.
     llm_model: the rater (model name) of the pair's newest LLM label, if any.
+    csv_safe: neutralise formula cells (see the module doc); the database does it for
+    the columns it reads, which keeps a million-row export fast.
     Nothing is read until the first chunk is asked for."""
-    return Table(
-        _with_extra(GOLD_COLUMNS, extra),
-        frozenset(GOLD_COLUMNS) - {"label", "policy_version"},
-        _gold_chunks(project, extra, chunk_size),
-    )
+    return Table(_with_extra(GOLD_COLUMNS, extra), _gold_chunks(project, extra, csv_safe, chunk_size))
 
 
-def _gold_chunks(project: Project, extra: ExtraColumns | None, chunk_size: int) -> Iterator[list[tuple]]:
-    # Two cursors run side by side, the gold pairs and the project's labels, both in
-    # pair id order, merged here: one pass over each table, not a lookup per pair.
+def _gold_chunks(project: Project, extra: ExtraColumns | None, csv_safe: bool, chunk_size: int) -> Iterator[list[tuple]]:
+    text = _csv_safe if csv_safe else F
+    safe = _safe_text if csv_safe else str
     with _snapshot():
-        names = dict(ScaleLevel.objects.filter(project=project).values_list("value", "name"))
+        names = {value: safe(name) for value, name in ScaleLevel.objects.filter(project=project).values_list("value", "name")}
         rows = _gold_pairs(project).values_list(
             "id",
-            "query__external_id",
-            "query__text",
-            "product__external_id",
-            "product__title",
+            text("query__external_id"),
+            text("query__text"),
+            text("product__external_id"),
+            text("product__title"),
             "gold_value",
             "gold_provenance",
             "gold_policy_version",
             IsoTimestamp("gold_updated_at"),
         )
-        labels = iter(
+        labels = (
             Label.objects.filter(project=project)
             .order_by("pair_id", "created_at", "id")
             .values_list("pair_id", "source", "rater")
             .iterator(chunk_size=chunk_size)
         )
-        label = next(labels, None)
-        human = LabelSource.HUMAN
+        details = _pair_details(_batches(labels, chunk_size))
+        next(details)
         for batch in _batches(rows.iterator(chunk_size=chunk_size), chunk_size):
+            found = details.send(batch[-1][0])
             more = extra.fetch([row[0] for row in batch]) if extra else {}
             out = []
             for pair_id, qid, query, pid, title, value, provenance, policy, updated in batch:
-                while label is not None and label[0] < pair_id:  # labels of pairs without gold
-                    label = next(labels, None)
-                humans: set[str] = set()
-                model = ""
-                while label is not None and label[0] == pair_id:
-                    if label[1] == human:
-                        humans.add(label[2])
-                    else:
-                        model = label[2]  # ordered by time: the newest wins
-                    label = next(labels, None)
-                row = (qid, query, pid, title, value, names.get(value), provenance, policy, ",".join(sorted(humans)), model, updated)
+                humans, model = found.get(pair_id, _NO_DETAILS)
+                row = (qid, query, pid, title, value, names.get(value), provenance, policy, safe(humans), safe(model), updated)
                 if extra:
-                    found = more.get(pair_id, {})
-                    row += tuple(found.get(name) for name in extra.names)
+                    values = more.get(pair_id, {})
+                    row += tuple(neutralise(values.get(name)) if csv_safe else values.get(name) for name in extra.names)
                 out.append(row)
             yield out
 
 
+_NO_DETAILS = ("", "")
+
+
+def _pair_details(label_chunks: Iterator[list[tuple[int, str, str]]]):
+    """A coroutine over labels ordered by pair id: send it a pair id, get back
+    {pair id: (human raters "a,b", newest LLM model)} for every pair up to that id.
+    Labels are consumed a chunk at a time, so this is one pass over the label cursor
+    alongside the pair cursor, never a query per pair."""
+    human = LabelSource.HUMAN
+    pending: list[tuple[int, str, str]] = []
+    upto = yield None
+    while True:
+        raters: dict[int, set[str]] = {}
+        models: dict[int, str] = {}
+        while True:
+            if not pending:
+                pending = next(label_chunks, None) or []
+                if not pending:
+                    break
+            if pending[-1][0] <= upto:
+                chunk, pending = pending, []
+            else:
+                cut = next(i for i, label in enumerate(pending) if label[0] > upto)
+                chunk, pending = pending[:cut], pending[cut:]
+            for pair_id, source, rater in chunk:
+                if source == human:
+                    raters.setdefault(pair_id, set()).add(rater)
+                else:
+                    models[pair_id] = rater  # ordered by time: the newest wins
+            if pending:
+                break
+        found = {pair_id: (",".join(sorted(names)), models.get(pair_id, "")) for pair_id, names in raters.items()}
+        for pair_id, model in models.items():
+            if pair_id not in found:
+                found[pair_id] = ("", model)
+        upto = yield found
+
+
 def csv_blocks(table: Table) -> Iterator[str]:
-    """A table as CSV text blocks, formula cells neutralised (see the module doc): every
-    text column, and extra columns whenever their value is text."""
+    """A table as CSV text blocks; the table's rows must be neutralised already."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, lineterminator="\n")  # as PostgreSQL's COPY writes it
     writer.writerow(table.columns)
     yield buffer.getvalue()
-    text = [i for i, name in enumerate(table.columns) if name in table.text]
-    unknown = [i for i, name in enumerate(table.columns) if name not in table.text and name not in _OUR_NUMBERS]
-    starts = frozenset(_FORMULA_START)
     for chunk in table.chunks:
         buffer.seek(0)
         buffer.truncate()
-        rows = []
-        for row in chunk:
-            row = list(row)
-            for i in text:
-                value = row[i]
-                if value and value[0] in starts:
-                    row[i] = "'" + value
-            for i in unknown:
-                row[i] = neutralise(row[i])
-            rows.append(row)
-        writer.writerows(rows)
+        writer.writerows(chunk)
         yield buffer.getvalue()
 
 
 def jsonl_blocks(table: Table) -> Iterator[str]:
     columns = table.columns
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
     for chunk in table.chunks:
-        yield "".join(dumps(dict(zip(columns, row))) + "\n" for row in chunk)
+        yield "".join([dumps(dict(zip(columns, row))) + "\n" for row in chunk])
 
 
 def export_gold_csv(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
-    return csv_blocks(gold_table(project, extra=extra, chunk_size=chunk_size))
+    if extra is None and connection.vendor == "postgresql":
+        return _copy_csv(_gold_sql(csv_safe=True), [project.id, project.id])
+    return csv_blocks(gold_table(project, extra=extra, csv_safe=True, chunk_size=chunk_size))
 
 
 def export_gold_jsonl(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+    if extra is None and connection.vendor == "postgresql":
+        return _json_lines(_gold_sql(as_json=True), [project.id, project.id], chunk_size)
     return jsonl_blocks(gold_table(project, extra=extra, chunk_size=chunk_size))
+
+
+# --- the same, done by PostgreSQL ----------------------------------------------------------
+#
+# On PostgreSQL, without extra columns, the database builds the rows itself: it
+# aggregates each pair's labels in one pass and writes CSV through COPY, or JSON text
+# through a server-side cursor, leaving almost no work to Python. The Python paths above
+# (gold_table, labels_table) are the reference; the tests check that both give the same
+# rows.
+
+
+def _iso_sql(column: str) -> str:
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _safe_sql(expression: str) -> str:
+    """The SQL of neutralise(): a leading quote before a formula character."""
+    quote = "''''"
+    starts = "('^[-=+@' || chr(9) || chr(13) || ']')"
+    return f"CASE WHEN {expression} ~ {starts} THEN {quote} || {expression} ELSE {expression} END"
+
+
+def _json_object(columns: dict[str, str]) -> str:
+    return "json_build_object(" + ", ".join(f"'{name}', {sql}" for name, sql in columns.items()) + ")::text"
+
+
+def _gold_sql(*, csv_safe: bool = False, as_json: bool = False) -> str:
+    """SELECT of the gold rows (GOLD_COLUMNS, or one JSON object each); parameters: the
+    project id, twice."""
+    text = _safe_sql if csv_safe else str
+    columns = {
+        "query_id": text("q.external_id"),
+        "query": text("q.text"),
+        "product_id": text("pr.external_id"),
+        "product_title": text("pr.title"),
+        "label": "p.gold_value",
+        "label_name": text("s.name"),
+        "provenance": "p.gold_provenance",
+        "policy_version": "p.gold_policy_version",
+        "raters": text("coalesce(d.raters, '')"),
+        "llm_model": text("coalesce(d.model, '')"),
+        "gold_updated_at": _iso_sql("p.gold_updated_at"),
+    }
+    assert tuple(columns) == GOLD_COLUMNS
+    select = _json_object(columns) if as_json else ", ".join(f'{sql} AS "{name}"' for name, sql in columns.items())
+    pair, query, product = Pair._meta.db_table, Query._meta.db_table, Product._meta.db_table
+    level, label = ScaleLevel._meta.db_table, Label._meta.db_table
+    # raters: distinct, in code-point order as Python's sorted(); model: the newest LLM label's.
+    return f"""
+        SELECT {select}
+        FROM {pair} p
+        JOIN {query} q ON q.id = p.query_id
+        JOIN {product} pr ON pr.id = p.product_id
+        LEFT JOIN {level} s ON s.project_id = p.project_id AND s.value = p.gold_value
+        LEFT JOIN (
+            SELECT pair_id,
+                string_agg(DISTINCT rater, ',' ORDER BY rater) FILTER (WHERE source = '{LabelSource.HUMAN.value}') AS raters,
+                (array_agg(rater ORDER BY created_at DESC, id DESC) FILTER (WHERE source = '{LabelSource.LLM.value}'))[1] AS model
+            FROM (
+                SELECT pair_id, source, rater COLLATE "C" AS rater, created_at, id FROM {label} WHERE project_id = %s
+            ) l
+            GROUP BY pair_id
+        ) d ON d.pair_id = p.id
+        WHERE p.project_id = %s AND p.gold_value IS NOT NULL
+        ORDER BY p.id
+    """
+
+
+def _labels_sql() -> str:
+    """SELECT of every label as one JSON object (LABEL_COLUMNS); parameter: the project id."""
+    columns = {
+        "label_id": "l.id",
+        "query_id": "q.external_id",
+        "product_id": "pr.external_id",
+        "source": "l.source",
+        "rater": "l.rater",
+        "label": "l.value",
+        "label_name": "s.name",
+        "confidence": "l.confidence",
+        "rationale": "l.rationale",
+        "guideline_version": "l.guideline_version",
+        "created_at": _iso_sql("l.created_at"),
+    }
+    assert tuple(columns) == LABEL_COLUMNS
+    return f"""
+        SELECT {_json_object(columns)}
+        FROM {Label._meta.db_table} l
+        JOIN {Pair._meta.db_table} p ON p.id = l.pair_id
+        JOIN {Query._meta.db_table} q ON q.id = p.query_id
+        JOIN {Product._meta.db_table} pr ON pr.id = p.product_id
+        LEFT JOIN {ScaleLevel._meta.db_table} s ON s.project_id = l.project_id AND s.value = l.value
+        WHERE l.project_id = %s
+        ORDER BY l.id
+    """
+
+
+@contextmanager
+def _pg_export():
+    """_snapshot, plus settings for one big query: memory to sort and hash in RAM, and
+    no parallel workers, which would each repeat the whole label aggregation."""
+    with _snapshot(), local_settings(work_mem="64MB", max_parallel_workers_per_gather="0"):
+        yield
+
+
+def _copy_csv(sql: str, params: list, block_bytes: int = 1 << 16) -> Iterator[str]:
+    """CSV with a header row, written by COPY and streamed as it comes."""
+    with _pg_export(), connection.cursor() as wrapper:
+        cursor = wrapper.cursor  # the psycopg cursor, for COPY
+        with cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER)", params) as copy:
+            parts: list[bytes] = []
+            size = 0
+            for data in copy:  # one row per message, so a block never splits a character
+                parts.append(bytes(data))
+                size += len(data)
+                if size >= block_bytes:
+                    yield b"".join(parts).decode()
+                    parts, size = [], 0
+            if parts:
+                yield b"".join(parts).decode()
+
+
+def _json_lines(sql: str, params: list, chunk_size: int) -> Iterator[str]:
+    with _pg_export(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield "".join([row[0] + "\n" for row in rows])
 
 
 def _refuse_whitespace_ids(queries, products, what: str) -> None:
@@ -302,11 +458,7 @@ def export_gold(project: Project, fmt: str, *, extra: ExtraColumns | None = None
 def labels_table(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Table:
     """Every label of the project (LLM and human, gold or not), oldest first
     (LABEL_COLUMNS + extra; extra.fetch gets label ids)."""
-    return Table(
-        _with_extra(LABEL_COLUMNS, extra),
-        frozenset({"query_id", "product_id", "source", "rater", "label_name", "rationale", "created_at"}),
-        _label_chunks(project, extra, chunk_size),
-    )
+    return Table(_with_extra(LABEL_COLUMNS, extra), _label_chunks(project, extra, chunk_size))
 
 
 def _label_chunks(project: Project, extra: ExtraColumns | None, chunk_size: int) -> Iterator[list[tuple]]:
@@ -341,6 +493,8 @@ def _label_chunks(project: Project, extra: ExtraColumns | None, chunk_size: int)
 
 
 def export_labels_jsonl(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+    if extra is None and connection.vendor == "postgresql":
+        return _json_lines(_labels_sql(), [project.id], chunk_size)
     return jsonl_blocks(labels_table(project, extra=extra, chunk_size=chunk_size))
 
 

@@ -224,6 +224,7 @@ def explain(sql_of, project, scale) -> None:
     sql, params = captured[-1]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute("SET LOCAL enable_nestloop = off")
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
         print("\n".join("    " + row[0] for row in cursor.fetchall()))
 

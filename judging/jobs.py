@@ -281,7 +281,7 @@ def _calls_in_background(config, make_factories: Callable[[object], list], resul
             async with semaphore:
                 try:
                     results[index] = await factory()
-                except Exception as exc:  # returned, not raised, as _limited does
+                except Exception as exc:  # noqa: BLE001 - returned, not raised, as _limited does
                     results[index] = exc
             finished.put(index)
 
@@ -295,7 +295,7 @@ def _calls_in_background(config, make_factories: Callable[[object], list], resul
     def target() -> None:
         try:
             asyncio.run(run())
-        except BaseException as exc:  # e.g. JudgingConfigError from backend_for: raised below
+        except BaseException as exc:  # noqa: BLE001 - e.g. JudgingConfigError from backend_for: raised below
             failure.append(exc)
         finally:
             finished.put(None)

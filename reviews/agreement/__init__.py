@@ -8,6 +8,8 @@
   by position in the day (fatigue).
 - `human_pairwise_agreement(project)`: κ of every pair of human raters.
 - `reliability_matrix(project)` and `alpha(matrix, …)`: the raw building blocks.
+- `agreement_cached(name, project, max_age=…)`: any of the above from Django's cache,
+  for pages (a fresh summary of a million labels takes seconds).
 
 Figures are computed from aggregated rows (`data`) with numpy (`stats`); α comes from
 the `krippendorff` package, always with an explicit level of measurement.
@@ -18,7 +20,9 @@ import numpy as np
 from .data import LLM_RATER, ReliabilityMatrix, Scale, reliability_matrix, scale_of
 from .report import (
     BY_CHOICES,
+    CACHE_SECONDS,
     agreement_by_segment,
+    agreement_cached,
     annotator_agreement,
     default_level,
     human_pairwise_agreement,
@@ -39,11 +43,13 @@ def alpha(matrix: ReliabilityMatrix, *, domain, level: str, n_boot: int = N_BOOT
 
 __all__ = [
     "BY_CHOICES",
+    "CACHE_SECONDS",
     "LEVELS",
     "LLM_RATER",
     "ReliabilityMatrix",
     "Scale",
     "agreement_by_segment",
+    "agreement_cached",
     "alpha",
     "annotator_agreement",
     "default_level",

@@ -8,9 +8,14 @@ Confusion matrices have the reference in rows and the rater under evaluation in
 columns, both in scale order (least relevant first).
 """
 
+import hashlib
+import json
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
+from django.core.cache import cache
 
 from annotation.models import Project
 
@@ -164,14 +169,19 @@ def _rater_pair_stats(hp: HumanPairs, ctx: _Context):
         np.add.at(confusion, (k, hp.va, hp.vb), hp.w)
     n = confusion.sum(axis=(1, 2))
     boot = {name: np.full((max(ctx.n_boot, 0), len(keys)), np.nan) for name in ("kappa", "weighted_kappa", "agreement")}
-    for k in range(len(keys)):
-        if ctx.n_boot <= 0:
-            break
-        rng = np.random.default_rng([ctx.seed, k])
-        draws = rng.multinomial(int(n[k]), confusion[k].ravel() / n[k], size=ctx.n_boot).reshape(-1, size, size)
-        boot["kappa"][:, k] = kappa(draws)
-        boot["weighted_kappa"][:, k] = kappa(draws, weighted=True)
-        boot["agreement"][:, k] = accuracy(draws)
+    if ctx.n_boot > 0 and keys:
+        rng = np.random.default_rng(ctx.seed)
+        counts = np.rint(n).astype(np.int64)
+        shares = confusion.reshape(len(keys), -1) / n[:, None]
+        # Blocks of rater pairs keep the (replicates × pairs × V²) draws small.
+        block = max(1, 2_000_000 // (ctx.n_boot * size * size))
+        for start in range(0, len(keys), block):
+            part = slice(start, start + block)
+            draws = rng.multinomial(counts[part], shares[part], size=(ctx.n_boot, len(counts[part])))
+            draws = draws.reshape(ctx.n_boot, -1, size, size)
+            boot["kappa"][:, part] = kappa(draws)
+            boot["weighted_kappa"][:, part] = kappa(draws, weighted=True)
+            boot["agreement"][:, part] = accuracy(draws)
     return keys, confusion, n, boot
 
 
@@ -368,3 +378,32 @@ def annotator_agreement(
         "annotators": annotators,
         "all": _annotator_figures(table, reference, ctx, bucket_size, buckets),
     }
+
+
+# --- cached figures for pages ------------------------------------------------------------------
+
+CACHE_SECONDS = 300
+_CACHEABLE = {f.__name__: f for f in (project_agreement_summary, agreement_by_segment, annotator_agreement, human_pairwise_agreement)}
+
+
+def agreement_cached(name: str, project: Project, *, max_age: float = CACHE_SECONDS, **kwargs) -> dict:
+    """One of the functions above by name, from Django's cache when it was computed less
+    than max_age seconds ago: {"result", "computed_at" (ISO, UTC), "compute_seconds"}.
+
+    With a million labels a fresh summary takes seconds (docs in bench/bench_agreement.py),
+    so a page shows these figures with their age; max_age=0 recomputes."""
+    if name not in _CACHEABLE:
+        raise ValueError(f"not an agreement function: {name!r}")
+    key = "qrelay:agreement:" + hashlib.sha256(json.dumps([name, project.id, kwargs], sort_keys=True).encode()).hexdigest()
+    entry = cache.get(key)
+    if entry is not None and time.time() - entry["timestamp"] <= max_age:
+        return entry["value"]
+    started = time.time()
+    result = _CACHEABLE[name](project, **kwargs)
+    value = {
+        "result": result,
+        "computed_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "compute_seconds": round(time.time() - started, 3),
+    }
+    cache.set(key, {"timestamp": started, "value": value}, timeout=max(24 * 3600, max_age))
+    return value

@@ -67,6 +67,16 @@ def resample_weights(weights: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     return rng.multinomial(total, weights / total, size=n_boot)
 
 
+def merge_identical(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that are equal are exchangeable in the bootstrap: one row with the summed
+    weight draws the same distribution, with fewer categories to draw from."""
+    rows, weights = np.asarray(rows), np.asarray(weights, dtype=np.int64)
+    if len(rows) < 2:
+        return rows, weights
+    unique, inverse = np.unique(rows.reshape(len(rows), -1), axis=0, return_inverse=True)
+    return unique.reshape(-1, *rows.shape[1:]), np.bincount(inverse.ravel(), weights=weights, minlength=len(unique)).astype(np.int64)
+
+
 # --- confusion-matrix figures ----------------------------------------------------------
 
 
@@ -140,7 +150,7 @@ def confusion_figures(
     pairs each. metrics ⊂ {kappa, weighted_kappa, agreement, accuracy, binary_accuracy,
     macro_f1}; n is the number of compared items (label pairs)."""
     groups = np.asarray(groups, dtype=float).reshape(-1, *np.shape(groups)[-2:])
-    weights = np.asarray(weights, dtype=np.int64)
+    groups, weights = merge_identical(groups, weights)
     size = groups.shape[-1]
     point = np.tensordot(weights, groups, axes=1) if weights.size else np.zeros((size, size))
     n = int(round(point.sum()))
@@ -241,7 +251,7 @@ def alpha_figure(
         return missing(0, "fewer than two raters")
     if n == 0:
         return missing(0, "no pair was labelled by two or more raters (no overlap)")
-    vc, weights = vc[pairable], weights[pairable]
+    vc, weights = merge_identical(vc[pairable], weights[pairable])
     if np.count_nonzero(vc.sum(axis=0)) < 2:
         return missing(n, "all labels are equal: α is undefined without variation")
     value = krippendorff.alpha(

@@ -266,7 +266,7 @@ def test_vision_mode_sends_the_stored_images_as_data_urls_in_judgments(llm_proje
 def test_transient_errors_are_retried_in_the_task_and_nothing_is_lost(
     kind, count, calls, llm_project, catalogue, drive, fake_llm, fast_backoff, settings
 ):
-    settings.QRELAY_LLM_TIMEOUT = 0.5  # a hang (5 s) becomes a client timeout
+    settings.QRELAY_LLM_TIMEOUT = 1.5  # a hang (5 s) becomes a client timeout
     fake_llm.retry_after = "2.5"
     project = llm_project("text")
     run = catalogue(project).run("A", grid("q1", "p1 p2"))

@@ -217,7 +217,6 @@ def test_killing_a_worker_mid_job_loses_nothing_and_duplicates_nothing(crash_wor
     # Kill while a judge chunk is half-way: one done, LLM calls of others in flight.
     wait_for(job, until=lambda j: j.chunks_done >= 1 and fake_llm.in_flight > 0, workers=[first])
     first.kill()
-    killed_at = time.time()
     unacked = broker.zrange("unacked_index", 0, -1, withscores=True)
     assert unacked, "the killed worker held unacknowledged chunk tasks"
     judged_before = Judgment.objects.filter(job=job).count()
@@ -232,5 +231,4 @@ def test_killing_a_worker_mid_job_loses_nothing_and_duplicates_nothing(crash_wor
     assert job.chunks_done == job.chunks_total == JudgeChunk.objects.filter(job=job, phase="judge", done=True).count()
     assert_each_pair_judged_once(project, total)
     assert fake_llm.calls_by_task["judgment"] > total, "the killed chunks' calls were made again"
-    assert JudgeChunk.objects.filter(job=job, attempts__gte=2).exists()
-    assert time.time() - killed_at >= VISIBILITY_TIMEOUT
+    assert JudgeChunk.objects.filter(job=job, attempts__gte=2).exists(), "a killed chunk was delivered again"

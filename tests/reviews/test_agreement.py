@@ -426,3 +426,23 @@ def test_confusion_bootstrap_resamples_pairs_not_label_pairs():
     figures = confusion_figures(groups, np.array([1, 1]), metrics=("agreement",), n_boot=500, seed=0)
     assert figures["agreement"]["value"] == pytest.approx(2 / 3)
     assert figures["agreement"]["ci"] == [0.0, 1.0]
+
+
+def test_cached_figures_are_reused_until_they_are_older_than_max_age(graded, settings):
+    from reviews.agreement import agreement_cached
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement-tests"}}
+    pairs = make_pairs(graded, 4)
+    add_labels(graded, pairs, [0, 1, 2, 3], rater="gpt-x", source=LabelSource.LLM)
+    add_labels(graded, pairs, [0, 1, 2, 3], rater="anna")
+    first = agreement_cached("project_agreement_summary", graded, n_boot=0)
+    add_labels(graded, pairs, [3, 3, 3, 3], rater="anna")
+    assert agreement_cached("project_agreement_summary", graded, n_boot=0) == first
+    fresh = agreement_cached("project_agreement_summary", graded, max_age=0, n_boot=0)
+    assert first["result"]["llm_vs_human"]["agreement"]["value"] == 1.0
+    assert fresh["result"]["llm_vs_human"]["agreement"]["value"] == 0.25
+    assert fresh["computed_at"] >= first["computed_at"] and fresh["compute_seconds"] >= 0
+    by_tag = agreement_cached("agreement_by_segment", graded, by="tag", n_boot=0)
+    assert by_tag["result"][0]["segment"] == "(untagged)"
+    with pytest.raises(ValueError):
+        agreement_cached("reliability_matrix", graded)
