@@ -384,7 +384,7 @@ def _labels_sql() -> str:
 def _pg_export():
     """_snapshot, plus settings for one big query: memory to sort and hash in RAM, and
     no parallel workers, which would each repeat the whole label aggregation."""
-    with _snapshot(), local_settings(work_mem="64MB", max_parallel_workers_per_gather="0"):
+    with _snapshot(), local_settings(work_mem="128MB", max_parallel_workers_per_gather="0"):
         yield
 
 

@@ -469,6 +469,10 @@ def unjudged_pairs(run: SearchRun, *, k: int | None = None, label_source: str = 
             results.annotate(pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=result_order()))
             .filter(pos__lte=k)
         )
-    pair_ids = list(results.values_list("pair_id", flat=True))
-    pairs = Pair.objects.filter(id__in=pair_ids).annotate(v=_label_value(label_source, gold="gold_value", pair_id="id")).filter(v__isnull=True)
-    return pairs.values_list("id", flat=True)
+    pairs = Pair.objects.filter(id__in=results.values("pair_id"))
+    return (
+        pairs.annotate(v=_label_value(label_source, gold="gold_value", pair_id="id"))
+        .filter(v__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )

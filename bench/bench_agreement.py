@@ -16,6 +16,7 @@ Usage: DATABASE_URL=... python bench/bench_agreement.py [--reuse] [--boot N] [--
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -243,6 +244,7 @@ def main() -> None:
     from annotation.models import Project
     from reviews.agreement import (
         agreement_by_segment,
+        agreement_cached,
         annotator_agreement,
         human_pairwise_agreement,
         project_agreement_summary,
@@ -256,13 +258,20 @@ def main() -> None:
         existing = None
     project = existing or build()
     print(f"project: labels {project.labels.count():,}, pairs {project.pairs.count():,}")
-    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, bootstrap {args.boot} replicates\n")
+    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, bootstrap {args.boot} replicates")
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at start: {one:.2f} {five:.2f} {fifteen:.2f} (timings are wall clock)\n")
 
     scale = scale_of(project)
-    boot = dict(n_boot=args.boot)
+    boot = {"n_boot": args.boot}
     timed("data: the summary's one statement", args.runs, lambda: agreement_tables(project, scale, counts=True))
     summary = timed("project_agreement_summary", args.runs, lambda: project_agreement_summary(project, **boot))
     timed("project_agreement_summary, no bootstrap", args.runs, lambda: project_agreement_summary(project, n_boot=0))
+    timed(
+        "agreement_cached('project_agreement_summary'): a cache hit",
+        args.runs,
+        lambda: agreement_cached("project_agreement_summary", project, **boot),
+    )
     slices = {}
     for by in ("tag", "category", "locale", "reason", "label", "model", "prompt", "mode"):
         slices[by] = timed(f"agreement_by_segment(by={by!r})", args.runs, lambda by=by: agreement_by_segment(project, by, **boot))

@@ -50,6 +50,7 @@ def export_once(fmt: str) -> None:
     print(
         f"{what:<18} {lines:>9} lines {size:8.1f} MB {elapsed:7.2f} s "
         f"{lines / elapsed:9.0f} lines/s  peak RSS {peak:6.1f} MB (after setup {rss_before:.1f} MB)"
+        f"  load {os.getloadavg()[0]:.1f}"
     )
 
 

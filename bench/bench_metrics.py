@@ -6,11 +6,13 @@ default 0/1/2 scale), and a run with the first 100 of each query (1 M results, r
 1..100, a few rank ties). Then times `run_metrics(run, k=10)` from gold, and from the
 newest LLM label with --llm (which also writes one LLM label per pair).
 
-Usage: DATABASE_URL=... python bench/bench_metrics.py [--queries N] [--results N] [--llm] [--reuse]
+Usage: DATABASE_URL=... python bench/bench_metrics.py [--queries N] [--results N] [--llm] [--reuse] [--repeat N]
        (--reuse keeps an existing bench project: fast re-runs)
 """
 
 import argparse
+import os
+import statistics
 import time
 
 from _setup import setup
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--llm", action="store_true", help="also write LLM labels and time label_source='llm'")
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
     args = parser.parse_args()
     setup()
     from annotation.metrics import run_metrics
@@ -161,16 +164,18 @@ def main() -> None:
     results = run.results.count()
     sources = ["gold", "llm"] if args.llm else ["gold"]
     for source in sources:
-        for attempt in ("cold", "warm"):
+        times = []
+        for _ in range(args.repeat):
             start = time.perf_counter()
             metrics = run_metrics(run, k=args.k, label_source=source)
-            elapsed = time.perf_counter() - start
-            means = ", ".join(
-                f"{name} {mean.value:.4f} ({mean.queries} q)" for name, mean in metrics.means.items() if mean.value is not None
-            )
-            print(f"run_metrics k={args.k} from {source:<4} ({attempt}): {len(metrics.queries)} queries, {results} results, {elapsed:.2f} s")
+            times.append(time.perf_counter() - start)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"run_metrics k={args.k} from {source}: {len(metrics.queries)} queries, {results} results: "
+            f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {len(times)} (load average {load})"
+        )
+        means = ", ".join(f"{name} {mean.value:.4f} ({mean.queries} q)" for name, mean in metrics.means.items() if mean.value is not None)
         print(f"  means: {means}")
-
 
 if __name__ == "__main__":
     main()

@@ -183,9 +183,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # In the embedded mode every in-process task would log a line; workers log their own.
-    "loggers": {"celery.app.trace": {"level": "WARNING"}},
+    # The LLM client's HTTP library would log one line per request (21,000 for 20k pairs).
+    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
 }
 if CELERY_TASK_ALWAYS_EAGER:
-    # The in-memory broker has no host and kombu says so on every enqueue.
+    # The in-memory broker has no host and kombu says so on every enqueue; and every
+    # in-process task would log a line (workers keep those, retries included).
     LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}

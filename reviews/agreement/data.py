@@ -17,7 +17,15 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query
+from annotation.models import (
+    GoldProvenance,
+    Label,
+    LabelSource,
+    Pair,
+    Product,
+    Project,
+    Query,
+)
 from judging.models import Judgment
 
 from ..models import ReviewTask
@@ -63,7 +71,7 @@ _LLM_LABEL_OF_BASE = _llm_latest("SELECT pair_id FROM base", "pair_id, max(id) A
 # key. A pair with several tags is in several segments.
 SEGMENTS = {
     "tag": f"""
-        SELECT b.pair_id, COALESCE(t.tag, '') AS key
+        SELECT DISTINCT b.pair_id, COALESCE(t.tag, '') AS key
         FROM base b JOIN {PAIR} pr ON pr.id = b.pair_id JOIN {QUERY} q ON q.id = pr.query_id
         LEFT JOIN LATERAL jsonb_array_elements_text(
             CASE WHEN jsonb_typeof(q.tags) = 'array' THEN q.tags ELSE '[]'::jsonb END) AS t(tag) ON true""",

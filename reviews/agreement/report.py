@@ -6,6 +6,11 @@ a seeded bootstrap 95% CI (percentile, resampling pairs), the number of items be
 and, when value is None, why (no labels, one rater, no overlap, no variation).
 Confusion matrices have the reference in rows and the rater under evaluation in
 columns, both in scale order (least relevant first).
+
+Raters: every human by name, and the LLM as one rater (its latest label of the pair).
+A lead's adjudication label is not a rater's label: it is the pair's gold. `n_pairs` of
+a summary or segment counts the pairs compared: those with a human label or human gold
+(a pair only the LLM labelled has a single rater and adds nothing to any figure).
 """
 
 import hashlib
@@ -31,7 +36,17 @@ from .data import (
     annotator_table,
     scale_of,
 )
-from .stats import LEVELS, N_BOOT, SEED, accuracy, alpha_figure, confusion_figures, kappa, missing, weighted_mean_figure
+from .stats import (
+    LEVELS,
+    N_BOOT,
+    SEED,
+    accuracy,
+    alpha_figure,
+    confusion_figures,
+    kappa,
+    missing,
+    weighted_mean_figure,
+)
 
 SEGMENT_NONE = {
     "tag": "(untagged)",
@@ -104,7 +119,7 @@ def _confusion_dict(matrix: np.ndarray, scale: Scale, rows: str, columns: str) -
 
 
 def _pair_figures(t: PairTable, ctx: _Context, *, raters_all=None, raters_human=None, any_llm=None, confusion=False) -> dict:
-    size, boot = ctx.scale.size, dict(n_boot=ctx.n_boot, seed=ctx.seed)
+    size, boot = ctx.scale.size, {"n_boot": ctx.n_boot, "seed": ctx.seed}
     domain = ctx.scale.values
     llm = _one_hot(t.llm, size)
     out = {

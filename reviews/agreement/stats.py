@@ -153,7 +153,7 @@ def confusion_figures(
     groups, weights = merge_identical(groups, weights)
     size = groups.shape[-1]
     point = np.tensordot(weights, groups, axes=1) if weights.size else np.zeros((size, size))
-    n = int(round(point.sum()))
+    n = round(float(point.sum()))
     replicates = resample_weights(weights, n_boot, seed)
     boot = replicates @ groups.reshape(len(groups), -1) if replicates.size else np.zeros((0, size * size))
     boot = boot.reshape(-1, size, size)

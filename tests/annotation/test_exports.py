@@ -4,6 +4,7 @@ import csv
 import inspect
 import io
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,16 @@ from django.utils import timezone
 from annotation.exports import (
     ExportError,
     ExtraColumns,
+    csv_blocks,
     export_gold,
     export_gold_csv,
     export_gold_jsonl,
     export_gold_qrels,
     export_labels_jsonl,
     export_run_trec,
+    gold_table,
+    jsonl_blocks,
+    labels_table,
     neutralise,
     write_file,
 )
@@ -348,3 +353,56 @@ def test_a_failed_export_leaves_no_file_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
     assert write_file(iter(["a\n", "b\n"]), target) == 4
     assert Path(target).read_text() == "a\nb\n"
+
+
+# --- the PostgreSQL paths against the reference ------------------------------------------------
+
+
+@pytest.fixture
+def tricky(project):
+    """More pairs and labels: raters whose code-point order differs from a locale's,
+    repeated raters, LLM labels written at the same moment, labels on pairs without gold,
+    text that needs neutralising, quotes, commas and newlines."""
+    pair = add_pair(project, "=q3", "p,4", gold=1, query_text='say "hi",\nthen @leave', title="-5% off")
+    for rater in ("Zoe", "anna", "Ängel", "anna", "+bob"):
+        label(pair, LabelSource.HUMAN, rater, 1)
+    first, second = label(pair, LabelSource.LLM, "model-a", 1), label(pair, LabelSource.LLM, "model-b", 2)
+    Label.objects.filter(id__in=[first.id, second.id]).update(created_at=first.created_at)  # a tie: the later id wins
+    for n in range(5):
+        other = add_pair(project, f"q{n + 10}", f"p{n + 10}", gold=n % 3 if n % 2 else None)
+        label(other, LabelSource.LLM, f"m{n}", n % 3)
+    return project
+
+
+def parsed_csv(blocks) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text(blocks))))
+
+
+def parsed_jsonl(blocks) -> list[dict]:
+    return [json.loads(line) for line in text(blocks).splitlines()]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 1000])
+def test_the_database_paths_give_the_same_rows_as_the_reference_in_python(tricky, chunk_size):
+    fast_csv = parsed_csv(export_gold_csv(tricky))
+    fast_jsonl = parsed_jsonl(export_gold_jsonl(tricky))
+    fast_labels = parsed_jsonl(export_labels_jsonl(tricky))
+
+    assert fast_csv == parsed_csv(csv_blocks(gold_table(tricky, csv_safe=True, chunk_size=chunk_size)))
+    assert fast_jsonl == parsed_jsonl(jsonl_blocks(gold_table(tricky, chunk_size=chunk_size)))
+    assert fast_labels == parsed_jsonl(jsonl_blocks(labels_table(tricky, chunk_size=chunk_size)))
+    row = next(r for r in fast_jsonl if r["query_id"] == "=q3")
+    assert (row["raters"], row["llm_model"], row["query"]) == ("+bob,Zoe,anna,Ängel", "model-b", 'say "hi",\nthen @leave')
+    safe = next(r for r in fast_csv if r[0] == "'=q3")
+    assert safe[1:4] == ['say "hi",\nthen @leave', "p,4", "'-5% off"]
+    assert safe[8] == "'+bob,Zoe,anna,Ängel"
+    assert len(fast_jsonl) == 3 + 1 + 2  # gold pairs: the fixture's, =q3, two of the five others
+    assert len(fast_labels) == Label.objects.count()
+
+
+def test_timestamps_are_written_as_iso_8601_in_utc(project):
+    pair = Pair.objects.get(query__external_id="q1", product__external_id="p1")
+    row = parsed_jsonl(export_gold_jsonl(project))[0]
+    reference = parsed_jsonl(jsonl_blocks(gold_table(project)))[0]
+
+    assert row["gold_updated_at"] == reference["gold_updated_at"] == pair.gold_updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

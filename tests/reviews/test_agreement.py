@@ -3,6 +3,7 @@ loaded through the label import, κ and weighted κ against scikit-learn, degene
 inputs, slices, annotators and bootstrap CIs."""
 
 import csv
+import io
 import itertools
 import uuid
 from datetime import timedelta
@@ -13,7 +14,15 @@ from django.core.management import call_command
 from django.utils import timezone
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query
+from annotation.models import (
+    GoldProvenance,
+    Label,
+    LabelSource,
+    Pair,
+    Product,
+    Project,
+    Query,
+)
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews.agreement import (
@@ -25,7 +34,12 @@ from reviews.agreement import (
     project_agreement_summary,
     reliability_matrix,
 )
-from reviews.agreement.stats import alpha_from_coincidences, confusion_figures, kappa, unit_coincidences
+from reviews.agreement.stats import (
+    alpha_from_coincidences,
+    confusion_figures,
+    kappa,
+    unit_coincidences,
+)
 from reviews.models import ReviewTask
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +57,7 @@ _serial = itertools.count(1)
 
 
 def kripp_project(tmp_path, name: str = "kripp") -> Project:
-    call_command("create_project", name, "--labels", "v1:1,v2:2,v3:3,v4:4,v5:5", stdout=open("/dev/null", "w"))
+    call_command("create_project", name, "--labels", "v1:1,v2:2,v3:3,v4:4,v5:5", stdout=io.StringIO())
     path = tmp_path / "kripp.csv"
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -52,7 +66,7 @@ def kripp_project(tmp_path, name: str = "kripp") -> Project:
             for unit, value in enumerate(values, 1):
                 if value is not None:
                     writer.writerow([f"q{unit}", f"p{unit}", value, rater, f"query {unit}", f"product {unit}"])
-    call_command("import_labels", "--project", name, str(path), stdout=open("/dev/null", "w"))
+    call_command("import_labels", "--project", name, str(path), stdout=io.StringIO())
     return Project.objects.get(name=name)
 
 
@@ -128,7 +142,7 @@ def test_bootstrap_alpha_uses_the_same_formula_as_the_krippendorff_package(tmp_p
 
 def test_reimporting_the_same_labels_changes_nothing(tmp_path):
     project = kripp_project(tmp_path)
-    call_command("import_labels", "--project", project.name, str(tmp_path / "kripp.csv"), stdout=open("/dev/null", "w"))
+    call_command("import_labels", "--project", project.name, str(tmp_path / "kripp.csv"), stdout=io.StringIO())
     assert round(project_agreement_summary(project, level="nominal", n_boot=0)["alpha"]["value"], 3) == 0.743
 
 
@@ -312,7 +326,7 @@ def test_nominal_level_reports_no_weighted_kappa(graded):
 
 def test_figures_per_tag_have_the_right_n_and_cis_around_the_estimate(graded):
     rng = np.random.default_rng(11)
-    brand = make_pairs(graded, 60, tags=["brand"], category="shoes")
+    brand = make_pairs(graded, 60, tags=["brand", "brand"], category="shoes")  # a repeated tag counts once
     style = make_pairs(graded, 40, tags=["brand", "style-sensitive"], category="dresses")
     plain = make_pairs(graded, 30)
     pairs = brand + style + plain

@@ -35,7 +35,7 @@ def cell(figure: dict, *, n: bool = False) -> str:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()  # noqa: E731
+    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -60,7 +60,7 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             raise CommandError(f"project {project} has no label scale")
         if options["boot"] < 0 or options["limit"] < 1:
             raise CommandError("--boot must be ≥ 0 and --limit ≥ 1")
-        common = dict(level=options["level"], n_boot=options["boot"], seed=options["seed"])
+        common = {"level": options["level"], "n_boot": options["boot"], "seed": options["seed"]}
         result = {"summary": project_agreement_summary(project, **common)}
         by = options["by"]
         if by == "annotator":
@@ -81,12 +81,16 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
         scale = ", ".join(f"{clean(level['name'])}={level['value']}" for level in s["scale"])
         c = s["counts"]
         head = [
-            f"Agreement for project {clean(s['project']['name'])} — level {s['level']}; "
-            f"95% CI: bootstrap over pairs, {s['bootstrap']['replicates']} replicates, seed {s['bootstrap']['seed']}",
+            (
+                f"Agreement for project {clean(s['project']['name'])} — level {s['level']}; "
+                f"95% CI: bootstrap over pairs, {s['bootstrap']['replicates']} replicates, seed {s['bootstrap']['seed']}"
+            ),
             f"Scale: {scale}; relevant from {s['relevant_from']}; gold = {' or '.join(s['gold_provenances'])}",
-            f"Pairs {c['pairs']}; with human labels {c['pairs_human']} (also an LLM label: {c['pairs_human_and_llm']}, "
-            f"two or more humans: {c['pairs_two_humans']}); with human gold {c['pairs_human_gold']}; "
-            f"{c['human_labels']} human labels by {c['human_raters']} rater(s)",
+            (
+                f"Pairs {c['pairs']}; with human labels {c['pairs_human']} (also an LLM label: {c['pairs_human_and_llm']}, "
+                f"two or more humans: {c['pairs_two_humans']}); with human gold {c['pairs_human_gold']}; "
+                f"{c['human_labels']} human labels by {c['human_raters']} rater(s)"
+            ),
             "",
         ]
         lh, lg, hh = s["llm_vs_human"], s["llm_vs_gold"], s["human_vs_human"]
