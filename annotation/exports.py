@@ -2,10 +2,10 @@
 
 Every export is streamed: the function checks what it can up front (so a bad request
 fails before the first byte), then returns a generator of text blocks, each made of
-whole lines. Rows come from the database through server-side cursors
-(`.iterator(chunk_size=…)`) of plain tuples, and the extra details of a pair (raters,
-model) are read one chunk of pairs at a time, so memory stays flat whatever the size.
-Hand the generator to a file, stdout or a StreamingHttpResponse.
+whole lines, that reads nothing until it is iterated. Rows come through server-side
+cursors (`.iterator(chunk_size=…)`, or on PostgreSQL a COPY stream), so memory stays flat
+whatever the size. Hand the generator to a file (`write_file`), stdout or a
+StreamingHttpResponse, and consume it in one go: it holds a transaction open meanwhile.
 
 CSV cells are safe to open in a spreadsheet: a text cell starting with =, +, -, @, a tab
 or a carriage return gets a leading single quote, so it is shown as text rather than run
