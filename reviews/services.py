@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotation.models import GoldProvenance, Label, LabelSource, Membership, Pair, Project, Role, SearchRun
 from judging.jobs import judge_job_create
-from judging.models import JudgeJob, Judgment
+from judging.models import Guideline, JudgeJob, Judgment
 
 from .models import Reason, ReviewTask, RoutingPolicy, TaskSkip
 from .routing import Decision, PolicyView, Signals, decide
@@ -299,8 +299,6 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
 
 
 def _guideline_version(pair_id: int) -> int | None:
-    from judging.models import Guideline
-
     # One query; a plain .first() on Pair would join project, query and product for the
     # model's default ordering.
     return Guideline.objects.filter(query__pairs__id=pair_id).aggregate(v=Max("version"))["v"]
