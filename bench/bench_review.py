@@ -199,18 +199,27 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {q[49]:6.1f}  p95 {q[94]:6.1f}  p99 {q[98]:6.1f}  max {ordered[-1]:6.1f} ms"
 
 
-def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = None) -> list[tuple[float, float]]:
+def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = None, http: bool = False) -> list[tuple[float, float]]:
     """Claim a card, then `steps` times: submit it and claim the next, timed together.
     Returns (wall ms, ms inside cursor.execute: round trips, server time and, on a busy
-    machine, waiting to be scheduled again) per step."""
+    machine, waiting to be scheduled again) per step.
+
+    http=True times the whole request a reviewer's browser makes instead: the htmx POST
+    of the label through Django's handler (session, access checks, the submit view) that
+    answers with the next card's HTML."""
     from django.contrib.auth import get_user_model
     from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
 
     from annotation.models import Project
+    from reviews.models import ReviewTask
     from reviews.services import task_claim_next, task_submit
 
     project = Project.objects.get(id=project_id)
     user = get_user_model().objects.get(id=user_id)
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
     in_db = [0.0]
 
     def clock(execute, sql, params, many, context):
@@ -219,6 +228,13 @@ def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = No
             return execute(sql, params, many, context)
         finally:
             in_db[0] += time.perf_counter() - start
+
+    def post_label(task: ReviewTask, value: int) -> None:
+        url = reverse("reviews:submit", args=[project.id, task.id])
+        data = {"value": value, "time_spent_ms": 1500, **({"reason": reason} if reason else {})}
+        response = client.post(url, data, HTTP_HX_REQUEST="true")
+        if response.status_code != 200:
+            raise SystemExit(f"submit answered {response.status_code}: {response.content[:300]!r}")
 
     out = []
     try:
@@ -229,9 +245,14 @@ def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = No
                     break
                 in_db[0] = 0.0
                 start = time.perf_counter()
-                task_submit(task=task, user=user, value=i % 3, time_spent_ms=1500)
-                task = task_claim_next(project=project, user=user, reason=reason)
+                if http:
+                    post_label(task, i % 3)
+                else:
+                    task_submit(task=task, user=user, value=i % 3, time_spent_ms=1500)
+                    task = task_claim_next(project=project, user=user, reason=reason)
                 out.append(((time.perf_counter() - start) * 1000, in_db[0] * 1000))
+                if http:  # the card the response showed, looked up outside the timing
+                    task = ReviewTask.objects.filter(claimed_by=user, status=ReviewTask.Status.CLAIMED).order_by("-lease_expires_at").first()
     finally:
         connection.close()
     return out
@@ -241,13 +262,13 @@ def _child(args, results) -> None:
     results.put(step_loop(*args))
 
 
-def measure(project, people, steps: int, *, concurrent: bool, reason: str | None = None) -> list[tuple[float, float]]:
+def measure(project, people, steps: int, *, concurrent: bool, reason: str | None = None, http: bool = False) -> list[tuple[float, float]]:
     import multiprocessing
 
     from django.db import connections
 
     per_user = max(steps // len(people), 1)
-    jobs = [(project.id, user.id, per_user, reason) for user in people]
+    jobs = [(project.id, user.id, per_user, reason, http) for user in people]
     if not concurrent:
         # One user at a time: the latency of a step with nothing else running.
         return [sample for job in jobs for sample in step_loop(*job)]
@@ -324,6 +345,8 @@ def main() -> None:
         (f"{len(people)} users one after another", {"concurrent": False}),
         (f"{len(people)} users at the same time", {"concurrent": True}),
         (f"{len(people)} users one after another, queue of reason=audit", {"concurrent": False, "reason": "audit"}),
+        (f"{len(people)} users one after another, whole htmx request", {"concurrent": False, "http": True}),
+        (f"{len(people)} users at the same time, whole htmx request", {"concurrent": True, "http": True}),
     ]:
         samples = measure(project, people, args.steps, **kwargs)
         print(f"  {label} (n={len(samples)})")

@@ -7,10 +7,20 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from annotation.models import GoldProvenance, Label, LabelSource, Membership, Pair, Project, Role, SearchRun
+from annotation.models import (
+    GoldProvenance,
+    Label,
+    LabelSource,
+    Membership,
+    Pair,
+    Project,
+    Role,
+    ScaleLevel,
+    SearchRun,
+)
 from judging.jobs import judge_job_create
 from judging.models import Guideline, JudgeJob, Judgment
 
@@ -49,6 +59,23 @@ def policy_current(project: Project) -> RoutingPolicy:
     if policy is None:
         policy, _ = RoutingPolicy.objects.get_or_create(project=project, version=1, defaults={"note": "default"})
     return policy
+
+
+# Policy versions are never edited in place (a change is a new version), so a process
+# may keep the ones it has read: gold resolution runs on every submit.
+_POLICY_VERSIONS: dict[tuple[int, int], RoutingPolicy | None] = {}
+
+
+def policy_version_of(project_id: int, version: int | None) -> RoutingPolicy | None:
+    key = (project_id, version)
+    if key not in _POLICY_VERSIONS:
+        policy = RoutingPolicy.objects.filter(project_id=project_id, version=version).order_by().first()
+        if policy is None:
+            return None  # not cached: it may be created later
+        if len(_POLICY_VERSIONS) > 1000:
+            _POLICY_VERSIONS.clear()
+        _POLICY_VERSIONS[key] = policy
+    return _POLICY_VERSIONS[key]
 
 
 def role_of(user, project: Project) -> str | None:
@@ -269,20 +296,23 @@ def _owned(task_id: int, user):
 
 def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None = None) -> Label:
     """Record the user's label. Conditional on still holding the task's lease: a stale
-    or second submit raises ReviewError (409), never a double label."""
-    project = task.project
-    if not project.levels.filter(value=value).exists():
+    or second submit raises ReviewError (409), never a double label.
+
+    This is the reviewer's hot path (one call per card), so it keeps to few round trips:
+    the scale check and the guideline version are one read, the task is not re-read."""
+    valid, guideline_version = _submit_facts(task, value)
+    if not valid:
         raise ReviewError(f"{value} is not a label of this project's scale", status=400)
     with transaction.atomic():
         now = timezone.now()
         label = Label.objects.create(
-            project=project,
+            project_id=task.project_id,
             pair_id=task.pair_id,
             source=LabelSource.HUMAN,
             rater=user.get_username(),
             user=user,
             value=value,
-            guideline_version=_guideline_version(task.pair_id),
+            guideline_version=guideline_version,
         )
         updated = _owned(task.id, user).update(
             status=ReviewTask.Status.DONE, label=label, completed_at=now, time_spent_ms=time_spent_ms
@@ -290,7 +320,7 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
         if updated != 1:
             transaction.set_rollback(True)
             raise ReviewError("this task is no longer yours (lease expired or already submitted)")
-        task.refresh_from_db()
+        task.status, task.label, task.completed_at, task.time_spent_ms = ReviewTask.Status.DONE, label, now, time_spent_ms
         if task.kind == ReviewTask.Kind.ADJUDICATION:
             _gold_set(task.pair_id, value, GoldProvenance.ADJUDICATED, task.policy_version)
         else:
@@ -298,10 +328,18 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
     return label
 
 
-def _guideline_version(pair_id: int) -> int | None:
-    # One query; a plain .first() on Pair would join project, query and product for the
-    # model's default ordering.
-    return Guideline.objects.filter(query__pairs__id=pair_id).aggregate(v=Max("version"))["v"]
+def _submit_facts(task: ReviewTask, value: int) -> tuple[bool, int | None]:
+    """(is value on the project's scale, the query's newest guideline version), in one read.
+    order_by(): Pair's default ordering would join project, query and product."""
+    levels = ScaleLevel.objects.filter(project_id=task.project_id, value=value)
+    guideline = Guideline.objects.filter(query_id=OuterRef("query_id")).order_by().values("query_id").annotate(v=Max("version")).values("v")
+    facts = (
+        Pair.objects.filter(id=task.pair_id)
+        .order_by()
+        .values_list(Exists(levels), Subquery(guideline))
+        .first()
+    )
+    return facts if facts is not None else (False, None)
 
 
 def task_skip(*, task: ReviewTask, user) -> None:
@@ -339,6 +377,12 @@ def task_undo(*, task: ReviewTask, user) -> ReviewTask:
         if pair.gold_provenance == GoldProvenance.HUMAN:
             # Gold resting on the undone label is withdrawn until the new submit.
             Pair.objects.filter(id=pair.id).update(gold_value=None, gold_provenance="", gold_policy_version=None, gold_updated_at=None)
+        # An adjudication the undone label caused (humans disagreeing, or a human against
+        # the LLM) is moot until the new submit, which resolves the pair again; a lead's
+        # decision already made stays final.
+        ReviewTask.objects.filter(
+            pair_id=task.pair_id, kind=ReviewTask.Kind.ADJUDICATION, status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
+        ).update(status=ReviewTask.Status.CANCELLED, claimed_by=None, lease_expires_at=None)
     task.refresh_from_db()
     return task
 
@@ -355,21 +399,27 @@ def _gold_set(pair_id: int, value: int, provenance: str, policy_version: int | N
 def gold_resolve(*, pair_id: int) -> None:
     """After a human label: gold when every slot is done and the humans agree (and, if the
     policy says so, agree with a confident LLM); otherwise an adjudication task."""
-    pair = Pair.objects.select_for_update().get(id=pair_id)
-    if pair.gold_provenance == GoldProvenance.ADJUDICATED:
+    # The pair's row lock serialises the slots of one pair submitting at the same time.
+    pair = Pair.objects.select_for_update().order_by().values("project_id", "gold_provenance").get(id=pair_id)
+    if pair["gold_provenance"] == GoldProvenance.ADJUDICATED:
         return
-    tasks = list(ReviewTask.objects.filter(pair_id=pair_id, kind=ReviewTask.Kind.LABEL).exclude(status=ReviewTask.Status.CANCELLED))
-    if any(t.status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED) for t in tasks):
+    # Each slot with its label's value, in one read.
+    tasks = list(
+        ReviewTask.objects.filter(pair_id=pair_id, kind=ReviewTask.Kind.LABEL)
+        .exclude(status=ReviewTask.Status.CANCELLED)
+        .order_by()
+        .values_list("status", "label__value", "policy_version", "priority")
+    )
+    if any(status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED) for status, *_ in tasks):
         return  # other humans still to label
-    done = [t for t in tasks if t.status == ReviewTask.Status.DONE and t.label_id]
+    done = [(value, version, priority) for status, value, version, priority in tasks if status == ReviewTask.Status.DONE and value is not None]
     if not done:
         return
-    # order_by(): Label's default ordering (by pair) would join pair, project, query, product.
-    values = list(Label.objects.filter(id__in=[t.label_id for t in done]).order_by().values_list("value", flat=True))
-    policy_version = max(t.policy_version for t in done)
-    policy = RoutingPolicy.objects.filter(project_id=pair.project_id, version=policy_version).first()
+    values = [value for value, _, _ in done]
+    policy_version = max(version for _, version, _ in done)
+    policy = policy_version_of(pair["project_id"], policy_version)
     counts = Counter(values)
-    top_value, top = counts.most_common(1)[0]
+    top_value, _ = counts.most_common(1)[0]
     reasons = []
     if len(counts) > 1:
         reasons.append(Reason.HUMAN_DISAGREEMENT)
@@ -386,12 +436,12 @@ def gold_resolve(*, pair_id: int) -> None:
         ReviewTask.objects.bulk_create(
             [
                 ReviewTask(
-                    project_id=pair.project_id,
+                    project_id=pair["project_id"],
                     pair_id=pair_id,
                     kind=ReviewTask.Kind.ADJUDICATION,
                     reasons=reasons,
                     reason=reasons[0],
-                    priority=max(t.priority for t in done),
+                    priority=max(priority for _, _, priority in done),
                     policy_version=policy_version,
                 )
             ],

@@ -595,6 +595,31 @@ def test_disagreeing_humans_make_an_adjudication_task_that_a_lead_settles(projec
     assert human_labels(two_humans) == [("ann", 2), ("bob", 0), ("lea", 1)]
 
 
+def test_undoing_the_label_that_caused_an_adjudication_withdraws_it_until_the_new_submit(project, member, lead, two_humans):
+    label_next(project, member("ann"), 2)
+    bobs = label_next(project, member("bob"), 0)
+    assert ReviewTask.objects.filter(kind=ADJUDICATION, status=ReviewTask.Status.OPEN).count() == 1
+
+    reopened = task_undo(task=bobs, user=member("bob"))
+
+    assert not ReviewTask.objects.filter(kind=ADJUDICATION).exclude(status=ReviewTask.Status.CANCELLED).exists()
+    assert task_claim_next(project=project, user=lead, kind=ADJUDICATION) is None
+    task_submit(task=reopened, user=member("bob"), value=2)  # bob now agrees with ann
+    assert gold(two_humans) == (2, GoldProvenance.HUMAN, 1)
+    assert not ReviewTask.objects.filter(kind=ADJUDICATION).exclude(status=ReviewTask.Status.CANCELLED).exists()
+
+
+def test_a_new_disagreement_after_an_undo_opens_a_fresh_adjudication(project, member, lead, two_humans):
+    label_next(project, member("ann"), 2)
+    bobs = label_next(project, member("bob"), 0)
+    task_submit(task=task_undo(task=bobs, user=member("bob")), user=member("bob"), value=1)
+
+    [live] = ReviewTask.objects.filter(kind=ADJUDICATION).exclude(status=ReviewTask.Status.CANCELLED)
+    assert live.status == ReviewTask.Status.OPEN
+    task_submit(task=task_claim_next(project=project, user=lead, kind=ADJUDICATION), user=lead, value=1)
+    assert gold(two_humans) == (1, GoldProvenance.ADJUDICATED, 1)
+
+
 def test_annotators_cannot_claim_adjudication_tasks(project, member, two_humans):
     label_next(project, member("ann"), 2)
     label_next(project, member("bob"), 0)
