@@ -86,6 +86,15 @@ def queue_size(project: Project, kind: str = ReviewTask.Kind.LABEL, reason: str 
     return QueueSize(min(count, QUEUE_COUNT_CAP), capped=count > QUEUE_COUNT_CAP)
 
 
+def flagged_tasks(project: Project):
+    """Flagged tasks of a project, newest flag first, with what the page shows."""
+    return (
+        ReviewTask.objects.filter(project=project, status=ReviewTask.Status.FLAGGED)
+        .select_related("pair__query", "pair__product", "claimed_by")
+        .order_by("-completed_at", "-id")
+    )
+
+
 def flagged_count(project: Project) -> int:
     return ReviewTask.objects.filter(project=project, status=ReviewTask.Status.FLAGGED).count()
 

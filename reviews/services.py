@@ -387,6 +387,24 @@ def task_undo(*, task: ReviewTask, user) -> ReviewTask:
     return task
 
 
+def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
+    """A lead's answer to a flag: `reopen` puts the task back in the queue (the pair is
+    fine after all, or its data was fixed); `drop` cancels it (the pair cannot be
+    labelled, e.g. the product is gone), leaving the pair without gold."""
+    require_lead(user, task.project)
+    if action == "reopen":
+        changes = {"status": ReviewTask.Status.OPEN, "claimed_by": None, "lease_expires_at": None, "completed_at": None}
+    elif action == "drop":
+        changes = {"status": ReviewTask.Status.CANCELLED}
+    else:
+        raise ReviewError(f"unknown action {action!r}: reopen or drop", status=400)
+    # Conditional: two leads answering the same flag, one wins and the other hears so.
+    if ReviewTask.objects.filter(id=task.id, status=ReviewTask.Status.FLAGGED).update(**changes) != 1:
+        raise ReviewError("this flag was already handled")
+    task.refresh_from_db()
+    return task
+
+
 # --- gold ---------------------------------------------------------------------------
 
 

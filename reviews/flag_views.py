@@ -1,0 +1,53 @@
+"""The lead's page of flagged tasks: what reviewers said was wrong, and the answer
+(back to the queue, or drop the task)."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST, require_safe
+
+from annotation.selectors import project_for_user
+
+from . import selectors
+from .models import ReviewTask
+from .services import ReviewError, require_lead, task_flag_resolve
+
+PAGE_SIZE = 50
+
+
+def _lead_project(request, project_id: int):
+    project = project_for_user(request.user, project_id)
+    try:
+        require_lead(request.user, project)
+    except ReviewError as exc:
+        raise PermissionDenied(str(exc)) from None
+    return project
+
+
+@require_safe
+@login_required
+def flagged(request, project_id: int):
+    project = _lead_project(request, project_id)
+    page = Paginator(selectors.flagged_tasks(project), PAGE_SIZE).get_page(request.GET.get("page"))
+    return TemplateResponse(request, "reviews/flagged.html", {"project": project, "page": page})
+
+
+@require_POST
+@login_required
+def flag_resolve(request, project_id: int, task_id: int):
+    project = _lead_project(request, project_id)
+    task = selectors.task_of_project(project, task_id)
+    error, status = "", 200
+    try:
+        task = task_flag_resolve(task=task, user=request.user, action=request.POST.get("action", ""))
+    except ReviewError as exc:
+        error, status = str(exc), exc.status
+    if not request.htmx:  # a plain form post: back to the list (POST-redirect-GET)
+        if error:
+            messages.error(request, error)
+        return redirect("reviews:flagged", project.id)
+    ctx = {"project": project, "task": task, "error": error, "done": task.status != ReviewTask.Status.FLAGGED}
+    return TemplateResponse(request, "reviews/flagged.html#row", ctx, status=status)

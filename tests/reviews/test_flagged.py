@@ -1,0 +1,121 @@
+"""The lead's page of flagged tasks: listing, back to the queue, drop; leads only, CSRF,
+conditional (a flag is answered once)."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from annotation.models import Role
+from reviews.models import ReviewTask
+from reviews.services import (
+    ReviewError,
+    route_pairs,
+    task_claim_next,
+    task_flag,
+    task_flag_resolve,
+)
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def flagged(project, policy, judge, member):
+    """A task an annotator flagged with a comment that tries to inject markup."""
+    doubtful = judge(value=1, confidence=0.3)
+    route_pairs(project=project, pair_ids=[doubtful.pair.id])
+    ann = member("ann")
+    task = task_claim_next(project=project, user=ann)
+    task_flag(task=task, user=ann, comment="<b>image</b> shows another product")
+    task.refresh_from_db()
+    return task
+
+
+def client_of(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def resolve_url(task) -> str:
+    return reverse("reviews:flag_resolve", args=[task.project_id, task.id])
+
+
+def test_a_lead_sees_flagged_tasks_with_the_comment_escaped(project, lead, flagged):
+    response = client_of(lead).get(reverse("reviews:flagged", args=[project.id]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'data-task="{flagged.id}"' in body
+    assert "&lt;b&gt;image&lt;/b&gt; shows another product" in body and "<b>image</b>" not in body
+    assert "ann" in body
+
+
+def test_annotators_may_not_see_or_answer_flags(project, member, flagged):
+    bob = client_of(member("bob"))
+
+    assert bob.get(reverse("reviews:flagged", args=[project.id])).status_code == 403
+    assert bob.post(resolve_url(flagged), {"action": "reopen"}, **HTMX).status_code == 403
+    flagged.refresh_from_db()
+    assert flagged.status == ReviewTask.Status.FLAGGED
+
+
+def test_a_foreign_project_is_a_404(project, member, lead, flagged, make_pair):
+    from annotation.services import project_create
+
+    other = project_create(name="elsewhere")
+    member("lea", Role.LEAD, of=other)
+
+    response = client_of(lead).post(reverse("reviews:flag_resolve", args=[other.id, flagged.id]), {"action": "drop"}, **HTMX)
+
+    assert response.status_code == 404
+
+
+def test_back_to_queue_lets_the_next_reviewer_label_it(project, lead, member, flagged):
+    response = client_of(lead).post(resolve_url(flagged), {"action": "reopen"}, **HTMX)
+
+    assert response.status_code == 200 and "Back in the queue" in response.content.decode()
+    flagged.refresh_from_db()
+    assert (flagged.status, flagged.claimed_by_id) == (ReviewTask.Status.OPEN, None)
+    assert task_claim_next(project=project, user=member("cy")).id == flagged.id
+
+
+def test_drop_cancels_the_task(project, lead, member, flagged):
+    client_of(lead).post(resolve_url(flagged), {"action": "drop"}, **HTMX)
+
+    flagged.refresh_from_db()
+    assert flagged.status == ReviewTask.Status.CANCELLED
+    assert task_claim_next(project=project, user=member("cy")) is None
+
+
+def test_a_flag_is_answered_once(project, lead, flagged):
+    task_flag_resolve(task=flagged, user=lead, action="drop")
+
+    response = client_of(lead).post(resolve_url(flagged), {"action": "reopen"}, **HTMX)
+
+    assert response.status_code == 409 and "already handled" in response.content.decode()
+    flagged.refresh_from_db()
+    assert flagged.status == ReviewTask.Status.CANCELLED
+
+
+def test_an_unknown_action_is_a_400(project, lead, flagged):
+    with pytest.raises(ReviewError) as refused:
+        task_flag_resolve(task=flagged, user=lead, action="delete")
+
+    assert refused.value.status == 400
+
+
+def test_answering_a_flag_needs_the_csrf_token(project, lead, flagged):
+    client = client_of(lead, enforce_csrf_checks=True)
+
+    assert client.post(resolve_url(flagged), {"action": "reopen"}, **HTMX).status_code == 403
+    page = client.get(reverse("reviews:flagged", args=[project.id]))
+    token = page.cookies["csrftoken"].value
+    assert client.post(resolve_url(flagged), {"action": "reopen"}, HTTP_X_CSRFTOKEN=token, **HTMX).status_code == 200
+
+
+def test_a_plain_form_post_redirects_back_to_the_list(project, lead, flagged):
+    response = client_of(lead).post(resolve_url(flagged), {"action": "drop"})
+
+    assert response.status_code == 302 and response["Location"] == reverse("reviews:flagged", args=[project.id])
