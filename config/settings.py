@@ -175,6 +175,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # Longer than any task may run, so the broker never re-delivers work that is in flight.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "qrelay")
+# A running judge job with no sign of life for this long has lost its queued work (Redis
+# keeps nothing on disk here, so a broker restart drops the messages); the watchdog task
+# enqueues it again. Longer than a chunk's longest backoff (300 s) between attempts.
+QRELAY_JUDGE_STALL_SECONDS = env_int("QRELAY_JUDGE_STALL_SECONDS", 900, minimum=60)
 if not QRELAY_REDIS_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     QRELAY_REDIS_URL = CELERY_BROKER_URL
 

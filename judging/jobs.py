@@ -322,7 +322,7 @@ def judge_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     job = chunk.job
     if chunk.done or job.status != JudgeJob.Status.RUNNING:
         return ChunkOutcome()
-    JudgeChunk.objects.filter(id=chunk.id).update(attempts=F("attempts") + 1)
+    JudgeChunk.objects.filter(id=chunk.id).update(attempts=F("attempts") + 1, touched_at=timezone.now())
     chunk.attempts += 1
     final_attempt = chunk.attempts > settings.QRELAY_JUDGE_CHUNK_RETRIES
     try:
@@ -544,6 +544,7 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         begun = time.monotonic()
         with transaction.atomic():
             written += _write_judgments(job, [todo[i] for i in batch], [results[i] for i in batch], keys, guidelines, prices)
+            JudgeChunk.objects.filter(id=chunk.id).update(touched_at=timezone.now())  # alive, for the watchdog
         writing += time.monotonic() - begun
     answered = time.monotonic()
     errors = _transient(results)

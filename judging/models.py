@@ -189,6 +189,9 @@ class JudgeChunk(models.Model):
     cached = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    touched_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life (an attempt began, a batch was written); read by the stall watchdog"
+    )
 
     class Meta:
         ordering = ["job", "phase", "index"]

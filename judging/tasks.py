@@ -4,6 +4,7 @@ tasks are acknowledged late and every write is idempotent."""
 from celery import shared_task
 
 from .jobs import judge_chunk_run, judge_job_launch
+from .watchdog import judge_jobs_resume_stalled
 
 
 @shared_task(acks_late=True, name="judging.launch_job")
@@ -18,3 +19,8 @@ def judge_chunk_task(self, chunk_id: int) -> None:
     outcome = judge_chunk_run(chunk_id=chunk_id)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(acks_late=True, name="judging.resume_stalled_jobs")
+def judge_jobs_resume_stalled_task() -> None:
+    judge_jobs_resume_stalled()
