@@ -41,9 +41,14 @@ def _sparkline(snapshots: list[MetricSnapshot]) -> dict | None:
     if len(values) < 2:
         return None
     low, high = min(v for v, _ in values), max(v for v, _ in values)
-    span = (high - low) or 1.0
     step = SPARK_W / (len(values) - 1)
-    points = [(round(i * step, 1), round(SPARK_H - 2 - (v - low) / span * (SPARK_H - 4), 1), flag) for i, (v, flag) in enumerate(values)]
+
+    def y(value: float) -> float:
+        if high == low:  # a flat line sits in the middle, not on the floor
+            return SPARK_H / 2
+        return round(SPARK_H - 2 - (value - low) / (high - low) * (SPARK_H - 4), 1)
+
+    points = [(round(i * step, 1), y(v), flag) for i, (v, flag) in enumerate(values)]
     return {
         "width": SPARK_W,
         "height": SPARK_H,
