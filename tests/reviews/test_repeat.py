@@ -14,6 +14,7 @@ from annotation.models import (
     MetricSnapshot,
     Pair,
     Product,
+    Project,
     Query,
     RepeatSchedule,
     Role,
@@ -263,3 +264,34 @@ def test_a_lead_adds_and_pauses_a_schedule(project, schedule, lead_client):
     assert lead_client.post(url("schedule_edit", project, added.id), paused).status_code == 302
     added.refresh_from_db()
     assert not added.enabled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_beats_start_each_due_schedule_once(sent):
+    import threading
+
+    from django.db import connection
+
+    project = Project.objects.create(name="beats")
+    connector = SearchConnector.objects.create(project=project, name="es", base_url="https://search.example.com")
+    RepeatSchedule.objects.bulk_create([RepeatSchedule(connector=connector, top_n=1) for _ in range(20)])
+    barrier, started, errors = threading.Barrier(4), [], []
+
+    def beat():
+        try:
+            barrier.wait()
+            started.extend(repeat.repeat_due()["started"])
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(started) == sorted(sent) and len(started) == 20
+    assert MetricSnapshot.objects.values("schedule").distinct().count() == 20 == MetricSnapshot.objects.count()
