@@ -66,7 +66,7 @@ def schedule(project, engine, policy):
     return RepeatSchedule.objects.create(connector=connector, top_n=2, k=3, margin=0.05, interval_minutes=60)
 
 
-def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnapshot:
+def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnapshot:  # noqa: F811
     """One whole cycle as the beat and a worker would run it; gold sets imported gold
     on the run's pairs before the metrics are taken."""
     snapshot = repeat.schedule_start(schedule=schedule, now=now)
@@ -80,7 +80,7 @@ def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnaps
     return snapshot
 
 
-def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, drive, sent, django_capture_on_commit_callbacks):
+def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, drive, sent, django_capture_on_commit_callbacks):  # noqa: F811
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         started = repeat.repeat_due(now=now)["started"]
@@ -105,7 +105,7 @@ def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, 
     assert all(p.gold_value is not None or ReviewTask.objects.filter(pair=p).exists() for p in pairs)
 
 
-def test_a_drop_beyond_the_margin_is_flagged_and_a_small_one_is_not(schedule, drive, sent, engine):
+def test_a_drop_beyond_the_margin_is_flagged_and_a_small_one_is_not(schedule, drive, sent, engine):  # noqa: F811
     gold = {"p1": 2, "p2": 0, "p3": 0, "p4": 1}
     schedule.label_source = "gold"
     schedule.save()
@@ -281,7 +281,7 @@ def test_concurrent_beats_start_each_due_schedule_once(sent):
         try:
             barrier.wait()
             started.extend(repeat.repeat_due()["started"])
-        except Exception as exc:  # surfaced by the assertion below
+        except Exception as exc:  # noqa: BLE001  (surfaced by the assertion below)
             errors.append(exc)
         finally:
             connection.close()
