@@ -11,12 +11,15 @@ from django.contrib import admin
 from .models import (
     Label,
     Membership,
+    MetricSnapshot,
     Pair,
     Product,
     ProductImage,
     Project,
     Query,
+    RepeatSchedule,
     ScaleLevel,
+    SearchConnector,
     SearchResult,
     SearchRun,
 )
@@ -178,3 +181,28 @@ class LabelAdmin(BigTableAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SearchConnector)
+class SearchConnectorAdmin(admin.ModelAdmin):
+    list_display = ("name", "project", "preset", "base_url", "k", "timeout_seconds")
+    list_filter = ("preset", "project")
+    list_select_related = ("project",)
+    search_fields = ("name", "base_url")
+
+
+@admin.register(RepeatSchedule)
+class RepeatScheduleAdmin(admin.ModelAdmin):
+    list_display = ("id", "connector", "top_n", "k", "interval_minutes", "margin", "enabled", "next_run_at", "last_run_at")
+    list_filter = ("enabled",)
+    list_select_related = ("connector",)
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("id", "schedule", "created_at", "status", "ndcg", "previous_ndcg", "regression", "coverage", "run_name")
+    list_filter = ("status", "regression")
+    list_select_related = ("schedule__connector",)
+    raw_id_fields = ("schedule", "run")
+    # The history is written by the cycle, not by hand.
+    readonly_fields = [f.name for f in MetricSnapshot._meta.fields if f.name != "id"]

@@ -252,3 +252,134 @@ class Label(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater}: {self.value} for {self.pair_id}"
+
+
+# --- "Retrieve" and "Repeat": search-engine connectors and their schedules -----------
+
+
+class SearchConnector(models.Model):
+    """How to ask one search engine for its top k (see annotation/connectors/ and
+    docs/connectors.md). Secrets are never stored: `secret_env` names an environment
+    variable whose value is sent in the `secret_header`."""
+
+    class Preset(models.TextChoices):
+        GENERIC = "generic", "Generic JSON API"
+        ELASTICSEARCH = "elasticsearch", "Elasticsearch / OpenSearch _search"
+
+    class Method(models.TextChoices):
+        GET = "GET", "GET"
+        POST = "POST", "POST"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="connectors")
+    name = models.CharField(max_length=100)
+    preset = models.CharField(max_length=20, choices=Preset.choices, default=Preset.GENERIC)
+    base_url = models.CharField(max_length=500, help_text="scheme://host[:port]; requests go to this host only")
+    method = models.CharField(max_length=4, choices=Method.choices, blank=True)
+    path_template = models.CharField(max_length=1000, blank=True, help_text="e.g. /search?q={query}&n={k}")
+    body_template = models.TextField(blank=True, help_text="JSON sent with POST; \"{query}\" and \"{k}\" are filled in")
+    hits_path = models.CharField(max_length=200, blank=True, help_text="dotted path to the list of hits, e.g. hits.hits")
+    id_path = models.CharField(max_length=200, blank=True, help_text="path to the product id inside a hit, e.g. _id")
+    score_path = models.CharField(max_length=200, blank=True, help_text="path to the score inside a hit (optional)")
+    headers = models.JSONField(default=dict, blank=True, help_text="extra request headers (not secret)")
+    secret_header = models.CharField(max_length=100, blank=True, help_text="e.g. Authorization")
+    secret_env = models.CharField(max_length=100, blank=True, help_text="environment variable holding the header's value")
+    k = models.PositiveSmallIntegerField(default=10)
+    timeout_seconds = models.PositiveSmallIntegerField(default=10)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="searchconnector_unique_name"),
+            models.CheckConstraint(condition=Q(k__gte=1) & Q(k__lte=1000), name="searchconnector_k_range"),
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gte=1) & Q(timeout_seconds__lte=120), name="searchconnector_timeout_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RepeatSchedule(models.Model):
+    """Re-run a connector every `interval_minutes` for the top-N queries by traffic,
+    judge the new pairs and record the metrics (MetricSnapshot)."""
+
+    class LabelSource(models.TextChoices):
+        ANY = "any", "Newest label (LLM until reviewed)"
+        GOLD = "gold", "Gold only"
+
+    connector = models.ForeignKey(SearchConnector, on_delete=models.CASCADE, related_name="schedules")
+    top_n = models.PositiveIntegerField(default=100)
+    k = models.PositiveSmallIntegerField(default=10)
+    interval_minutes = models.PositiveIntegerField(default=24 * 60)
+    margin = models.FloatField(default=0.02, help_text="flag a regression when nDCG@k drops by more than this")
+    label_source = models.CharField(max_length=10, choices=LabelSource.choices, default=LabelSource.ANY)
+    enabled = models.BooleanField(default=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connector", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(top_n__gte=1), name="repeatschedule_top_n_positive"),
+            models.CheckConstraint(condition=Q(k__gte=1) & Q(k__lte=1000), name="repeatschedule_k_range"),
+            models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="repeatschedule_interval_positive"),
+            models.CheckConstraint(condition=Q(margin__gte=0), name="repeatschedule_margin_nonnegative"),
+            models.CheckConstraint(condition=Q(label_source__in=["any", "gold"]), name="repeatschedule_label_source_valid"),
+        ]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="repeatschedule_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} top {self.top_n} every {self.interval_minutes} min"
+
+
+class MetricSnapshot(models.Model):
+    """One cycle of a schedule, recorded from the moment it is started, so a cycle that
+    fails or whose worker dies is never silently lost: fetching → judging → done, or
+    failed with the error."""
+
+    class Status(models.TextChoices):
+        FETCHING = "fetching", "Fetching"
+        JUDGING = "judging", "Judging"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    UNFINISHED = (Status.FETCHING, Status.JUDGING)
+
+    schedule = models.ForeignKey(RepeatSchedule, on_delete=models.CASCADE, related_name="snapshots")
+    run = models.OneToOneField(SearchRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="snapshot")
+    run_name = models.CharField(max_length=200, blank=True)
+    # A plain id: annotation never imports judging (the job lives there).
+    judge_job_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FETCHING)
+    k = models.PositiveSmallIntegerField()
+    label_source = models.CharField(max_length=10)
+    ndcg = models.FloatField(null=True, blank=True)
+    previous_ndcg = models.FloatField(null=True, blank=True)
+    regression = models.BooleanField(default=False)
+    means = models.JSONField(default=dict, blank=True)
+    coverage = models.FloatField(null=True, blank=True)
+    queries = models.PositiveIntegerField(default=0)
+    fetch_report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the fetch was last handed to a worker: a cycle still fetching long after
+    # that lost its task and is handed over again.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["schedule", "-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["fetching", "judging", "done", "failed"]), name="metricsnapshot_status_valid"),
+            # At most one cycle of a schedule in flight: two beats, or a beat and "Run now", cannot both start one.
+            models.UniqueConstraint(
+                fields=["schedule"], condition=Q(status__in=["fetching", "judging"]), name="metricsnapshot_one_unfinished"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schedule_id} @ {self.created_at:%Y-%m-%d %H:%M} ({self.status})"

@@ -195,3 +195,35 @@ if CELERY_TASK_ALWAYS_EAGER:
     # in-process task would log a line (workers keep those, retries included).
     LOGGING["loggers"]["kombu.connection"] = {"level": "ERROR"}
     LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
+
+
+
+def _connector_allowed_hosts() -> list[str]:
+    import ipaddress
+    import re
+
+    hosts = []
+    for entry in env_list("QRELAY_CONNECTOR_ALLOWED_HOSTS", []):
+        entry = entry.lower()
+        try:
+            ipaddress.ip_network(entry, strict=False)  # an address or a network
+        except ValueError:
+            if not re.fullmatch(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*", entry):
+                raise ImproperlyConfigured(
+                    f"QRELAY_CONNECTOR_ALLOWED_HOSTS: {entry!r} is not a host name, IP address or network (no scheme, no port)"
+                ) from None
+        hosts.append(entry)
+    return hosts
+
+
+# "Retrieve" connectors (annotation/connectors, docs/connectors.md). Search engines are
+# often internal: a host that resolves to a private, loopback or link-local address is
+# refused unless listed here (host names, IP addresses or networks, comma-separated).
+QRELAY_CONNECTOR_ALLOWED_HOSTS = _connector_allowed_hosts()
+QRELAY_CONNECTOR_MAX_BYTES = env_int("QRELAY_CONNECTOR_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+QRELAY_CONNECTOR_MAX_REDIRECTS = env_int("QRELAY_CONNECTOR_MAX_REDIRECTS", 3, minimum=0)
+# "Repeat": how often celery beat looks for due schedules and finished cycles.
+QRELAY_REPEAT_BEAT_SECONDS = env_int("QRELAY_REPEAT_BEAT_SECONDS", 60, minimum=5)
+# A cycle whose judging job has not ended after this long is closed as failed, so a
+# lost job never blocks its schedule for good.
+QRELAY_REPEAT_STALE_HOURS = env_int("QRELAY_REPEAT_STALE_HOURS", 24, minimum=1)

@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/", include("judging.api")),
     path("", include("annotation.urls")),
     path("", include("reviews.urls")),
+    path("", include("reviews.repeat_urls")),
     path("", include("judging.urls")),
 ]

@@ -5,12 +5,15 @@ from django.urls import reverse
 from annotation.models import (
     Label,
     Membership,
+    MetricSnapshot,
     Pair,
     Product,
     ProductImage,
     Project,
     Query,
+    RepeatSchedule,
     ScaleLevel,
+    SearchConnector,
     SearchResult,
     SearchRun,
 )
@@ -28,6 +31,9 @@ ANNOTATION_MODELS = [
     SearchResult,
     Pair,
     Label,
+    SearchConnector,
+    RepeatSchedule,
+    MetricSnapshot,
 ]
 
 
@@ -47,6 +53,9 @@ def data(admin_user):
         pair = Pair.objects.create(project=project, query=query, product=product)
         SearchResult.objects.create(run=run, query=query, product=product, pair=pair, rank=i + 1)
         labels.append(Label.objects.create(project=project, pair=pair, source="llm", rater="m", value=1))
+    connector = SearchConnector.objects.create(project=project, name="es", base_url="https://search.example.com")
+    schedule = RepeatSchedule.objects.create(connector=connector)
+    MetricSnapshot.objects.create(schedule=schedule, run=run, k=10, label_source="any", status="done", ndcg=0.5)
     return {"project": project, "label": labels[0], "product": product}
 
 

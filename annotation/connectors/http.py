@@ -1,0 +1,205 @@
+"""The guarded fetcher: the only way a connector talks to a search engine.
+
+What a search engine (or whoever controls its DNS) can make us do is bounded:
+- http(s) only, to the connector's own host: a redirect to another host is refused;
+- the host is resolved here and every address checked: private, loopback, link-local,
+  shared and reserved addresses are refused unless the operator listed the host (or its
+  network) in QRELAY_CONNECTOR_ALLOWED_HOSTS; the request then goes to the address that
+  was checked (the name is kept for Host and TLS SNI), so DNS cannot change its answer
+  between the check and the connection, and every redirect is checked again;
+- connect, read and overall timeouts; the body is streamed and dropped past a size cap;
+- only JSON answers are accepted; proxies from the environment are ignored (they would
+  connect on our behalf to addresses never checked).
+"""
+
+import ipaddress
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+from django.conf import settings
+
+REDIRECTS = {301, 302, 303, 307, 308}
+JSON_TYPES = ("application/json",)
+
+
+class FetchError(Exception):
+    """A request refused or failed; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str  # lower case, without brackets
+    port: int
+
+    @classmethod
+    def of(cls, url: str) -> "Origin":
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise FetchError(f"not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https"):
+            raise FetchError(f"only http and https URLs are fetched, not {parts.scheme or 'a relative URL'!r}")
+        if not parts.hostname:
+            raise FetchError("the URL has no host")
+        if parts.username is not None or parts.password is not None:
+            raise FetchError("credentials in the URL are not allowed; use the secret header")
+        return cls(parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80))
+
+
+def _allowed_by_operator(host: str, address: ipaddress._BaseAddress) -> bool:
+    for entry in settings.QRELAY_CONNECTOR_ALLOWED_HOSTS:
+        if entry == host:
+            return True
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue  # a host name entry
+    return False
+
+
+def _public(address: ipaddress._BaseAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def resolve_checked(host: str, port: int) -> str:
+    """The address to connect to for host, after checking every address it resolves to."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(f"cannot resolve {host}: {exc}") from None
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise FetchError(f"cannot resolve {host}")
+    # Every address, not only the first: a name resolving to one public and one internal
+    # address must not reach the internal one on a retry.
+    for address in addresses:
+        if not _public(address) and not _allowed_by_operator(host, address):
+            raise FetchError(
+                f"{host} resolves to {address}, a private, loopback or link-local address; "
+                "an operator may allow it with QRELAY_CONNECTOR_ALLOWED_HOSTS"
+            )
+    return str(addresses[0])
+
+
+def new_client(timeout: float) -> httpx.Client:
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+        # Uncompressed, so the size cap counts what is decoded (no decompression bombs).
+        headers={"Accept": "application/json", "Accept-Encoding": "identity"},
+    )
+
+
+def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(f"the answer is {int(declared)} bytes, more than the limit of {max_bytes} bytes")
+    body = bytearray()
+    for chunk in response.iter_raw():
+        body += chunk
+        if len(body) > max_bytes:
+            raise FetchError(f"the answer is larger than the limit of {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise FetchError("the search engine took too long to send its answer")
+    return bytes(body)
+
+
+def fetch_json(
+    *,
+    url: str,
+    origin: Origin,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+    max_bytes: int | None = None,
+) -> Any:
+    """Send one request to `origin` (the connector's host) and return the decoded JSON."""
+    max_bytes = max_bytes or settings.QRELAY_CONNECTOR_MAX_BYTES
+    own_client = client is None
+    client = client or new_client(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        for _ in range(settings.QRELAY_CONNECTOR_MAX_REDIRECTS + 1):
+            target = Origin.of(url)
+            if target.host != origin.host or (target.port != origin.port and target.scheme == origin.scheme):
+                raise FetchError(f"refused to leave {origin.host}: the request would go to {target.host}:{target.port}")
+            response_or_next = _one_request(client, url, target, method, body, headers or {}, timeout, max_bytes, deadline)
+            if isinstance(response_or_next, tuple):
+                url, method, body = response_or_next
+                continue
+            return response_or_next
+        raise FetchError("too many redirects")
+    finally:
+        if own_client:
+            client.close()
+
+
+def _one_request(client, url, target: Origin, method, body, headers, timeout, max_bytes, deadline):
+    address = resolve_checked(target.host, target.port)
+    pinned = httpx.URL(url).copy_with(host=address)
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    default_port = 443 if target.scheme == "https" else 80
+    if target.port != default_port:
+        host_header += f":{target.port}"
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    request = client.build_request(
+        method,
+        pinned,
+        headers={**headers, "Host": host_header},
+        json=body if method == "POST" and body is not None else None,
+        extensions={**extensions, "timeout": httpx.Timeout(max(0.1, min(timeout, deadline - time.monotonic()))).as_dict()},
+    )
+    try:
+        response = client.send(request, stream=True)
+    except httpx.TimeoutException:
+        raise FetchError(f"no answer from {target.host} within {timeout:g} s") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(f"could not reach {target.host}: {exc.__class__.__name__}") from None
+    try:
+        if response.status_code in REDIRECTS:
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError(f"HTTP {response.status_code} without a Location header")
+            # Browsers' rule: 303 (and 301/302 after a POST) continue as a GET without body.
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            return urljoin(url, location), method, body
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise FetchError(f"the answer is {encoding}-compressed although an uncompressed one was asked for")
+        try:
+            raw = _read_capped(response, max_bytes, deadline)
+        except httpx.TimeoutException:
+            raise FetchError(f"the answer from {target.host} stalled for more than {timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"the answer from {target.host} broke off: {exc.__class__.__name__}") from None
+        if response.status_code >= 400:
+            raise FetchError(f"HTTP {response.status_code} from {target.host}: {raw[:300].decode('utf-8', 'replace')}")
+        if not 200 <= response.status_code < 300:
+            raise FetchError(f"unexpected HTTP {response.status_code} from {target.host}")
+        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type not in JSON_TYPES and not (content_type.startswith("application/") and content_type.endswith("+json")):
+            raise FetchError(f"the search engine answered {content_type or 'without a content type'}, not JSON")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FetchError(f"the answer is not valid JSON: {exc}") from None
+    finally:
+        response.close()

@@ -1,0 +1,162 @@
+"""Connector presets and the pure parts of a search request: filling the templates and
+finding the hits and product ids in the answer.
+
+A connector stores only what differs from its preset; `spec_for` merges the two. The
+templates are filled by plain replacement of `{query}` and `{k}` (never str.format, so
+other braces are left alone): URL-encoded in the path, as JSON values in the body (the
+body template is parsed first, so a query can never break out of its string).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+GENERIC = "generic"
+ELASTICSEARCH = "elasticsearch"
+
+
+@dataclass(frozen=True)
+class Spec:
+    method: str
+    path_template: str
+    body_template: str
+    hits_path: str
+    id_path: str
+    score_path: str
+
+
+ELASTICSEARCH_BODY = json.dumps(
+    {
+        "size": "{k}",
+        "_source": False,
+        "query": {"multi_match": {"query": "{query}", "fields": ["title^2", "brand", "category", "description"]}},
+    },
+    indent=2,
+)
+
+PRESETS: dict[str, Spec] = {
+    GENERIC: Spec("GET", "/search?q={query}&k={k}", "", "hits", "id", "score"),
+    # POST <index>/_search: set the path to /<index>/_search; the id is the document _id
+    # unless id_path names a field of the source, e.g. _source.sku (then drop "_source": false).
+    ELASTICSEARCH: Spec("POST", "/_search", ELASTICSEARCH_BODY, "hits.hits", "_id", "_score"),
+}
+
+
+class SpecError(ValueError):
+    """A template or path that cannot work; the message is meant for the user."""
+
+
+def spec_for(connector) -> Spec:
+    base = PRESETS.get(connector.preset, PRESETS[GENERIC])
+    return Spec(
+        method=connector.method or base.method,
+        path_template=connector.path_template or base.path_template,
+        body_template=connector.body_template or base.body_template,
+        hits_path=connector.hits_path or base.hits_path,
+        id_path=connector.id_path or base.id_path,
+        # A score is optional: "-" switches the preset's off.
+        score_path="" if connector.score_path == "-" else (connector.score_path or base.score_path),
+    )
+
+
+def render_path(template: str, *, query: str, k: int) -> str:
+    if not template.startswith("/"):
+        raise SpecError("the path template must start with /")
+    return template.replace("{query}", quote(query, safe="")).replace("{k}", str(k))
+
+
+def _fill(value: Any, query: str, k: int) -> Any:
+    if isinstance(value, dict):
+        return {key: _fill(item, query, k) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, query, k) for item in value]
+    if value == "{k}":
+        return k
+    if value == "{query}":
+        return query
+    if isinstance(value, str):
+        return value.replace("{query}", query).replace("{k}", str(k))
+    return value
+
+
+def parse_body_template(template: str) -> Any:
+    try:
+        return json.loads(template)
+    except ValueError as exc:
+        raise SpecError(f"the body template is not valid JSON: {exc}") from None
+
+
+def render_body(template: str, *, query: str, k: int) -> Any:
+    if not template.strip():
+        return None
+    return _fill(parse_body_template(template), query, k)
+
+
+def _segments(path: str) -> list[str]:
+    path = path.strip()
+    if path.startswith("/"):  # JSON pointer (RFC 6901)
+        return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+    return [part for part in path.split(".") if part] if path else []
+
+
+def get_path(data: Any, path: str) -> Any:
+    """The value at a dotted path (`hits.hits`, `data.0.id`) or JSON pointer
+    (`/hits/hits`); an empty path is the value itself. KeyError names what is missing."""
+    current = data
+    walked = []
+    for part in _segments(path):
+        walked.append(part)
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            raise KeyError(".".join(walked))
+    return current
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int  # the position in the engine's list, 1-based
+    product_id: str
+    score: float | None
+
+
+def parse_hits(data: Any, spec: Spec, k: int) -> tuple[list[Hit], list[str]]:
+    """The first k hits of an answer, and the problems met (duplicates, bad ids). A
+    missing list of hits is an error (SpecError): the paths do not fit this engine."""
+    try:
+        hits = get_path(data, spec.hits_path)
+    except KeyError as exc:
+        raise SpecError(f"no {exc.args[0]!r} in the answer: check the path to the hits ({spec.hits_path!r})") from None
+    if not isinstance(hits, list):
+        raise SpecError(f"{spec.hits_path or 'the answer'} is a {type(hits).__name__}, not a list of hits")
+    found: list[Hit] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    for position, hit in enumerate(hits[:k], 1):
+        try:
+            raw_id = get_path(hit, spec.id_path)
+        except KeyError:
+            problems.append(f"hit {position} has no {spec.id_path!r}")
+            continue
+        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id).strip() == "":
+            problems.append(f"hit {position}: the product id is not a string or number")
+            continue
+        product_id = str(raw_id).strip()[:200]
+        if product_id in seen:
+            problems.append(f"hit {position}: product {product_id} is listed twice; the first position counts")
+            continue
+        seen.add(product_id)
+        score = None
+        if spec.score_path:
+            try:
+                value = get_path(hit, spec.score_path)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    score = float(value)
+            except KeyError:
+                pass
+        found.append(Hit(position, product_id, score))
+    return found, problems

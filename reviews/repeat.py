@@ -1,0 +1,219 @@
+""""Repeat": a schedule re-runs a connector for the top-N queries by traffic, judges the
+new pairs ("evaluate run R") and records the run's metrics as a MetricSnapshot, flagged
+as a regression when nDCG@k fell by more than the schedule's margin.
+
+A cycle is a MetricSnapshot row from its start, so it is never lost, and moves
+fetching → judging → done (or failed, with the error) by conditional updates:
+- `schedule_start` opens it (a partial unique index allows one unfinished cycle per
+  schedule, so two beats, or a beat and "Run now", never start two);
+- `repeat_fetch` (a task) fetches the run and moves to judging in the transaction that
+  stores the run, then starts `run_evaluate` and records its judge job;
+- `snapshot_finalize` closes it once the job has ended: it is tried right away (the
+  embedded mode has judged everything by then) and on every beat (`repeat_due`), which
+  also starts the due schedules and re-sends cycles whose task was lost.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from annotation.connectors import ConnectorError, FetchReport, connector_fetch_run
+from annotation.metrics import run_metrics
+from annotation.models import MetricSnapshot, Query, RepeatSchedule
+from judging.models import JudgeJob
+
+from .services import ReviewError, require_lead, route_pairs, run_evaluate, unrouted_pair_ids
+
+logger = logging.getLogger(__name__)
+DUE_BATCH = 100
+
+
+class _AlreadyFetched(Exception):
+    """Another delivery of the same cycle stored its run first: roll this one back."""
+
+
+def top_queries(project, n: int) -> list[Query]:
+    return list(Query.objects.filter(project=project).order_by("-traffic", "external_id")[:n])
+
+
+def _enqueue_fetch(snapshot_id: int) -> None:
+    from .tasks import repeat_fetch_task  # tasks import this module
+
+    repeat_fetch_task.delay(snapshot_id)
+
+
+def schedule_start(*, schedule: RepeatSchedule, now=None) -> MetricSnapshot | None:
+    """Open a cycle of the schedule and enqueue its fetch; None if one is unfinished."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            snapshot = MetricSnapshot.objects.create(
+                schedule=schedule, k=schedule.k, label_source=schedule.label_source, sent_at=now
+            )
+            RepeatSchedule.objects.filter(id=schedule.id).update(
+                last_run_at=now, next_run_at=now + timedelta(minutes=schedule.interval_minutes)
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: _enqueue_fetch(snapshot.id))
+    return snapshot
+
+
+def repeat_now(*, schedule: RepeatSchedule, user) -> MetricSnapshot:
+    require_lead(user, schedule.connector.project)
+    snapshot = schedule_start(schedule=schedule)
+    if snapshot is None:
+        raise ReviewError("a cycle of this schedule is still running; wait for it to finish")
+    return snapshot
+
+
+def _fail(snapshot_id: int, error: str) -> None:
+    MetricSnapshot.objects.filter(id=snapshot_id, status__in=MetricSnapshot.UNFINISHED).update(
+        status=MetricSnapshot.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
+    """Fetch the cycle's run, start judging it, and close the cycle if judging is done.
+    Safe to deliver twice: each step is conditional on the step before."""
+    snapshot = MetricSnapshot.objects.select_related("schedule__connector__project").get(id=snapshot_id)
+    schedule, connector = snapshot.schedule, snapshot.schedule.connector
+    if snapshot.status == MetricSnapshot.Status.FETCHING:
+
+        def written(report: FetchReport) -> None:
+            moved = MetricSnapshot.objects.filter(id=snapshot.id, status=MetricSnapshot.Status.FETCHING).update(
+                run=report.run, run_name=report.run.name, status=MetricSnapshot.Status.JUDGING, fetch_report=report.to_dict()
+            )
+            if moved != 1:
+                raise _AlreadyFetched
+
+        name = f"{connector.name} {timezone.localtime(snapshot.created_at):%Y-%m-%d %H:%M} #{snapshot.id}"
+        try:
+            connector_fetch_run(
+                connector=connector,
+                queries=top_queries(connector.project, schedule.top_n),
+                name=name,
+                k=snapshot.k,
+                description=f"fetched by the repeat schedule {schedule.id} (top {schedule.top_n} queries by traffic)",
+                on_written=written,
+            )
+        except _AlreadyFetched:
+            pass
+        except ConnectorError as exc:
+            _fail(snapshot.id, f"fetch: {exc}")
+            return MetricSnapshot.objects.get(id=snapshot.id)
+    _evaluate(snapshot.id)
+    snapshot_finalize(snapshot_id=snapshot.id)
+    return MetricSnapshot.objects.get(id=snapshot.id)
+
+
+def _evaluate(snapshot_id: int) -> None:
+    with transaction.atomic():
+        snapshot = MetricSnapshot.objects.select_for_update(of=("self",)).select_related("run").get(id=snapshot_id)
+        if snapshot.status != MetricSnapshot.Status.JUDGING or snapshot.judge_job_id is not None:
+            return
+        if snapshot.run is None:
+            _fail(snapshot.id, "the run was deleted before it was judged")
+            return
+        # The job is enqueued when this commits, together with the id recorded here.
+        job = run_evaluate(run=snapshot.run)
+        snapshot.judge_job_id = job.id
+        snapshot.save(update_fields=["judge_job_id"])
+
+
+def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
+    """Record the metrics of a cycle whose judging has ended. True when it closed now."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        snapshot = (
+            MetricSnapshot.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("schedule", "run")
+            .filter(id=snapshot_id, status=MetricSnapshot.Status.JUDGING)
+            .first()
+        )
+        if snapshot is None or snapshot.judge_job_id is None:
+            return False
+        job = JudgeJob.objects.filter(id=snapshot.judge_job_id).first()
+        if job is not None and job.status in JudgeJob.ACTIVE:
+            if snapshot.created_at < now - timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS):
+                _fail(snapshot.id, f"judging job {job.id} did not finish within {settings.QRELAY_REPEAT_STALE_HOURS} h")
+                return True
+            return False
+        run = snapshot.run
+        if run is None:
+            _fail(snapshot.id, "the run was deleted before its metrics were recorded")
+            return True
+        # Routing normally follows the job (reviews.route_job); repeated here, idempotent,
+        # in case that task was lost.
+        route_pairs(project=run.project, pair_ids=unrouted_pair_ids(run))
+        metrics = run_metrics(run, k=snapshot.k, label_source=snapshot.label_source)
+        ndcg = metrics.means["ndcg"].value
+        previous = (
+            MetricSnapshot.objects.filter(schedule=snapshot.schedule, status=MetricSnapshot.Status.DONE, ndcg__isnull=False)
+            .exclude(id=snapshot.id)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        previous_ndcg = previous.ndcg if previous else None
+        regression = previous_ndcg is not None and ndcg is not None and previous_ndcg - ndcg > snapshot.schedule.margin
+        note = "" if job is None or job.status == JudgeJob.Status.DONE else f"judging ended {job.status}: {job.error}".strip()
+        MetricSnapshot.objects.filter(id=snapshot.id, status=MetricSnapshot.Status.JUDGING).update(
+            status=MetricSnapshot.Status.DONE,
+            ndcg=ndcg,
+            previous_ndcg=previous_ndcg,
+            regression=regression,
+            means={name: {"value": mean.value, "queries": mean.queries} for name, mean in metrics.means.items()},
+            coverage=metrics.coverage,
+            queries=len(metrics.queries),
+            error=note[:2000],
+            finished_at=now,
+        )
+    if regression:
+        logger.warning(
+            "repeat schedule %s: nDCG@%s fell from %.4f to %.4f (run %s)", snapshot.schedule_id, snapshot.k, previous_ndcg, ndcg, run.name
+        )
+    return True
+
+
+def repeat_due(*, now=None) -> dict[str, list[int]]:
+    """The beat's work: start due schedules, close cycles whose judging ended, re-send
+    cycles whose fetch task was lost, and fail cycles stuck for too long."""
+    now = now or timezone.now()
+    unfinished = MetricSnapshot.objects.filter(schedule=OuterRef("pk"), status__in=MetricSnapshot.UNFINISHED)
+    started = []
+    with transaction.atomic():
+        # SKIP LOCKED: a second beat (or a slow first one) passes over schedules being started.
+        due = (
+            RepeatSchedule.objects.select_for_update(skip_locked=True)
+            .filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now), enabled=True)
+            .exclude(Exists(unfinished))
+            .order_by("next_run_at", "id")[:DUE_BATCH]
+        )
+        for schedule in due:
+            snapshot = schedule_start(schedule=schedule, now=now)
+            if snapshot is not None:
+                started.append(snapshot.id)
+    judging = MetricSnapshot.objects.filter(status=MetricSnapshot.Status.JUDGING, judge_job_id__isnull=False)
+    finalized = [sid for sid in judging.values_list("id", flat=True) if snapshot_finalize(snapshot_id=sid, now=now)]
+
+    # A fetch runs at most the task time limit; older, its task was lost (or killed).
+    lost_before = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    stale_before = now - timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS)
+    stuck = MetricSnapshot.objects.filter(
+        Q(status=MetricSnapshot.Status.FETCHING) | Q(status=MetricSnapshot.Status.JUDGING, judge_job_id__isnull=True),
+        sent_at__lt=lost_before,
+    )
+    failed = list(stuck.filter(created_at__lt=stale_before).values_list("id", flat=True))
+    for sid in failed:
+        _fail(sid, f"the cycle did not get past fetching within {settings.QRELAY_REPEAT_STALE_HOURS} h")
+    resent = []
+    for sid in stuck.filter(created_at__gte=stale_before).values_list("id", flat=True):
+        # Conditional, so two beats never both hand the same cycle over again.
+        if MetricSnapshot.objects.filter(id=sid, sent_at__lt=lost_before).update(sent_at=now) == 1:
+            resent.append(sid)
+            _enqueue_fetch(sid)
+    return {"started": started, "finalized": finalized, "resent": resent, "failed": failed}

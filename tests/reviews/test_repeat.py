@@ -1,0 +1,297 @@
+"""The "Repeat" cycle: beat → fetch from the (loopback) search engine → judge the holes
+with the offline judge → route → a MetricSnapshot with the regression flag. Task bodies
+are called directly; nothing is sent to the broker."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from annotation.models import (
+    GoldProvenance,
+    MetricSnapshot,
+    Pair,
+    Product,
+    Project,
+    Query,
+    RepeatSchedule,
+    Role,
+    SearchConnector,
+    SearchRun,
+)
+from judging.models import JudgeJob
+from reviews import repeat
+from reviews.models import ReviewTask
+from reviews.services import ReviewError
+from tests.fakes.search_engine import FakeSearchEngine
+from tests.judging.conftest import drive, no_broker  # noqa: F401  (fixtures)
+
+PRODUCTS = {
+    "p1": "Red Silk Evening Dress",
+    "p2": "Black Leather Ankle Boots",
+    "p3": "Blue Denim Jeans",
+    "p4": "Red Cotton Summer Dress",
+}
+GOOD = {"red dress": ["p1", "p4", "p2"], "black boots": ["p2", "p3", "p1"]}
+BAD = {"red dress": ["p2", "p3", "p1"], "black boots": ["p3", "p1", "p2"]}
+
+
+@pytest.fixture
+def engine(settings):
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.1"]
+    server = FakeSearchEngine(GOOD).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Fetch tasks handed to a worker, by snapshot id (instead of the broker)."""
+    calls: list[int] = []
+    monkeypatch.setattr(repeat, "_enqueue_fetch", calls.append)
+    return calls
+
+
+@pytest.fixture
+def schedule(project, engine, policy):
+    for pid, title in PRODUCTS.items():
+        Product.objects.create(project=project, external_id=pid, title=title, content_hash=pid * 16)
+    for n, (text, traffic) in enumerate([("red dress", 500), ("black boots", 300), ("green hat", 1)], 1):
+        Query.objects.create(project=project, external_id=f"q{n}", text=text, traffic=traffic)
+    connector = SearchConnector.objects.create(
+        project=project, name="es", preset="elasticsearch", base_url=engine.base_url, path_template="/shop/_search", k=3, timeout_seconds=2
+    )
+    return RepeatSchedule.objects.create(connector=connector, top_n=2, k=3, margin=0.05, interval_minutes=60)
+
+
+def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnapshot:  # noqa: F811
+    """One whole cycle as the beat and a worker would run it; gold sets imported gold
+    on the run's pairs before the metrics are taken."""
+    snapshot = repeat.schedule_start(schedule=schedule, now=now)
+    snapshot = repeat.repeat_fetch(snapshot_id=snapshot.id)
+    if gold:
+        for pair in Pair.objects.filter(results__run=snapshot.run).select_related("product"):
+            Pair.objects.filter(id=pair.id).update(gold_value=gold[pair.product.external_id], gold_provenance=GoldProvenance.IMPORTED)
+    drive(JudgeJob.objects.get(id=snapshot.judge_job_id))
+    assert repeat.snapshot_finalize(snapshot_id=snapshot.id)
+    snapshot.refresh_from_db()
+    return snapshot
+
+
+def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, drive, sent, django_capture_on_commit_callbacks):  # noqa: F811
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        started = repeat.repeat_due(now=now)["started"]
+    assert sent == started and len(started) == 1
+    schedule.refresh_from_db()
+    assert schedule.next_run_at == now + timedelta(minutes=60) and schedule.last_run_at == now
+
+    snapshot = repeat.repeat_fetch(snapshot_id=started[0])
+    assert snapshot.status == MetricSnapshot.Status.JUDGING and snapshot.fetch_report["results"] == 6
+    assert SearchRun.objects.get(id=snapshot.run_id).results.count() == 6  # top 2 queries × k 3
+    job = JudgeJob.objects.get(id=snapshot.judge_job_id)
+    assert job.run_id == snapshot.run_id and job.on_done == "reviews.route_job" and job.total == 6
+    assert repeat.repeat_due(now=now)["finalized"] == []  # judging has not ended
+
+    drive(job)
+    assert repeat.repeat_due(now=now + timedelta(minutes=1))["finalized"] == [snapshot.id]
+    snapshot.refresh_from_db()
+    assert snapshot.status == MetricSnapshot.Status.DONE and snapshot.queries == 2 and snapshot.coverage == 1.0
+    assert snapshot.ndcg is not None and snapshot.means["ndcg"]["value"] == snapshot.ndcg and not snapshot.regression
+    # Every pair of the run was routed: gold from the LLM, or a review task.
+    pairs = Pair.objects.filter(results__run=snapshot.run)
+    assert all(p.gold_value is not None or ReviewTask.objects.filter(pair=p).exists() for p in pairs)
+
+
+def test_a_drop_beyond_the_margin_is_flagged_and_a_small_one_is_not(schedule, drive, sent, engine):  # noqa: F811
+    gold = {"p1": 2, "p2": 0, "p3": 0, "p4": 1}
+    schedule.label_source = "gold"
+    schedule.save()
+    first = cycle(schedule, drive, gold=gold)
+    # red dress: p1, p4, p2 is the ideal order (1.0); black boots: its one relevant product third (0.5).
+    assert first.ndcg == pytest.approx(0.75) and not first.regression
+
+    engine.results.update(BAD)
+    second = cycle(schedule, drive, gold=gold)
+    assert second.regression and second.previous_ndcg == pytest.approx(first.ndcg) and second.ndcg < first.ndcg - 0.05
+
+    third = cycle(schedule, drive, gold=gold)
+    assert not third.regression and third.previous_ndcg == pytest.approx(second.ndcg)
+
+
+def test_a_schedule_never_has_two_cycles_in_flight(schedule, sent, lead):
+    first = repeat.schedule_start(schedule=schedule)
+    assert repeat.schedule_start(schedule=schedule) is None
+    assert repeat.repeat_due(now=timezone.now() + timedelta(hours=2))["started"] == []
+    with pytest.raises(ReviewError) as caught:
+        repeat.repeat_now(schedule=schedule, user=lead)
+    assert caught.value.status == 409
+    assert list(MetricSnapshot.objects.values_list("id", flat=True)) == [first.id]
+
+
+def test_schedules_not_due_or_paused_are_not_started(schedule, sent):
+    now = timezone.now()
+    schedule.next_run_at = now + timedelta(minutes=5)
+    schedule.save()
+    assert repeat.repeat_due(now=now)["started"] == []
+    schedule.enabled, schedule.next_run_at = False, now - timedelta(minutes=5)
+    schedule.save()
+    assert repeat.repeat_due(now=now)["started"] == []
+
+
+def test_a_failed_fetch_is_recorded_and_does_not_block_the_schedule(schedule, sent, engine):
+    engine.faults["/"] = {"status": 503}
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+    assert snapshot.status == MetricSnapshot.Status.FAILED and "HTTP 503" in snapshot.error and snapshot.run is None
+    assert repeat.schedule_start(schedule=schedule) is not None
+
+
+def test_a_redelivered_fetch_makes_one_run_and_one_job(schedule, sent, no_broker):  # noqa: F811
+    snapshot = repeat.schedule_start(schedule=schedule)
+    repeat.repeat_fetch(snapshot_id=snapshot.id)
+    again = repeat.repeat_fetch(snapshot_id=snapshot.id)
+    assert SearchRun.objects.filter(project=schedule.connector.project).count() == 1
+    assert JudgeJob.objects.count() == 1 and again.judge_job_id == JudgeJob.objects.get().id
+
+
+def test_a_lost_fetch_task_is_sent_again_and_a_hopeless_one_fails(schedule, sent, settings):
+    now = timezone.now()
+    snapshot = repeat.schedule_start(schedule=schedule, now=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60))
+    assert repeat.repeat_due(now=now)["resent"] == [snapshot.id]
+    assert repeat.repeat_due(now=now)["resent"] == []  # not again before another time limit has passed
+    MetricSnapshot.objects.filter(id=snapshot.id).update(created_at=now - timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS + 1))
+    later = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    assert repeat.repeat_due(now=later)["failed"] == [snapshot.id]
+    assert MetricSnapshot.objects.get(id=snapshot.id).status == MetricSnapshot.Status.FAILED
+
+
+def test_a_judging_job_that_never_ends_closes_the_cycle_as_failed(schedule, sent, no_broker, settings):  # noqa: F811
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+    later = timezone.now() + timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS + 1)
+    assert repeat.snapshot_finalize(snapshot_id=snapshot.id, now=later)
+    snapshot.refresh_from_db()
+    assert snapshot.status == MetricSnapshot.Status.FAILED and "did not finish" in snapshot.error
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lead_client(lead):
+    client = Client()
+    client.force_login(lead)
+    return client
+
+
+def url(name, project, *args):
+    return reverse(f"repeat:{name}", args=[project.id, *args])
+
+
+def test_only_leads_see_the_page_and_foreign_ids_are_404(project, member, schedule, lead_client):
+    annotator = Client()
+    annotator.force_login(member("ann", Role.ANNOTATOR))
+    assert annotator.get(url("page", project)).status_code == 403
+    other = member("other", Role.LEAD, of=type(project).objects.create(name="elsewhere"))
+    outsider = Client()
+    outsider.force_login(other)
+    assert outsider.get(url("page", project)).status_code == 404
+    foreign = Client()
+    foreign.force_login(other)
+    elsewhere = type(project).objects.get(name="elsewhere")
+    assert foreign.post(url("schedule_run", elsewhere, schedule.id)).status_code == 404
+    assert lead_client.get(url("page", project)).status_code == 200
+
+
+def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client):
+    bad = {"name": "x", "preset": "generic", "base_url": "ftp://search", "k": 10, "timeout_seconds": 5, "body_template": "{nope"}
+    response = lead_client.post(url("connector_new", project), bad)
+    assert response.status_code == 400 and not SearchConnector.objects.exists()
+    assert b"only http and https" in response.content and b"not valid JSON" in response.content
+    good = {
+        "name": "catalog-api",
+        "preset": "elasticsearch",
+        "base_url": "https://search.example.com:9200/",
+        "path_template": "/products/_search",
+        "headers": '{"X-Team": "search"}',
+        "secret_header": "Authorization",
+        "secret_env": "ES_AUTH",
+        "k": 20,
+        "timeout_seconds": 5,
+    }
+    response = lead_client.post(url("connector_new", project), good)
+    assert response.status_code == 302
+    connector = SearchConnector.objects.get(project=project)
+    assert (connector.base_url, connector.headers, connector.secret_env) == ("https://search.example.com:9200", {"X-Team": "search"}, "ES_AUTH")
+
+
+def test_testing_a_connector_shows_the_ids_found_and_errors_clearly(project, schedule, lead_client, engine):
+    connector = schedule.connector
+    response = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true")
+    text = response.content.decode()
+    assert response.status_code == 200 and "<html" not in text
+    assert text.index("p1") < text.index("p4") < text.index("p2") and "known" in text
+
+    engine.results["red dress"] = ["<script>alert(1)</script>"]
+    text = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "&lt;script&gt;" in text and "<script>alert" not in text and "unknown" in text
+
+    engine.faults["/"] = {"content_type": "text/html", "body": b"<h1>proxy login</h1>"}
+    text = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'role="alert"' in text and "not JSON" in text
+
+
+def test_run_now_starts_a_cycle_and_the_history_flags_regressions(project, schedule, lead_client, sent, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = lead_client.post(url("schedule_run", project, schedule.id))
+    assert response.status_code == 302 and len(sent) == 1
+    assert lead_client.post(url("schedule_run", project, schedule.id)).status_code == 409
+    MetricSnapshot.objects.filter(id=sent[0]).update(status="done", ndcg=0.8)
+    MetricSnapshot.objects.create(schedule=schedule, k=3, label_source="any", status="done", ndcg=0.6, previous_ndcg=0.8, regression=True)
+    text = lead_client.get(url("page", project)).content.decode()
+    assert "<svg" in text and "<polyline" in text and text.count("<circle") == 1
+    assert 'class="repeat-regression"' in text and "0.6000" in text
+
+
+def test_a_lead_adds_and_pauses_a_schedule(project, schedule, lead_client):
+    data = {"connector": schedule.connector_id, "top_n": 50, "k": 10, "interval_minutes": 1440, "margin": "0.03", "label_source": "gold", "enabled": "on"}
+    assert lead_client.post(url("schedule_new", project), {**data, "interval_minutes": 1}).status_code == 400
+    assert lead_client.post(url("schedule_new", project), data).status_code == 302
+    added = RepeatSchedule.objects.exclude(id=schedule.id).get()
+    assert (added.top_n, added.margin, added.enabled) == (50, 0.03, True)
+    paused = {k: v for k, v in data.items() if k != "enabled"}
+    assert lead_client.post(url("schedule_edit", project, added.id), paused).status_code == 302
+    added.refresh_from_db()
+    assert not added.enabled
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_beats_start_each_due_schedule_once(sent):
+    import threading
+
+    from django.db import connection
+
+    project = Project.objects.create(name="beats")
+    connector = SearchConnector.objects.create(project=project, name="es", base_url="https://search.example.com")
+    RepeatSchedule.objects.bulk_create([RepeatSchedule(connector=connector, top_n=1) for _ in range(20)])
+    barrier, started, errors = threading.Barrier(4), [], []
+
+    def beat():
+        try:
+            barrier.wait()
+            started.extend(repeat.repeat_due()["started"])
+        except Exception as exc:  # noqa: BLE001  (surfaced by the assertion below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(started) == sorted(sent) and len(started) == 20
+    assert MetricSnapshot.objects.values("schedule").distinct().count() == 20 == MetricSnapshot.objects.count()
