@@ -227,3 +227,19 @@ QRELAY_REPEAT_BEAT_SECONDS = env_int("QRELAY_REPEAT_BEAT_SECONDS", 60, minimum=5
 # A cycle whose judging job has not ended after this long is closed as failed, so a
 # lost job never blocks its schedule for good.
 QRELAY_REPEAT_STALE_HOURS = env_int("QRELAY_REPEAT_STALE_HOURS", 24, minimum=1)
+
+# `celery -A config beat` sends these (docs/connectors.md, docs/operations in README);
+# the embedded mode runs no beat. A beat sent while no worker was up expires rather than
+# being replayed in a burst.
+CELERY_BEAT_SCHEDULE = {
+    "repeat-due": {
+        "task": "reviews.repeat_due",
+        "schedule": float(QRELAY_REPEAT_BEAT_SECONDS),
+        "options": {"expires": float(QRELAY_REPEAT_BEAT_SECONDS)},
+    },
+    "judge-watchdog": {
+        "task": "judging.resume_stalled_jobs",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+}

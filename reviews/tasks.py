@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from .repeat import repeat_due, repeat_fetch
 from .services import route_job
 
 
@@ -13,8 +14,6 @@ def route_job_task(job_id: int) -> None:
 
 
 # --- "Repeat" (reviews/repeat.py) ------------------------------------------------------
-
-from .repeat import repeat_due, repeat_fetch
 
 
 @shared_task(acks_late=True, name="reviews.repeat_due")

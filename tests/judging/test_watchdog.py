@@ -122,3 +122,13 @@ def test_the_resume_jobs_command_resumes_and_says_which(job, no_broker):
     assert out.getvalue().strip() == f"resumed 1 job(s): {job.id}"
     with pytest.raises(CommandError, match="positive"):
         call_command("resume_jobs", "--stall-minutes", "0")
+
+
+def test_celery_beat_sends_the_watchdog_and_every_scheduled_task_exists():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    schedule = app.conf.beat_schedule
+
+    assert schedule["judge-watchdog"]["task"] == "judging.resume_stalled_jobs"
+    assert {entry["task"] for entry in schedule.values()} <= set(app.tasks)
