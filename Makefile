@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qrelay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv demo run test worker bench clean
+.PHONY: venv demo run test worker beat bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(STAMP)
 # Full stack: set DATABASE_URL and CELERY_BROKER_URL in the environment first.
 worker: $(STAMP)
 	$(BIN)/celery -A config worker --loglevel=INFO --concurrency=2 -Q qrelay
+
+# Periodic work (repeat schedules, the judge-job watchdog): one beat per deployment.
+beat: $(STAMP)
+	$(BIN)/celery -A config beat --loglevel=INFO
 
 bench: $(STAMP)
 	./scripts/services.sh
