@@ -2,6 +2,9 @@
 
 from celery import shared_task
 
+from annotation.models import Project
+
+from .dashboard.snapshot import dashboard_refresh
 from .services import route_job
 
 
@@ -10,3 +13,11 @@ def route_job_task(job_id: int) -> None:
     # Called by name when a judge job started by "evaluate run" is done (judging never
     # imports reviews). Routing is idempotent: pairs with gold or live tasks are skipped.
     route_job(job_id=job_id)
+
+
+@shared_task(acks_late=True, name="reviews.dashboard_refresh")
+def dashboard_refresh_task(project_id: int, part: str) -> None:
+    # Recomputing is idempotent: a redelivered task stores the same snapshot again.
+    project = Project.objects.filter(id=project_id).first()
+    if project is not None:
+        dashboard_refresh(project=project, part=part)
