@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from annotation.models import Project
 
-from .data import LABEL, PAIR, _fetch, _llm_latest, _NOT_ADJUDICATION, adjudication_labels, scale_of
+from .data import _NOT_ADJUDICATION, LABEL, PAIR, _fetch, _llm_latest, adjudication_labels, scale_of
 
 _HUMAN_LATEST_DATED = f"""
     SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at
