@@ -177,7 +177,7 @@ def test_the_preview_estimates_hours_cost_and_gold_accuracy(project, policy, jud
     assert (w["open_pairs"], w["pairs_to_humans"], w["labels"]) == (1, 2, 4)
     assert (w["seconds_per_label"], w["seconds_basis"]) == (25.0, 4)
     assert w["hours"] == pytest.approx(4 * 25 / 3600)
-    assert w["human_cost"] == pytest.approx(Decimal("40") * Decimal("0.027778"))
+    assert w["human_cost"] == pytest.approx(Decimal(40) * Decimal("0.027778"))
     assert w["llm_cost"]["total"] == Decimal("0.08") and w["llm_cost"]["judgments"] == 8
     assert (w["audit_accuracy"]["n"], w["audit_accuracy"]["audits"]) == (3, 4)
     assert w["audit_accuracy"]["value"] == pytest.approx(2 / 3)
