@@ -10,8 +10,13 @@ the time, each annotator about 85%. 620,000 + 380,000 = 1,000,000 labels.
 
 Then it times project_agreement_summary (what the dashboard renders first) and the
 slices, each as the median of a few runs after one warm-up, and prints the figures.
+Last, the dashboard page itself through Django's test client: cold (nothing cached: the
+first view of a project computes its snapshot inline), warm (the snapshot from the
+cache: every later view), the background refresh a label write triggers, and the hard
+disagreements page.
 
-Usage: DATABASE_URL=... python bench/bench_agreement.py [--reuse] [--boot N] [--runs N]
+Usage: DATABASE_URL=... CELERY_BROKER_URL=redis://... python bench/bench_agreement.py
+       [--reuse] [--boot N] [--runs N] [--only-dashboard]
 """
 
 import argparse
@@ -230,6 +235,41 @@ def explain(sql_of, project, scale) -> None:
         print("\n".join("    " + row[0] for row in cursor.fetchall()))
 
 
+def bench_dashboard(project, runs: int) -> None:
+    """The page a lead opens: cold, warm, the refresh behind a label write, disagreements."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.test import Client
+    from django.urls import reverse
+
+    from annotation.models import Membership, Role
+    from reviews.dashboard.snapshot import PARTS, _key, dashboard_refresh
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    lead, _ = get_user_model().objects.get_or_create(username="bench-lead")
+    Membership.objects.update_or_create(project=project, user=lead, defaults={"role": Role.LEAD})
+    client = Client()
+    client.force_login(lead)
+    url = reverse("reviews:dashboard", args=[project.id])
+    print(f"dashboard page ({settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}):")
+    for part in PARTS:
+        cache.delete(_key(project, part))
+    start = time.perf_counter()
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    print(f"  {'GET agreement/ cold (computes the snapshot inline)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms")
+    timed("GET agreement/ warm (snapshot from the cache)", runs, lambda: client.get(url))
+    timed("GET agreement/?by=category, htmx fragment, warm", runs, lambda: client.get(url, {"by": "category"}, HTTP_HX_REQUEST="true"))
+    start = time.perf_counter()
+    entry = dashboard_refresh(project=project, part="core")
+    print(f"  {'refresh task: core snapshot (after a label write)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms")
+    print(f"    (of which the figures: {entry['compute_seconds'] * 1000:.0f} ms)")
+    dis = reverse("reviews:disagreements", args=[project.id])
+    timed("GET agreement/disagreements/ (page 1 of the hard ones)", runs, lambda: client.get(dis))
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
@@ -237,6 +277,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the summary's statement")
     parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
+    parser.add_argument("--only-dashboard", action="store_true", help="time the dashboard page only")
     args = parser.parse_args()
     setup(DATABASE)
     from django.db import connection
@@ -264,6 +305,9 @@ def main() -> None:
 
     scale = scale_of(project)
     boot = {"n_boot": args.boot}
+    bench_dashboard(project, args.runs)
+    if args.only_dashboard:
+        return
     timed("data: the summary's one statement", args.runs, lambda: agreement_tables(project, scale, counts=True))
     summary = timed("project_agreement_summary", args.runs, lambda: project_agreement_summary(project, **boot))
     timed("project_agreement_summary, no bootstrap", args.runs, lambda: project_agreement_summary(project, n_boot=0))

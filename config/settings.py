@@ -182,6 +182,20 @@ QRELAY_JUDGE_STALL_SECONDS = env_int("QRELAY_JUDGE_STALL_SECONDS", 900, minimum=
 if not QRELAY_REDIS_URL and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     QRELAY_REDIS_URL = CELERY_BROKER_URL
 
+# The cache holds the dashboard's agreement snapshots, computed by a worker and read by
+# every web process: it must be shared, so Redis in the full stack. Embedded mode has
+# one process and no Redis: memory.
+if QRELAY_REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": QRELAY_REDIS_URL,
+            "KEY_PREFIX": env_str("QRELAY_CACHE_PREFIX", "qrelay"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "qrelay"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -6,17 +6,34 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import Max
 
-from .forms import KeywordsField
-from .models import ReviewTask, RoutingPolicy, TaskSkip
+from .forms import KeywordsField, SegmentsField
+from .models import DisagreementTag, ReviewTask, RoutingPolicy, TaskSkip
+
+# Added with the dashboard: a form that leaves them out gets the model's default.
+DEFAULTED = ("target_alpha", "min_segment_n", "hourly_rate")
 
 
 class RoutingPolicyForm(forms.ModelForm):
     # A JSON list typed as comma-separated words (an empty JSON field would be null).
     style_keywords = KeywordsField(required=False, max_length=5000)
+    route_segments = SegmentsField(required=False, max_length=20000)
 
     class Meta:
         model = RoutingPolicy
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in DEFAULTED:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        data = super().clean()
+        for name in DEFAULTED:
+            if data.get(name) is None and name not in self.errors:
+                data[name] = RoutingPolicy._meta.get_field(name).get_default()
+        return data
 
 
 @admin.register(RoutingPolicy)
@@ -99,3 +116,11 @@ class TaskSkipAdmin(admin.ModelAdmin):
     raw_id_fields = ("task", "user")
     search_fields = ("=task__id", "user__username")
     readonly_fields = ("created_at",)
+
+
+@admin.register(DisagreementTag)
+class DisagreementTagAdmin(admin.ModelAdmin):
+    list_display = ("pair", "project", "category", "tagged_by", "tagged_at")
+    list_filter = ("project", "category")
+    raw_id_fields = ("pair", "tagged_by")
+    list_select_related = ("project", "tagged_by")

@@ -23,6 +23,15 @@ class RoutingPolicy(models.Model):
     adjudicate_human_vs_llm = models.BooleanField(
         default=False, help_text="A human disagreeing with a confident LLM label goes to a lead"
     )
+    # Segments whose measured LLM–human agreement is below target: [{"by": "tag", "key": "brand"}, …].
+    route_segments = models.JSONField(
+        default=list, blank=True, help_text="Segments whose pairs always go to humans (agreement below target)"
+    )
+    target_alpha = models.FloatField(default=0.8, help_text="Krippendorff's α (LLM vs human gold) a segment needs to be left to the LLM")
+    min_segment_n = models.PositiveIntegerField(default=30, help_text="Below this many compared pairs a segment has not enough data")
+    hourly_rate = models.DecimalField(
+        max_digits=8, decimal_places=2, default=30, help_text="What an hour of human review costs (EUR), for cost estimates"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=300, blank=True)
@@ -35,6 +44,8 @@ class RoutingPolicy(models.Model):
             models.CheckConstraint(condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="policy_confidence_unit"),
             models.CheckConstraint(condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1), name="policy_audit_unit"),
             models.CheckConstraint(condition=Q(humans_per_pair__gte=1) & Q(humans_per_pair__lte=3), name="policy_humans_1_3"),
+            models.CheckConstraint(condition=Q(target_alpha__gte=-1) & Q(target_alpha__lte=1), name="policy_target_alpha_range"),
+            models.CheckConstraint(condition=Q(hourly_rate__gte=0), name="policy_hourly_rate_positive"),
         ]
 
     def __str__(self) -> str:
@@ -45,6 +56,7 @@ class Reason(models.TextChoices):
     LOW_CONFIDENCE = "low-confidence", "Low LLM confidence"
     SAMPLE_DISAGREEMENT = "sample-disagreement", "LLM samples disagree"
     STYLE_SENSITIVE = "style-sensitive", "Style-sensitive query"
+    SEGMENT = "segment-below-target", "Segment below target agreement"
     LLM_INVALID = "llm-invalid", "LLM output invalid"
     AUDIT = "audit", "Random audit"
     HUMAN_DISAGREEMENT = "human-disagreement", "Humans disagree"
@@ -129,3 +141,32 @@ class TaskSkip(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "user"], name="taskskip_unique_user")]
+
+
+class ErrorCategory(models.TextChoices):
+    """Why the LLM and the humans are far apart on a pair (the paper's error analysis)."""
+
+    BRAND = "brand", "Brand"
+    CATEGORY = "category", "Category"
+    COLOUR = "colour", "Colour"
+    STYLE = "style", "Style"
+    QUERY_INTENT = "query-intent", "Query intent"
+    PRODUCT_DATA = "product-data", "Product data"
+    OTHER = "other", "Other"
+
+
+class DisagreementTag(models.Model):
+    """A lead's error category for a hard LLM–human disagreement; one per pair, re-tagging replaces it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="disagreement_tags")
+    pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="disagreement_tag")
+    category = models.CharField(max_length=20, choices=ErrorCategory.choices)
+    tagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tagged_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(category__in=ErrorCategory.values), name="disagreementtag_category_valid")]
+        indexes = [models.Index(fields=["project", "category"], name="disagreementtag_category_idx")]
+
+    def __str__(self) -> str:
+        return f"pair {self.pair_id}: {self.category}"

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 
 from .models import Reason
 
+# The segment dimensions a policy can route by: what a pair's signals know before any
+# human has seen it (not the routing reason or the gold label).
+SEGMENT_DIMENSIONS = ("tag", "category", "locale", "model", "prompt", "mode")
+
 # Priority weight per reason: reviewers see invalid and disagreeing pairs first.
 REASON_WEIGHT = {
     Reason.LLM_INVALID: 5.0,
     Reason.SAMPLE_DISAGREEMENT: 4.0,
     Reason.LOW_CONFIDENCE: 3.0,
+    Reason.SEGMENT: 2.5,
     Reason.STYLE_SENSITIVE: 2.0,
     Reason.AUDIT: 1.0,
 }
@@ -32,6 +37,7 @@ class PolicyView:
     route_invalid: bool = True
     audit_rate: float = 0.05
     humans_per_pair: int = 1
+    route_segments: frozenset[tuple[str, str]] = frozenset()  # (dimension, key) pairs
 
     @classmethod
     def of(cls, policy) -> "PolicyView":
@@ -44,7 +50,18 @@ class PolicyView:
             route_invalid=policy.route_invalid,
             audit_rate=policy.audit_rate,
             humans_per_pair=policy.humans_per_pair,
+            route_segments=segment_set(policy.route_segments),
         )
+
+
+def segment_set(rules) -> frozenset[tuple[str, str]]:
+    """[{"by": "tag", "key": "brand"}, …] → {("tag", "brand"), …}; rules of an unknown
+    dimension are ignored (a policy saved by a newer version stays readable)."""
+    found = set()
+    for rule in rules or ():
+        if isinstance(rule, dict) and rule.get("by") in SEGMENT_DIMENSIONS and isinstance(rule.get("key"), str):
+            found.add((rule["by"], rule["key"]))
+    return frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,8 @@ class Signals:
     query_text: str = ""
     query_tags: tuple[str, ...] = ()
     traffic: int = 0
+    # (dimension, key) of every segment the pair is in: ("tag", "brand"), ("locale", "de-DE"), …
+    segments: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,8 @@ def decide(signals: Signals, policy: PolicyView) -> Decision:
             reasons.append(Reason.SAMPLE_DISAGREEMENT)
         if policy.route_style_sensitive and is_style_sensitive(signals, policy):
             reasons.append(Reason.STYLE_SENSITIVE)
+        if policy.route_segments and not policy.route_segments.isdisjoint(signals.segments):
+            reasons.append(Reason.SEGMENT)
     blind = False
     if not reasons and audit_draw(signals.pair_id, policy.version) < policy.audit_rate:
         reasons.append(Reason.AUDIT)

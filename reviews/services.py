@@ -39,6 +39,10 @@ POLICY_FIELDS = (
     "audit_rate",
     "humans_per_pair",
     "adjudicate_human_vs_llm",
+    "route_segments",
+    "target_alpha",
+    "min_segment_n",
+    "hourly_rate",
 )
 
 
@@ -113,8 +117,24 @@ def latest_judgments(pair_ids) -> dict[int, Judgment]:
     return found
 
 
+def _segments(pair: Pair, judgment: Judgment, category: str) -> tuple[tuple[str, str], ...]:
+    # The same keys as the agreement slices (reviews.agreement.data.SEGMENTS): a segment
+    # the dashboard measures is the segment a policy rule routes.
+    tags = [t for t in (pair.query.tags or ()) if isinstance(t, str)] or [""]
+    return (
+        *(("tag", t) for t in tags),
+        ("category", category or ""),
+        ("locale", pair.query.locale or ""),
+        ("model", judgment.model or ""),
+        ("prompt", judgment.prompt_version or ""),
+        ("mode", judgment.mode or ""),
+    )
+
+
 def signals_for(pairs: list[Pair], judgments: dict[int, Judgment]) -> dict[int, Signals]:
     signals = {}
+    # One query for the categories rather than joining every caller's pairs to products.
+    categories = dict(Pair.objects.filter(id__in=[p.id for p in pairs]).values_list("id", "product__category"))
     for pair in pairs:
         judgment = judgments.get(pair.id)
         if judgment is None:
@@ -127,6 +147,7 @@ def signals_for(pairs: list[Pair], judgments: dict[int, Judgment]) -> dict[int, 
             query_text=pair.query.text,
             query_tags=tuple(pair.query.tags or ()),
             traffic=pair.query.traffic,
+            segments=_segments(pair, judgment, categories.get(pair.id, "")),
         )
     return signals
 

@@ -2,6 +2,9 @@
 
 from celery import shared_task
 
+from annotation.models import Project
+
+from .dashboard.snapshot import dashboard_refresh
 from .repeat import repeat_due, repeat_fetch
 from .services import route_job
 
@@ -13,12 +16,20 @@ def route_job_task(job_id: int) -> None:
     route_job(job_id=job_id)
 
 
+@shared_task(acks_late=True, name="reviews.dashboard_refresh")
+def dashboard_refresh_task(project_id: int, part: str) -> None:
+    # Recomputing is idempotent: a redelivered task stores the same snapshot again.
+    project = Project.objects.filter(id=project_id).first()
+    if project is not None:
+        dashboard_refresh(project=project, part=part)
+
+
 # --- "Repeat" (reviews/repeat.py) ------------------------------------------------------
 
 
 @shared_task(acks_late=True, name="reviews.repeat_due")
 def repeat_due_task() -> None:
-    # Sent by celery beat every QRELAY_REPEAT_BEAT_SECONDS (config/celery.py).
+    # Sent by celery beat every QRELAY_REPEAT_BEAT_SECONDS (config/settings.py).
     repeat_due()
 
 

@@ -13,6 +13,12 @@ urlpatterns = [
     path("projects/<int:project_id>/review/tasks/<int:task_id>/undo/", views.undo, name="undo"),
     path("projects/<int:project_id>/review/policy/", views.policy, name="policy"),
     path("projects/<int:project_id>/review/policy/preview/", views.policy_preview, name="policy_preview"),
+    path("projects/<int:project_id>/agreement/", views.dashboard, name="dashboard"),
+    path("projects/<int:project_id>/agreement/accept/", views.dashboard_accept, name="dashboard_accept"),
+    path("projects/<int:project_id>/agreement/disagreements/", views.disagreements, name="disagreements"),
+    path(
+        "projects/<int:project_id>/agreement/disagreements/<int:pair_id>/tag/", views.disagreement_tag, name="disagreement_tag"
+    ),
     path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
     path("projects/<int:project_id>/review/flagged/", flag_views.flagged, name="flagged"),

@@ -409,7 +409,9 @@ def agreement_cached(name: str, project: Project, *, max_age: float = CACHE_SECO
     so a page shows these figures with their age; max_age=0 recomputes."""
     if name not in _CACHEABLE:
         raise ValueError(f"not an agreement function: {name!r}")
-    key = "qrelay:agreement:" + hashlib.sha256(json.dumps([name, project.id, kwargs], sort_keys=True).encode()).hexdigest()
+    # The creation time too: with a shared (Redis) cache, a recreated database reuses ids.
+    born = project.created_at.isoformat() if project.created_at else ""
+    key = "qrelay:agreement:" + hashlib.sha256(json.dumps([name, project.id, born, kwargs], sort_keys=True).encode()).hexdigest()
     entry = cache.get(key)
     if entry is not None and time.time() - entry["timestamp"] <= max_age:
         return entry["value"]

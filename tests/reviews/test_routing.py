@@ -184,3 +184,69 @@ def test_audit_draw_is_roughly_uniform_in_the_unit_interval():
     assert 0.17 <= sum(d < 0.2 for d in draws) / len(draws) <= 0.23
     assert 0.47 <= sum(d < 0.5 for d in draws) / len(draws) <= 0.53
     assert 0.77 <= sum(d < 0.8 for d in draws) / len(draws) <= 0.83
+
+
+# --- segment rules (the dashboard's accepted recommendations) ------------------------------------
+
+BRAND = policy(route_segments=frozenset({("tag", "brand")}))
+
+
+@pytest.mark.parametrize(
+    ("signals", "view", "expected_reasons"),
+    [
+        pytest.param(sig(segments=(("tag", "brand"), ("locale", "de-DE"))), BRAND, (Reason.SEGMENT,), id="segment-routed"),
+        pytest.param(sig(segments=(("tag", "negation"),)), BRAND, (), id="other-segment"),
+        pytest.param(sig(segments=(("category", "brand"),)), BRAND, (), id="same-key-other-dimension"),
+        pytest.param(sig(segments=(("tag", "brand"),)), NO_AUDIT, (), id="no-rules"),
+        pytest.param(sig(segments=()), BRAND, (), id="pair-without-segments"),
+        pytest.param(
+            sig(segments=(("tag", ""),)), policy(route_segments=frozenset({("tag", "")})), (Reason.SEGMENT,), id="untagged-segment"
+        ),
+        pytest.param(
+            sig(confidence=0.2, segments=(("tag", "brand"),)),
+            BRAND,
+            (Reason.LOW_CONFIDENCE, Reason.SEGMENT),
+            id="segment-after-stronger-reasons",
+        ),
+        pytest.param(
+            sig(query_tags=("style-sensitive",), segments=(("tag", "brand"),)),
+            BRAND,
+            (Reason.SEGMENT, Reason.STYLE_SENSITIVE),
+            id="segment-before-style",
+        ),
+        pytest.param(sig(invalid=True, segments=(("tag", "brand"),)), BRAND, (Reason.LLM_INVALID,), id="invalid-wins"),
+    ],
+)
+def test_it_routes_pairs_of_segments_below_target(signals, view, expected_reasons):
+    assert decide(signals, view).reasons == expected_reasons
+
+
+def test_a_segment_routed_pair_is_not_blind():
+    decision = decide(sig(segments=(("tag", "brand"),)), BRAND)
+    assert decision.to_humans and not decision.blind and decision.priority == REASON_WEIGHT[Reason.SEGMENT]
+
+
+def test_segment_rules_are_read_from_the_stored_policy_and_unknown_ones_ignored():
+    stored = RoutingPolicy(
+        version=2,
+        route_segments=[{"by": "tag", "key": "brand"}, {"by": "reason", "key": "audit"}, {"by": "locale"}, "junk"],
+    )
+
+    assert PolicyView.of(stored).route_segments == frozenset({("tag", "brand")})
+
+
+def test_routing_gives_pairs_the_segments_the_dashboard_measures(project, judge):
+    from reviews.services import latest_judgments, signals_for
+
+    judged = judge(tags=["brand", "negation"])
+    judged.pair.product.category = "shoes"
+    judged.pair.product.save(update_fields=["category"])
+    untagged = judge()
+
+    signals = signals_for([judged.pair, untagged.pair], latest_judgments([judged.pair.id, untagged.pair.id]))
+
+    assert set(signals[judged.pair.id].segments) == {
+        ("tag", "brand"), ("tag", "negation"), ("category", "shoes"), ("locale", ""),
+        ("model", "fake-judge"), ("prompt", "j1"), ("mode", "text"),
+    }
+    assert ("tag", "") in signals[untagged.pair.id].segments

@@ -1,5 +1,5 @@
 """Review pages: the queue, the keyboard-driven review card, the lead's routing policy
-and the run status page.
+(with its live what-if preview) and the run status page.
 
 Thin views: projects and tasks come through access-checked selectors (a foreign id is
 a 404), every state change goes through reviews.services, and its ReviewError becomes
@@ -27,10 +27,12 @@ from annotation.selectors import project_for_user, run_for_user
 from judging.jobs import JobError
 from judging.selectors import run_has_active_job
 
-from . import selectors
-from .forms import FlagForm, PolicyForm, SubmitForm
-from .models import Reason, ReviewTask
-from .services import (
+from .. import selectors
+from ..dashboard.policy import whatif_figures
+from ..dashboard.snapshot import dashboard_touch
+from ..forms import FlagForm, PolicyForm, SubmitForm
+from ..models import Reason, ReviewTask
+from ..services import (
     ReviewError,
     policy_current,
     policy_update,
@@ -204,6 +206,8 @@ def submit(request, project_id: int, task_id: int):
         task_submit(task=task, user=request.user, value=data["value"], time_spent_ms=data["time_spent_ms"])
     except ReviewError as exc:
         return _problem_response(request, project, exc, reason=reason, kind=task.kind)
+    # The dashboard's cached figures are now behind this label: the next view refreshes them.
+    dashboard_touch(project=project)
     return _after_action(request, project, task)
 
 
@@ -278,11 +282,13 @@ def _shown(value) -> str:
 
 def _preview(project, form: PolicyForm, current) -> dict:
     # The next version's number: that is the version Apply would save.
-    moves = reroute_preview(project=project, policy=form.policy_view(current.version + 1))
+    view = form.policy_view(current.version + 1)
+    moves = reroute_preview(project=project, policy=view)
     return {
         "to_humans": moves.to_humans,
         "to_llm": moves.to_llm,
         "reasons": [(selectors.REASON_NAMES.get(str(r), str(r)), n) for r, n in moves.reasons.most_common()],
+        "whatif": whatif_figures(project=project, view=view, moves=moves, hourly_rate=form.cleaned_data["hourly_rate"]),
     }
 
 
@@ -308,6 +314,7 @@ def policy(request, project_id: int):
             moved = reroute_apply(project=project, user=request.user, policy=new)
     except ReviewError as exc:
         raise PermissionDenied(str(exc)) from None
+    dashboard_touch(project=project)
     messages.success(
         request,
         f"Saved version {new.version}: {moved.to_humans} pair(s) sent to humans, "

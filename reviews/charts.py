@@ -1,0 +1,112 @@
+"""Tiny server-rendered SVG charts for the dashboard: no JavaScript, no CDN.
+
+Each function takes plain numbers and labels and returns an SVG string. Every piece of
+text (labels come from users: segment names, scale names, raters) is escaped here, so
+the result may be marked safe in a template; numbers are formatted, never interpolated
+from input as text.
+"""
+
+from html import escape
+
+WIDTH = 560
+PALETTE = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2")
+
+
+def _t(text) -> str:
+    return escape(str(text), quote=True)
+
+
+def _svg(width: float, height: float, title: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'width="100%" role="img" aria-label="{_t(title)}"><title>{_t(title)}</title>{"".join(body)}</svg>'
+    )
+
+
+def line_chart(points: list[tuple[str, float | None]], *, title: str, y_max: float = 1.0, height: int = 200) -> str:
+    """A line of values in [0, y_max] over labelled x positions (e.g. weeks)."""
+    left, right, top, bottom = 40, 10, 10, 40
+    inner_w, inner_h = WIDTH - left - right, height - top - bottom
+    body = [f'<line x1="{left}" y1="{top + inner_h}" x2="{WIDTH - right}" y2="{top + inner_h}" class="chart-axis"/>']
+    for tick in (0, 0.5, 1):
+        y = top + inner_h * (1 - tick)
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" class="chart-grid"/>')
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">{tick * y_max:g}</text>')
+    if not points:
+        body.append(f'<text x="{WIDTH / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" class="chart-empty">no data yet</text>')
+        return _svg(WIDTH, height, title, body)
+    step = inner_w / max(len(points) - 1, 1)
+    coords = []
+    for i, (label, value) in enumerate(points):
+        x = left + (i * step if len(points) > 1 else inner_w / 2)
+        if value is not None:
+            y = top + inner_h * (1 - max(0.0, min(value / y_max, 1.0)))
+            coords.append((x, y, label, value))
+        if len(points) <= 12 or i % max(len(points) // 8, 1) == 0:
+            body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="chart-tick">{_t(label)}</text>')
+    if len(coords) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in coords)
+        body.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+    for x, y, label, value in coords:
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"><title>{_t(label)}: {value:.3f}</title></circle>')
+    return _svg(WIDTH, height, title, body)
+
+
+def heatmap(matrix: list[list[int]], *, rows: list[str], columns: list[str], title: str, row_title: str, column_title: str) -> str:
+    """A confusion matrix: cell shade by its share of the row, the count written in it."""
+    n = len(rows)
+    cell, left, top = 70, 150, 50
+    width, height = left + cell * len(columns) + 10, top + cell * n + 30
+    body = [
+        f'<text x="{left + cell * len(columns) / 2:.0f}" y="16" text-anchor="middle" class="chart-label">{_t(column_title)} →</text>',
+        f'<text x="10" y="{top + cell * n + 22}" class="chart-label">↓ {_t(row_title)}</text>',
+    ]
+    for j, name in enumerate(columns):
+        body.append(f'<text x="{left + cell * j + cell / 2:.0f}" y="{top - 8}" text-anchor="middle" class="chart-tick">{_t(name)}</text>')
+    for i, name in enumerate(rows):
+        row = matrix[i] if i < len(matrix) else []
+        total = sum(row) or 1
+        y = top + cell * i
+        body.append(f'<text x="{left - 8}" y="{y + cell / 2 + 4:.0f}" text-anchor="end" class="chart-tick">{_t(name)}</text>')
+        for j in range(len(columns)):
+            count = int(row[j]) if j < len(row) else 0
+            share = count / total
+            colour = "#15803d" if i == j else "#b91c1c"
+            x = left + cell * j
+            body.append(
+                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{colour}" fill-opacity="{0.08 + 0.8 * share:.3f}">'
+                f"<title>{_t(name)} → {_t(columns[j])}: {count}</title></rect>"
+            )
+            body.append(f'<text x="{x + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" text-anchor="middle" class="chart-count">{count}</text>')
+    return _svg(width, height, title, body)
+
+
+def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], title: str, height: int = 220) -> str:
+    """Shares per group (e.g. a source), one bar per series (e.g. a label), with a legend."""
+    left, top, bottom = 40, 30, 40
+    inner_h = height - top - bottom
+    group_w = (WIDTH - left - 10) / max(len(groups), 1)
+    bar_w = max(group_w * 0.8 / max(len(series), 1), 2)
+    body = []
+    for k, name in enumerate(series):
+        x = left + k * 130
+        body.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
+        body.append(f'<text x="{x + 14}" y="15" class="chart-tick">{_t(name)}</text>')
+    body.append(f'<line x1="{left}" y1="{top + inner_h}" x2="{WIDTH - 10}" y2="{top + inner_h}" class="chart-axis"/>')
+    for g, (group, counts) in enumerate(groups):
+        total = sum(counts) or 1
+        x0 = left + g * group_w + group_w * 0.1
+        for k, count in enumerate(counts):
+            share = count / total
+            bar_h = inner_h * share
+            x = x0 + k * bar_w
+            body.append(
+                f'<rect x="{x:.1f}" y="{top + inner_h - bar_h:.1f}" width="{bar_w - 1:.1f}" height="{bar_h:.1f}" '
+                f'fill="{PALETTE[k % len(PALETTE)]}"><title>{_t(group)} · {_t(series[k] if k < len(series) else k)}: '
+                f"{count} ({share:.0%})</title></rect>"
+            )
+        body.append(
+            f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="chart-tick">'
+            f"{_t(group)}</text>"
+        )
+    return _svg(WIDTH, height, title, body)

@@ -1,0 +1,210 @@
+"""From agreement to policy: a recommendation per segment against the lead's target,
+accepting them as a new policy version, and the what-if figures of a draft policy
+(human hours and cost, LLM cost, expected gold accuracy)."""
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+
+from annotation.models import GoldProvenance, Pair, Project
+from judging.models import Judgment
+
+from ..models import Reason, ReviewTask, RoutingPolicy
+from ..routing import SEGMENT_DIMENSIONS, PolicyView, decide, segment_set
+from ..services import (
+    SETTLED,
+    ReroutePreview,
+    latest_judgments,
+    policy_current,
+    policy_update,
+    require_lead,
+    reroute_apply,
+    signals_for,
+)
+
+LLM_ALONE = "llm"
+TO_HUMANS = "humans"
+NOT_ENOUGH = "not-enough-data"
+RECOMMENDATION_NAMES = {LLM_ALONE: "LLM alone + audit", TO_HUMANS: "Route to humans", NOT_ENOUGH: "Not enough data"}
+# Until reviews record times, an hour of review is estimated at this pace (stated as an assumption on the page).
+ASSUMED_SECONDS_PER_LABEL = 30.0
+
+
+def recommend(figure: dict, *, target: float, min_n: int) -> str:
+    """The recommendation for a segment from its measured α (LLM vs human gold): the LLM
+    alone (with random audits) at or above target, humans below it, nothing below min_n
+    compared pairs or when α is undefined."""
+    if figure.get("value") is None or figure.get("n", 0) < min_n:
+        return NOT_ENOUGH
+    return LLM_ALONE if figure["value"] >= target else TO_HUMANS
+
+
+def segment_recommendations(rows: list[dict], *, by: str, policy: RoutingPolicy, target: float, min_n: int) -> list[dict]:
+    """The dashboard's segment table: each row of agreement_by_segment with its measured
+    α, the recommendation, and whether the current policy routes it already."""
+    routed = segment_set(policy.route_segments)
+    out = []
+    for row in rows:
+        figure = row["llm_vs_gold"]["alpha"]
+        verdict = recommend(figure, target=target, min_n=min_n)
+        out.append(
+            {
+                "segment": row["segment"],
+                "key": row["key"],
+                "alpha": figure,
+                "accuracy": row["llm_vs_gold"]["accuracy"],
+                "kappa": row["llm_vs_human"]["kappa"],
+                "n_pairs": row["n_pairs"],
+                "recommendation": verdict,
+                "recommendation_name": RECOMMENDATION_NAMES[verdict],
+                "routed": (by, row["key"]) in routed,
+            }
+        )
+    return out
+
+
+def rules_after_accepting(current_rules, *, by: str, recommendations: list[dict]) -> list[dict]:
+    """The policy's segment rules once the recommendations for dimension `by` are
+    accepted: segments recommended for humans are routed, those recommended to the LLM
+    are no longer routed; segments without enough data keep what the policy says."""
+    if by not in SEGMENT_DIMENSIONS:
+        raise ValueError(f"segments of {by!r} cannot be routed; one of {', '.join(SEGMENT_DIMENSIONS)}")
+    rules = set(segment_set(current_rules))
+    for row in recommendations:
+        if row["recommendation"] == TO_HUMANS:
+            rules.add((by, row["key"]))
+        elif row["recommendation"] == LLM_ALONE:
+            rules.discard((by, row["key"]))
+    return [{"by": b, "key": k} for b, k in sorted(rules)]
+
+
+@dataclass
+class Accepted:
+    policy: RoutingPolicy
+    created: bool
+    moves: ReroutePreview | None = None
+
+
+def policy_accept_recommendations(
+    *, project: Project, user, by: str, recommendations: list[dict], target: float, min_n: int
+) -> Accepted:
+    """Save the accepted recommendations (and the target they were measured against) as
+    a new policy version and reroute under it, in one transaction."""
+    require_lead(user, project)
+    with transaction.atomic():
+        current = policy_current(project)
+        rules = rules_after_accepting(current.route_segments, by=by, recommendations=recommendations)
+        changes = {}
+        if segment_set(rules) != segment_set(current.route_segments):
+            changes["route_segments"] = rules
+        if target != current.target_alpha:
+            changes["target_alpha"] = target
+        if min_n != current.min_segment_n:
+            changes["min_segment_n"] = min_n
+        if not changes:
+            return Accepted(policy=current, created=False)
+        routed = sum(1 for row in recommendations if row["recommendation"] == TO_HUMANS)
+        note = f"accepted recommendations by {by} (target α {target:g}, min n {min_n}): {routed} segment(s) to humans"
+        new = policy_update(project=project, user=user, note=note[:300], **changes)
+        moves = reroute_apply(project=project, user=user, policy=new)
+    return Accepted(policy=new, created=True, moves=moves)
+
+
+# --- what-if ------------------------------------------------------------------------------
+
+
+def seconds_per_label(project: Project) -> tuple[float, int]:
+    """The median time reviewers took per label (recorded by the browser) and how many
+    labels it rests on; (ASSUMED_SECONDS_PER_LABEL, 0) when none is recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY time_spent_ms), count(*)
+                FROM {ReviewTask._meta.db_table}
+                WHERE project_id = %s AND kind = 'label' AND status = 'done' AND time_spent_ms IS NOT NULL""",
+            [project.id],
+        )
+        median_ms, n = cursor.fetchone()
+    if not n:
+        return ASSUMED_SECONDS_PER_LABEL, 0
+    return float(median_ms) / 1000, int(n)
+
+
+def llm_cost(project: Project) -> dict:
+    """What the LLM judgments of the project cost so far (recorded per judgment)."""
+    totals = Judgment.objects.filter(project=project).aggregate(cost=Sum("cost_eur"), n=Count("id"))
+    cost = totals["cost"] or Decimal(0)
+    n = totals["n"] or 0
+    return {"total": cost, "judgments": n, "per_judgment": (cost / n) if n else None}
+
+
+def audit_accuracy(project: Project, view: PolicyView) -> dict:
+    """Of the audited pairs (blind random sample, a human label each) that `view` would
+    leave to the LLM, the share whose LLM label the human confirmed: the accuracy of
+    gold the LLM settles alone under `view`."""
+    audits = dict(
+        ReviewTask.objects.filter(
+            project=project, kind=ReviewTask.Kind.LABEL, reason=Reason.AUDIT, status=ReviewTask.Status.DONE, label__isnull=False
+        )
+        .order_by("pair_id", "slot")
+        .values_list("pair_id", "label__value")
+        .distinct("pair_id")
+    )
+    pairs = list(Pair.objects.filter(id__in=list(audits)).select_related("query"))
+    judgments = latest_judgments(audits)
+    view = replace(view, audit_rate=0.0)  # an audit draw is no reason the LLM would be wrong
+    n = matched = 0
+    for pair_id, signals in signals_for(pairs, judgments).items():
+        if signals.invalid or decide(signals, view).to_humans:
+            continue
+        n += 1
+        matched += judgments[pair_id].value == audits[pair_id]
+    return {"n": n, "audits": len(audits), "value": matched / n if n else None}
+
+
+def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview, hourly_rate: Decimal) -> dict:
+    """What the draft policy `view` would cost and give, after the moves of its preview."""
+    open_pairs = (
+        ReviewTask.objects.filter(
+            project=project, kind=ReviewTask.Kind.LABEL, status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
+        )
+        .values("pair_id")
+        .distinct()
+        .count()
+    )
+    pairs_to_humans = max(open_pairs + moves.to_humans - moves.to_llm, 0)
+    labels = pairs_to_humans * view.humans_per_pair
+    seconds, seconds_n = seconds_per_label(project)
+    hours = labels * seconds / 3600
+    human_cost = Decimal(str(round(hours, 6))) * hourly_rate
+    gold = Pair.objects.filter(project=project).aggregate(
+        auto=Count("id", filter=_provenance(GoldProvenance.LLM_AUTO)), people=Count("id", filter=_provenance(*SETTLED))
+    )
+    by_llm = max(gold["auto"] - moves.to_humans + moves.to_llm, 0)
+    by_people = gold["people"] + pairs_to_humans
+    audit = audit_accuracy(project, view)
+    expected = None
+    if audit["value"] is not None and by_llm + by_people:
+        # Gold settled by people counts as right: the estimate is of the LLM's share.
+        expected = (by_llm * audit["value"] + by_people) / (by_llm + by_people)
+    return {
+        "open_pairs": open_pairs,
+        "pairs_to_humans": pairs_to_humans,
+        "labels": labels,
+        "seconds_per_label": seconds,
+        "seconds_basis": seconds_n,
+        "hours": hours,
+        "hourly_rate": hourly_rate,
+        "human_cost": human_cost,
+        "llm_cost": llm_cost(project),
+        "gold_by_llm": by_llm,
+        "gold_by_people": by_people,
+        "audit_accuracy": audit,
+        "expected_gold_accuracy": expected,
+    }
+
+
+def _provenance(*values) -> Q:
+    return Q(gold_provenance__in=[str(v) for v in values])
+

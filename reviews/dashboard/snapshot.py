@@ -1,0 +1,98 @@
+"""The dashboard's figures from the shared cache, stale-while-revalidate.
+
+A fresh summary of a million labels takes seconds (bench/bench_agreement.py), far over
+what a page may take. So the page reads a snapshot from Django's cache (Redis in the
+full stack, shared by every web process and worker) and only the first request for a
+project, with nothing cached yet, computes inline. A snapshot older than MAX_AGE, or
+older than the project's last label write (`dashboard_touch`), is still shown — with
+its age — while one Celery task recomputes it; a lock in the cache keeps a burst of
+page views from queueing a burst of recomputations.
+"""
+
+import time
+from datetime import UTC, datetime
+
+from django.core.cache import cache
+from django.db import transaction
+
+from annotation.models import Project
+
+from ..agreement import agreement_by_segment, annotator_agreement, project_agreement_summary
+from ..agreement.timeline import agreement_over_time, label_distribution
+from ..routing import SEGMENT_DIMENSIONS
+
+MAX_AGE = 300  # seconds a snapshot counts as fresh without a label write
+LOCK_SECONDS = 600  # longer than a recomputation takes on a million labels
+KEEP_SECONDS = 7 * 24 * 3600
+SEGMENT_ROWS = 50  # segments per dimension on the page, largest first
+PARTS = ("core", *(f"segments:{by}" for by in SEGMENT_DIMENSIONS))
+
+
+def _key(project: Project, part: str, suffix: str = "") -> str:
+    # The project's creation time is part of the key: ids are reused when a test (or a
+    # restored backup) recreates the database, and the cache must not outlive them.
+    born = int(project.created_at.timestamp() * 1e6)
+    return f"qrelay:dashboard:{project.id}:{born}:{part}{suffix}"
+
+
+def _touch_key(project: Project) -> str:
+    return _key(project, "touched")
+
+
+def compute_part(project: Project, part: str) -> dict:
+    if part == "core":
+        return {
+            "summary": project_agreement_summary(project),
+            "annotators": annotator_agreement(project),
+            "over_time": agreement_over_time(project),
+            "distribution": label_distribution(project),
+        }
+    by = part.removeprefix("segments:")
+    if part not in PARTS or by == part:
+        raise ValueError(f"not a dashboard part: {part!r}")
+    return {"by": by, "rows": agreement_by_segment(project, by, limit=SEGMENT_ROWS)}
+
+
+def dashboard_refresh(*, project: Project, part: str) -> dict:
+    """Recompute one part and store it (what the refresh task runs)."""
+    started = time.time()
+    data = compute_part(project, part)
+    entry = {
+        "data": data,
+        "timestamp": started,
+        "computed_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "compute_seconds": round(time.time() - started, 3),
+    }
+    cache.set(_key(project, part), entry, timeout=KEEP_SECONDS)
+    cache.delete(_key(project, part, ":lock"))
+    return entry
+
+
+def dashboard_touch(*, project: Project) -> None:
+    """Mark the project's snapshots as behind its labels (after a label or gold write)."""
+    cache.set(_touch_key(project), time.time(), timeout=KEEP_SECONDS)
+
+
+def _schedule(project: Project, part: str) -> bool:
+    if not cache.add(_key(project, part, ":lock"), 1, timeout=LOCK_SECONDS):
+        return False  # a refresh is already queued or running
+    from ..tasks import dashboard_refresh_task  # tasks import services; the page must not need Celery to import
+
+    transaction.on_commit(lambda: dashboard_refresh_task.delay(project.id, part))
+    return True
+
+
+def dashboard_part(project: Project, part: str, *, max_age: float = MAX_AGE) -> dict:
+    """{"data", "computed_at", "compute_seconds", "stale", "refreshing"} of one part.
+
+    Only a project never computed waits for the figures; otherwise the cached snapshot
+    comes back at once, and a stale one schedules its recomputation."""
+    if part not in PARTS:
+        raise ValueError(f"not a dashboard part: {part!r}")
+    entry = cache.get(_key(project, part))
+    if entry is None:
+        return {**dashboard_refresh(project=project, part=part), "stale": False, "refreshing": False}
+    touched = cache.get(_touch_key(project)) or 0
+    stale = time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
+    refreshing = _schedule(project, part) if stale else False
+    return {**entry, "stale": stale, "refreshing": refreshing or (stale and cache.get(_key(project, part, ":lock")) is not None)}

@@ -1,0 +1,33 @@
+"""Review pages, by topic: the queue, review card, policy and run status (`review`),
+and the lead's agreement dashboard and hard disagreements (`dashboard`)."""
+
+from .dashboard import dashboard, dashboard_accept, disagreement_tag, disagreements
+from .review import (
+    flag,
+    policy,
+    policy_preview,
+    queue,
+    review,
+    run_evaluate_start,
+    run_status_page,
+    skip,
+    submit,
+    undo,
+)
+
+__all__ = [
+    "dashboard",
+    "dashboard_accept",
+    "disagreement_tag",
+    "disagreements",
+    "flag",
+    "policy",
+    "policy_preview",
+    "queue",
+    "review",
+    "run_evaluate_start",
+    "run_status_page",
+    "skip",
+    "submit",
+    "undo",
+]

@@ -1,0 +1,239 @@
+"""The lead's agreement dashboard and the hard-disagreements page.
+
+The dashboard reads cached snapshots (reviews.dashboard.snapshot): a page view never
+waits for a million labels to be aggregated, except the very first one of a project.
+Recommendations are worked out at render time from the cached figures and the lead's
+current (or draft) target, so moving the target is instant.
+"""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST, require_safe
+
+from annotation.selectors import project_for_user
+
+from .. import charts
+from ..dashboard.disagreements import (
+    category_counts,
+    disagreement_tag_set,
+    hard_disagreements,
+    max_gap,
+    rows_for_page,
+)
+from ..dashboard.policy import TO_HUMANS, policy_accept_recommendations, segment_recommendations
+from ..dashboard.snapshot import dashboard_part
+from ..models import ErrorCategory
+from ..routing import SEGMENT_DIMENSIONS
+from ..services import ReviewError, policy_current, require_lead
+
+DIMENSION_NAMES = {
+    "tag": "Query tag",
+    "category": "Product category",
+    "locale": "Locale",
+    "model": "LLM model",
+    "prompt": "Prompt version",
+    "mode": "Judging mode",
+}
+PAGE_SIZE = 25
+
+
+def _lead_project(request, project_id: int):
+    project = project_for_user(request.user, project_id)
+    try:
+        require_lead(request.user, project)
+    except ReviewError as exc:
+        raise PermissionDenied(str(exc)) from None
+    return project
+
+
+def _fragment(request) -> bool:
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def _float(raw, default: float, low: float, high: float) -> float | None:
+    """A number from the query string; None (→ 400) when present but not a number in range."""
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _settings(request, policy) -> tuple[str, float, int] | None:
+    """Segment dimension, target α and minimum n from the request, the policy's by default."""
+    data = request.POST if request.method == "POST" else request.GET
+    by = data.get("by") or "tag"
+    target = _float(data.get("target"), policy.target_alpha, -1, 1)
+    min_n = _float(data.get("min_n"), policy.min_segment_n, 1, 1_000_000)
+    if by not in SEGMENT_DIMENSIONS or target is None or min_n is None or min_n != int(min_n):
+        return None
+    return by, target, int(min_n)
+
+
+def _charts(core: dict) -> dict:
+    summary = core["summary"]
+    scale_names = [level["name"] for level in summary["scale"]]
+    confusion = summary["llm_vs_gold"].get("confusion") or {}
+    return {
+        "over_time": mark_safe(  # charts.py escapes every text it writes
+            charts.line_chart(
+                [(row["week"][5:], row["agreement"]) for row in core["over_time"]],
+                title="LLM–human agreement per week (share of human labels matching the LLM)",
+            )
+        ),
+        "confusion": mark_safe(
+            charts.heatmap(
+                confusion.get("matrix") or [],
+                rows=scale_names,
+                columns=scale_names,
+                title="Confusion matrix: human gold (rows) vs LLM (columns)",
+                row_title="human gold",
+                column_title="LLM",
+            )
+        ),
+        "distribution": mark_safe(
+            charts.grouped_bars(
+                [(row["source"], row["counts"]) for row in core["distribution"]["sources"]],
+                series=core["distribution"]["names"],
+                title="Label distribution per source",
+            )
+        ),
+    }
+
+
+@require_safe
+@login_required
+def dashboard(request, project_id: int):
+    project = _lead_project(request, project_id)
+    policy = policy_current(project)
+    chosen = _settings(request, policy)
+    if chosen is None:
+        return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
+    by, target, min_n = chosen
+    segments = dashboard_part(project, f"segments:{by}")
+    rows = segment_recommendations(segments["data"]["rows"], by=by, policy=policy, target=target, min_n=min_n)
+    ctx = {
+        "project": project,
+        "policy": policy,
+        "by": by,
+        "by_name": DIMENSION_NAMES[by],
+        "dimensions": list(DIMENSION_NAMES.items()),
+        "target": target,
+        "min_n": min_n,
+        "segments": segments,
+        "rows": rows,
+        "to_humans": sum(1 for row in rows if row["recommendation"] == TO_HUMANS),
+    }
+    if _fragment(request):
+        # Moving the target or the dimension redraws the segment table only.
+        response = TemplateResponse(request, "reviews/dashboard.html#segments", ctx)
+    else:
+        core = dashboard_part(project, "core")
+        ctx.update(core=core, summary=core["data"]["summary"], annotators=core["data"]["annotators"], charts=_charts(core["data"]))
+        response = TemplateResponse(request, "reviews/dashboard.html", ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_POST
+@login_required
+def dashboard_accept(request, project_id: int):
+    project = _lead_project(request, project_id)
+    policy = policy_current(project)
+    chosen = _settings(request, policy)
+    if chosen is None:
+        return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
+    by, target, min_n = chosen
+    # The figures the lead was looking at: the cached snapshot, not a fresh recomputation.
+    segments = dashboard_part(project, f"segments:{by}")
+    rows = segment_recommendations(segments["data"]["rows"], by=by, policy=policy, target=target, min_n=min_n)
+    accepted = policy_accept_recommendations(
+        project=project, user=request.user, by=by, recommendations=rows, target=target, min_n=min_n
+    )
+    if not accepted.created:
+        messages.info(request, f"Nothing changed: version {accepted.policy.version} already routes these segments.")
+    else:
+        messages.success(
+            request,
+            f"Saved version {accepted.policy.version}: {accepted.moves.to_humans} pair(s) sent to humans, "
+            f"{accepted.moves.to_llm} pair(s) settled by the LLM instead.",
+        )
+    return redirect(f"{reverse('reviews:dashboard', args=[project.id])}?{urlencode({'by': by})}")
+
+
+# --- hard disagreements ------------------------------------------------------------------------
+
+
+def _gap(request, project) -> int | None:
+    largest = max_gap(project)
+    raw = request.GET.get("gap", "")
+    if not raw:
+        return largest
+    try:
+        gap = int(raw)
+    except ValueError:
+        return None
+    return gap if 1 <= gap <= largest else None
+
+
+@require_safe
+@login_required
+def disagreements(request, project_id: int):
+    project = _lead_project(request, project_id)
+    gap = _gap(request, project)
+    if gap is None:
+        return HttpResponseBadRequest("gap must be a whole number of scale steps between 1 and the scale's width")
+    paginator = Paginator(hard_disagreements(project, gap=gap), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    levels = dict(project.levels.values_list("value", "name"))
+    ctx = {
+        "project": project,
+        "gap": gap,
+        "gaps": list(range(max_gap(project), 0, -1)),
+        "page": page,
+        "rows": rows_for_page(list(page.object_list)),
+        "levels": levels,
+        "categories": ErrorCategory.choices,
+        "counts": category_counts(project),
+    }
+    template = "reviews/disagreements.html#list" if _fragment(request) else "reviews/disagreements.html"
+    response = TemplateResponse(request, template, ctx)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@require_POST
+@login_required
+def disagreement_tag(request, project_id: int, pair_id: int):
+    project = _lead_project(request, project_id)
+    pair = hard_disagreements(project, gap=1).filter(id=pair_id).first()
+    if pair is None:
+        raise Http404("no such disagreement in this project")
+    category = request.POST.get("category", "")
+    if category and category not in ErrorCategory.values:
+        return HttpResponseBadRequest("unknown error category")
+    disagreement_tag_set(project=project, pair=pair, user=request.user, category=category)
+    if not request.htmx:
+        return redirect("reviews:disagreements", project.id)
+    pair.error_category = category
+    ctx = {
+        "project": project,
+        "row": rows_for_page([pair])[0],
+        "levels": dict(project.levels.values_list("value", "name")),
+        "categories": ErrorCategory.choices,
+        "counts": category_counts(project),
+        "oob": True,
+    }
+    return TemplateResponse(request, "reviews/disagreements.html#tagged", ctx)
