@@ -192,11 +192,12 @@ def run_compare(request, project_id: int):
     return _respond(request, template, "comparison", ctx)
 
 
-def _initial_runs(project: Project, wanted_b: str) -> dict[str, int]:
+def _initial_runs(project: Project, wanted_b: str) -> dict:
     runs = list(SearchRun.objects.filter(project=project).order_by("-created_at", "-id").values_list("id", flat=True))
     b = int(wanted_b) if wanted_b.isdigit() and int(wanted_b) in runs else (runs[0] if runs else None)
     a = next((run for run in runs if run != b), None)
-    return {name: value for name, value in (("a", a), ("b", b)) if value is not None}
+    initial = {"k": DEFAULT_K, "source": "gold", "metric": "ndcg"}
+    return initial | {name: value for name, value in (("a", a), ("b", b)) if value is not None}
 
 
 def _side(letter: str, run, metrics: RunMetrics, metric: str, paired_mean: float | None) -> dict:

@@ -12,6 +12,7 @@ from annotation.exports import export_gold, export_labels_jsonl, export_run_trec
 from annotation.metrics import run_metrics, unjudged_pairs
 from annotation.models import Label, LabelSource, Membership, Pair, Product, Query, Role
 from annotation.services import project_create
+from judging.jobs import JobError, judge_job_create
 from judging.models import JudgeJob
 
 from .test_metrics import load
@@ -32,7 +33,7 @@ BASELINE = {
     "q3": [("p6", 1, None), ("p8", 2, None)],
 }
 CANDIDATE = {
-    "q1": [("p1", 1, None), ("p3", 2, None), ("p2", 3, None)],  # better
+    "q1": [("p1", 1, None), ("p3", 2, None), ("p2", 3, None), ("p10", 4, None)],  # better; p10 is a hole below the top 3
     "q2": [("p5", 1, None), ("p4", 2, None)],  # worse
     "q3": [("p6", 1, None), ("p7", 2, None)],  # worse, and p7 is a hole
 }
@@ -284,6 +285,14 @@ def test_fill_the_holes_refuses_a_second_job_no_holes_and_bad_settings(world):
     assert JudgeJob.objects.count() == 1
 
 
+def test_a_job_for_a_runs_pairs_refuses_pairs_of_other_runs(world):
+    outside = Pair.objects.get(query__external_id="q3", product__external_id="p7")  # only in the candidate run
+
+    with pytest.raises(JobError, match="do not belong to run baseline"):
+        judge_job_create(project=world["project"], run=world["baseline"], pair_ids=[outside.id], holes_only=False)
+    assert not JudgeJob.objects.exists()
+
+
 def test_fill_the_holes_without_htmx_redirects_to_the_run(world):
     response = world["lead"].post(fill_url(world), {"k": "3", "source": "gold"})
 
@@ -331,6 +340,7 @@ def test_a_first_visit_proposes_the_newest_run_against_the_one_before(world):
     form = response.context_data["form"]
     assert not form.is_bound
     assert (form.initial["a"], form.initial["b"]) == (world["baseline"].id, world["candidate"].id)
+    assert (form.initial["k"], form.initial["metric"], form.initial["source"]) == (10, "ndcg", "gold")
     assert "comparison" not in response.context_data
 
 
