@@ -81,7 +81,7 @@ def compare_url(world, **params) -> str:
 
 
 def html_row(content: str, attribute: str) -> str:
-    match = re.search(rf'<tr {attribute}>(.*?)</tr>', content, re.S)
+    match = re.search(rf'<tr {attribute}>(.*?)</tr>', content, re.DOTALL)
     assert match, f"no row {attribute}"
     return match.group(1)
 
@@ -315,7 +315,7 @@ def test_the_compare_page_shows_the_services_comparison(world):
     assert f'<dd id="delta-ci">[{expected.ci[0]:+.4f}, {expected.ci[1]:+.4f}]</dd>' in content
     assert f'<dd id="wtl">{expected.wins} / {expected.ties} / {expected.losses}</dd>' in content
     assert (expected.wins, expected.losses) == (1, 2)
-    worsened = re.search(r'class="table compact ev-worsened">(.*?)</table>', content, re.S).group(1)
+    worsened = re.search(r'class="table compact ev-worsened">(.*?)</table>', content, re.DOTALL).group(1)
     assert re.findall(r'<tr data-query="([^"]+)">', worsened) == [d.external_id for d in expected.worsened(10)]
     # Coverage for both runs: each has 6 of its 7 top-3 results judged, one hole.
     for side in ("A", "B"):

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from annotation.comparison import compare_run_metrics
+from annotation.comparison import compare_run_metrics, worst_queries
 from annotation.metrics import run_metrics
 from annotation.models import Membership, Pair, Query, Role
 from annotation.services import project_create
@@ -83,3 +83,37 @@ def test_a_lead_compares_two_runs_and_downloads_the_gold_labels(live_server, pag
     }
     assert {(row["query_id"], row["product_id"]): int(row["label"]) for row in rows} == gold
     assert {row["query"] for row in rows if row["query_id"] == "q2"} == {"'=1+1 boots"}
+
+
+def test_the_metrics_page_changes_settings_and_sorting_in_place(live_server, page, transactional_db):
+    project = project_create(name="fashion-e2e")
+    load(project, "baseline", QRELS, BASELINE)
+    candidate = load(project, "candidate", QRELS, CANDIDATE)
+    lead = get_user_model().objects.create_user(username="lea", password=PASSWORD)
+    Membership.objects.create(project=project, user=lead, role=Role.LEAD)
+    page.goto(f"{live_server.url}{reverse('login')}")
+    page.fill("input[name=username]", "lea")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}{reverse('home')}")
+    page.goto(f"{live_server.url}{reverse('run_metrics', args=[project.id, candidate.id])}")
+    page.evaluate("() => { window.sameDocument = true; }")
+
+    # The browser's own check would stop k=0 before the server sees it; the server's
+    # 400 must still be shown in place.
+    page.evaluate("() => document.querySelector('input[name=k]').removeAttribute('min')")
+    page.fill("input[name=k]", "0")
+    page.click("form.ev-form button[type=submit]")
+    page.locator("#metrics .error-box").wait_for()
+    assert "k: Ensure this value is greater than or equal to 1." in page.locator("#metrics .error-box").inner_text()
+
+    page.fill("input[name=k]", "2")
+    page.click("form.ev-form button[type=submit]")
+    page.locator("#metrics tr[data-metric=ndcg]").wait_for()
+    assert "k=2" in page.url
+    page.click(".ev-queries th >> text=P@2")
+    page.wait_for_url("**sort=precision**")
+    expected = worst_queries(run_metrics(candidate, k=2), metric="precision", n=10)
+    rows = page.locator(".ev-queries tbody tr[data-query]")
+    assert [rows.nth(i).get_attribute("data-query") for i in range(rows.count())] == [row.external_id for row in expected]
+    assert page.evaluate("() => window.sameDocument") is True
