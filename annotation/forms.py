@@ -19,6 +19,9 @@ SOURCE_CHOICES = (
     ("human", "Human labels (not gold)"),
     ("any", "Newest label of any source (not gold)"),
 )
+# An LLM judging job fills holes in gold (through routing), LLM and any-source labels;
+# a missing human label needs a person.
+FILLABLE_SOURCES = ("gold", "llm", "any")
 METRIC_TITLES = {
     "ndcg": "nDCG@k",
     "precision": "P@k",

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 
 from . import selectors
 from .comparison import LOWER_IS_BETTER, compare_run_metrics, worst_queries
-from .forms import DEFAULT_K, METRIC_TITLES, CompareForm, RunMetricsForm
+from .forms import DEFAULT_K, FILLABLE_SOURCES, METRIC_TITLES, CompareForm, RunMetricsForm
 from .metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
 from .models import Label, Membership, Project, Role, SearchRun
 from .views import _page_number, _wants_fragment
@@ -132,7 +132,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         rows=page,
         raters=raters,
         offline=OFFLINE_RATER in raters,
-        can_fill=metrics.holes > 0 and can_manage(request.user, project),
+        can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and can_manage(request.user, project),
     )
     return _respond(request, template, "metrics", ctx)
 

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
-from annotation.forms import MetricSettingsForm
+from annotation.forms import FILLABLE_SOURCES, MetricSettingsForm
 from annotation.metrics import unjudged_pairs
 from annotation.models import Project, SearchRun
 from annotation.selectors import project_for_user, run_for_user
@@ -123,6 +123,9 @@ def run_fill_holes(request, project_id: int, run_id: int):
     if selectors.run_has_active_job(run):
         return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
     k, source = form.cleaned_data["k"], form.cleaned_data["source"]
+    if source not in FILLABLE_SOURCES:
+        error = "An LLM job cannot fill missing human labels: route the pairs to review."
+        return _panel_response(request, run, error=error, status=400)
     holes = list(unjudged_pairs(run, k=k, label_source=source))
     if not holes:
         return _panel_response(request, run, error=f"No holes: every top-{k} result has a {source} label.", status=409)

@@ -215,6 +215,8 @@ def test_the_fill_the_holes_button_is_offered_to_leads_only(world):
     assert fill not in annotator_page and "A lead can fill the holes" in annotator_page
     # Full coverage at k=2 (p9 is third): nothing to fill, no button.
     assert fill not in world["lead"].get(metrics_url(world, k=2)).content.decode()
+    # An LLM job cannot fill missing human labels.
+    assert fill not in world["lead"].get(metrics_url(world, k=3, source="human")).content.decode()
 
 
 # --- fill the holes ------------------------------------------------------------------------------
@@ -277,6 +279,7 @@ def test_fill_the_holes_refuses_a_second_job_no_holes_and_bad_settings(world):
     assert world["lead"].post(fill_url(world), {"k": "2", "source": "gold"}, **HTMX).status_code == 409  # no holes in the top 2
     assert world["lead"].post(fill_url(world), {"k": "-1", "source": "gold"}, **HTMX).status_code == 400
     assert world["lead"].post(fill_url(world), {"k": "3", "source": "rumour"}, **HTMX).status_code == 400
+    assert world["lead"].post(fill_url(world), {"k": "3", "source": "human"}, **HTMX).status_code == 400
     assert not JudgeJob.objects.exists()
 
     assert world["lead"].post(fill_url(world), {"k": "3", "source": "gold"}, **HTMX).status_code == 200
