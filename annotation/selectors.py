@@ -115,14 +115,16 @@ def latest_llm_labels(pair_ids) -> dict[int, Label]:
     return {label.pair_id: label for label in labels}
 
 
-def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K) -> Page:
-    """A page of the run's queries, each with `.top_results` (rank ≤ top_k) whose
-    results carry `.gold_name` (None when the pair has no gold), `.thumbnail` (the
-    first stored image, or None), `.llm_label` (the pair's newest LLM label, or None)
-    and `.llm_name` (its value's name)."""
+def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query_id: int | None = None) -> Page:
+    """A page of the run's queries (only query_id's, if given), each with `.top_results`
+    (rank ≤ top_k) whose results carry `.gold_name` (None when the pair has no gold),
+    `.thumbnail` (the first stored image, or None), `.llm_label` (the pair's newest LLM
+    label, or None) and `.llm_name` (its value's name)."""
     queries = Query.objects.filter(
         project_id=run.project_id, id__in=SearchResult.objects.filter(run=run).values("query_id")
     ).order_by("-traffic", "external_id", "id")
+    if query_id is not None:
+        queries = queries.filter(id=query_id)
     result_page = Paginator(queries, RUN_QUERIES_PER_PAGE).get_page(page)
     result_page.object_list = list(result_page.object_list)
 

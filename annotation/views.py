@@ -8,6 +8,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from . import selectors
+from .forms import MAX_K
 
 # Stored images are re-encoded by the importer, so the extension the server chose is
 # trustworthy; anything else on disk is not served at all.
@@ -62,13 +63,28 @@ def project_detail(request, project_id: int):
 @login_required
 def run_detail(request, project_id: int, run_id: int):
     run = selectors.run_for_user(request.user, project_id, run_id)
+    # The metrics page links a query to its results at the page's k; bad values there
+    # fall back to the whole run at the default k, since this page only displays.
+    top_k = _int_param(request, "k", default=selectors.RUN_TOP_K, low=1, high=MAX_K)
+    query_id = _int_param(request, "query", default=None, low=1)
     ctx = {
         "project": run.project,
         "run": run,
-        "queries": selectors.run_queries_page(run, page=_page_number(request)),
-        "top_k": selectors.RUN_TOP_K,
+        "queries": selectors.run_queries_page(run, page=_page_number(request), top_k=top_k, query_id=query_id),
+        "top_k": top_k,
+        "one_query": query_id is not None,
     }
     return TemplateResponse(request, "annotation/run_detail.html", ctx)
+
+
+def _int_param(request, name: str, *, default: int | None, low: int, high: int | None = None) -> int | None:
+    try:
+        value = int(request.GET[name])
+    except (KeyError, ValueError):
+        return default
+    if value < low or (high is not None and value > high):
+        return default
+    return value
 
 
 @require_safe

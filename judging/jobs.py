@@ -93,22 +93,27 @@ def judge_job_create(
     on_done: str = "",
 ) -> JudgeJob:
     """Create a job for a run's pairs (only those not judged yet with holes_only) or an
-    explicit list of pairs, and enqueue it once the transaction commits."""
+    explicit list of pairs (with a run: pairs of that run, and the job is the run's), and
+    enqueue it once the transaction commits."""
     config = judge_config_for(project)
     mode = mode or config.mode
     if mode not in Mode.values:
         raise JobError(f"unknown mode {mode!r}; choose one of {', '.join(Mode.values)}")
-    if run is not None:
-        if run.project_id != project.id:
-            raise JobError("the run belongs to another project")
+    if run is not None and run.project_id != project.id:
+        raise JobError("the run belongs to another project")
+    if pair_ids is not None:
+        wanted = set(pair_ids)
+        pairs = Pair.objects.filter(project=project, id__in=list(wanted))
+        if run is not None:
+            pairs = pairs.filter(id__in=SearchResult.objects.filter(run=run).values("pair_id"))
+        ids = list(pairs.values_list("id", flat=True))
+        if len(ids) != len(wanted):
+            owner = f"run {run.name}" if run is not None else f"project {project.name}"
+            raise JobError(f"{len(wanted) - len(ids)} pair id(s) do not belong to {owner}")
+        what = f"{len(ids)} pairs" + (f" of run {run.name}" if run is not None else "")
+    elif run is not None:
         ids = run_pair_ids(run)
         what = f"run {run.name}"
-    elif pair_ids is not None:
-        wanted = set(pair_ids)
-        ids = list(Pair.objects.filter(project=project, id__in=list(wanted)).values_list("id", flat=True))
-        if len(ids) != len(wanted):
-            raise JobError(f"{len(wanted) - len(ids)} pair id(s) do not belong to project {project.name}")
-        what = f"{len(ids)} pairs"
     else:
         raise JobError("give a run or a list of pairs")
     if holes_only:

@@ -12,6 +12,8 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
+from annotation.forms import FILLABLE_SOURCES, MetricSettingsForm
+from annotation.metrics import unjudged_pairs
 from annotation.models import Project, SearchRun
 from annotation.selectors import project_for_user, run_for_user
 
@@ -21,6 +23,9 @@ from .models import JudgeJob
 from .services import judge_config_for
 
 PANEL_ID = "judging-panel"
+# Judged pairs become gold only when reviews routes them (auto-accept or a review task);
+# it is called by task name, as "evaluate run" does, so judging never imports reviews.
+ROUTE_TASK = "reviews.route_job"
 
 
 def _wants_fragment(request) -> bool:
@@ -96,6 +101,45 @@ def run_judge_start(request, project_id: int, run_id: int):
         return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
     try:
         judge_job_create(project=run.project, run=run, holes_only=True, user=request.user)
+    except JobError as exc:
+        return _panel_response(request, run, error=str(exc), status=400)
+    if request.htmx:
+        return _panel_response(request, run)
+    return redirect("run_detail", run.project_id, run.id)
+
+
+@require_POST
+@login_required
+def run_fill_holes(request, project_id: int, run_id: int):
+    """Judge exactly the top-k pairs that the run's metrics page (same k and label
+    source) reports without a label; the answer is the run's judging panel, which
+    follows the job's progress."""
+    run = run_for_user(request.user, project_id, run_id)
+    _require_manager(request.user, run.project)
+    form = MetricSettingsForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        return _panel_response(request, run, error=f"Bad request: {errors}", status=400)
+    if selectors.run_has_active_job(run):
+        return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
+    k, source = form.cleaned_data["k"], form.cleaned_data["source"]
+    if source not in FILLABLE_SOURCES:
+        error = "An LLM job cannot fill missing human labels: route the pairs to review."
+        return _panel_response(request, run, error=error, status=400)
+    holes = list(unjudged_pairs(run, k=k, label_source=source))
+    if not holes:
+        return _panel_response(request, run, error=f"No holes: every top-{k} result has a {source} label.", status=409)
+    try:
+        # Not holes_only: a pair the model judged already but that lacks gold is still a
+        # hole; its judgment comes from the cache for free and it gets routed.
+        judge_job_create(
+            project=run.project,
+            run=run,
+            pair_ids=holes,
+            holes_only=False,
+            user=request.user,
+            on_done=ROUTE_TASK if source == "gold" else "",
+        )
     except JobError as exc:
         return _panel_response(request, run, error=str(exc), status=400)
     if request.htmx:
