@@ -2,11 +2,32 @@
 projects the user may see, so a foreign id is a 404 rather than a leak."""
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
-from .models import Label, LabelSource, Pair, Product, ProductImage, Project, Query, SearchResult, SearchRun
+from .models import (
+    Label,
+    LabelSource,
+    Membership,
+    Pair,
+    Product,
+    ProductImage,
+    Project,
+    Query,
+    Role,
+    SearchResult,
+    SearchRun,
+)
 
 QUERIES_PER_PAGE = 50
 RUN_QUERIES_PER_PAGE = 20
@@ -24,6 +45,14 @@ def projects_for_user(user) -> QuerySet[Project]:
 
 def project_for_user(user, project_id: int) -> Project:
     return get_object_or_404(projects_for_user(user), pk=project_id)
+
+
+def is_lead(user, project: Project) -> bool:
+    """Leads and admins of the project, and superusers: they spend money on judging,
+    change policies, adjudicate and read every rater's labels."""
+    if user.is_superuser:
+        return True
+    return Membership.objects.filter(project=project, user=user, role__in=(Role.LEAD, Role.ADMIN)).exists()
 
 
 def run_for_user(user, project_id: int, run_id: int) -> SearchRun:

@@ -52,6 +52,7 @@ def project_detail(request, project_id: int):
             counts=selectors.project_counts(project),
             levels=project.levels.all(),
             runs=selectors.runs_with_counts(project),
+            is_lead=selectors.is_lead(request.user, project),
         )
         response = TemplateResponse(request, "annotation/project_detail.html", ctx)
     # The same URL answers a fragment or a page: caches must tell them apart.

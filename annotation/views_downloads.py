@@ -19,9 +19,14 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
 from . import selectors
-from .exports import GOLD_FORMATS, ExportError, export_gold, export_labels_jsonl, export_run_trec
+from .exports import (
+    GOLD_FORMATS,
+    ExportError,
+    export_gold,
+    export_labels_jsonl,
+    export_run_trec,
+)
 from .models import Pair, Project
-from .views_evaluate import can_manage
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -56,7 +61,7 @@ def _page(request, project: Project, *, error: str = "", status: int = 200) -> T
         "project": project,
         "runs": selectors.runs_with_counts(project),
         "gold_pairs": Pair.objects.filter(project=project, gold_value__isnull=False).count(),
-        "can_download_labels": can_manage(request.user, project),
+        "can_download_labels": selectors.is_lead(request.user, project),
         "gold_formats": GOLD_DOWNLOADS,
         "error": error,
     }
@@ -87,7 +92,7 @@ def download_gold(request, project_id: int, fmt: str):
 @login_required
 def download_labels(request, project_id: int):
     project = selectors.project_for_user(request.user, project_id)
-    if not can_manage(request.user, project):
+    if not selectors.is_lead(request.user, project):
         raise PermissionDenied("only a lead or admin of the project may download every rater's labels")
     blocks = export_labels_jsonl(project)
     return _download(blocks, fmt="jsonl", filename=f"{_slug(project.name, f'project-{project.id}')}-labels.jsonl")

@@ -15,9 +15,15 @@ from django.views.decorators.http import require_safe
 
 from . import selectors
 from .comparison import LOWER_IS_BETTER, compare_run_metrics, worst_queries
-from .forms import DEFAULT_K, FILLABLE_SOURCES, METRIC_TITLES, CompareForm, RunMetricsForm
+from .forms import (
+    DEFAULT_K,
+    FILLABLE_SOURCES,
+    METRIC_TITLES,
+    CompareForm,
+    RunMetricsForm,
+)
 from .metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
-from .models import Label, Membership, Project, Role, SearchRun
+from .models import Label, Project, SearchRun
 from .views import _page_number, _wants_fragment
 
 METRIC_ROWS_PER_PAGE = 50
@@ -30,14 +36,6 @@ SHOWN_RATERS = 10
 
 def metric_title(name: str, k: int) -> str:
     return METRIC_TITLES[name].replace("@k", f"@{k}")
-
-
-def can_manage(user, project: Project) -> bool:
-    """Leads and admins of the project (and superusers): they may spend money on judging
-    and read every rater's labels."""
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(project=project, user=user, role__in=(Role.LEAD, Role.ADMIN)).exists()
 
 
 def label_raters(project: Project, source: str) -> list[str]:
@@ -132,7 +130,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         rows=page,
         raters=raters,
         offline=OFFLINE_RATER in raters,
-        can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and can_manage(request.user, project),
+        can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and selectors.is_lead(request.user, project),
     )
     return _respond(request, template, "metrics", ctx)
 

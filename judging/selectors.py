@@ -9,11 +9,25 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404
 
-from annotation.models import Label, Membership, Pair, ProductImage, Project, Role, SearchRun
-from annotation.selectors import project_for_user
+from annotation.models import (
+    Label,
+    Pair,
+    ProductImage,
+    Project,
+    Role,
+    SearchRun,
+)
+from annotation.selectors import is_lead, project_for_user
 
 from .jobs import job_eta, job_usage, judged_pair_ids, project_jobs, run_pair_ids
-from .models import Backend, Guideline, ImageDescription, JudgeConfig, JudgeJob, Judgment
+from .models import (
+    Backend,
+    Guideline,
+    ImageDescription,
+    JudgeConfig,
+    JudgeJob,
+    Judgment,
+)
 from .offline import OFFLINE_MODEL
 from .services import current_guidelines, models_for
 
@@ -24,9 +38,7 @@ USAGE_FIELDS = ("calls", "tokens_in", "tokens_out", "cost_eur")
 
 def can_manage_jobs(user, project: Project) -> bool:
     """Starting and cancelling jobs spends money: leads, project admins and superusers."""
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(project=project, user=user, role__in=MANAGER_ROLES).exists()
+    return is_lead(user, project)
 
 
 def job_for_user(user, project_id: int, job_id: int) -> JudgeJob:

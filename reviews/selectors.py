@@ -12,11 +12,9 @@ from django.utils import timezone
 from annotation.models import (
     Label,
     LabelSource,
-    Membership,
     Pair,
     ProductImage,
     Project,
-    Role,
 )
 from judging.models import Guideline, Judgment
 from judging.offline import OFFLINE_MODEL
@@ -30,12 +28,6 @@ def task_of_project(project: Project, task_id: int) -> ReviewTask:
     """A task of a project the caller resolved through project_for_user: a task id of
     any other project is a 404."""
     return get_object_or_404(ReviewTask.objects.select_related("project"), pk=task_id, project=project)
-
-
-def is_lead(user, project: Project) -> bool:
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(project=project, user=user, role__in=(Role.LEAD, Role.ADMIN)).exists()
 
 
 def _waiting(project: Project, kind: str):

@@ -23,7 +23,7 @@ from django.views.decorators.http import (
 )
 
 from annotation.models import GoldProvenance, Project
-from annotation.selectors import project_for_user, run_for_user
+from annotation.selectors import is_lead, project_for_user, run_for_user
 from judging.jobs import JobError
 from judging.selectors import run_has_active_job
 
@@ -92,7 +92,7 @@ def queue(request, project_id: int):
     project = project_for_user(request.user, project_id)
     reason, _ = _queue_filter(request)
     total, per_reason = selectors.queue_counts(project)
-    lead = selectors.is_lead(request.user, project)
+    lead = is_lead(request.user, project)
     ctx = {
         "project": project,
         "reason": reason,
@@ -356,7 +356,7 @@ def _run_status_response(request, run, *, error: str = "", status: int = 200):
         "status": counts,
         "gold": gold,
         "gold_total": sum(value for _, value in gold),
-        "is_lead": selectors.is_lead(request.user, run.project),
+        "is_lead": is_lead(request.user, run.project),
         "active_job": run_has_active_job(run),
         "error": error,
     }

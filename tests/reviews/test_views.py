@@ -662,15 +662,18 @@ def test_evaluating_a_run_with_an_active_job_is_a_409(project, lead_client, poli
 # --- links from the annotation pages ---------------------------------------------------------------
 
 
-def test_the_project_and_run_pages_link_to_the_review_pages(project, ann_client, make_pair, run_of):
+def test_the_project_and_run_pages_link_to_the_review_pages(project, ann_client, lead_client, make_pair, run_of):
     run = run_of("A", [make_pair()])
 
     project_page = ann_client.get(reverse("project_detail", args=[project.id])).content.decode()
     run_page = ann_client.get(reverse("run_detail", args=[project.id, run.id])).content.decode()
+    lead_page = lead_client.get(reverse("project_detail", args=[project.id])).content.decode()
 
     assert reverse("reviews:queue", args=[project.id]) in project_page
-    assert reverse("reviews:policy", args=[project.id]) in project_page
     assert reverse("reviews:run_status", args=[project.id, run.id]) in run_page
+    lead_only = [reverse(name, args=[project.id]) for name in ("reviews:policy", "reviews:dashboard", "repeat:page")]
+    assert all(url in lead_page for url in lead_only)
+    assert not any(url in project_page for url in lead_only)  # annotators would get a 403 there
 
 
 # --- admin ----------------------------------------------------------------------------------------
