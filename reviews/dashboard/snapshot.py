@@ -3,7 +3,8 @@
 A fresh summary of a million labels takes seconds (bench/bench_agreement.py), far over
 what a page may take. So the page reads a snapshot from Django's cache (Redis in the
 full stack, shared by every web process and worker) and only the first request for a
-project, with nothing cached yet, computes inline. A snapshot older than MAX_AGE, or
+project with nothing cached yet computes inline, and only when the project is small; a
+big one shows a "computing" page that polls until the first snapshot is there. A snapshot older than MAX_AGE, or
 older than the project's last label write (`dashboard_touch`), is still shown — with
 its age — while one Celery task recomputes it; a lock in the cache keeps a burst of
 page views from queueing a burst of recomputations.
@@ -12,10 +13,11 @@ page views from queueing a burst of recomputations.
 import time
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
-from annotation.models import Project
+from annotation.models import Label, Project
 
 from ..agreement import agreement_by_segment, annotator_agreement, project_agreement_summary
 from ..agreement.timeline import agreement_over_time, label_distribution
@@ -24,6 +26,7 @@ from ..routing import SEGMENT_DIMENSIONS
 MAX_AGE = 300  # seconds a snapshot counts as fresh without a label write
 LOCK_SECONDS = 600  # longer than a recomputation takes on a million labels
 KEEP_SECONDS = 7 * 24 * 3600
+INLINE_LABELS = 50_000  # up to this many labels, a first view computes inline (about 1 s)
 SEGMENT_ROWS = 50  # segments per dimension on the page, largest first
 PARTS = ("core", *(f"segments:{by}" for by in SEGMENT_DIMENSIONS))
 
@@ -82,16 +85,27 @@ def _schedule(project: Project, part: str) -> bool:
     return True
 
 
-def dashboard_part(project: Project, part: str, *, max_age: float = MAX_AGE) -> dict:
-    """{"data", "computed_at", "compute_seconds", "stale", "refreshing"} of one part.
+def _small(project: Project) -> bool:
+    """Few enough labels to compute the figures while the lead waits (well under a second)."""
+    return Label.objects.filter(project=project).order_by().values("id")[: INLINE_LABELS + 1].count() <= INLINE_LABELS
 
-    Only a project never computed waits for the figures; otherwise the cached snapshot
-    comes back at once, and a stale one schedules its recomputation."""
+
+def dashboard_part(project: Project, part: str, *, max_age: float = MAX_AGE) -> dict:
+    """{"data", "computed_at", "compute_seconds", "stale", "refreshing"} of one part, or
+    {"data": None, "pending": True, …} while a big project's first figures are computed.
+
+    Only a small project never computed waits for the figures; otherwise the cached
+    snapshot comes back at once, and a stale one schedules its recomputation."""
     if part not in PARTS:
         raise ValueError(f"not a dashboard part: {part!r}")
     entry = cache.get(_key(project, part))
     if entry is None:
-        return {**dashboard_refresh(project=project, part=part), "stale": False, "refreshing": False}
+        if settings.CELERY_TASK_ALWAYS_EAGER or _small(project):
+            return {**dashboard_refresh(project=project, part=part), "stale": False, "refreshing": False}
+        # A big project's first view: the page says the figures are on their way and
+        # polls, rather than holding a web worker for the seconds the aggregation takes.
+        _schedule(project, part)
+        return {"data": None, "pending": True, "stale": False, "refreshing": True}
     touched = cache.get(_touch_key(project)) or 0
     stale = time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
     refreshing = _schedule(project, part) if stale else False

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
+from django_htmx.http import HttpResponseClientRefresh
 
 from annotation.selectors import project_for_user
 
@@ -123,6 +124,14 @@ def dashboard(request, project_id: int):
         return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
     by, target, min_n = chosen
     segments = dashboard_part(project, f"segments:{by}")
+    core = dashboard_part(project, "core") if not _fragment(request) or request.GET.get("waiting") else None
+    if segments.get("pending") or (core and core.get("pending")):
+        template = "reviews/dashboard_computing.html" + ("#poll" if _fragment(request) else "")
+        response = TemplateResponse(request, template, {"project": project, "by": by})
+        patch_vary_headers(response, ["HX-Request"])
+        return response
+    if request.GET.get("waiting") and _fragment(request):
+        return HttpResponseClientRefresh()  # the first figures are in: show the whole page
     rows = segment_recommendations(segments["data"]["rows"], by=by, policy=policy, target=target, min_n=min_n)
     ctx = {
         "project": project,
@@ -140,7 +149,6 @@ def dashboard(request, project_id: int):
         # Moving the target or the dimension redraws the segment table only.
         response = TemplateResponse(request, "reviews/dashboard.html#segments", ctx)
     else:
-        core = dashboard_part(project, "core")
         ctx.update(core=core, summary=core["data"]["summary"], annotators=core["data"]["annotators"], charts=_charts(core["data"]))
         response = TemplateResponse(request, "reviews/dashboard.html", ctx)
     patch_vary_headers(response, ["HX-Request"])

@@ -351,3 +351,24 @@ def test_a_lead_sets_segment_rules_and_hourly_rate_by_hand(project, policy, lead
     assert (new.target_alpha, new.hourly_rate) == (0.75, Decimal("42.50"))
     assert refused.status_code == 400 and "dimension: key" in refused.content.decode()
     assert RoutingPolicy.objects.filter(project=project).count() == 2
+
+
+def test_a_big_projects_first_view_polls_until_the_figures_are_computed(project, policy, segmented, lead_client, monkeypatch):
+    from reviews.dashboard import snapshot
+    from reviews.dashboard.snapshot import dashboard_refresh
+
+    monkeypatch.setattr(snapshot, "INLINE_LABELS", 1)  # this project counts as big
+    url = reverse("reviews:dashboard", args=[project.id])
+
+    first = lead_client.get(url)
+    assert first.status_code == 200 and "data-dashboard-computing" in first.content.decode()
+    poll = lead_client.get(url, {"waiting": "1"}, **HTMX)
+    assert "data-dashboard-computing" in poll.content.decode() and "HX-Refresh" not in poll
+
+    for part in ("core", "segments:tag"):  # what the scheduled refresh task does on a worker
+        dashboard_refresh(project=project, part=part)
+    ready = lead_client.get(url, {"waiting": "1"}, **HTMX)
+    page = lead_client.get(url)
+
+    assert ready["HX-Refresh"] == "true"
+    assert "data-dashboard-computing" not in page.content.decode() and "α LLM vs human gold" in page.content.decode()
