@@ -19,7 +19,11 @@ from django.db import transaction
 
 from annotation.models import Label, Project
 
-from ..agreement import agreement_by_segment, annotator_agreement, project_agreement_summary
+from ..agreement import (
+    agreement_by_segment,
+    annotator_agreement,
+    project_agreement_summary,
+)
 from ..agreement.timeline import agreement_over_time, label_distribution
 from ..routing import SEGMENT_DIMENSIONS
 
@@ -79,7 +83,9 @@ def dashboard_touch(*, project: Project) -> None:
 def _schedule(project: Project, part: str) -> bool:
     if not cache.add(_key(project, part, ":lock"), 1, timeout=LOCK_SECONDS):
         return False  # a refresh is already queued or running
-    from ..tasks import dashboard_refresh_task  # tasks import services; the page must not need Celery to import
+    from ..tasks import (
+        dashboard_refresh_task,  # tasks import services; the page must not need Celery to import
+    )
 
     transaction.on_commit(lambda: dashboard_refresh_task.delay(project.id, part))
     return True

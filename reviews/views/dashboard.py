@@ -31,7 +31,11 @@ from ..dashboard.disagreements import (
     max_gap,
     rows_for_page,
 )
-from ..dashboard.policy import TO_HUMANS, policy_accept_recommendations, segment_recommendations
+from ..dashboard.policy import (
+    TO_HUMANS,
+    policy_accept_recommendations,
+    segment_recommendations,
+)
 from ..dashboard.snapshot import dashboard_part
 from ..models import ErrorCategory
 from ..routing import SEGMENT_DIMENSIONS

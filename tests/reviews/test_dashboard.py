@@ -13,7 +13,13 @@ from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews import charts
-from reviews.dashboard.policy import LLM_ALONE, NOT_ENOUGH, TO_HUMANS, recommend, rules_after_accepting
+from reviews.dashboard.policy import (
+    LLM_ALONE,
+    NOT_ENOUGH,
+    TO_HUMANS,
+    recommend,
+    rules_after_accepting,
+)
 from reviews.dashboard.snapshot import dashboard_part, dashboard_touch
 from reviews.models import DisagreementTag, Reason, ReviewTask, RoutingPolicy
 from reviews.services import route_pairs
