@@ -133,8 +133,12 @@ def scale_of(project: Project) -> Scale:
     return Scale(np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows], [r[2] for r in rows])
 
 
+def agreement_supported() -> bool:
+    return connection.vendor == "postgresql"
+
+
 def _require_postgresql() -> None:
-    if connection.vendor != "postgresql":
+    if not agreement_supported():
         raise NotImplementedError("agreement statistics need PostgreSQL (DISTINCT ON, FILTER, jsonb)")
 
 

@@ -24,6 +24,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from annotation.selectors import project_for_user
 
 from .. import charts
+from ..agreement.data import agreement_supported
 from ..dashboard.disagreements import (
     category_counts,
     disagreement_tag_set,
@@ -127,6 +128,9 @@ def dashboard(request, project_id: int):
     if chosen is None:
         return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
     by, target, min_n = chosen
+    if not agreement_supported():
+        # The embedded mode (SQLite) runs everything else; these aggregations are PostgreSQL SQL.
+        return TemplateResponse(request, "reviews/dashboard_computing.html", {"project": project, "unsupported": True})
     segments = dashboard_part(project, f"segments:{by}")
     core = dashboard_part(project, "core") if not _fragment(request) or request.GET.get("waiting") else None
     if segments.get("pending") or (core and core.get("pending")):

@@ -378,3 +378,16 @@ def test_a_big_projects_first_view_polls_until_the_figures_are_computed(project,
 
     assert ready["HX-Refresh"] == "true"
     assert "data-dashboard-computing" not in page.content.decode() and "α LLM vs human gold" in page.content.decode()
+
+
+def test_without_postgresql_the_dashboard_says_so_instead_of_failing(project, policy, lead_client, monkeypatch):
+    import importlib
+
+    # (reviews.views re-exports a view named `dashboard`, which hides the module.)
+    dashboard_views = importlib.import_module("reviews.views.dashboard")
+    monkeypatch.setattr(dashboard_views, "agreement_supported", lambda: False)  # as on the embedded SQLite
+
+    response = lead_client.get(reverse("reviews:dashboard", args=[project.id]))
+
+    assert response.status_code == 200
+    assert "need PostgreSQL" in response.content.decode()
