@@ -77,7 +77,9 @@ def test_a_pair_shows_its_gold_and_every_label(lead_api, world):
 
 def test_labels_filter_by_source_rater_and_pair(lead_api, world):
     def raters(query: str) -> list[tuple]:
-        return [(label["source"], label["value"]) for label in lead_api.get(url(world, f"labels/{query}")).json()["results"]]
+        return [
+            (label["source"], label["value"]) for label in lead_api.get(url(world, f"labels/{query}")).json()["results"]
+        ]
 
     assert raters("?source=human") == [("human", 2)]
     assert raters("?source=llm") == [("llm", 2), ("llm", 1), ("llm", 0)]
@@ -113,7 +115,11 @@ def test_the_default_page_holds_100(lead_api, world):
         ("pairs/?provenance=robot", "provenance", '"robot" is not a valid choice.'),
         ("pairs/?run=abc", "run", "A valid integer is required."),
         ("pairs/?run=0", "run", "Ensure this value is greater than or equal to 1."),
-        ("pairs/?query=99999999999999999999", "query", "Ensure this value is less than or equal to 9223372036854775807."),
+        (
+            "pairs/?query=99999999999999999999",
+            "query",
+            "Ensure this value is less than or equal to 9223372036854775807.",
+        ),
         ("pairs/?product=424242", "product", "No product 424242 in this project."),
         ("labels/?source=robot", "source", '"robot" is not a valid choice.'),
         ("queries/?search=" + "x" * 201, "search", "Ensure this field has no more than 200 characters."),
