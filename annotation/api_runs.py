@@ -27,14 +27,13 @@ from .models import SearchResult, SearchRun
 from .selectors import runs_with_counts
 from .serializers import (
     CompareParams,
-    ComparisonSerializer,
     MetricsParams,
     ResultFilter,
     ResultSerializer,
     RunCreateSerializer,
-    RunMetricsSerializer,
     RunSerializer,
 )
+from .serializers_metrics import ComparisonSerializer, RunMetricsSerializer
 
 
 class RunScopedView(ProjectScopedView):
