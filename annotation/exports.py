@@ -504,9 +504,10 @@ def export_labels_jsonl(project: Project, *, extra: ExtraColumns | None = None, 
 def _trec_keeps_order(results: list[tuple[str, float | None]]) -> bool:
     """Whether trec_eval, which sorts by score descending and then docno descending,
     reads these (docno, score) rows in the order given."""
+    # A missing score cannot be written, even for a query with a single result.
+    if any(score is None for _, score in results):
+        return False
     for (id_a, score_a), (id_b, score_b) in pairwise(results):
-        if score_a is None or score_b is None:
-            return False
         if score_a < score_b or (score_a == score_b and id_a < id_b):
             return False
     return True

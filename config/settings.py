@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotation",
     "judging",
     "reviews",
@@ -149,13 +151,31 @@ QRELAY_JUDGE_CHUNK_RETRIES = env_int("QRELAY_JUDGE_CHUNK_RETRIES", 5, minimum=0)
 QRELAY_REDIS_URL = env_str("QRELAY_REDIS_URL")
 
 REST_FRAMEWORK = {
+    # Token first: an anonymous caller then gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotation.api_pagination.ApiPagination",
     "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # ?format= is a real parameter of the exports (csv, jsonl, qrels), not a renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "qrelay API",
+    "DESCRIPTION": "Relevance labels for e-commerce search: projects, runs, pairs, labels, judging jobs, "
+    "review figures, agreement, metrics and exports. Authenticate with `Authorization: Token <key>` "
+    "(see docs/api.md).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the drf-spectacular-sidecar package: served by us, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Celery. Without a broker the tasks run in-process (embedded mode); with one, a

@@ -4,7 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/", include("judging.api")),
+    path("api/", include("config.api_urls")),
     path("", include("annotation.urls")),
     path("", include("reviews.urls")),
     path("", include("reviews.repeat_urls")),

@@ -11,14 +11,13 @@ creating and cancelling need the lead or admin role (else 403).
 """
 
 from django.urls import path
-from django.utils.functional import cached_property
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.generics import GenericAPIView
+from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
-from annotation.models import Project
-from annotation.selectors import project_for_user
+from annotation.api_base import ProjectScopedView as BaseProjectScopedView
 
 from . import selectors
 from .jobs import JobError, judge_job_cancel, judge_job_create
@@ -26,12 +25,8 @@ from .models import JudgeJob
 from .serializers import JudgeJobCreateSerializer, JudgeJobSerializer
 
 
-class ProjectScopedView(GenericAPIView):
+class ProjectScopedView(BaseProjectScopedView):
     serializer_class = JudgeJobSerializer
-
-    @cached_property
-    def project(self) -> Project:
-        return project_for_user(self.request.user, self.kwargs["project_id"])
 
     def get_queryset(self):
         return JudgeJob.objects.filter(project=self.project).select_related("run").order_by("-created_at", "-id")
@@ -45,11 +40,19 @@ class ProjectScopedView(GenericAPIView):
         return JudgeJobSerializer(jobs, many=True, context={"figures": figures, "request": self.request}).data
 
 
-class JudgeJobListView(ProjectScopedView):
-    def get(self, request, project_id: int):
+CONFLICT = OpenApiResponse(description="The job is finished already: nothing to cancel.")
+
+
+class JudgeJobListView(ListModelMixin, ProjectScopedView):
+    def list(self, request, *args, **kwargs):
+        # The figures of a page of jobs come from a few grouped queries, not one per job.
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.job_data(page))
 
+    def get(self, request, project_id: int):
+        return self.list(request)
+
+    @extend_schema(request=JudgeJobCreateSerializer, responses={201: JudgeJobSerializer}, summary="Start a judging job")
     def post(self, request, project_id: int):
         project = self.project
         self.require_manager()
@@ -72,12 +75,14 @@ class JudgeJobListView(ProjectScopedView):
 
 
 class JudgeJobDetailView(ProjectScopedView):
+    @extend_schema(responses=JudgeJobSerializer, summary="A job and its progress")
     def get(self, request, project_id: int, job_id: int):
         job = selectors.job_for_user(request.user, project_id, job_id)
         return Response(self.job_data([job])[0])
 
 
 class JudgeJobCancelView(ProjectScopedView):
+    @extend_schema(request=None, responses={200: JudgeJobSerializer, 409: CONFLICT}, summary="Cancel a job")
     def post(self, request, project_id: int, job_id: int):
         job = selectors.job_for_user(request.user, project_id, job_id)
         self.require_manager()

@@ -3,6 +3,7 @@ judging.jobs.judge_job_create."""
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotation.models import Project, SearchRun
@@ -15,6 +16,7 @@ MAX_ID = 2**63 - 1  # BigAutoField
 MICRO_EUR = Decimal("0.000001")  # the precision of the stored costs
 
 
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1}, {"type": "integer", "minimum": 1}]})
 class RunReferenceField(serializers.Field):
     """A run of the project by name (string) or id (integer)."""
 
