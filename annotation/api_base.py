@@ -12,17 +12,10 @@ from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 
-from .models import Membership, Project, Role
-from .selectors import project_for_user
+from .models import Project
+from .selectors import is_lead, project_for_user
 
 MAX_ID = 2**63 - 1  # BigAutoField
-LEAD_ROLES = (Role.LEAD, Role.ADMIN)
-
-
-def is_lead(user, project: Project) -> bool:
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(project=project, user=user, role__in=LEAD_ROLES).exists()
 
 
 class IdField(serializers.IntegerField):

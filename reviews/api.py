@@ -19,8 +19,9 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from annotation.api_base import ProjectScopedView, is_lead
+from annotation.api_base import ProjectScopedView
 from annotation.models import SearchRun
+from annotation.selectors import is_lead
 from judging.jobs import JobError
 from judging.models import JudgeJob
 from judging.selectors import job_figures
@@ -29,7 +30,13 @@ from judging.serializers import JudgeJobSerializer
 from . import selectors
 from .agreement import CACHE_SECONDS, agreement_cached
 from .models import ReviewTask
-from .serializers import AgreementParams, AgreementSerializer, ReviewStatsSerializer, RunStatusSerializer, SegmentParams
+from .serializers import (
+    AgreementParams,
+    AgreementSerializer,
+    ReviewStatsSerializer,
+    RunStatusSerializer,
+    SegmentParams,
+)
 from .services import policy_current, run_evaluate, run_status
 
 
