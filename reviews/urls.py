@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import flag_views, views
+from . import views
 
 app_name = "reviews"
 
@@ -21,6 +21,6 @@ urlpatterns = [
     ),
     path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
-    path("projects/<int:project_id>/review/flagged/", flag_views.flagged, name="flagged"),
-    path("projects/<int:project_id>/review/flagged/<int:task_id>/", flag_views.flag_resolve, name="flag_resolve"),
+    path("projects/<int:project_id>/review/flagged/", views.flagged, name="flagged"),
+    path("projects/<int:project_id>/review/flagged/<int:task_id>/", views.flag_resolve, name="flag_resolve"),
 ]

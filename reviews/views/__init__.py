@@ -1,7 +1,9 @@
 """Review pages, by topic: the queue, review card, policy and run status (`review`),
-and the lead's agreement dashboard and hard disagreements (`dashboard`)."""
+the lead's agreement dashboard and hard disagreements (`dashboard`), and flagged tasks
+(`flags`)."""
 
 from .dashboard import dashboard, dashboard_accept, disagreement_tag, disagreements
+from .flags import flag_resolve, flagged
 from .review import (
     flag,
     policy,
@@ -21,6 +23,8 @@ __all__ = [
     "disagreement_tag",
     "disagreements",
     "flag",
+    "flag_resolve",
+    "flagged",
     "policy",
     "policy_preview",
     "queue",

@@ -53,7 +53,8 @@ DIMENSION_NAMES = {
 PAGE_SIZE = 25
 
 
-def _lead_project(request, project_id: int):
+def lead_project(request, project_id: int):
+    """The caller's project (a foreign id is a 404) when they lead it, else a 403."""
     project = project_for_user(request.user, project_id)
     try:
         require_lead(request.user, project)
@@ -122,7 +123,7 @@ def _charts(core: dict) -> dict:
 @require_safe
 @login_required
 def dashboard(request, project_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     policy = policy_current(project)
     chosen = _settings(request, policy)
     if chosen is None:
@@ -166,7 +167,7 @@ def dashboard(request, project_id: int):
 @require_POST
 @login_required
 def dashboard_accept(request, project_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     policy = policy_current(project)
     chosen = _settings(request, policy)
     if chosen is None:
@@ -207,7 +208,7 @@ def _gap(request, project) -> int | None:
 @require_safe
 @login_required
 def disagreements(request, project_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     gap = _gap(request, project)
     if gap is None:
         return HttpResponseBadRequest("gap must be a whole number of scale steps between 1 and the scale's width")
@@ -233,7 +234,7 @@ def disagreements(request, project_id: int):
 @require_POST
 @login_required
 def disagreement_tag(request, project_id: int, pair_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     pair = hard_disagreements(project, gap=1).filter(id=pair_id).first()
     if pair is None:
         raise Http404("no such disagreement in this project")

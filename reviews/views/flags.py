@@ -3,34 +3,23 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
-from annotation.selectors import project_for_user
-
-from . import selectors
-from .models import ReviewTask
-from .services import ReviewError, require_lead, task_flag_resolve
+from .. import selectors
+from ..models import ReviewTask
+from ..services import ReviewError, task_flag_resolve
+from .dashboard import lead_project
 
 PAGE_SIZE = 50
-
-
-def _lead_project(request, project_id: int):
-    project = project_for_user(request.user, project_id)
-    try:
-        require_lead(request.user, project)
-    except ReviewError as exc:
-        raise PermissionDenied(str(exc)) from None
-    return project
 
 
 @require_safe
 @login_required
 def flagged(request, project_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     page = Paginator(selectors.flagged_tasks(project), PAGE_SIZE).get_page(request.GET.get("page"))
     return TemplateResponse(request, "reviews/flagged.html", {"project": project, "page": page})
 
@@ -38,7 +27,7 @@ def flagged(request, project_id: int):
 @require_POST
 @login_required
 def flag_resolve(request, project_id: int, task_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request, project_id)
     task = selectors.task_of_project(project, task_id)
     error, status = "", 200
     try:
