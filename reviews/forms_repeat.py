@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from annotation.connectors.http import FetchError, Origin
 from annotation.connectors.presets import PRESETS, SpecError, parse_body_template
-from annotation.connectors.services import HEADER_NAME
+from annotation.connectors.services import HEADER_NAME, SECRET_ENV_PREFIX
 from annotation.models import RepeatSchedule, SearchConnector
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -133,6 +133,10 @@ class ConnectorForm(forms.ModelForm):
             self.add_error("secret_header", "Not a valid header name.")
         if env and not ENV_NAME.match(env):
             self.add_error("secret_env", "An environment variable name: letters, digits and _.")
+        elif env and not env.startswith(SECRET_ENV_PREFIX):
+            self.add_error(
+                "secret_env", f"Connector secrets are the variables the operator named {SECRET_ENV_PREFIX}…; others are not sent."
+            )
         if bool(header) != bool(env):
             self.add_error("secret_env" if header else "secret_header", "Give both the header and the variable, or neither.")
         return data

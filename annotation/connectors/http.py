@@ -65,9 +65,20 @@ def _allowed_by_operator(host: str, address: ipaddress._BaseAddress) -> bool:
     return False
 
 
+# IPv6 ranges that carry an IPv4 address a gateway may forward to (NAT64, 6to4, Teredo,
+# IPv4-compatible): Python counts some of them as global, so a name whose AAAA record is
+# 64:ff9b::a00:1 would reach 10.0.0.1 on a NAT64 network. They are refused outright.
+_IPV4_CARRIERS = [
+    ipaddress.ip_network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96")
+]
+
+
 def _public(address: ipaddress._BaseAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif any(address in net for net in _IPV4_CARRIERS):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -138,8 +149,13 @@ def fetch_json(
     try:
         for _ in range(settings.QRELAY_CONNECTOR_MAX_REDIRECTS + 1):
             target = Origin.of(url)
-            if target.host != origin.host or (target.port != origin.port and target.scheme == origin.scheme):
-                raise FetchError(f"refused to leave {origin.host}: the request would go to {target.host}:{target.port}")
+            # Same host, scheme and port: a redirect from https to http (or to another port)
+            # would carry the secret header in clear text or to another service.
+            if (target.host, target.scheme, target.port) != (origin.host, origin.scheme, origin.port):
+                raise FetchError(
+                    f"refused to leave {origin.scheme}://{origin.host}:{origin.port}: "
+                    f"the request would go to {target.scheme}://{target.host}:{target.port}"
+                )
             response_or_next = _one_request(client, url, target, method, body, headers or {}, timeout, max_bytes, deadline)
             if isinstance(response_or_next, tuple):
                 url, method, body = response_or_next

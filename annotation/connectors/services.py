@@ -69,6 +69,11 @@ class FetchReport:
         return "\n".join(lines)
 
 
+# Environment variables a connector may send as its secret header; everything else in the
+# server's environment (database URL, secret key, LLM keys) is out of a lead's reach.
+SECRET_ENV_PREFIX = "QRELAY_CONNECTOR_SECRET_"
+
+
 def connector_headers(connector: SearchConnector) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in (connector.headers or {}).items():
@@ -76,7 +81,11 @@ def connector_headers(connector: SearchConnector) -> dict[str, str]:
             raise ConnectorError(f"header {name!r} is not a valid header name and text value")
         headers[str(name)] = value
     if connector.secret_header:
-        value = os.environ.get(connector.secret_env or "", "")
+        if not (connector.secret_env or "").startswith(SECRET_ENV_PREFIX):
+            # Leads configure connectors; only the operator decides which secrets a
+            # connector may send, by naming them with the prefix (no DATABASE_URL, SECRET_KEY…).
+            raise ConnectorError(f"the secret's environment variable must start with {SECRET_ENV_PREFIX}")
+        value = os.environ.get(connector.secret_env, "")
         if not value:
             raise ConnectorError(f"the environment variable {connector.secret_env!r} for header {connector.secret_header} is not set")
         headers[connector.secret_header] = value

@@ -76,9 +76,9 @@ def results_of(run):
 
 
 def test_it_fetches_a_run_from_elasticsearch_like_the_run_importer(allow_loopback, project, es, engine, monkeypatch):
-    monkeypatch.setenv("QRELAY_TEST_ES_AUTH", "ApiKey s3cret")
+    monkeypatch.setenv("QRELAY_CONNECTOR_SECRET_ES_AUTH", "ApiKey s3cret")
     es.headers = {"X-Team": "search"}
-    es.secret_header, es.secret_env = "Authorization", "QRELAY_TEST_ES_AUTH"
+    es.secret_header, es.secret_env = "Authorization", "QRELAY_CONNECTOR_SECRET_ES_AUTH"
     es.save()
 
     report = connector_fetch_run(connector=es, queries=queries(project), name="es-nightly")
@@ -130,9 +130,20 @@ def test_a_taken_run_name_or_a_missing_secret_fails_before_any_request(allow_loo
     SearchRun.objects.create(project=project, name="taken")
     with pytest.raises(ConnectorError, match="exists already"):
         connector_fetch_run(connector=es, queries=queries(project), name="taken")
-    es.secret_header, es.secret_env = "Authorization", "QRELAY_TEST_UNSET_VARIABLE"
-    with pytest.raises(ConnectorError, match="QRELAY_TEST_UNSET_VARIABLE"):
+    es.secret_header, es.secret_env = "Authorization", "QRELAY_CONNECTOR_SECRET_UNSET"
+    with pytest.raises(ConnectorError, match="QRELAY_CONNECTOR_SECRET_UNSET"):
         connector_fetch_run(connector=es, queries=queries(project), name="new")
+    assert engine.requests == []
+
+
+def test_a_connector_never_sends_a_server_variable_outside_the_connector_prefix(allow_loopback, project, es, engine, monkeypatch):
+    # A lead pointing a connector at their own server must not read DATABASE_URL, SECRET_KEY…
+    monkeypatch.setenv("DATABASE_URL_LEAK_TEST", "postgres://secret")
+    es.secret_header, es.secret_env = "X-Leak", "DATABASE_URL_LEAK_TEST"
+
+    with pytest.raises(ConnectorError, match="must start with QRELAY_CONNECTOR_SECRET_"):
+        connector_fetch_run(connector=es, queries=queries(project), name="leak")
+
     assert engine.requests == []
 
 
@@ -148,7 +159,19 @@ def test_loopback_is_refused_unless_the_operator_allows_it(settings, project, es
     assert len(engine.requests) == 1
 
 
-@pytest.mark.parametrize("base_url", ["http://10.1.2.3:9200", "http://169.254.169.254", "http://[::1]:9200", "http://0.0.0.0:80"])
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://10.1.2.3:9200",
+        "http://169.254.169.254",
+        "http://[::1]:9200",
+        "http://0.0.0.0:80",
+        # IPv6 addresses carrying an IPv4 one a gateway would forward to: NAT64, 6to4, IPv4-compatible.
+        "http://[64:ff9b::a00:1]:9200",
+        "http://[2002:a9fe:a9fe::1]",
+        "http://[::7f00:1]:9200",
+    ],
+)
 def test_private_link_local_and_unspecified_addresses_are_refused(allow_loopback, project, base_url):
     connector = SearchConnector.objects.create(project=project, name="internal", base_url=base_url, timeout_seconds=1)
     with pytest.raises(FetchError, match="private, loopback or link-local"):
@@ -164,9 +187,17 @@ def test_other_schemes_and_credentials_in_the_url_are_refused(allow_loopback, pr
 
 def test_a_redirect_to_another_host_is_refused(allow_loopback, project, es, engine):
     engine.faults["/products"] = {"redirect": f"http://localhost:{engine.port}/other/_search", "status": 307}
-    with pytest.raises(FetchError, match="refused to leave 127.0.0.1"):
+    with pytest.raises(FetchError, match="refused to leave http://127.0.0.1"):
         connector_search(connector=es, query_text="red dress")
     assert [r["path"] for r in engine.requests] == ["/products/_search"]
+
+
+@pytest.mark.parametrize("target", ["https://127.0.0.1:{port}/x", "http://127.0.0.1:{other}/x"], ids=["other-scheme", "other-port"])
+def test_a_redirect_to_another_scheme_or_port_of_the_same_host_is_refused(allow_loopback, project, es, engine, target):
+    engine.faults["/products"] = {"redirect": target.format(port=engine.port, other=engine.port + 1), "status": 307}
+    with pytest.raises(FetchError, match="refused to leave"):
+        connector_search(connector=es, query_text="red dress")
+    assert len(engine.requests) == 1
 
 
 def test_a_redirect_on_the_same_host_is_followed_and_keeps_the_post(allow_loopback, project, es, engine):

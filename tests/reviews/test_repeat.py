@@ -216,14 +216,24 @@ def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client)
         "path_template": "/products/_search",
         "headers": '{"X-Team": "search"}',
         "secret_header": "Authorization",
-        "secret_env": "ES_AUTH",
+        "secret_env": "QRELAY_CONNECTOR_SECRET_ES_AUTH",
         "k": 20,
         "timeout_seconds": 5,
     }
     response = lead_client.post(url("connector_new", project), good)
     assert response.status_code == 302
     connector = SearchConnector.objects.get(project=project)
-    assert (connector.base_url, connector.headers, connector.secret_env) == ("https://search.example.com:9200", {"X-Team": "search"}, "ES_AUTH")
+    assert (connector.base_url, connector.headers, connector.secret_env) == ("https://search.example.com:9200", {"X-Team": "search"}, "QRELAY_CONNECTOR_SECRET_ES_AUTH")
+
+
+def test_the_connector_form_refuses_secrets_outside_the_operators_prefix(project, lead_client):
+    data = {"name": "leaky", "preset": "generic", "base_url": "https://attacker.example", "k": 10, "timeout_seconds": 5,
+            "secret_header": "X-Leak", "secret_env": "SECRET_KEY"}
+
+    response = lead_client.post(url("connector_new", project), data)
+
+    assert response.status_code == 400 and b"QRELAY_CONNECTOR_SECRET_" in response.content
+    assert not SearchConnector.objects.exists()
 
 
 def test_testing_a_connector_shows_the_ids_found_and_errors_clearly(project, schedule, lead_client, engine):
