@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from . import api_exports, api_imports, api_runs
 from .api_base import ProjectScopedView
 from .models import Label, Membership, Pair, Product, ProductImage, Project, Query, Role, SearchResult
-from .selectors import project_counts, projects_for_user
+from .selectors import is_lead, project_counts, projects_for_user
 from .serializers import (
     LabelFilter,
     LabelSerializer,
@@ -171,7 +171,7 @@ class PairList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
 
 
 class PairDetailSerializer(PairSerializer):
-    labels = LabelSerializer(many=True, help_text="Every label of the pair, oldest first (append-only).")
+    labels = LabelSerializer(many=True, help_text="Every label of the pair, oldest first (append-only); empty unless the caller leads the project.")
 
     class Meta(PairSerializer.Meta):
         fields = [*PairSerializer.Meta.fields, "labels"]
@@ -185,7 +185,11 @@ class PairDetail(ScaleContextMixin, ProjectScopedView):
             Prefetch("labels", queryset=Label.objects.order_by("created_at", "id"))
         )
         pair = get_object_or_404(pairs, pk=pair_id, project=self.project)
-        return Response(PairDetailSerializer(pair, context=self.get_serializer_context()).data)
+        data = PairDetailSerializer(pair, context=self.get_serializer_context()).data
+        if not is_lead(request.user, self.project):
+            # Annotators label blind (audits, second raters): other raters' labels are for leads.
+            data["labels"] = []
+        return Response(data)
 
 
 @extend_schema(parameters=[LabelFilter])
@@ -205,6 +209,8 @@ class LabelList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
         return labels.order_by("id")
 
     def get(self, request, project_id: int):
+        # Every rater's values and rationales: leads only, as the all-labels download.
+        self.require_lead("read every rater's labels")
         return self.list(request)
 
 

@@ -91,6 +91,7 @@ class GoldExport(ExportView):
 class LabelsExport(ExportView):
     @extend_schema(responses=file_responses("jsonl"), summary="Export every label (LLM and human) as JSONL")
     def get(self, request, project_id: int):
+        self.require_lead("download every rater's labels")
         return stream(export_labels_jsonl(self.project), "jsonl", f"{self.project.name}-labels")
 
 

@@ -74,6 +74,8 @@ def run_detail(request, project_id: int, run_id: int):
         "queries": selectors.run_queries_page(run, page=_page_number(request), top_k=top_k, query_id=query_id),
         "top_k": top_k,
         "one_query": query_id is not None,
+        # Annotators label blind: the LLM's label of a pair is for leads (judging/pair_detail too).
+        "show_llm": selectors.is_lead(request.user, run.project),
     }
     return TemplateResponse(request, "annotation/run_detail.html", ctx)
 

@@ -193,4 +193,8 @@ def pair_detail(request, project_id: int, pair_id: int):
     pair = selectors.pair_for_user(request.user, project_id, pair_id)
     ctx = {"project": pair.project, "pair": pair, "query": pair.query, "product": pair.product}
     ctx.update(selectors.pair_details(pair))
+    if not selectors.can_manage_jobs(request.user, pair.project):
+        # Annotators label blind (audits, second raters): the LLM's and other people's
+        # labels of a pair are for leads, or the blind card could be looked up here.
+        ctx.update(labels=[], unlabelled_judgments=[], labels_hidden=True)
     return TemplateResponse(request, "judging/pair_detail.html", ctx)

@@ -137,3 +137,19 @@ def test_unknown_query_parameters_are_ignored_not_used_as_filters(lead_api, worl
 
     assert response.status_code == 200
     assert response.json()["count"] == 3
+
+
+# --- annotators label blind: other raters' labels are for leads -----------------------
+
+
+def test_annotators_see_a_pair_without_its_labels(annotator_api, world):
+    data = annotator_api.get(url(world, f"pairs/{world['pairs'][2].id}/")).json()
+
+    assert data["id"] == world["pairs"][2].id and data["labels"] == []
+
+
+def test_annotators_may_not_list_or_export_labels(annotator_api, lead_api, world):
+    assert annotator_api.get(url(world, "labels/")).status_code == 403
+    assert annotator_api.get(url(world, "labels/?source=llm")).status_code == 403
+    assert annotator_api.get(url(world, "exports/labels/")).status_code == 403
+    assert lead_api.get(url(world, "labels/")).status_code == 200

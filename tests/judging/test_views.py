@@ -534,6 +534,20 @@ def test_it_sums_usage_of_many_unfinished_jobs_in_a_fixed_number_of_queries(
 # --- the pair page ----------------------------------------------------------------------
 
 
+def test_annotators_see_the_pair_but_not_its_labels(annotator_client, world):
+    pair = world["pairs"][0]
+    finish_job(start_job(world["project"], run=world["run"]))
+
+    response = annotator_client.get(reverse("judging:pair_detail", args=[world["project"].id, pair.id]))
+    run_page = annotator_client.get(reverse("run_detail", args=[world["project"].id, world["run"].id]))
+
+    body = response.content.decode()
+    assert response.status_code == 200 and "Scarlet Silk Evening Dress" in body
+    assert response.context_data["labels"] == [] and "data-labels-hidden" in body
+    assert "offline baseline" not in body  # no trace of the LLM's verdict for a blind reviewer
+    assert run_page.context_data["show_llm"] is False and 'badge-offline' not in run_page.content.decode()
+
+
 def test_it_shows_the_pair_with_query_guideline_product_and_labels(lead_client, world):
     pair = world["pairs"][0]
     finish_job(start_job(world["project"], run=world["run"]))
