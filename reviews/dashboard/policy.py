@@ -5,7 +5,7 @@ accepting them as a new policy version, and the what-if figures of a draft polic
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 
 from annotation.models import GoldProvenance, Pair, Project
@@ -118,17 +118,16 @@ def policy_accept_recommendations(
 def seconds_per_label(project: Project) -> tuple[float, int]:
     """The median time reviewers took per label (recorded by the browser) and how many
     labels it rests on; (ASSUMED_SECONDS_PER_LABEL, 0) when none is recorded."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY time_spent_ms), count(*)
-                FROM {ReviewTask._meta.db_table}
-                WHERE project_id = %s AND kind = 'label' AND status = 'done' AND time_spent_ms IS NOT NULL""",
-            [project.id],
-        )
-        median_ms, n = cursor.fetchone()
+    # Portable SQL (the embedded SQLite runs this page too): count, then read the one or
+    # two middle values in order, as percentile_cont(0.5) interpolates them.
+    timed = ReviewTask.objects.filter(
+        project=project, kind=ReviewTask.Kind.LABEL, status=ReviewTask.Status.DONE, time_spent_ms__isnull=False
+    )
+    n = timed.count()
     if not n:
         return ASSUMED_SECONDS_PER_LABEL, 0
-    return float(median_ms) / 1000, int(n)
+    middle = list(timed.order_by("time_spent_ms").values_list("time_spent_ms", flat=True)[(n - 1) // 2 : n // 2 + 1])
+    return sum(middle) / len(middle) / 1000, n
 
 
 def llm_cost(project: Project) -> dict:
@@ -143,14 +142,15 @@ def audit_accuracy(project: Project, view: PolicyView) -> dict:
     """Of the audited pairs (blind random sample, a human label each) that `view` would
     leave to the LLM, the share whose LLM label the human confirmed: the accuracy of
     gold the LLM settles alone under `view`."""
-    audits = dict(
+    audits: dict[int, int] = {}  # pair → the first slot's human label
+    for pair_id, value in (
         ReviewTask.objects.filter(
             project=project, kind=ReviewTask.Kind.LABEL, reason=Reason.AUDIT, status=ReviewTask.Status.DONE, label__isnull=False
         )
         .order_by("pair_id", "slot")
         .values_list("pair_id", "label__value")
-        .distinct("pair_id")
-    )
+    ):
+        audits.setdefault(pair_id, value)
     pairs = list(Pair.objects.filter(id__in=list(audits)).select_related("query"))
     judgments = latest_judgments(audits)
     view = replace(view, audit_rate=0.0)  # an audit draw is no reason the LLM would be wrong

@@ -173,8 +173,14 @@ def dashboard_accept(request, project_id: int):
     if chosen is None:
         return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
     by, target, min_n = chosen
+    if not agreement_supported():
+        return HttpResponseBadRequest("agreement figures need PostgreSQL; nothing to accept")
     # The figures the lead was looking at: the cached snapshot, not a fresh recomputation.
     segments = dashboard_part(project, f"segments:{by}")
+    if segments.get("pending"):
+        # Evicted from the cache meanwhile: never accept figures nobody has seen.
+        messages.info(request, "The figures are being recomputed; accept them again when the page shows them.")
+        return redirect(f"{reverse('reviews:dashboard', args=[project.id])}?{urlencode({'by': by})}")
     rows = segment_recommendations(segments["data"]["rows"], by=by, policy=policy, target=target, min_n=min_n)
     accepted = policy_accept_recommendations(
         project=project, user=request.user, by=by, recommendations=rows, target=target, min_n=min_n

@@ -4,10 +4,13 @@ services compute), and a judge job started, followed and cancelled through the A
 import json
 
 import pytest
-from django.core.cache import cache
 
 from judging.models import JudgeJob
-from reviews.agreement import agreement_by_segment, annotator_agreement, project_agreement_summary
+from reviews.agreement import (
+    agreement_by_segment,
+    annotator_agreement,
+    project_agreement_summary,
+)
 from reviews.models import ReviewTask
 from tests.judging.test_views import enqueue_spy, launch_job
 
@@ -22,14 +25,6 @@ def task(world, pair, reason: str, *, kind: str = "label", status: str = "open")
     return ReviewTask.objects.create(
         project=world["project"], pair=pair, kind=kind, reason=reason, reasons=[reason], policy_version=1, status=status
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_agreement_cache():
-    # Agreement figures are cached by project id, which the database reuses across tests.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def test_review_stats_count_the_queue_per_reason_and_show_leads_more(lead_api, annotator_api, world):

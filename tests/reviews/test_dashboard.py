@@ -391,3 +391,17 @@ def test_without_postgresql_the_dashboard_says_so_instead_of_failing(project, po
 
     assert response.status_code == 200
     assert "need PostgreSQL" in response.content.decode()
+
+
+def test_accepting_while_the_figures_are_recomputed_changes_nothing(project, policy, segmented, lead_client, monkeypatch):
+    from django.core.cache import cache
+
+    from reviews.dashboard import snapshot
+
+    monkeypatch.setattr(snapshot, "INLINE_LABELS", 1)  # big: a missing snapshot is not computed inline
+    cache.delete(snapshot._key(project, "segments:tag"))  # the snapshot the lead looked at was evicted
+
+    response = lead_client.post(reverse("reviews:dashboard_accept", args=[project.id]), {"by": "tag", "target": "0.8", "min_n": "1"})
+
+    assert response.status_code == 302
+    assert RoutingPolicy.objects.filter(project=project).count() == 1
