@@ -332,8 +332,14 @@ def judge_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     final_attempt = chunk.attempts > settings.QRELAY_JUDGE_CHUNK_RETRIES
     try:
         if chunk.phase == JudgeChunk.Phase.PREP:
-            return _prep_chunk(chunk, final_attempt)
-        return _judge_chunk(chunk, final_attempt)
+            outcome = _prep_chunk(chunk, final_attempt)
+        else:
+            outcome = _judge_chunk(chunk, final_attempt)
+        if outcome.retry_in is not None:
+            # Alive until the retry is due: the watchdog must not take a long Retry-After
+            # wait (the message sits unacked in a worker) for lost work and run it twice.
+            JudgeChunk.objects.filter(id=chunk.id).update(touched_at=timezone.now() + timedelta(seconds=outcome.retry_in))
+        return outcome
     except JudgingConfigError as exc:
         _job_fail(job.id, str(exc))
         return ChunkOutcome()

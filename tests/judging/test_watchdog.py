@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from celery import current_app
+from django.db.models import F
 from django.utils import timezone
 
 from judging import jobs
@@ -132,3 +133,23 @@ def test_celery_beat_sends_the_watchdog_and_every_scheduled_task_exists():
 
     assert schedule["judge-watchdog"]["task"] == "judging.resume_stalled_jobs"
     assert {entry["task"] for entry in schedule.values()} <= set(app.tasks)
+
+
+def test_a_chunk_waiting_for_a_long_retry_after_is_not_taken_for_lost(llm_project, catalogue, fake_llm, no_broker, settings):
+    settings.QRELAY_JUDGE_CHUNK_RETRIES = 3
+    fake_llm.retry_after = "3600"  # the provider asks for an hour, far beyond the stall time
+    project = llm_project("text")
+    job = judge_job_create(project=project, run=catalogue(project).run("A", grid("q1", "p1")))
+    jobs.judge_job_launch(job_id=job.id)
+    fake_llm.inject("429", count=3, match_task="guideline")
+    [prep] = JudgeChunk.objects.filter(job=job, phase="prep")
+
+    outcome = jobs.judge_chunk_run(chunk_id=prep.id)
+    JudgeJob.objects.filter(id=job.id).update(created_at=timezone.now() - timedelta(hours=2), started_at=timezone.now() - timedelta(hours=2))
+
+    assert outcome.retry_in == 3600
+    # 20 minutes on (every sign of life moved back by 20 minutes), the chunk still waits
+    # for its retry in a worker: not stalled.
+    JudgeChunk.objects.filter(job=job).exclude(touched_at=None).update(touched_at=F("touched_at") - timedelta(minutes=20))
+    assert judge_jobs_resume_stalled(stall=timedelta(minutes=15)) == []
+    assert no_broker["pending"] == []
