@@ -74,6 +74,9 @@ class ReviewTask(models.Model):
         DONE = "done", "Done"
         FLAGGED = "flagged", "Flagged"
         CANCELLED = "cancelled", "Cancelled"
+        # A lead's answer to a flag: the pair cannot be labelled (e.g. the product is
+        # gone). Unlike a cancelled task it stays live, so routing never re-creates it.
+        DROPPED = "dropped", "Dropped by a lead"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="review_tasks")
     pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="review_tasks")

@@ -230,7 +230,7 @@ def unrouted_pair_ids(run: SearchRun) -> list[int]:
     """Pairs of the run that are judged but neither gold nor in review."""
     return list(
         Pair.objects.filter(results__run=run, judgments__isnull=False, gold_value__isnull=True)
-        .exclude(review_tasks__status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED, ReviewTask.Status.DONE])
+        .exclude(review_tasks__status__in=[s for s in ReviewTask.Status if s != ReviewTask.Status.CANCELLED])
         .values_list("id", flat=True)
         .distinct()
     )
@@ -410,13 +410,14 @@ def task_undo(*, task: ReviewTask, user) -> ReviewTask:
 
 def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
     """A lead's answer to a flag: `reopen` puts the task back in the queue (the pair is
-    fine after all, or its data was fixed); `drop` cancels it (the pair cannot be
-    labelled, e.g. the product is gone), leaving the pair without gold."""
+    fine after all, or its data was fixed); `drop` retires it (the pair cannot be
+    labelled, e.g. the product is gone): the pair stays without gold, and routing never
+    sends it to humans again."""
     require_lead(user, task.project)
     if action == "reopen":
         changes = {"status": ReviewTask.Status.OPEN, "claimed_by": None, "lease_expires_at": None, "completed_at": None}
     elif action == "drop":
-        changes = {"status": ReviewTask.Status.CANCELLED}
+        changes = {"status": ReviewTask.Status.DROPPED}
     else:
         raise ReviewError(f"unknown action {action!r}: reopen or drop", status=400)
     # Conditional: two leads answering the same flag, one wins and the other hears so.

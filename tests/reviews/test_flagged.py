@@ -13,6 +13,7 @@ from reviews.services import (
     task_claim_next,
     task_flag,
     task_flag_resolve,
+    unrouted_pair_ids,
 )
 
 pytestmark = pytest.mark.django_db
@@ -81,12 +82,17 @@ def test_back_to_queue_lets_the_next_reviewer_label_it(project, lead, member, fl
     assert task_claim_next(project=project, user=member("cy")).id == flagged.id
 
 
-def test_drop_cancels_the_task(project, lead, member, flagged):
+def test_a_dropped_pair_is_never_routed_to_humans_again(project, lead, member, flagged, run_of):
+    run = run_of("A", [flagged.pair])
     client_of(lead).post(resolve_url(flagged), {"action": "drop"}, **HTMX)
 
     flagged.refresh_from_db()
-    assert flagged.status == ReviewTask.Status.CANCELLED
+    assert flagged.status == ReviewTask.Status.DROPPED
     assert task_claim_next(project=project, user=member("cy")) is None
+    # "Evaluate run" and "fill the holes" route again what they find unrouted.
+    assert unrouted_pair_ids(run) == []
+    route_pairs(project=project, pair_ids=[flagged.pair_id])
+    assert list(ReviewTask.objects.filter(pair_id=flagged.pair_id).values_list("status", flat=True)) == ["dropped"]
 
 
 def test_a_flag_is_answered_once(project, lead, flagged):
@@ -96,7 +102,7 @@ def test_a_flag_is_answered_once(project, lead, flagged):
 
     assert response.status_code == 409 and "already handled" in response.content.decode()
     flagged.refresh_from_db()
-    assert flagged.status == ReviewTask.Status.CANCELLED
+    assert flagged.status == ReviewTask.Status.DROPPED
 
 
 def test_an_unknown_action_is_a_400(project, lead, flagged):
