@@ -132,6 +132,9 @@ class AgreementView(ProjectScopedView):
 
     def cached(self, function: str, **extra) -> dict:
         params = self.filter_params
+        if params["fresh"]:
+            # A recomputation takes seconds on a big project and holds a web worker.
+            self.require_lead("recompute agreement figures (fresh=true)")
         options = {"level": params.get("level"), "n_boot": params["boot"], "seed": params["seed"], **extra}
         return agreement_cached(function, self.project, max_age=0 if params["fresh"] else CACHE_SECONDS, **options)
 

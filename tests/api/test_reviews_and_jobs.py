@@ -93,6 +93,12 @@ def test_agreement_is_the_summary_the_service_computes(lead_api, world):
     assert set(data) == {"result", "computed_at", "compute_seconds"}
 
 
+def test_only_leads_may_force_a_recomputation_of_agreement(lead_api, annotator_api, world):
+    assert annotator_api.get(url(world, "agreement/?boot=50")).status_code == 200
+    assert annotator_api.get(url(world, "agreement/?boot=50&fresh=true")).status_code == 403
+    assert lead_api.get(url(world, "agreement/?boot=50&fresh=true")).status_code == 200
+
+
 def test_agreement_per_segment_and_per_annotator(lead_api, world):
     segments = lead_api.get(url(world, "agreement/segments/?by=tag&boot=0")).json()
     annotators = lead_api.get(url(world, "agreement/annotators/?boot=0")).json()
