@@ -716,3 +716,23 @@ def test_the_pages_and_the_api_answer_409_when_the_database_refuses_the_second_j
     answer = api.post(reverse("judging_api:job_list", args=[project.id]), {"run": run.id}, format="json")
     assert answer.status_code == 409 and "still active" in answer.json()["detail"]
     assert list(JudgeJob.objects.filter(run=run).values_list("id", flat=True)) == [first.id]
+
+
+def test_the_migration_keeps_the_oldest_of_a_runs_active_jobs_and_cancels_the_others(django_user_model):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from .test_views import build_world, start_job
+
+    world = build_world(django_user_model)
+    with connection.cursor() as cursor:  # as before 0003 (rolled back with the test)
+        cursor.execute(f"DROP INDEX {jobs.ONE_ACTIVE_PER_RUN}")
+    first, second = start_job(world["project"], run=world["run"]), start_job(world["project"], run=world["run"])
+
+    importlib.import_module("judging.migrations.0003_judgejob_one_active_per_run").cancel_duplicate_active_jobs(apps, None)
+
+    statuses = dict(JudgeJob.objects.values_list("id", "status"))
+    assert (statuses[first.id], statuses[second.id], statuses[world["other_job"].id]) == ("queued", "cancelled", "queued")
+    assert JudgeJob.objects.get(id=second.id).error == f"cancelled: job {first.id} judges the same run"
