@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from annotation.api_base import ProjectScopedView as BaseProjectScopedView
 
 from . import selectors
-from .jobs import JobError, judge_job_cancel, judge_job_create
+from .jobs import JobConflict, JobError, judge_job_cancel, judge_job_create
 from .models import JudgeJob
 from .serializers import JudgeJobCreateSerializer, JudgeJobSerializer
 
@@ -41,6 +41,7 @@ class ProjectScopedView(BaseProjectScopedView):
 
 
 CONFLICT = OpenApiResponse(description="The job is finished already: nothing to cancel.")
+RUN_BUSY = OpenApiResponse(description="The run has a queued or running job already.")
 
 
 class JudgeJobListView(ListModelMixin, ProjectScopedView):
@@ -52,7 +53,7 @@ class JudgeJobListView(ListModelMixin, ProjectScopedView):
     def get(self, request, project_id: int):
         return self.list(request)
 
-    @extend_schema(request=JudgeJobCreateSerializer, responses={201: JudgeJobSerializer}, summary="Start a judging job")
+    @extend_schema(request=JudgeJobCreateSerializer, responses={201: JudgeJobSerializer, 409: RUN_BUSY}, summary="Start a judging job")
     def post(self, request, project_id: int):
         project = self.project
         self.require_manager()
@@ -68,6 +69,8 @@ class JudgeJobListView(ListModelMixin, ProjectScopedView):
                 mode=data.get("mode"),
                 user=request.user,
             )
+        except JobConflict as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except JobError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         job = self.get_queryset().get(id=job.id)

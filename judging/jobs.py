@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q, Sum
 from django.utils import timezone
 
@@ -58,6 +58,13 @@ log = logging.getLogger(__name__)
 
 class JobError(ValueError):
     pass
+
+
+class JobConflict(JobError):
+    """The run has a queued or running job already (callers answer 409)."""
+
+
+ONE_ACTIVE_PER_RUN = "judgejob_one_active_per_run"
 
 
 # --- creating and cancelling ----------------------------------------------------------
@@ -122,18 +129,29 @@ def judge_job_create(
     # Ordered by query so that a chunk's pairs share guidelines and prompt prefixes.
     ordered = list(Pair.objects.filter(id__in=ids).order_by("query_id", "id").values_list("id", flat=True)) if ids else []
     models = models_for(config)
-    job = JudgeJob.objects.create(
-        project=project,
-        run=run,
-        description=f"judge {what} ({mode})",
-        backend=config.backend,
-        mode=mode,
-        model=models["judge"],
-        pair_ids=ordered,
-        total=len(ordered),
-        created_by=user if user is not None and user.is_authenticated else None,
-        on_done=on_done,
-    )
+    try:
+        # A savepoint: the caller's transaction stays usable when the insert is refused.
+        with transaction.atomic():
+            job = JudgeJob.objects.create(
+                project=project,
+                run=run,
+                description=f"judge {what} ({mode})",
+                backend=config.backend,
+                mode=mode,
+                model=models["judge"],
+                pair_ids=ordered,
+                total=len(ordered),
+                created_by=user if user is not None and user.is_authenticated else None,
+                on_done=on_done,
+            )
+    except IntegrityError as exc:
+        # The partial unique index, not a check-then-create, decides: of two requests
+        # racing over the same run exactly one job is made, and the LLM is paid once.
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != ONE_ACTIVE_PER_RUN:
+            raise
+        active = JudgeJob.objects.filter(run=run, status__in=JudgeJob.ACTIVE).first()
+        ident = f" {active.id}" if active is not None else ""
+        raise JobConflict(f"Judging job{ident} of run {run.name} is still active; wait for it or cancel it.") from None
     from .tasks import judge_job_launch_task  # tasks import this module
 
     judge_job_launch_task.delay_on_commit(job.id)

@@ -155,6 +155,9 @@ class JudgeJob(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["queued", "running", "done", "failed", "cancelled"]), name="judgejob_status_valid"),
+            # One active job per run: two tabs, a double submit or two API calls would
+            # otherwise each pay the LLM for the same pairs (judge_job_create → JobConflict).
+            models.UniqueConstraint(fields=["run"], condition=Q(status__in=["queued", "running"]), name="judgejob_one_active_per_run"),
         ]
 
     def __str__(self) -> str:

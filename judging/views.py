@@ -18,7 +18,7 @@ from annotation.models import Project, SearchRun
 from annotation.selectors import project_for_user, run_for_user
 
 from . import selectors
-from .jobs import JobError, judge_job_cancel, judge_job_create
+from .jobs import JobConflict, JobError, judge_job_cancel, judge_job_create
 from .models import JudgeJob
 from .services import judge_config_for
 
@@ -101,6 +101,8 @@ def run_judge_start(request, project_id: int, run_id: int):
         return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
     try:
         judge_job_create(project=run.project, run=run, holes_only=True, user=request.user)
+    except JobConflict as exc:  # lost the race with another request over the same run
+        return _panel_response(request, run, error=str(exc), status=409)
     except JobError as exc:
         return _panel_response(request, run, error=str(exc), status=400)
     if request.htmx:
@@ -140,6 +142,8 @@ def run_fill_holes(request, project_id: int, run_id: int):
             user=request.user,
             on_done=ROUTE_TASK if source == "gold" else "",
         )
+    except JobConflict as exc:  # lost the race with another request over the same run
+        return _panel_response(request, run, error=str(exc), status=409)
     except JobError as exc:
         return _panel_response(request, run, error=str(exc), status=400)
     if request.htmx:

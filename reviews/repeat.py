@@ -1,19 +1,23 @@
 """"Repeat": a schedule re-runs a connector for the top-N queries by traffic, judges the
 new pairs ("evaluate run R") and records the run's metrics as a MetricSnapshot, flagged
-as a regression when nDCG@k fell by more than the schedule's margin.
+as a regression when nDCG@k fell by more than the schedule's margin and the two snapshots
+are comparable (judged coverage@k not lower than the previous one's, less COVERAGE_TOLERANCE).
 
 A cycle is a MetricSnapshot row from its start, so it is never lost, and moves
 fetching → judging → done (or failed, with the error) by conditional updates:
 - `schedule_start` opens it (a partial unique index allows one unfinished cycle per
   schedule, so two beats, or a beat and "Run now", never start two);
 - `repeat_fetch` (a task) fetches the run and moves to judging in the transaction that
-  stores the run, then starts `run_evaluate` and records its judge job;
+  stores the run, then starts `run_evaluate` and records its judge job; the fetch has a
+  deadline well under the task time limit, so a schedule too big for one task fails its
+  cycle with a clear error instead of being killed (and re-sent, and killed, for a day);
 - `snapshot_finalize` closes it once the job has ended: it is tried right away (the
   embedded mode has judged everything by then) and on every beat (`repeat_due`), which
   also starts the due schedules and re-sends cycles whose task was lost.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,16 +28,33 @@ from django.utils import timezone
 from annotation.connectors import ConnectorError, FetchReport, connector_fetch_run
 from annotation.metrics import run_metrics
 from annotation.models import MetricSnapshot, Query, RepeatSchedule
+from judging.jobs import JobError
 from judging.models import JudgeJob
 
 from .services import ReviewError, require_lead, route_pairs, run_evaluate, unrouted_pair_ids
 
 logger = logging.getLogger(__name__)
 DUE_BATCH = 100
+# Coverage@k a snapshot may lose against the previous one and still be compared: with
+# gold labels, new pairs waiting for humans count as irrelevant, so nDCG "falls" when
+# only the coverage did.
+COVERAGE_TOLERANCE = 0.02
 
 
 class _AlreadyFetched(Exception):
     """Another delivery of the same cycle stored its run first: roll this one back."""
+
+
+class _OutOfTime(Exception):
+    """The fetch used up its budget with queries left."""
+
+
+def fetch_budget(timeout_seconds: float) -> float:
+    """Seconds a cycle's fetch may go on: the task time limit less room for the request
+    in flight (up to the connector's timeout) and for storing the run, and never less
+    than a quarter of the limit."""
+    limit = settings.CELERY_TASK_TIME_LIMIT
+    return max(0.25 * limit, 0.75 * limit - timeout_seconds)
 
 
 def top_queries(project, n: int) -> list[Query]:
@@ -91,6 +112,18 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
             if moved != 1:
                 raise _AlreadyFetched
 
+        budget = fetch_budget(connector.timeout_seconds)
+        deadline = time.monotonic() + budget
+
+        def in_time(done: int, total: int, query, error: str) -> None:
+            # Queries are fetched one after another: stopping here, between two, keeps
+            # the task under its time limit, where the worker would kill it mid-way.
+            if done < total and time.monotonic() > deadline:
+                raise _OutOfTime(
+                    f"fetching {total} queries took longer than {budget:.0f} s ({done} fetched); "
+                    f"lower top_n or the connector's timeout ({connector.timeout_seconds} s)"
+                )
+
         name = f"{connector.name} {timezone.localtime(snapshot.created_at):%Y-%m-%d %H:%M} #{snapshot.id}"
         try:
             connector_fetch_run(
@@ -99,11 +132,12 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
                 name=name,
                 k=snapshot.k,
                 description=f"fetched by the repeat schedule {schedule.id} (top {schedule.top_n} queries by traffic)",
+                progress=in_time,
                 on_written=written,
             )
         except _AlreadyFetched:
             pass
-        except ConnectorError as exc:
+        except (ConnectorError, _OutOfTime) as exc:
             _fail(snapshot.id, f"fetch: {exc}")
             return MetricSnapshot.objects.get(id=snapshot.id)
     _evaluate(snapshot.id)
@@ -120,7 +154,13 @@ def _evaluate(snapshot_id: int) -> None:
             _fail(snapshot.id, "the run was deleted before it was judged")
             return
         # The job is enqueued when this commits, together with the id recorded here.
-        job = run_evaluate(run=snapshot.run)
+        try:
+            job = run_evaluate(run=snapshot.run)
+        except JobError as exc:
+            # E.g. a lead started judging the new run first. Left in judging without a
+            # job, the cycle would be re-sent (and refused) until it went stale.
+            _fail(snapshot.id, f"judging: {exc}")
+            return
         snapshot.judge_job_id = job.id
         snapshot.save(update_fields=["judge_job_id"])
 
@@ -159,8 +199,19 @@ def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
             .first()
         )
         previous_ndcg = previous.ndcg if previous else None
-        regression = previous_ndcg is not None and ndcg is not None and previous_ndcg - ndcg > snapshot.schedule.margin
-        note = "" if job is None or job.status == JudgeJob.Status.DONE else f"judging ended {job.status}: {job.error}".strip()
+        fell = previous_ndcg is not None and ndcg is not None and previous_ndcg - ndcg > snapshot.schedule.margin
+        lower_coverage = (
+            previous is not None and previous.coverage is not None and (metrics.coverage or 0.0) < previous.coverage - COVERAGE_TOLERANCE
+        )
+        regression = fell and not lower_coverage
+        notes = [] if job is None or job.status == JudgeJob.Status.DONE else [f"judging ended {job.status}: {job.error}".strip()]
+        if fell and lower_coverage:
+            notes.append(
+                f"not comparable (lower coverage): nDCG@{snapshot.k} fell from {previous_ndcg:.4f} to {ndcg:.4f} "
+                f"with coverage@{snapshot.k} {metrics.coverage or 0.0:.2f} against {previous.coverage:.2f}; "
+                "label the pairs in review, then compare"
+            )
+        note = "; ".join(notes)
         MetricSnapshot.objects.filter(id=snapshot.id, status=MetricSnapshot.Status.JUDGING).update(
             status=MetricSnapshot.Status.DONE,
             ndcg=ndcg,

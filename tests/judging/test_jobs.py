@@ -549,7 +549,8 @@ def test_two_jobs_over_the_same_pairs_pay_once_and_add_one_label_per_pair(llm_pr
     project = llm_project("text")
     run = catalogue(project).run("A", grid("q1 q2", "p1 p2"))
     first = judge_job_create(project=project, run=run)
-    second = judge_job_create(project=project, run=run)
+    # Not a second job of the run (one active job per run), the same pairs listed.
+    second = judge_job_create(project=project, pair_ids=jobs.run_pair_ids(run))
     judge_job_launch(job_id=second.id)  # its prep chunk is planned before any guideline exists
 
     drive(first)
@@ -620,3 +621,118 @@ def test_an_explicit_pair_list_is_judged_and_foreign_pairs_are_refused(llm_proje
     assert sorted(labels_per_pair(project)) == wanted
     with pytest.raises(jobs.JobError, match="do not belong"):
         judge_job_create(project=project, pair_ids=wanted + list(Pair.objects.filter(project=other).values_list("id", flat=True)))
+
+
+# --- one active job per run -------------------------------------------------------------
+
+
+def test_a_second_job_of_a_run_is_refused_while_the_first_is_active(llm_project, catalogue, no_broker):
+    project = llm_project("text")
+    run = catalogue(project).run("A", grid("q1 q2", "p1 p2"))
+    first = judge_job_create(project=project, run=run)
+
+    with pytest.raises(jobs.JobConflict, match=f"job {first.id} of run A is still active"):
+        judge_job_create(project=project, run=run)
+    # An explicit list of the run's pairs is the run's job too.
+    with pytest.raises(jobs.JobConflict):
+        judge_job_create(project=project, run=run, pair_ids=jobs.run_pair_ids(run), holes_only=False)
+    # The refusal left the caller's transaction usable (a savepoint) and nothing was enqueued twice.
+    assert list(JudgeJob.objects.values_list("id", flat=True)) == [first.id]
+    assert no_broker["launch"] == [first.id]
+
+    jobs.judge_job_launch(job_id=first.id)  # running: still active
+    with pytest.raises(jobs.JobConflict):
+        judge_job_create(project=project, run=run)
+    assert judge_job_cancel(job=first)
+    again = judge_job_create(project=project, run=run, holes_only=False)
+    assert again.status == JudgeJob.Status.QUEUED and again.total == 4
+
+
+def test_a_conflict_is_a_job_error_so_every_caller_answers_with_its_message(llm_project, catalogue, no_broker):
+    project = llm_project("text")
+    run = catalogue(project).run("A", grid("q1", "p1"))
+    judge_job_create(project=project, run=run)
+    with pytest.raises(jobs.JobError, match="still active"):
+        judge_job_create(project=project, run=run)
+    # Jobs without a run are not the run's: they are not limited.
+    ids = jobs.run_pair_ids(run)
+    assert judge_job_create(project=project, pair_ids=ids).id != judge_job_create(project=project, pair_ids=ids).id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_racing_over_one_run_make_one_job(llm_project, catalogue, no_broker):
+    import threading
+
+    from django.db import connection
+
+    project = llm_project("text")
+    run = catalogue(project).run("A", grid("q1 q2", "p1 p2"))
+    barrier, made, refused, errors = threading.Barrier(4), [], [], []
+
+    def request():
+        try:
+            barrier.wait()
+            made.append(judge_job_create(project=project, run=run).id)
+        except jobs.JobConflict as exc:
+            refused.append(str(exc))
+        except Exception as exc:  # noqa: BLE001  (surfaced by the assertion below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(made) == 1 and len(refused) == 3
+    assert list(JudgeJob.objects.filter(run=run).values_list("id", flat=True)) == made
+
+
+def test_the_pages_and_the_api_answer_409_when_the_database_refuses_the_second_job(django_user_model, monkeypatch):
+    """The views check for an active job first; the index decides when two requests
+    both pass that check (simulated by a check that sees nothing)."""
+    from django.test import Client
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from judging import selectors
+
+    from .test_views import PANEL, build_world, start_job
+
+    world = build_world(django_user_model)
+    project, run = world["project"], world["run"]
+    first = start_job(project, run=run)
+    monkeypatch.setattr(selectors, "run_has_active_job", lambda run: False)
+    client = Client()
+    client.force_login(world["lead"])
+    page = client.post(reverse("judging:run_judge_start", args=[project.id, run.id]), **PANEL)
+    assert page.status_code == 409 and f"job {first.id} of run bm25 is still active" in page.content.decode()
+
+    api = APIClient()
+    api.force_authenticate(world["lead"])
+    answer = api.post(reverse("judging_api:job_list", args=[project.id]), {"run": run.id}, format="json")
+    assert answer.status_code == 409 and "still active" in answer.json()["detail"]
+    assert list(JudgeJob.objects.filter(run=run).values_list("id", flat=True)) == [first.id]
+
+
+def test_the_migration_keeps_the_oldest_of_a_runs_active_jobs_and_cancels_the_others(django_user_model):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from .test_views import build_world, start_job
+
+    world = build_world(django_user_model)
+    with connection.cursor() as cursor:  # as before 0003 (rolled back with the test)
+        cursor.execute(f"DROP INDEX {jobs.ONE_ACTIVE_PER_RUN}")
+    first, second = start_job(world["project"], run=world["run"]), start_job(world["project"], run=world["run"])
+
+    importlib.import_module("judging.migrations.0003_judgejob_one_active_per_run").cancel_duplicate_active_jobs(apps, None)
+
+    statuses = dict(JudgeJob.objects.values_list("id", "status"))
+    assert (statuses[first.id], statuses[second.id], statuses[world["other_job"].id]) == ("queued", "cancelled", "queued")
+    assert JudgeJob.objects.get(id=second.id).error == f"cancelled: job {first.id} judges the same run"

@@ -305,3 +305,95 @@ def test_concurrent_beats_start_each_due_schedule_once(sent):
     assert errors == []
     assert sorted(started) == sorted(sent) and len(started) == 20
     assert MetricSnapshot.objects.values("schedule").distinct().count() == 20 == MetricSnapshot.objects.count()
+
+
+# --- fitting the task, a refused job, comparable snapshots -----------------------------------
+
+
+class SteppingClock:
+    """time.monotonic for reviews.repeat: each reading is `step` seconds after the last."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_a_fetch_that_outgrows_the_task_time_limit_fails_the_cycle_instead_of_being_killed(schedule, sent, engine, monkeypatch, settings):
+    settings.CELERY_TASK_TIME_LIMIT = 1800
+    budget = repeat.fetch_budget(schedule.connector.timeout_seconds)
+    assert budget <= 0.75 * 1800 - schedule.connector.timeout_seconds  # room left for the last request and the writing
+    schedule.top_n = 3
+    schedule.save()
+    # Each query "takes" 60 % of the budget: the second one ends past the deadline.
+    monkeypatch.setattr(repeat, "time", SteppingClock(0.6 * budget))
+
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+
+    assert snapshot.status == MetricSnapshot.Status.FAILED and snapshot.run is None and snapshot.judge_job_id is None
+    assert f"fetching 3 queries took longer than {budget:.0f} s (2 fetched)" in snapshot.error
+    assert "lower top_n or the connector's timeout (2 s)" in snapshot.error
+    assert len(engine.requests) == 2  # the third query was never sent
+    assert not SearchRun.objects.exists()
+    # A failed cycle is closed: not re-sent, and the schedule starts again.
+    later = timezone.now() + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    assert repeat.repeat_due(now=later)["resent"] == []
+
+
+def test_a_fetch_within_its_budget_is_not_cut_short(schedule, sent, engine, monkeypatch):
+    schedule.top_n = 3
+    schedule.save()
+    budget = repeat.fetch_budget(schedule.connector.timeout_seconds)
+    monkeypatch.setattr(repeat, "time", SteppingClock(0.3 * budget))
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+    assert snapshot.status == MetricSnapshot.Status.JUDGING and snapshot.fetch_report["queries"] == 3
+
+
+def test_a_judging_job_the_run_already_has_fails_the_cycle_with_the_reason(schedule, sent, no_broker, monkeypatch, settings):  # noqa: F811
+    from judging.jobs import judge_job_create
+
+    evaluate = repeat.run_evaluate
+
+    def lead_was_first(*, run, user=None):
+        judge_job_create(project=run.project, run=run)  # "judge" clicked on the new run meanwhile
+        return evaluate(run=run, user=user)
+
+    monkeypatch.setattr(repeat, "run_evaluate", lead_was_first)
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+
+    assert snapshot.status == MetricSnapshot.Status.FAILED and snapshot.judge_job_id is None
+    assert snapshot.error.startswith("judging: ") and "still active" in snapshot.error
+    assert JudgeJob.objects.filter(run=snapshot.run).count() == 1
+    later = timezone.now() + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    assert repeat.repeat_due(now=later)["resent"] == []
+    assert repeat.schedule_start(schedule=schedule) is not None
+
+
+def test_a_gold_drop_with_lower_coverage_is_recorded_but_not_flagged(schedule, drive, sent, engine, policy):  # noqa: F811
+    gold = {"p1": 2, "p2": 0, "p3": 0, "p4": 1}
+    schedule.label_source = "gold"
+    schedule.save()
+    first = cycle(schedule, drive, gold=gold)
+    assert first.coverage == 1.0 and first.ndcg == pytest.approx(0.75)
+
+    # The new results bring one new pair (red dress, p3); it goes to a human and has no
+    # gold yet, so it counts as irrelevant: nDCG falls, but only coverage did.
+    engine.results.update(BAD)
+    policy.audit_rate = 1.0
+    policy.save()
+    second = cycle(schedule, drive)
+
+    new = Pair.objects.get(query__text="red dress", product__external_id="p3")
+    assert new.gold_value is None and ReviewTask.objects.filter(pair=new).exists()
+    assert second.coverage == pytest.approx(5 / 6) and second.ndcg < first.ndcg - schedule.margin
+    assert not second.regression and second.previous_ndcg == pytest.approx(first.ndcg)
+    assert second.error.startswith("not comparable (lower coverage): nDCG@3 fell from 0.7500")
+    assert "coverage@3 0.83 against 1.00" in second.error
+
+    # The human says irrelevant: the next cycle is comparable again, and equal.
+    Pair.objects.filter(id=new.id).update(gold_value=0, gold_provenance=GoldProvenance.IMPORTED)
+    third = cycle(schedule, drive)
+    assert third.coverage == 1.0 and third.previous_ndcg == pytest.approx(second.ndcg) == third.ndcg
+    assert not third.regression and third.error == ""
