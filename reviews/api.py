@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from annotation.api_base import ProjectScopedView
 from annotation.models import SearchRun
 from annotation.selectors import is_lead
-from judging.jobs import JobError
+from judging.jobs import JobConflict, JobError
 from judging.models import JudgeJob
 from judging.selectors import job_figures
 from judging.serializers import JudgeJobSerializer
@@ -112,6 +112,8 @@ class RunEvaluate(RunScopedView):
             )
         try:
             job = run_evaluate(run=run, user=request.user)
+        except JobConflict as exc:  # another request started one in the meantime
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         except JobError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         job = JudgeJob.objects.select_related("run").get(id=job.id)

@@ -24,7 +24,7 @@ from django.views.decorators.http import (
 
 from annotation.models import GoldProvenance, Project
 from annotation.selectors import is_lead, project_for_user, run_for_user
-from judging.jobs import JobError
+from judging.jobs import JobConflict, JobError
 from judging.selectors import run_has_active_job
 
 from .. import selectors
@@ -380,6 +380,8 @@ def run_evaluate_start(request, project_id: int, run_id: int):
         return _run_status_response(request, run, error="A judging job for this run is still active.", status=409)
     try:
         job = run_evaluate(run=run, user=request.user)
+    except JobConflict as exc:  # another request started one in the meantime
+        return _run_status_response(request, run, error=str(exc), status=409)
     except JobError as exc:
         return _run_status_response(request, run, error=str(exc), status=400)
     messages.success(request, f"Evaluation started: judged pairs were routed; {job.total} pair(s) left to judge.")
