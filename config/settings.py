@@ -254,6 +254,9 @@ def _connector_allowed_hosts() -> list[str]:
 # often internal: a host that resolves to a private, loopback or link-local address is
 # refused unless listed here (host names, IP addresses or networks, comma-separated).
 QRELAY_CONNECTOR_ALLOWED_HOSTS = _connector_allowed_hosts()
+# Product images listed as URLs (`manage.py fetch_images`): per-request timeout. The
+# size cap is QRELAY_IMAGE_MAX_BYTES; private addresses need QRELAY_CONNECTOR_ALLOWED_HOSTS.
+QRELAY_IMAGE_FETCH_TIMEOUT = env_int("QRELAY_IMAGE_FETCH_TIMEOUT", 15, minimum=1)
 QRELAY_CONNECTOR_MAX_BYTES = env_int("QRELAY_CONNECTOR_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
 QRELAY_CONNECTOR_MAX_REDIRECTS = env_int("QRELAY_CONNECTOR_MAX_REDIRECTS", 3, minimum=0)
 # "Repeat": how often celery beat looks for due schedules and finished cycles.

@@ -126,8 +126,14 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: float) -> b
         if len(body) > max_bytes:
             raise FetchError(f"the answer is larger than the limit of {max_bytes} bytes")
         if time.monotonic() > deadline:
-            raise FetchError("the search engine took too long to send its answer")
+            raise FetchError("the server took too long to send its answer")
     return bytes(body)
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    content_type: str  # lower case, without parameters
 
 
 def fetch_json(
@@ -142,6 +148,41 @@ def fetch_json(
     max_bytes: int | None = None,
 ) -> Any:
     """Send one request to `origin` (the connector's host) and return the decoded JSON."""
+    answer = fetch(
+        url=url, origin=origin, method=method, body=body, headers=headers, timeout=timeout, client=client, max_bytes=max_bytes
+    )
+    content_type = answer.content_type
+    if content_type not in JSON_TYPES and not (content_type.startswith("application/") and content_type.endswith("+json")):
+        raise FetchError(f"the search engine answered {content_type or 'without a content type'}, not JSON")
+    try:
+        return json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FetchError(f"the answer is not valid JSON: {exc}") from None
+
+
+def fetch_image(*, url: str, timeout: float, max_bytes: int, client: httpx.Client | None = None) -> bytes:
+    """The bytes of an image URL (a product image of an import), under the same rules:
+    its own host only, every address checked, timeouts, a size cap. The caller still
+    validates and re-encodes the bytes (annotation/images.py)."""
+    origin = Origin.of(url)
+    answer = fetch(url=url, origin=origin, headers={"Accept": "image/*"}, timeout=timeout, client=client, max_bytes=max_bytes)
+    if not answer.content_type.startswith("image/"):
+        raise FetchError(f"{origin.host} answered {answer.content_type or 'without a content type'}, not an image")
+    return answer.body
+
+
+def fetch(
+    *,
+    url: str,
+    origin: Origin,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+    max_bytes: int | None = None,
+) -> Answer:
+    """Send one request to `origin`, following redirects on the same origin only."""
     max_bytes = max_bytes or settings.QRELAY_CONNECTOR_MAX_BYTES
     own_client = client is None
     client = client or new_client(timeout)
@@ -210,12 +251,6 @@ def _one_request(client, url, target: Origin, method, body, headers, timeout, ma
             raise FetchError(f"HTTP {response.status_code} from {target.host}: {raw[:300].decode('utf-8', 'replace')}")
         if not 200 <= response.status_code < 300:
             raise FetchError(f"unexpected HTTP {response.status_code} from {target.host}")
-        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if content_type not in JSON_TYPES and not (content_type.startswith("application/") and content_type.endswith("+json")):
-            raise FetchError(f"the search engine answered {content_type or 'without a content type'}, not JSON")
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FetchError(f"the answer is not valid JSON: {exc}") from None
+        return Answer(raw, response.headers.get("content-type", "").split(";", 1)[0].strip().lower())
     finally:
         response.close()
