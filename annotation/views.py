@@ -39,7 +39,8 @@ def _wants_fragment(request) -> bool:
 @login_required
 def project_detail(request, project_id: int):
     project = selectors.project_for_user(request.user, project_id)
-    search = request.GET.get("q", "")[:200]
+    # NUL can't reach PostgreSQL (it refuses to compare such strings): drop it.
+    search = request.GET.get("q", "")[:200].replace("\x00", "")
     ctx = {
         "project": project,
         "search": search,

@@ -32,6 +32,8 @@ class RunReferenceField(serializers.Field):
             self.fail("invalid")
         if isinstance(data, int):
             run = runs.filter(id=data).first() if 0 < data <= MAX_ID else None
+        elif "\x00" in data:
+            self.fail("invalid")  # PostgreSQL cannot even compare a string holding NUL
         else:
             run = runs.filter(name=data).first()
         if run is None:

@@ -123,6 +123,7 @@ def test_it_creates_a_job_for_a_list_of_pairs(lead_api, world):
         ({"run": "no-such-run"}, "run", "No run 'no-such-run' in project fashion-DE."),
         ({"run": 999999999}, "run", "No run 999999999 in project fashion-DE."),
         ({"run": True}, "run", "Give the run's name (a string) or its id (an integer)."),
+        ({"run": "bm\x0025"}, "run", "Give the run's name (a string) or its id (an integer)."),  # found by schemathesis
         ({"run": "bm25", "mode": "telepathy"}, "mode", '"telepathy" is not a valid choice.'),
         ({}, "non_field_errors", "Give either a run or a list of pair_ids."),
         ({"run": "bm25", "pair_ids": [1]}, "non_field_errors", "Give either a run or a list of pair_ids."),
