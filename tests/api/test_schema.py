@@ -6,6 +6,8 @@ the lead, inside the test's transaction. Path ids are replaced with the ids of r
 objects of the caller's project, so the generated query strings and bodies reach the
 views instead of stopping at a 404; foreign ids are covered by test_scoping.py."""
 
+import os
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -19,7 +21,11 @@ from tests.judging.test_views import start_job
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES_PER_OPERATION = 10
+# CI explores the same examples every run (derandomized), so a red run is a real
+# regression, not the luck of the draw; QRELAY_FUZZ=1 explores new random examples
+# (QRELAY_FUZZ_EXAMPLES per operation) to look for more.
+FUZZ = os.environ.get("QRELAY_FUZZ") == "1"
+EXAMPLES_PER_OPERATION = int(os.environ.get("QRELAY_FUZZ_EXAMPLES", "10"))
 
 
 def test_the_schema_is_openapi_3_and_public(client):
@@ -84,6 +90,7 @@ schema.config.phases.coverage.unexpected_methods = set()
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=not FUZZ,
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
