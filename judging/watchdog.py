@@ -53,11 +53,12 @@ def judge_jobs_resume_stalled(*, stall: timedelta | None = None) -> list[int]:
         if last_sign >= cutoff:
             continue
         pending = JudgeChunk.objects.filter(job=job, done=False)
+        unfinished = pending.count()
         if not job.chunks.exists():
             what = "launch"  # the launch message itself was lost
             judge_job_launch_task.delay_on_commit(job.id)
-        elif pending.exists():
-            what = f"{pending.count()} unfinished chunks"
+        elif unfinished:
+            what = f"{unfinished} unfinished chunks"
             # Counts as a sign of life: the next tick waits a whole `stall` again.
             pending.update(touched_at=now)
             jobs._enqueue_pending(job)
