@@ -193,14 +193,34 @@ class SearchConnectorAdmin(admin.ModelAdmin):
 
 @admin.register(RepeatSchedule)
 class RepeatScheduleAdmin(admin.ModelAdmin):
-    list_display = ("id", "connector", "top_n", "k", "interval_minutes", "margin", "enabled", "next_run_at", "last_run_at")
+    list_display = (
+        "id",
+        "connector",
+        "top_n",
+        "k",
+        "interval_minutes",
+        "margin",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+    )
     list_filter = ("enabled",)
     list_select_related = ("connector",)
 
 
 @admin.register(MetricSnapshot)
 class MetricSnapshotAdmin(admin.ModelAdmin):
-    list_display = ("id", "schedule", "created_at", "status", "ndcg", "previous_ndcg", "regression", "coverage", "run_name")
+    list_display = (
+        "id",
+        "schedule",
+        "created_at",
+        "status",
+        "ndcg",
+        "previous_ndcg",
+        "regression",
+        "coverage",
+        "run_name",
+    )
     list_filter = ("status", "regression")
     list_select_related = ("schedule__connector",)
     raw_id_fields = ("schedule", "run")

@@ -24,9 +24,10 @@ from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
 from . import api_exports, api_imports, api_runs
+from .access import can_see_all_labels, projects_for_user
 from .api_base import ProjectScopedView
 from .models import Label, Membership, Pair, Product, ProductImage, Project, Query, Role, SearchResult
-from .selectors import is_lead, project_counts, projects_for_user
+from .selectors import project_counts
 from .serializers import (
     LabelFilter,
     LabelSerializer,
@@ -45,7 +46,7 @@ def roles_of(user) -> dict[int, str]:
     """{project id: the user's role}; a superuser is an admin of every project."""
     roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
     if user.is_superuser:
-        return {project_id: Role.ADMIN for project_id in Project.objects.values_list("id", flat=True)}
+        return dict.fromkeys(Project.objects.values_list("id", flat=True), Role.ADMIN)
     return roles
 
 
@@ -171,7 +172,10 @@ class PairList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
 
 
 class PairDetailSerializer(PairSerializer):
-    labels = LabelSerializer(many=True, help_text="Every label of the pair, oldest first (append-only); empty unless the caller leads the project.")
+    labels = LabelSerializer(
+        many=True,
+        help_text="Every label of the pair, oldest first (append-only); empty unless the caller leads the project.",
+    )
 
     class Meta(PairSerializer.Meta):
         fields = [*PairSerializer.Meta.fields, "labels"]
@@ -186,7 +190,7 @@ class PairDetail(ScaleContextMixin, ProjectScopedView):
         )
         pair = get_object_or_404(pairs, pk=pair_id, project=self.project)
         data = PairDetailSerializer(pair, context=self.get_serializer_context()).data
-        if not is_lead(request.user, self.project):
+        if not can_see_all_labels(request.user, self.project):
             # Annotators label blind (audits, second raters): other raters' labels are for leads.
             data["labels"] = []
         return Response(data)

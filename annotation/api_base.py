@@ -9,11 +9,10 @@ the parameter, and no ORM filter is ever built from a client-supplied name.
 
 from django.utils.functional import cached_property
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 
+from .access import project_for_user, require_lead
 from .models import Project
-from .selectors import is_lead, project_for_user
 
 MAX_ID = 2**63 - 1  # BigAutoField
 
@@ -40,8 +39,7 @@ class ProjectScopedView(GenericAPIView):
         return project_for_user(self.request.user, self.kwargs["project_id"])
 
     def require_lead(self, action: str) -> None:
-        if not is_lead(self.request.user, self.project):
-            raise PermissionDenied(f"Only a lead or admin of the project may {action}.")
+        require_lead(self.request.user, self.project, action)
 
     @cached_property
     def filter_params(self) -> dict:

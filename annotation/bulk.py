@@ -33,7 +33,9 @@ def bulk_update_rows(model, objs: Sequence, fields: Sequence[str]) -> None:
     columns = [meta.get_field(name) for name in fields]
     set_clause = ", ".join(f'"{field.column}" = v."{field.column}"' for field in columns)
     names = ", ".join(f'"{column}"' for column in [pk.column] + [field.column for field in columns])
-    arrays = ", ".join([f"%s::{pk.cast_db_type(connection)}[]"] + [f"%s::{field.cast_db_type(connection)}[]" for field in columns])
+    arrays = ", ".join(
+        [f"%s::{pk.cast_db_type(connection)}[]"] + [f"%s::{field.cast_db_type(connection)}[]" for field in columns]
+    )
     sql = (
         f'UPDATE "{meta.db_table}" AS t SET {set_clause} FROM unnest({arrays}) AS v({names}) '
         f'WHERE t."{pk.column}" = v."{pk.column}"'

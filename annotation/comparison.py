@@ -63,7 +63,14 @@ class QueryDelta:
         return self.b - self.a
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query_id": self.external_id, "query": self.text, "traffic": self.traffic, "a": self.a, "b": self.b, "delta": self.delta}
+        return {
+            "query_id": self.external_id,
+            "query": self.text,
+            "traffic": self.traffic,
+            "a": self.a,
+            "b": self.b,
+            "delta": self.delta,
+        }
 
 
 @dataclass
@@ -198,7 +205,9 @@ def compare_runs(
         raise MetricsError("runs of different projects cannot be compared: their labels and scales differ")
     options = dict(k=k, relevant_min_value=relevant_min_value, label_source=label_source)
     metrics_a, metrics_b = run_metrics(run_a, **options), run_metrics(run_b, **options)
-    return compare_run_metrics(metrics_a, metrics_b, metric=metric, resamples=resamples, confidence=confidence, seed=seed)
+    return compare_run_metrics(
+        metrics_a, metrics_b, metric=metric, resamples=resamples, confidence=confidence, seed=seed
+    )
 
 
 def compare_run_metrics(

@@ -114,7 +114,9 @@ class IsoTimestamp(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         # Django stores UTC text in SQLite; %% survives the template, then the driver.
-        return self.as_sql(compiler, connection, template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%fZ', %(expressions)s)", **extra)
+        return self.as_sql(
+            compiler, connection, template="strftime('%%%%Y-%%%%m-%%%%dT%%%%H:%%%%M:%%%%fZ', %(expressions)s)", **extra
+        )
 
 
 @contextmanager
@@ -167,7 +169,9 @@ def _gold_pairs(project: Project):
     return Pair.objects.filter(project=project, gold_value__isnull=False).order_by("id")
 
 
-def gold_table(project: Project, *, extra: ExtraColumns | None = None, csv_safe: bool = False, chunk_size: int = CHUNK) -> Table:
+def gold_table(
+    project: Project, *, extra: ExtraColumns | None = None, csv_safe: bool = False, chunk_size: int = CHUNK
+) -> Table:
     """The project's gold labels with provenance, in pair order (GOLD_COLUMNS + extra).
 
     raters: the human raters who labelled the pair, sorted, comma-separated.
@@ -178,11 +182,15 @@ def gold_table(project: Project, *, extra: ExtraColumns | None = None, csv_safe:
     return Table(_with_extra(GOLD_COLUMNS, extra), _gold_chunks(project, extra, csv_safe, chunk_size))
 
 
-def _gold_chunks(project: Project, extra: ExtraColumns | None, csv_safe: bool, chunk_size: int) -> Iterator[list[tuple]]:
+def _gold_chunks(
+    project: Project, extra: ExtraColumns | None, csv_safe: bool, chunk_size: int
+) -> Iterator[list[tuple]]:
     text = _csv_safe if csv_safe else F
     safe = _safe_text if csv_safe else str
     with _snapshot():
-        names = {value: safe(name) for value, name in ScaleLevel.objects.filter(project=project).values_list("value", "name")}
+        names = {
+            value: safe(name) for value, name in ScaleLevel.objects.filter(project=project).values_list("value", "name")
+        }
         rows = _gold_pairs(project).values_list(
             "id",
             text("query__external_id"),
@@ -208,7 +216,19 @@ def _gold_chunks(project: Project, extra: ExtraColumns | None, csv_safe: bool, c
             out = []
             for pair_id, qid, query, pid, title, value, provenance, policy, updated in batch:
                 humans, model = found.get(pair_id, _NO_DETAILS)
-                row = (qid, query, pid, title, value, names.get(value), provenance, policy, safe(humans), safe(model), updated)
+                row = (
+                    qid,
+                    query,
+                    pid,
+                    title,
+                    value,
+                    names.get(value),
+                    provenance,
+                    policy,
+                    safe(humans),
+                    safe(model),
+                    updated,
+                )
                 if extra:
                     values = more.get(pair_id, {})
                     row += tuple(neutralise(values.get(name)) if csv_safe else values.get(name) for name in extra.names)
@@ -440,7 +460,9 @@ def export_gold_qrels(project: Project, *, chunk_size: int = CHUNK) -> Iterator[
     return blocks()
 
 
-def export_gold(project: Project, fmt: str, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+def export_gold(
+    project: Project, fmt: str, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK
+) -> Iterator[str]:
     if fmt == "csv":
         return export_gold_csv(project, extra=extra, chunk_size=chunk_size)
     if fmt == "jsonl":
@@ -492,7 +514,9 @@ def _label_chunks(project: Project, extra: ExtraColumns | None, chunk_size: int)
             yield out
 
 
-def export_labels_jsonl(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+def export_labels_jsonl(
+    project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK
+) -> Iterator[str]:
     if extra is None and connection.vendor == "postgresql":
         return _json_lines(_labels_sql(), [project.id], chunk_size)
     return jsonl_blocks(labels_table(project, extra=extra, chunk_size=chunk_size))

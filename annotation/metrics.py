@@ -78,7 +78,9 @@ class MetricScale:
 
     @classmethod
     def for_project(cls, project_id: int, relevant_min_value: int | None = None) -> "MetricScale":
-        return cls.from_levels(ScaleLevel.objects.filter(project_id=project_id).values_list("value", "gain"), relevant_min_value)
+        return cls.from_levels(
+            ScaleLevel.objects.filter(project_id=project_id).values_list("value", "gain"), relevant_min_value
+        )
 
     def is_relevant(self, value: int | None) -> bool:
         return value is not None and value >= self.relevant_min_value
@@ -358,7 +360,9 @@ def _read_top(run: SearchRun, scale: MetricScale, k: int, label_source: str):
             rel=relevant,
             # The same window clause for both, so PostgreSQL computes them in one pass.
             pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)),
-            rel_seen=Window(Sum(relevant), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)),
+            rel_seen=Window(
+                Sum(relevant), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)
+            ),
             retrieved=Window(Count("id"), partition_by=[F("query_id")]),
         )
         .filter(Q(pos__lte=k) | Q(rel=1, rel_seen=1))
@@ -403,7 +407,9 @@ def run_metrics(
         top, first_relevant, retrieved = _read_top(run, scale, k, label_source)
         # The histogram of judged values over all the query's pairs, in the run or not,
         # gives the ideal list and the relevant total.
-        pairs = Pair.objects.filter(project_id=run.project_id, query_id__in=SearchResult.objects.filter(run=run).values("query_id"))
+        pairs = Pair.objects.filter(
+            project_id=run.project_id, query_id__in=SearchResult.objects.filter(run=run).values("query_id")
+        )
         histograms: dict[int, dict[int, int]] = {}
         for query_id, value, count in (
             pairs.annotate(v=_label_value(label_source, gold="gold_value", pair_id="id"))
@@ -465,10 +471,9 @@ def unjudged_pairs(run: SearchRun, *, k: int | None = None, label_source: str = 
         raise MetricsError(f"unknown label source {label_source!r}")
     results = SearchResult.objects.filter(run=run)
     if k is not None:
-        results = (
-            results.annotate(pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=result_order()))
-            .filter(pos__lte=k)
-        )
+        results = results.annotate(
+            pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=result_order())
+        ).filter(pos__lte=k)
     pairs = Pair.objects.filter(id__in=results.values("pair_id"))
     return (
         pairs.annotate(v=_label_value(label_source, gold="gold_value", pair_id="id"))

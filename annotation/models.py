@@ -276,13 +276,17 @@ class SearchConnector(models.Model):
     base_url = models.CharField(max_length=500, help_text="scheme://host[:port]; requests go to this host only")
     method = models.CharField(max_length=4, choices=Method.choices, blank=True)
     path_template = models.CharField(max_length=1000, blank=True, help_text="e.g. /search?q={query}&n={k}")
-    body_template = models.TextField(blank=True, help_text="JSON sent with POST; \"{query}\" and \"{k}\" are filled in")
-    hits_path = models.CharField(max_length=200, blank=True, help_text="dotted path to the list of hits, e.g. hits.hits")
+    body_template = models.TextField(blank=True, help_text='JSON sent with POST; "{query}" and "{k}" are filled in')
+    hits_path = models.CharField(
+        max_length=200, blank=True, help_text="dotted path to the list of hits, e.g. hits.hits"
+    )
     id_path = models.CharField(max_length=200, blank=True, help_text="path to the product id inside a hit, e.g. _id")
     score_path = models.CharField(max_length=200, blank=True, help_text="path to the score inside a hit (optional)")
     headers = models.JSONField(default=dict, blank=True, help_text="extra request headers (not secret)")
     secret_header = models.CharField(max_length=100, blank=True, help_text="e.g. Authorization")
-    secret_env = models.CharField(max_length=100, blank=True, help_text="environment variable holding the header's value")
+    secret_env = models.CharField(
+        max_length=100, blank=True, help_text="environment variable holding the header's value"
+    )
     k = models.PositiveSmallIntegerField(default=10)
     timeout_seconds = models.PositiveSmallIntegerField(default=10)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -328,7 +332,9 @@ class RepeatSchedule(models.Model):
             models.CheckConstraint(condition=Q(k__gte=1) & Q(k__lte=1000), name="repeatschedule_k_range"),
             models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="repeatschedule_interval_positive"),
             models.CheckConstraint(condition=Q(margin__gte=0), name="repeatschedule_margin_nonnegative"),
-            models.CheckConstraint(condition=Q(label_source__in=["any", "gold"]), name="repeatschedule_label_source_valid"),
+            models.CheckConstraint(
+                condition=Q(label_source__in=["any", "gold"]), name="repeatschedule_label_source_valid"
+            ),
         ]
         indexes = [models.Index(fields=["enabled", "next_run_at"], name="repeatschedule_due_idx")]
 
@@ -374,10 +380,14 @@ class MetricSnapshot(models.Model):
     class Meta:
         ordering = ["schedule", "-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["fetching", "judging", "done", "failed"]), name="metricsnapshot_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["fetching", "judging", "done", "failed"]), name="metricsnapshot_status_valid"
+            ),
             # At most one cycle of a schedule in flight: two beats, or a beat and "Run now", cannot both start one.
             models.UniqueConstraint(
-                fields=["schedule"], condition=Q(status__in=["fetching", "judging"]), name="metricsnapshot_one_unfinished"
+                fields=["schedule"],
+                condition=Q(status__in=["fetching", "judging"]),
+                name="metricsnapshot_one_unfinished",
             ),
         ]
 

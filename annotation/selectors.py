@@ -15,16 +15,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from .access import projects_for_user
 from .models import (
     Label,
     LabelSource,
-    Membership,
     Pair,
     Product,
     ProductImage,
     Project,
     Query,
-    Role,
     SearchResult,
     SearchRun,
 )
@@ -32,32 +31,6 @@ from .models import (
 QUERIES_PER_PAGE = 50
 RUN_QUERIES_PER_PAGE = 20
 RUN_TOP_K = 10
-
-
-def projects_for_user(user) -> QuerySet[Project]:
-    if not user.is_authenticated or not user.is_active:
-        return Project.objects.none()
-    if user.is_superuser:
-        return Project.objects.all()
-    # Membership is unique per (project, user), so the join cannot duplicate rows.
-    return Project.objects.filter(memberships__user=user)
-
-
-def project_for_user(user, project_id: int) -> Project:
-    return get_object_or_404(projects_for_user(user), pk=project_id)
-
-
-def is_lead(user, project: Project) -> bool:
-    """Leads and admins of the project, and superusers: they spend money on judging,
-    change policies, adjudicate and read every rater's labels."""
-    if user.is_superuser:
-        return True
-    return Membership.objects.filter(project=project, user=user, role__in=(Role.LEAD, Role.ADMIN)).exists()
-
-
-def run_for_user(user, project_id: int, run_id: int) -> SearchRun:
-    project = project_for_user(user, project_id)
-    return get_object_or_404(SearchRun.objects.select_related("project"), pk=run_id, project=project)
 
 
 def product_image_for_user(user, image_id: int) -> ProductImage:
@@ -182,4 +155,3 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
     for query in result_page.object_list:
         query.top_results = by_query.get(query.id, [])
     return result_page
-

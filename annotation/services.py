@@ -39,7 +39,13 @@ def external_ids_map(model, project: Project, external_ids: Iterable[str]) -> di
 
 
 def product_content_hash(
-    *, title: str, brand: str = "", category: str = "", description: str = "", attributes: dict | None = None, image_keys: Sequence[str] = ()
+    *,
+    title: str,
+    brand: str = "",
+    category: str = "",
+    description: str = "",
+    attributes: dict | None = None,
+    image_keys: Sequence[str] = (),
 ) -> str:
     payload = json.dumps(
         [title, brand, category, description, attributes or {}, list(image_keys)], sort_keys=True, ensure_ascii=False
@@ -57,7 +63,9 @@ def pairs_ensure(*, project: Project, keys: Iterable[tuple[int, int]]) -> tuple[
     found: dict[tuple[int, int], int] = {}
     query_ids = sorted({q for q, _ in wanted})
     for chunk in chunked(query_ids, 1000):
-        for pair_id, q, p in Pair.objects.filter(project=project, query_id__in=chunk).values_list("id", "query_id", "product_id"):
+        for pair_id, q, p in Pair.objects.filter(project=project, query_id__in=chunk).values_list(
+            "id", "query_id", "product_id"
+        ):
             if (q, p) in wanted:
                 found[(q, p)] = pair_id
     missing = [key for key in wanted if key not in found]
@@ -71,7 +79,9 @@ def pairs_ensure(*, project: Project, keys: Iterable[tuple[int, int]]) -> tuple[
         )
         missing_set = set(missing)
         for chunk in chunked(sorted({q for q, _ in missing}), 1000):
-            for pair_id, q, p in Pair.objects.filter(project=project, query_id__in=chunk).values_list("id", "query_id", "product_id"):
+            for pair_id, q, p in Pair.objects.filter(project=project, query_id__in=chunk).values_list(
+                "id", "query_id", "product_id"
+            ):
                 if (q, p) in missing_set:
                     found[(q, p)] = pair_id
     return found, len(missing)

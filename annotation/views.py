@@ -7,8 +7,9 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from . import selectors
+from . import access, selectors
 from .forms import MAX_K
+from .htmx import wants_fragment
 
 # Stored images are re-encoded by the importer, so the extension the server chose is
 # trustworthy; anything else on disk is not served at all.
@@ -30,15 +31,10 @@ def _page_number(request) -> int:
         return 1
 
 
-def _wants_fragment(request) -> bool:
-    # A history restore after a cache miss needs the whole page, not the fragment.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 @require_safe
 @login_required
 def project_detail(request, project_id: int):
-    project = selectors.project_for_user(request.user, project_id)
+    project = access.project_for_user(request.user, project_id)
     # NUL can't reach PostgreSQL (it refuses to compare such strings): drop it.
     search = request.GET.get("q", "")[:200].replace("\x00", "")
     ctx = {
@@ -46,14 +42,14 @@ def project_detail(request, project_id: int):
         "search": search,
         "queries": selectors.queries_page(project, search=search, page=_page_number(request)),
     }
-    if _wants_fragment(request):
+    if wants_fragment(request):
         response = TemplateResponse(request, "annotation/project_detail.html#query-table", ctx)
     else:
         ctx.update(
             counts=selectors.project_counts(project),
             levels=project.levels.all(),
             runs=selectors.runs_with_counts(project),
-            is_lead=selectors.is_lead(request.user, project),
+            is_lead=access.is_lead(request.user, project),
         )
         response = TemplateResponse(request, "annotation/project_detail.html", ctx)
     # The same URL answers a fragment or a page: caches must tell them apart.
@@ -64,7 +60,7 @@ def project_detail(request, project_id: int):
 @require_safe
 @login_required
 def run_detail(request, project_id: int, run_id: int):
-    run = selectors.run_for_user(request.user, project_id, run_id)
+    run = access.run_for_user(request.user, project_id, run_id)
     # The metrics page links a query to its results at the page's k; bad values there
     # fall back to the whole run at the default k, since this page only displays.
     top_k = _int_param(request, "k", default=selectors.RUN_TOP_K, low=1, high=MAX_K)
@@ -76,7 +72,7 @@ def run_detail(request, project_id: int, run_id: int):
         "top_k": top_k,
         "one_query": query_id is not None,
         # Annotators label blind: the LLM's label of a pair is for leads (judging/pair_detail too).
-        "show_llm": selectors.is_lead(request.user, run.project),
+        "show_llm": access.can_see_all_labels(request.user, run.project),
     }
     return TemplateResponse(request, "annotation/run_detail.html", ctx)
 

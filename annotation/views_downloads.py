@@ -11,14 +11,13 @@ stays flat whatever the size.
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from . import selectors
+from . import access, selectors
 from .exports import (
     GOLD_FORMATS,
     ExportError,
@@ -61,7 +60,7 @@ def _page(request, project: Project, *, error: str = "", status: int = 200) -> T
         "project": project,
         "runs": selectors.runs_with_counts(project),
         "gold_pairs": Pair.objects.filter(project=project, gold_value__isnull=False).count(),
-        "can_download_labels": selectors.is_lead(request.user, project),
+        "can_download_labels": access.can_see_all_labels(request.user, project),
         "gold_formats": GOLD_DOWNLOADS,
         "error": error,
     }
@@ -71,14 +70,14 @@ def _page(request, project: Project, *, error: str = "", status: int = 200) -> T
 @require_safe
 @login_required
 def downloads(request, project_id: int):
-    project = selectors.project_for_user(request.user, project_id)
+    project = access.project_for_user(request.user, project_id)
     return _page(request, project)
 
 
 @require_safe
 @login_required
 def download_gold(request, project_id: int, fmt: str):
-    project = selectors.project_for_user(request.user, project_id)
+    project = access.project_for_user(request.user, project_id)
     if fmt not in GOLD_FORMATS:
         raise Http404("no such export format")
     try:
@@ -91,9 +90,9 @@ def download_gold(request, project_id: int, fmt: str):
 @require_safe
 @login_required
 def download_labels(request, project_id: int):
-    project = selectors.project_for_user(request.user, project_id)
-    if not selectors.is_lead(request.user, project):
-        raise PermissionDenied("only a lead or admin of the project may download every rater's labels")
+    project = access.project_for_user(request.user, project_id)
+    if not access.can_see_all_labels(request.user, project):
+        raise access.LeadRequired("download every rater's labels")
     blocks = export_labels_jsonl(project)
     return _download(blocks, fmt="jsonl", filename=f"{_slug(project.name, f'project-{project.id}')}-labels.jsonl")
 
@@ -101,7 +100,7 @@ def download_labels(request, project_id: int):
 @require_safe
 @login_required
 def download_run(request, project_id: int, run_id: int):
-    run = selectors.run_for_user(request.user, project_id, run_id)
+    run = access.run_for_user(request.user, project_id, run_id)
     project = run.project
     try:
         blocks = export_run_trec(run)

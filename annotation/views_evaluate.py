@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from . import selectors
+from . import access
 from .comparison import LOWER_IS_BETTER, compare_run_metrics, worst_queries
 from .forms import (
     DEFAULT_K,
@@ -22,9 +22,10 @@ from .forms import (
     CompareForm,
     RunMetricsForm,
 )
+from .htmx import wants_fragment
 from .metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
 from .models import Label, Project, SearchRun
-from .views import _page_number, _wants_fragment
+from .views import _page_number
 
 METRIC_ROWS_PER_PAGE = 50
 WORST_N = 10
@@ -89,7 +90,7 @@ def sorted_rows(rows: list[QueryRow], metric: str, order: str) -> list[QueryRow]
 
 
 def _respond(request, template: str, fragment: str, ctx: dict, status: int = 200) -> TemplateResponse:
-    name = f"{template}#{fragment}" if _wants_fragment(request) else template
+    name = f"{template}#{fragment}" if wants_fragment(request) else template
     response = TemplateResponse(request, name, ctx, status=status)
     # The same URL answers a fragment or a page: caches must tell them apart.
     patch_vary_headers(response, ["HX-Request"])
@@ -99,7 +100,7 @@ def _respond(request, template: str, fragment: str, ctx: dict, status: int = 200
 @require_safe
 @login_required
 def run_metrics_page(request, project_id: int, run_id: int):
-    run = selectors.run_for_user(request.user, project_id, run_id)
+    run = access.run_for_user(request.user, project_id, run_id)
     project = run.project
     # Defaults first, so that the form shows the figures' settings on a first visit too.
     form = RunMetricsForm({"k": DEFAULT_K, "source": "gold", "sort": "ndcg", "order": "worst", **request.GET.dict()})
@@ -130,7 +131,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         rows=page,
         raters=raters,
         offline=OFFLINE_RATER in raters,
-        can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and selectors.is_lead(request.user, project),
+        can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and access.can_manage_jobs(request.user, project),
     )
     return _respond(request, template, "metrics", ctx)
 
@@ -138,7 +139,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
 @require_safe
 @login_required
 def run_compare(request, project_id: int):
-    project = selectors.project_for_user(request.user, project_id)
+    project = access.project_for_user(request.user, project_id)
     template = "annotation/run_compare.html"
     ctx = {"project": project}
     if "a" not in request.GET or "b" not in request.GET:

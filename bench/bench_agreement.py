@@ -189,7 +189,14 @@ def build():
             [pid],
         )
     with connection.cursor() as cursor:
-        for table in ("annotation_query", "annotation_product", "annotation_pair", "annotation_label", "judging_judgment", "reviews_reviewtask"):
+        for table in (
+            "annotation_query",
+            "annotation_product",
+            "annotation_pair",
+            "annotation_label",
+            "judging_judgment",
+            "reviews_reviewtask",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
     print(f"  built in {time.perf_counter() - started:.1f} s (with VACUUM ANALYZE)")
     return project
@@ -203,7 +210,9 @@ def timed(label: str, runs: int, fn):
         start = time.perf_counter()
         result = fn()
         samples.append(time.perf_counter() - start)
-    print(f"  {label:<58} median {statistics.median(samples) * 1000:7.0f} ms   (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})")
+    print(
+        f"  {label:<58} median {statistics.median(samples) * 1000:7.0f} ms   (min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f})"
+    )
     return result
 
 
@@ -258,12 +267,20 @@ def bench_dashboard(project, runs: int) -> None:
     start = time.perf_counter()
     response = client.get(url)
     assert response.status_code == 200, response.status_code
-    print(f"  {'GET agreement/ cold (computes the snapshot inline)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms")
+    print(
+        f"  {'GET agreement/ cold (computes the snapshot inline)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms"
+    )
     timed("GET agreement/ warm (snapshot from the cache)", runs, lambda: client.get(url))
-    timed("GET agreement/?by=category, htmx fragment, warm", runs, lambda: client.get(url, {"by": "category"}, HTTP_HX_REQUEST="true"))
+    timed(
+        "GET agreement/?by=category, htmx fragment, warm",
+        runs,
+        lambda: client.get(url, {"by": "category"}, HTTP_HX_REQUEST="true"),
+    )
     start = time.perf_counter()
     entry = dashboard_refresh(project=project, part="core")
-    print(f"  {'refresh task: core snapshot (after a label write)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms")
+    print(
+        f"  {'refresh task: core snapshot (after a label write)':<58} once   {(time.perf_counter() - start) * 1000:7.0f} ms"
+    )
     print(f"    (of which the figures: {entry['compute_seconds'] * 1000:.0f} ms)")
     dis = reverse("reviews:disagreements", args=[project.id])
     timed("GET agreement/disagreements/ (page 1 of the hard ones)", runs, lambda: client.get(dis))
@@ -318,9 +335,19 @@ def main() -> None:
     )
     slices = {}
     for by in ("tag", "category", "locale", "reason", "label", "model", "prompt", "mode"):
-        slices[by] = timed(f"agreement_by_segment(by={by!r})", args.runs, lambda by=by: agreement_by_segment(project, by, **boot))
-    annotators = timed("annotator_agreement (20 annotators, 10 position buckets)", args.runs, lambda: annotator_agreement(project, **boot))
-    timed("human_pairwise_agreement (detail per pair of raters)", args.runs, lambda: human_pairwise_agreement(project, **boot))
+        slices[by] = timed(
+            f"agreement_by_segment(by={by!r})", args.runs, lambda by=by: agreement_by_segment(project, by, **boot)
+        )
+    annotators = timed(
+        "annotator_agreement (20 annotators, 10 position buckets)",
+        args.runs,
+        lambda: annotator_agreement(project, **boot),
+    )
+    timed(
+        "human_pairwise_agreement (detail per pair of raters)",
+        args.runs,
+        lambda: human_pairwise_agreement(project, **boot),
+    )
 
     print("\nsummary figures:")
     print("  counts", summary["counts"])
@@ -341,7 +368,9 @@ def main() -> None:
         print(f"  {row['segment']:<16} pairs {row['n_pairs']:>7,}  acc vs gold {fig(row['llm_vs_gold']['accuracy'])}")
     print("fatigue, all annotators:")
     for b in annotators["all"]["by_position"]:
-        print(f"  labels {b['from']:>3}–{b['to'] or '':<4} agreement vs consensus {fig(b['vs_consensus']['agreement'])}")
+        print(
+            f"  labels {b['from']:>3}–{b['to'] or '':<4} agreement vs consensus {fig(b['vs_consensus']['agreement'])}"
+        )
     if args.explain:
         print("\nEXPLAIN ANALYZE of the summary's statement:")
         explain(lambda p, s: agreement_tables(p, s, counts=True), project, scale)

@@ -65,8 +65,9 @@ def main() -> None:
         export_once(args.only)
         return
 
-    from annotation.models import Project
     from bench_metrics import build
+
+    from annotation.models import Project
 
     project = Project.objects.filter(name=NAME).first()
     if project is None or not args.reuse:

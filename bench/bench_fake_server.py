@@ -55,7 +55,9 @@ def bodies(count: int) -> list[bytes]:
     out = []
     for i in range(count):
         product = ProductContext(external_id=f"p{i}", title=titles[i % len(titles)], brand="Acme", category="Dresses")
-        messages = prompts.judgment_messages(query=query, guideline=guideline, product=product, levels=LEVELS, mode="text")
+        messages = prompts.judgment_messages(
+            query=query, guideline=guideline, product=product, levels=LEVELS, mode="text"
+        )
         body = {
             "model": "gpt-fake",
             "messages": messages,
@@ -210,7 +212,9 @@ def main() -> None:
             if cpu_before is not None:
                 used = cpu_after - cpu_before
                 server_cpu = f"server {used:.2f} s ({used / args.requests * 1000:.2f} ms/request), "
-            print(f"  CPU              {server_cpu}client {client_cpu:.2f} s ({client_cpu / args.requests * 1000:.2f} ms/request)")
+            print(
+                f"  CPU              {server_cpu}client {client_cpu:.2f} s ({client_cpu / args.requests * 1000:.2f} ms/request)"
+            )
     finally:
         if proc:
             proc.terminate()

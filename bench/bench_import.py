@@ -62,11 +62,21 @@ def main() -> None:
         run = Path(tmp) / "run.csv"
         write_flat_labels(labels, args.rows, random.Random(1))
         write_run(labels, run)
-        timed("import_labels --gold (flat, new)", args.rows, lambda: labels_import(project=project, path=labels, rater="esci", gold=True))
-        timed("import_labels --gold (again)", args.rows, lambda: labels_import(project=project, path=labels, rater="esci", gold=True))
+        timed(
+            "import_labels --gold (flat, new)",
+            args.rows,
+            lambda: labels_import(project=project, path=labels, rater="esci", gold=True),
+        )
+        timed(
+            "import_labels --gold (again)",
+            args.rows,
+            lambda: labels_import(project=project, path=labels, rater="esci", gold=True),
+        )
         timed("import_run (pairs exist)", args.rows, lambda: run_import(project=project, run_name="r1", path=run))
         timed("import_run (again)", args.rows, lambda: run_import(project=project, run_name="r1", path=run))
-    print(f"pairs: {project.pairs.count()}, labels: {project.labels.count()}, results: {project.runs.get().results.count()}")
+    print(
+        f"pairs: {project.pairs.count()}, labels: {project.labels.count()}, results: {project.runs.get().results.count()}"
+    )
     project.delete()
 
 

@@ -52,7 +52,9 @@ def query_text(i: int) -> str:
 
 
 def product_title(p: int) -> str:
-    return f"{BRANDS[p % 7]} {EXTRAS[(p // 7) % 12].title()} {TYPES[(p // 3) % 20].title()} – {COLOURS[(p // 5) % 12].title()}".replace("  ", " ")
+    return f"{BRANDS[p % 7]} {EXTRAS[(p // 7) % 12].title()} {TYPES[(p // 3) % 20].title()} – {COLOURS[(p // 5) % 12].title()}".replace(
+        "  ", " "
+    )
 
 
 def write_run(path: Path, rows: list[tuple[int, int]]) -> None:
@@ -129,7 +131,9 @@ def start_worker(log: Path, *, concurrency: int, chunk_size: int) -> subprocess.
         "--loglevel=INFO", "-n", "bench-judge@%h",
     ]  # fmt: skip
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 120
     while " ready." not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -190,12 +194,20 @@ def ceiling(base_url: str, *, processes: int, calls: int, in_flight: int, latenc
     what the machine (CPU left over by everything else on it) allows right now."""
     started = time.monotonic()
     children = [
-        subprocess.Popen([sys.executable, __file__, "--client-only", base_url, str(calls), str(in_flight)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, __file__, "--client-only", base_url, str(calls), str(in_flight)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(processes)
     ]
     cpu = [float(child.communicate()[0].strip() or 0) for child in children]
     wall = time.monotonic() - started
-    return {"wall": wall, "ideal": calls * latency / in_flight, "cpu_per_call_ms": 1000 * sum(cpu) / (calls * processes)}
+    return {
+        "wall": wall,
+        "ideal": calls * latency / in_flight,
+        "cpu_per_call_ms": 1000 * sum(cpu) / (calls * processes),
+    }
 
 
 # --- one job ---------------------------------------------------------------------------
@@ -247,7 +259,9 @@ def judge_run(label: str, *, project, run, base_url: str, latency: float, in_fli
     calls = stats["calls_by_task"]
     total_calls = sum(calls.values())
     ideal = total_calls * latency / in_flight_total
-    last_guideline = Guideline.objects.filter(job=job).order_by("-created_at").values_list("created_at", flat=True).first()
+    last_guideline = (
+        Guideline.objects.filter(job=job).order_by("-created_at").values_list("created_at", flat=True).first()
+    )
     return {
         "label": label,
         "job": job,
@@ -269,19 +283,27 @@ def chunk_lines(log: Path, job_id: int) -> list[dict]:
     lines = []
     for match in CHUNK_LINE.finditer(log.read_text(errors="replace")):
         if int(match["job"]) == job_id:
-            lines.append({k: float(v) if k in ("read", "llm", "writing", "write") else v for k, v in match.groupdict().items()})
+            lines.append(
+                {k: float(v) if k in ("read", "llm", "writing", "write") else v for k, v in match.groupdict().items()}
+            )
     return lines
 
 
 def report(result: dict, chunks: list[dict], in_flight_total: int) -> None:
     job = result["job"]
-    print(f"\n== {result['label']}: job {job.id} {job.status}, {job.done}/{job.total} pairs judged, {job.failed} failed, {job.cached} cached")
-    print(f"wall time            {result['wall']:8.1f} s   (created → finished in the database: {result['db_wall']:.1f} s)")
+    print(
+        f"\n== {result['label']}: job {job.id} {job.status}, {job.done}/{job.total} pairs judged, {job.failed} failed, {job.cached} cached"
+    )
+    print(
+        f"wall time            {result['wall']:8.1f} s   (created → finished in the database: {result['db_wall']:.1f} s)"
+    )
     print(f"pairs/s              {job.total / result['wall']:8.1f}")
     print(f"LLM calls            {result['total_calls']:8d}   {json.dumps(result['calls'], sort_keys=True)}")
     print(f"ideal time           {result['ideal']:8.1f} s   (calls × latency / {in_flight_total} in flight)")
     print(f"efficiency           {result['ideal'] / result['wall']:8.1%}")
-    print(f"calls in flight      {result['in_flight_mean']:8.1f}   mean of 0.25 s samples (peak {result['in_flight_peak']})")
+    print(
+        f"calls in flight      {result['in_flight_mean']:8.1f}   mean of 0.25 s samples (peak {result['in_flight_peak']})"
+    )
     print(f"launch               {result['launch']:8.1f} s   (queue + launch task: plan, vocabulary, chunks)")
     print(f"prep phase           {result['prep']:8.1f} s   (launch → last guideline written)")
     for phase in ("prep", "judge"):
@@ -351,7 +373,9 @@ def main() -> None:
         print(f"{args.concurrency} worker processes × max_in_flight {args.in_flight}, chunk size {args.chunk_size}, "
               f"fake latency {args.latency} s; load average before: {os.getloadavg()[0]:.1f}")  # fmt: skip
 
-        bare = ceiling(base_url, processes=args.concurrency, calls=args.chunk_size, in_flight=args.in_flight, latency=args.latency)
+        bare = ceiling(
+            base_url, processes=args.concurrency, calls=args.chunk_size, in_flight=args.in_flight, latency=args.latency
+        )
         print(
             f"ceiling now: {args.concurrency} processes × {args.chunk_size} calls, {args.in_flight} in flight each, no Celery or "
             f"database: {bare['wall']:.1f} s for an ideal {bare['ideal']:.1f} s ({bare['ideal'] / bare['wall']:.0%}); "
@@ -388,7 +412,6 @@ def _run(project, name: str):
     from annotation.models import SearchRun
 
     return SearchRun.objects.get(project=project, name=name)
-
 
 
 if __name__ == "__main__":

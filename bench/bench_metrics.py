@@ -35,7 +35,13 @@ def drop(name: str) -> None:
             "DELETE FROM annotation_searchresult WHERE run_id IN (SELECT id FROM annotation_searchrun WHERE project_id = %s)",
             [project_id],
         )
-        for table in ("annotation_searchrun", "annotation_label", "annotation_pair", "annotation_query", "annotation_product"):
+        for table in (
+            "annotation_searchrun",
+            "annotation_label",
+            "annotation_pair",
+            "annotation_query",
+            "annotation_product",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM annotation_scalelevel WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM annotation_project WHERE id = %s", [project_id])
@@ -51,7 +57,9 @@ def step(label: str, sql: str, params) -> None:
     print(f"  {label:<40} {rows:>9} rows {time.perf_counter() - start:7.1f} s")
 
 
-def build(name: str, *, queries: int, results: int, extra_pairs: int, products: int, gold_share: float, labels: str = ""):
+def build(
+    name: str, *, queries: int, results: int, extra_pairs: int, products: int, gold_share: float, labels: str = ""
+):
     """A project with `queries` queries, each with results + extra_pairs pairs, and a run
     "r1" over the first `results` of each. Query n's i-th pair is product
     (n * 7919 + i * 13) mod products: distinct per query while 13 * pairs < products.
@@ -131,7 +139,13 @@ def build(name: str, *, queries: int, results: int, extra_pairs: int, products: 
             )
     start = time.perf_counter()
     with connection.cursor() as cursor:
-        for table in ("annotation_query", "annotation_product", "annotation_pair", "annotation_searchresult", "annotation_label"):
+        for table in (
+            "annotation_query",
+            "annotation_product",
+            "annotation_pair",
+            "annotation_searchresult",
+            "annotation_label",
+        ):
             cursor.execute(f"ANALYZE {table}")
     print(f"  {'analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
     return project, run
@@ -174,8 +188,13 @@ def main() -> None:
             f"run_metrics k={args.k} from {source}: {len(metrics.queries)} queries, {results} results: "
             f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {len(times)} (load average {load})"
         )
-        means = ", ".join(f"{name} {mean.value:.4f} ({mean.queries} q)" for name, mean in metrics.means.items() if mean.value is not None)
+        means = ", ".join(
+            f"{name} {mean.value:.4f} ({mean.queries} q)"
+            for name, mean in metrics.means.items()
+            if mean.value is not None
+        )
         print(f"  means: {means}")
+
 
 if __name__ == "__main__":
     main()

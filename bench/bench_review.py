@@ -29,10 +29,25 @@ def drop(project_id: int) -> None:
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("DELETE FROM reviews_taskskip WHERE task_id IN (SELECT id FROM reviews_reviewtask WHERE project_id = %s)", [project_id])
-        for table in ("reviews_reviewtask", "reviews_routingpolicy", "judging_judgment", "judging_judgeconfig", "annotation_label"):
+        cursor.execute(
+            "DELETE FROM reviews_taskskip WHERE task_id IN (SELECT id FROM reviews_reviewtask WHERE project_id = %s)",
+            [project_id],
+        )
+        for table in (
+            "reviews_reviewtask",
+            "reviews_routingpolicy",
+            "judging_judgment",
+            "judging_judgeconfig",
+            "annotation_label",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
-        for table in ("annotation_pair", "annotation_query", "annotation_product", "annotation_membership", "annotation_scalelevel"):
+        for table in (
+            "annotation_pair",
+            "annotation_query",
+            "annotation_product",
+            "annotation_membership",
+            "annotation_scalelevel",
+        ):
             cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
         cursor.execute("DELETE FROM annotation_project WHERE id = %s", [project_id])
 
@@ -187,7 +202,14 @@ def build(pairs: int, tasks: int, users: int, history: int):
             [pid],
         )
     with connection.cursor() as cursor:
-        for table in ("annotation_query", "annotation_product", "annotation_pair", "annotation_label", "judging_judgment", "reviews_reviewtask"):
+        for table in (
+            "annotation_query",
+            "annotation_product",
+            "annotation_pair",
+            "annotation_label",
+            "judging_judgment",
+            "reviews_reviewtask",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
     print(f"  built in {time.perf_counter() - started:.1f} s (with VACUUM ANALYZE)")
     return project
@@ -199,7 +221,9 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {q[49]:6.1f}  p95 {q[94]:6.1f}  p99 {q[98]:6.1f}  max {ordered[-1]:6.1f} ms"
 
 
-def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = None, http: bool = False) -> list[tuple[float, float]]:
+def step_loop(
+    project_id: int, user_id: int, steps: int, reason: str | None = None, http: bool = False
+) -> list[tuple[float, float]]:
     """Claim a card, then `steps` times: submit it and claim the next, timed together.
     Returns (wall ms, ms inside cursor.execute: round trips, server time and, on a busy
     machine, waiting to be scheduled again) per step.
@@ -252,7 +276,11 @@ def step_loop(project_id: int, user_id: int, steps: int, reason: str | None = No
                     task = task_claim_next(project=project, user=user, reason=reason)
                 out.append(((time.perf_counter() - start) * 1000, in_db[0] * 1000))
                 if http:  # the card the response showed, looked up outside the timing
-                    task = ReviewTask.objects.filter(claimed_by=user, status=ReviewTask.Status.CLAIMED).order_by("-lease_expires_at").first()
+                    task = (
+                        ReviewTask.objects.filter(claimed_by=user, status=ReviewTask.Status.CLAIMED)
+                        .order_by("-lease_expires_at")
+                        .first()
+                    )
     finally:
         connection.close()
     return out
@@ -262,7 +290,9 @@ def _child(args, results) -> None:
     results.put(step_loop(*args))
 
 
-def measure(project, people, steps: int, *, concurrent: bool, reason: str | None = None, http: bool = False) -> list[tuple[float, float]]:
+def measure(
+    project, people, steps: int, *, concurrent: bool, reason: str | None = None, http: bool = False
+) -> list[tuple[float, float]]:
     import multiprocessing
 
     from django.db import connections
@@ -324,8 +354,12 @@ def main() -> None:
         drop(existing.id)
         existing = None
     project = existing or build(args.pairs, args.tasks, 20, args.history)
-    people = list(get_user_model().objects.filter(username__startswith="bench-annotator-").order_by("username"))[: args.users]
-    ReviewTask.objects.filter(project=project, status="claimed").update(status="open", claimed_by=None, lease_expires_at=None)
+    people = list(get_user_model().objects.filter(username__startswith="bench-annotator-").order_by("username"))[
+        : args.users
+    ]
+    ReviewTask.objects.filter(project=project, status="claimed").update(
+        status="open", claimed_by=None, lease_expires_at=None
+    )
     counts = {
         "pairs": project.pairs.count(),
         "open": ReviewTask.objects.filter(project=project, status="open").count(),

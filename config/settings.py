@@ -231,7 +231,6 @@ if CELERY_TASK_ALWAYS_EAGER:
     LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 
-
 def _connector_allowed_hosts() -> list[str]:
     import ipaddress
     import re
@@ -242,7 +241,9 @@ def _connector_allowed_hosts() -> list[str]:
         try:
             ipaddress.ip_network(entry, strict=False)  # an address or a network
         except ValueError:
-            if not re.fullmatch(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*", entry):
+            if not re.fullmatch(
+                r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*", entry
+            ):
                 raise ImproperlyConfigured(
                     f"QRELAY_CONNECTOR_ALLOWED_HOSTS: {entry!r} is not a host name, IP address or network (no scheme, no port)"
                 ) from None

@@ -52,7 +52,17 @@ class PriceAdmin(admin.ModelAdmin):
     ordering = ("model",)
 
 
-LLM_CALL_FIELDS = ("model", "prompt_version", "calls", "tokens_in", "tokens_out", "latency_ms", "cost_eur", "created_at", "cache_key")
+LLM_CALL_FIELDS = (
+    "model",
+    "prompt_version",
+    "calls",
+    "tokens_in",
+    "tokens_out",
+    "latency_ms",
+    "cost_eur",
+    "created_at",
+    "cache_key",
+)
 
 
 @admin.register(Guideline)
@@ -78,7 +88,19 @@ class ImageDescriptionAdmin(ReadOnlyAdmin):
 
 @admin.register(JudgeJob)
 class JudgeJobAdmin(ReadOnlyAdmin):
-    list_display = ("id", "description", "project", "status", "backend", "model", "total", "done", "failed", "cost_eur", "created_at")
+    list_display = (
+        "id",
+        "description",
+        "project",
+        "status",
+        "backend",
+        "model",
+        "total",
+        "done",
+        "failed",
+        "cost_eur",
+        "created_at",
+    )
     list_filter = ("status", "backend", "project")
     list_select_related = ("project",)
     search_fields = ("description",)
@@ -86,9 +108,32 @@ class JudgeJobAdmin(ReadOnlyAdmin):
     # pair_ids can hold a million ids and vocabulary the whole catalogue's terms: the
     # page shows their size instead.
     fields = (
-        "project", "run", "description", "status", "error", "backend", "mode", "model", "pair_count",
-        "total", "done", "failed", "cached", "prep_done", "prep_total", "chunks_done", "chunks_total",
-        "calls", "tokens_in", "tokens_out", "cost_eur", "on_done", "created_by", "created_at", "started_at", "finished_at",
+        "project",
+        "run",
+        "description",
+        "status",
+        "error",
+        "backend",
+        "mode",
+        "model",
+        "pair_count",
+        "total",
+        "done",
+        "failed",
+        "cached",
+        "prep_done",
+        "prep_total",
+        "chunks_done",
+        "chunks_total",
+        "calls",
+        "tokens_in",
+        "tokens_out",
+        "cost_eur",
+        "on_done",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
     )
     readonly_fields = ("pair_count",)
     ordering = ("-id",)
@@ -135,7 +180,23 @@ class JudgmentAdmin(ReadOnlyAdmin):
     search_fields = ("=pair__query__external_id", "=pair__product__external_id", "=model")
     raw_id_fields = ("project", "pair", "product", "guideline", "job", "label")
     fields = (
-        "project", "pair", "product", "guideline", "job", "label", "backend", "mode", "status", "value", "confidence",
-        "rationale", "requirements_met", "requirements_unmet", "samples", "error", *LLM_CALL_FIELDS, "raw_response",
+        "project",
+        "pair",
+        "product",
+        "guideline",
+        "job",
+        "label",
+        "backend",
+        "mode",
+        "status",
+        "value",
+        "confidence",
+        "rationale",
+        "requirements_met",
+        "requirements_unmet",
+        "samples",
+        "error",
+        *LLM_CALL_FIELDS,
+        "raw_response",
     )
     ordering = ("-id",)

@@ -13,14 +13,13 @@ creating and cancelling need the lead or admin role (else 403).
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
 from annotation.api_base import ProjectScopedView as BaseProjectScopedView
 
 from . import selectors
-from .jobs import JobConflict, JobError, judge_job_cancel, judge_job_create
+from .jobs import JobError, judge_job_cancel, judge_job_create
 from .models import JudgeJob
 from .serializers import JudgeJobCreateSerializer, JudgeJobSerializer
 
@@ -30,10 +29,6 @@ class ProjectScopedView(BaseProjectScopedView):
 
     def get_queryset(self):
         return JudgeJob.objects.filter(project=self.project).select_related("run").order_by("-created_at", "-id")
-
-    def require_manager(self) -> None:
-        if not selectors.can_manage_jobs(self.request.user, self.project):
-            raise PermissionDenied("Only a lead or admin of the project may start or cancel judging jobs.")
 
     def job_data(self, jobs) -> list[dict]:
         figures = {job.id: figures for job, figures in selectors.jobs_with_figures(jobs)}
@@ -53,10 +48,14 @@ class JudgeJobListView(ListModelMixin, ProjectScopedView):
     def get(self, request, project_id: int):
         return self.list(request)
 
-    @extend_schema(request=JudgeJobCreateSerializer, responses={201: JudgeJobSerializer, 409: RUN_BUSY}, summary="Start a judging job")
+    @extend_schema(
+        request=JudgeJobCreateSerializer,
+        responses={201: JudgeJobSerializer, 409: RUN_BUSY},
+        summary="Start a judging job",
+    )
     def post(self, request, project_id: int):
         project = self.project
-        self.require_manager()
+        self.require_lead("start or cancel judging jobs")
         given = JudgeJobCreateSerializer(data=request.data, context={"project": project})
         given.is_valid(raise_exception=True)
         data = given.validated_data
@@ -69,10 +68,8 @@ class JudgeJobListView(ListModelMixin, ProjectScopedView):
                 mode=data.get("mode"),
                 user=request.user,
             )
-        except JobConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except JobError as exc:  # JobConflict (409): another request started a job first
+            return Response({"detail": str(exc)}, status=exc.status)
         job = self.get_queryset().get(id=job.id)
         return Response(self.job_data([job])[0], status=status.HTTP_201_CREATED)
 
@@ -88,7 +85,7 @@ class JudgeJobCancelView(ProjectScopedView):
     @extend_schema(request=None, responses={200: JudgeJobSerializer, 409: CONFLICT}, summary="Cancel a job")
     def post(self, request, project_id: int, job_id: int):
         job = selectors.job_for_user(request.user, project_id, job_id)
-        self.require_manager()
+        self.require_lead("start or cancel judging jobs")
         if not judge_job_cancel(job=job):
             job.refresh_from_db()
             return Response({"detail": f"The job is already {job.status}."}, status=status.HTTP_409_CONFLICT)

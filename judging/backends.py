@@ -146,7 +146,10 @@ class OpenAIBackend:
             )
 
         return await self._validated(
-            model=self.guideline_model, messages=prompts.guideline_messages(query), schema=prompts.guideline_schema(), parse=parse
+            model=self.guideline_model,
+            messages=prompts.guideline_messages(query),
+            schema=prompts.guideline_schema(),
+            parse=parse,
         )
 
     async def describe(self, *, image_url: str, title: str, image_bytes: bytes | None = None) -> StepResult[str]:
@@ -187,12 +190,16 @@ class OpenAIBackend:
                 if value is not None:
                     answers.append((value, out, choice))
             if not answers:
-                raise InvalidAnswer("no valid label in the answer (invalid JSON, refusal, truncation or label outside the scale)")
+                raise InvalidAnswer(
+                    "no valid label in the answer (invalid JSON, refusal, truncation or label outside the scale)"
+                )
             return _verdict_from_samples(answers, requested=samples, use_logprobs=use_logprobs)
 
         return await self._validated(
             model=self.judge_model,
-            messages=prompts.judgment_messages(query=query, guideline=guideline, product=product, levels=levels, mode=mode),
+            messages=prompts.judgment_messages(
+                query=query, guideline=guideline, product=product, levels=levels, mode=mode
+            ),
             schema=prompts.judgment_schema(levels),
             parse=parse,
             n=samples,
@@ -273,7 +280,9 @@ class OfflineBackend:
         text = offline.offline_describe(ProductContext(external_id="", title=title), image_bytes)
         return StepResult(text, offline.OFFLINE_MODEL, Usage(calls=1))
 
-    async def judge(self, *, query, guideline, product, levels, mode, samples=1, use_logprobs=False) -> StepResult[Verdict]:
+    async def judge(
+        self, *, query, guideline, product, levels, mode, samples=1, use_logprobs=False
+    ) -> StepResult[Verdict]:
         verdict = offline.offline_judge(guideline=guideline, product=product, levels=levels)
         return StepResult(verdict, offline.OFFLINE_MODEL, Usage(calls=1))
 

@@ -4,7 +4,16 @@ offline). No Django here: backends, prompts and the fake LLM server share these.
 from dataclasses import asdict, dataclass, field
 
 # Query tags the guideline step may set (the routing policy keys on them).
-QUERY_TAGS = ("style-sensitive", "brand", "negation", "knowledge-dependent", "multi-attribute", "colour", "size", "gender")
+QUERY_TAGS = (
+    "style-sensitive",
+    "brand",
+    "negation",
+    "knowledge-dependent",
+    "multi-attribute",
+    "colour",
+    "size",
+    "gender",
+)
 
 # Attributes a requirement may name; free text is allowed, these are the usual ones.
 REQUIREMENT_ATTRIBUTES = (

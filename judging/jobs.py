@@ -57,11 +57,15 @@ log = logging.getLogger(__name__)
 
 
 class JobError(ValueError):
-    pass
+    """A job that cannot be created or changed as asked; `status` is the HTTP answer."""
+
+    status = 400
 
 
 class JobConflict(JobError):
-    """The run has a queued or running job already (callers answer 409)."""
+    """The run has a queued or running job already."""
+
+    status = 409
 
 
 ONE_ACTIVE_PER_RUN = "judgejob_one_active_per_run"
@@ -127,7 +131,9 @@ def judge_job_create(
         ids = sorted(set(ids) - judged_pair_ids(project=project, pair_ids=ids, mode=mode))
         what = f"holes of {what}" if run is not None else what
     # Ordered by query so that a chunk's pairs share guidelines and prompt prefixes.
-    ordered = list(Pair.objects.filter(id__in=ids).order_by("query_id", "id").values_list("id", flat=True)) if ids else []
+    ordered = (
+        list(Pair.objects.filter(id__in=ids).order_by("query_id", "id").values_list("id", flat=True)) if ids else []
+    )
     models = models_for(config)
     try:
         # A savepoint: the caller's transaction stays usable when the insert is refused.
@@ -201,7 +207,9 @@ def judge_job_launch(*, job_id: int) -> None:
     rulebook = list(project.rulebook or [])
     have = set(Guideline.objects.filter(query_id__in=query_ids).values_list("cache_key", flat=True))
     queries_needed = [
-        q.id for q in Query.objects.filter(id__in=query_ids) if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have
+        q.id
+        for q in Query.objects.filter(id__in=query_ids)
+        if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have
     ]
     images_needed: list[int] = []
     if job.mode == Mode.CAPTION:
@@ -210,7 +218,9 @@ def judge_job_launch(*, job_id: int) -> None:
         # Descriptions are cached by image content, not by image row: products sharing
         # an image share one description (one call), whichever row it was made for.
         image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
-        described = set(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True))
+        described = set(
+            ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
+        )
         needed: dict[str, int] = {}
         for image in images:
             if image_keys[image.id] not in described:
@@ -289,7 +299,9 @@ async def _run_with_backend(config, limit: int, make_factories: Callable[[object
             await close.aclose()
 
 
-def _calls_in_background(config, make_factories: Callable[[object], list], results: list, *, batch: int) -> Iterator[list[int]]:
+def _calls_in_background(
+    config, make_factories: Callable[[object], list], results: list, *, batch: int
+) -> Iterator[list[int]]:
     """Run the calls on an event loop in a helper thread, max_in_flight at a time, put
     each outcome (or its exception) into `results`, and yield the indices of finished
     calls in batches of `batch` (the rest at the end) for the caller to write meanwhile.
@@ -306,7 +318,7 @@ def _calls_in_background(config, make_factories: Callable[[object], list], resul
             async with semaphore:
                 try:
                     results[index] = await factory()
-                except Exception as exc:  # noqa: BLE001 - returned, not raised, as _limited does
+                except Exception as exc:
                     results[index] = exc
             finished.put(index)
 
@@ -320,7 +332,7 @@ def _calls_in_background(config, make_factories: Callable[[object], list], resul
     def target() -> None:
         try:
             asyncio.run(run())
-        except BaseException as exc:  # noqa: BLE001 - e.g. JudgingConfigError from backend_for: raised below
+        except BaseException as exc:
             failure.append(exc)
         finally:
             finished.put(None)
@@ -356,7 +368,9 @@ def judge_chunk_run(*, chunk_id: int) -> ChunkOutcome:
         if outcome.retry_in is not None:
             # Alive until the retry is due: the watchdog must not take a long Retry-After
             # wait (the message sits unacked in a worker) for lost work and run it twice.
-            JudgeChunk.objects.filter(id=chunk.id).update(touched_at=timezone.now() + timedelta(seconds=outcome.retry_in))
+            JudgeChunk.objects.filter(id=chunk.id).update(
+                touched_at=timezone.now() + timedelta(seconds=outcome.retry_in)
+            )
         return outcome
     except JudgingConfigError as exc:
         _job_fail(job.id, str(exc))
@@ -395,7 +409,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     queries = [q for q in queries if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have]
     images = list(ProductImage.objects.filter(id__in=chunk.items.get("images", [])).select_related("product"))
     image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
-    described = set(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True))
+    described = set(
+        ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
+    )
     images = [i for i in images if image_keys[i.id] not in described]
     contexts = [query_context(q, project=project, vocabulary=job.vocabulary) for q in queries]
     image_urls = [image_data_url(i) for i in images]
@@ -418,7 +434,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     for query, result in zip(queries, results[: len(queries)]):
         if isinstance(result, BaseException):
             continue
-        draft = result.value or GuidelineDraft(requirements=[], text=f"(No guideline: the model's answers were invalid: {result.error})")
+        draft = result.value or GuidelineDraft(
+            requirements=[], text=f"(No guideline: the model's answers were invalid: {result.error})"
+        )
         guideline_rows.append((query, draft, result))
     for image, result in zip([i for i, u in zip(images, image_urls) if u], results[len(queries) :]):
         if isinstance(result, BaseException) or result.value is None:
@@ -429,7 +447,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         if locked.done:
             return ChunkOutcome()
         versions = dict(
-            Guideline.objects.filter(query__in=[q for q, _, _ in guideline_rows]).values_list("query_id").annotate(v=Max("version"))
+            Guideline.objects.filter(query__in=[q for q, _, _ in guideline_rows])
+            .values_list("query_id")
+            .annotate(v=Max("version"))
         )
         # One INSERT per table, ignoring rows whose cache key exists (as get_or_create
         # did, row by row: 200 guidelines took seconds of round trips).
@@ -466,7 +486,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         )
         if errors and not final_attempt:
             return ChunkOutcome(retry_in=_retry_delay(chunk, errors))
-        JudgeChunk.objects.filter(id=chunk.id).update(done=True, failed=len(errors), error=str(errors[0]) if errors else "")
+        JudgeChunk.objects.filter(id=chunk.id).update(
+            done=True, failed=len(errors), error=str(errors[0]) if errors else ""
+        )
         updated = JudgeJob.objects.filter(id=job.id).update(prep_done=F("prep_done") + 1)
         job.refresh_from_db(fields=["prep_done", "prep_total", "status"])
         if updated and job.prep_done == job.prep_total:
@@ -475,7 +497,9 @@ def _prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     return ChunkOutcome()
 
 
-def _log_timing(chunk: JudgeChunk, items: int, started: float, called: float, answered: float, *, writing: float = 0.0) -> None:
+def _log_timing(
+    chunk: JudgeChunk, items: int, started: float, called: float, answered: float, *, writing: float = 0.0
+) -> None:
     # One line per chunk says where its time went: reading, LLM calls (with the batch
     # writes made meanwhile), the final write; bench/bench_judge.py reads these lines.
     log.info(
@@ -521,8 +545,12 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     if job.mode == Mode.CAPTION:
         # By cache key (image content), as the prep step made them: a description made
         # for another product with the same image is this image's description too.
-        image_keys = {i.id: description_key(model=models["vision"], image=i) for p in pairs for i in p.product.images.all()}
-        texts = dict(ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", "text"))
+        image_keys = {
+            i.id: description_key(model=models["vision"], image=i) for p in pairs for i in p.product.images.all()
+        }
+        texts = dict(
+            ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", "text")
+        )
         descriptions = {image_id: texts[key] for image_id, key in image_keys.items() if key in texts}
     keys = {}
     for pair in pairs:
@@ -555,7 +583,13 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     def factories(backend):
         return [
             lambda q=q, g=g, p=p: backend.judge(
-                query=q, guideline=g, product=p, levels=levels, mode=job.mode, samples=config.samples, use_logprobs=config.use_logprobs
+                query=q,
+                guideline=g,
+                product=p,
+                levels=levels,
+                mode=job.mode,
+                samples=config.samples,
+                use_logprobs=config.use_logprobs,
             )
             for q, g, p in inputs
         ]
@@ -569,10 +603,16 @@ def _judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     # the database work does not leave the endpoint idle; each batch is idempotent like
     # the whole chunk (cache keys; labels only for unlabelled judgments of this job), and
     # a killed task keeps the batches it wrote.
-    for batch in _calls_in_background(config, factories, results, batch=max(2 * config.max_in_flight, WRITE_BATCH_MIN)) if todo else []:
+    for batch in (
+        _calls_in_background(config, factories, results, batch=max(2 * config.max_in_flight, WRITE_BATCH_MIN))
+        if todo
+        else []
+    ):
         begun = time.monotonic()
         with transaction.atomic():
-            written += _write_judgments(job, [todo[i] for i in batch], [results[i] for i in batch], keys, guidelines, prices)
+            written += _write_judgments(
+                job, [todo[i] for i in batch], [results[i] for i in batch], keys, guidelines, prices
+            )
             JudgeChunk.objects.filter(id=chunk.id).update(touched_at=timezone.now())  # alive, for the watchdog
         writing += time.monotonic() - begun
     answered = time.monotonic()

@@ -58,7 +58,9 @@ def _retry_after(response) -> float | None:
 class LLMClient:
     """Async client for one endpoint; share it across the concurrent calls of a task."""
 
-    def __init__(self, *, base_url: str | None, api_key: str, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100):
+    def __init__(
+        self, *, base_url: str | None, api_key: str, timeout: float = DEFAULT_TIMEOUT, max_connections: int = 100
+    ):
         http_client = openai.DefaultAsyncHttpxClient(
             limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         )
@@ -102,7 +104,9 @@ class LLMClient:
             response = await self._client.post("/chat/completions", cast_to=httpx2.Response, body=kwargs)
             data = response.json()
         except openai.RateLimitError as exc:
-            raise LLMCallError("rate limited (429)", retryable=True, retry_after=_retry_after(exc.response), status=429) from None
+            raise LLMCallError(
+                "rate limited (429)", retryable=True, retry_after=_retry_after(exc.response), status=429
+            ) from None
         except openai.APITimeoutError:
             raise LLMCallError("timed out", retryable=True) from None
         except openai.APIConnectionError as exc:
@@ -110,7 +114,9 @@ class LLMClient:
         except openai.APIStatusError as exc:
             retryable = exc.status_code >= 500 or exc.status_code in (408, 409)
             message = f"HTTP {exc.status_code}: {_error_message(exc)}"
-            raise LLMCallError(message, retryable=retryable, retry_after=_retry_after(exc.response), status=exc.status_code) from None
+            raise LLMCallError(
+                message, retryable=retryable, retry_after=_retry_after(exc.response), status=exc.status_code
+            ) from None
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise LLMCallError(f"malformed response: {exc}", retryable=True) from None
         latency_ms = int((time.monotonic() - start) * 1000)

@@ -129,7 +129,9 @@ class JudgeJob(models.Model):
     mode = models.CharField(max_length=10, choices=Mode.choices)
     model = models.CharField(max_length=100)
     pair_ids = models.JSONField(default=list, help_text="The pairs to judge, fixed when the job is created")
-    vocabulary = models.JSONField(default=dict, blank=True, help_text="Catalogue vocabulary given to the guideline step")
+    vocabulary = models.JSONField(
+        default=dict, blank=True, help_text="Catalogue vocabulary given to the guideline step"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -154,10 +156,15 @@ class JudgeJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["queued", "running", "done", "failed", "cancelled"]), name="judgejob_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed", "cancelled"]),
+                name="judgejob_status_valid",
+            ),
             # One active job per run: two tabs, a double submit or two API calls would
             # otherwise each pay the LLM for the same pairs (judge_job_create → JobConflict).
-            models.UniqueConstraint(fields=["run"], condition=Q(status__in=["queued", "running"]), name="judgejob_one_active_per_run"),
+            models.UniqueConstraint(
+                fields=["run"], condition=Q(status__in=["queued", "running"]), name="judgejob_one_active_per_run"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -193,7 +200,9 @@ class JudgeChunk(models.Model):
     failed = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     touched_at = models.DateTimeField(
-        null=True, blank=True, help_text="Last sign of life (an attempt began, a batch was written); read by the stall watchdog"
+        null=True,
+        blank=True,
+        help_text="Last sign of life (an attempt began, a batch was written); read by the stall watchdog",
     )
 
     class Meta:

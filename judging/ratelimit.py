@@ -15,14 +15,14 @@ import redis
 # of a whole minute that the provider would answer with 429s.
 BURST_SECONDS = 10.0
 
-_SCRIPT = """
+_SCRIPT = f"""
 local now = tonumber(ARGV[1])
 local wait = 0
 for i = 1, 2 do
   local rate = tonumber(ARGV[2 * i])
   local cost = tonumber(ARGV[2 * i + 1])
   if rate > 0 then
-    local capacity = math.max(rate * %(burst)f, cost)
+    local capacity = math.max(rate * {BURST_SECONDS:f}, cost)
     local b = redis.call('HMGET', KEYS[i], 'level', 'ts')
     local level = tonumber(b[1]) or capacity
     local ts = tonumber(b[2]) or now
@@ -39,7 +39,7 @@ if wait == 0 then
   end
 end
 return tostring(wait)
-""" % {"burst": BURST_SECONDS}
+"""
 
 
 class RateLimiter:

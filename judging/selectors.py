@@ -9,15 +9,14 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404
 
+from annotation.access import project_for_user
 from annotation.models import (
     Label,
     Pair,
     ProductImage,
     Project,
-    Role,
     SearchRun,
 )
-from annotation.selectors import is_lead, project_for_user
 
 from .jobs import job_eta, job_usage, judged_pair_ids, project_jobs, run_pair_ids
 from .models import (
@@ -32,13 +31,7 @@ from .offline import OFFLINE_MODEL
 from .services import current_guidelines, models_for
 
 JOBS_PER_PAGE = 50
-MANAGER_ROLES = (Role.LEAD, Role.ADMIN)
 USAGE_FIELDS = ("calls", "tokens_in", "tokens_out", "cost_eur")
-
-
-def can_manage_jobs(user, project: Project) -> bool:
-    """Starting and cancelling jobs spends money: leads, project admins and superusers."""
-    return is_lead(user, project)
 
 
 def job_for_user(user, project_id: int, job_id: int) -> JudgeJob:

@@ -129,7 +129,9 @@ def judgment_key(
 
 
 def project_vocabulary(project: Project) -> dict[str, list[str]]:
-    rows = Product.objects.filter(project=project).values_list("external_id", "title", "brand", "category", "attributes")
+    rows = Product.objects.filter(project=project).values_list(
+        "external_id", "title", "brand", "category", "attributes"
+    )
     return offline.vocabulary_from_products(
         ProductContext(external_id=pid, title=title, brand=brand, category=category, attributes=attributes or {})
         for pid, title, brand, category, attributes in rows.iterator(chunk_size=5000)
@@ -137,7 +139,9 @@ def project_vocabulary(project: Project) -> dict[str, list[str]]:
 
 
 def query_context(query: Query, *, project: Project, vocabulary: dict) -> QueryContext:
-    return QueryContext(text=query.text, locale=query.locale, rulebook=list(project.rulebook or []), vocabulary=vocabulary)
+    return QueryContext(
+        text=query.text, locale=query.locale, rulebook=list(project.rulebook or []), vocabulary=vocabulary
+    )
 
 
 def image_data_url(image: ProductImage) -> str | None:
@@ -161,13 +165,17 @@ def product_context(product: Product, *, mode: str, descriptions: dict[int, str]
         category=product.category,
         description=product.description,
         attributes=product.attributes or {},
-        image_descriptions=[descriptions[i.id] for i in images if descriptions and i.id in descriptions] if mode == Mode.CAPTION else [],
+        image_descriptions=[descriptions[i.id] for i in images if descriptions and i.id in descriptions]
+        if mode == Mode.CAPTION
+        else [],
         images=[url for url in (image_data_url(i) for i in images) if url] if mode == Mode.VISION else [],
     )
 
 
 def guideline_draft(guideline: Guideline) -> GuidelineDraft:
-    return GuidelineDraft.from_dict({"requirements": guideline.requirements, "text": guideline.text, "tags": guideline.tags})
+    return GuidelineDraft.from_dict(
+        {"requirements": guideline.requirements, "text": guideline.text, "tags": guideline.tags}
+    )
 
 
 def current_guidelines(query_ids) -> dict[int, Guideline]:
@@ -180,7 +188,10 @@ def current_guidelines(query_ids) -> dict[int, Guideline]:
 
 def pairs_for_judging(pair_ids) -> list[Pair]:
     return list(
-        Pair.objects.filter(id__in=list(pair_ids)).select_related("query", "product").prefetch_related("product__images").order_by("id")
+        Pair.objects.filter(id__in=list(pair_ids))
+        .select_related("query", "product")
+        .prefetch_related("product__images")
+        .order_by("id")
     )
 
 

@@ -6,19 +6,20 @@ lead or admin role in the project.
 """
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST, require_safe
 
+from annotation import access
+from annotation.access import project_for_user, run_for_user
 from annotation.forms import FILLABLE_SOURCES, MetricSettingsForm
+from annotation.htmx import wants_fragment
 from annotation.metrics import unjudged_pairs
-from annotation.models import Project, SearchRun
-from annotation.selectors import project_for_user, run_for_user
+from annotation.models import SearchRun
 
 from . import selectors
-from .jobs import JobConflict, JobError, judge_job_cancel, judge_job_create
+from .jobs import JobError, judge_job_cancel, judge_job_create
 from .models import JudgeJob
 from .services import judge_config_for
 
@@ -28,21 +29,11 @@ PANEL_ID = "judging-panel"
 ROUTE_TASK = "reviews.route_job"
 
 
-def _wants_fragment(request) -> bool:
-    # A history restore after a cache miss needs the whole page, not the fragment.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 def _page_number(request) -> int:
     try:
         return int(request.GET.get("page", 1))
     except ValueError:
         return 1
-
-
-def _require_manager(user, project: Project) -> None:
-    if not selectors.can_manage_jobs(user, project):
-        raise PermissionDenied("only a lead or admin of the project may start or cancel judging jobs")
 
 
 def duration_text(seconds: int | None) -> str:
@@ -74,11 +65,11 @@ def _panel_response(request, run: SearchRun, *, error: str = "", status: int = 2
         # Counting holes reads every pair of the run: not on every poll of a running job,
         # whose panel offers Cancel rather than Judge.
         "holes": None if active else selectors.run_hole_count(run, config),
-        "can_manage": selectors.can_manage_jobs(request.user, project),
+        "can_manage": access.can_manage_jobs(request.user, project),
         "error": error,
         "panel_id": PANEL_ID,
     }
-    template = "judging/run_panel.html#panel" if _wants_fragment(request) else "judging/run_panel.html"
+    template = "judging/run_panel.html#panel" if wants_fragment(request) else "judging/run_panel.html"
     response = TemplateResponse(request, template, ctx, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -95,16 +86,14 @@ def run_judging_panel(request, project_id: int, run_id: int):
 @login_required
 def run_judge_start(request, project_id: int, run_id: int):
     run = run_for_user(request.user, project_id, run_id)
-    _require_manager(request.user, run.project)
+    access.require_lead(request.user, run.project, "start or cancel judging jobs")
     # Two jobs over the same holes would pay for every pair twice.
     if selectors.run_has_active_job(run):
         return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
     try:
         judge_job_create(project=run.project, run=run, holes_only=True, user=request.user)
-    except JobConflict as exc:  # lost the race with another request over the same run
-        return _panel_response(request, run, error=str(exc), status=409)
-    except JobError as exc:
-        return _panel_response(request, run, error=str(exc), status=400)
+    except JobError as exc:  # JobConflict (409): another request started a job first
+        return _panel_response(request, run, error=str(exc), status=exc.status)
     if request.htmx:
         return _panel_response(request, run)
     return redirect("run_detail", run.project_id, run.id)
@@ -117,7 +106,7 @@ def run_fill_holes(request, project_id: int, run_id: int):
     source) reports without a label; the answer is the run's judging panel, which
     follows the job's progress."""
     run = run_for_user(request.user, project_id, run_id)
-    _require_manager(request.user, run.project)
+    access.require_lead(request.user, run.project, "start or cancel judging jobs")
     form = MetricSettingsForm(request.POST)
     if not form.is_valid():
         errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
@@ -142,10 +131,8 @@ def run_fill_holes(request, project_id: int, run_id: int):
             user=request.user,
             on_done=ROUTE_TASK if source == "gold" else "",
         )
-    except JobConflict as exc:  # lost the race with another request over the same run
-        return _panel_response(request, run, error=str(exc), status=409)
-    except JobError as exc:
-        return _panel_response(request, run, error=str(exc), status=400)
+    except JobError as exc:  # JobConflict (409): another request started a job first
+        return _panel_response(request, run, error=str(exc), status=exc.status)
     if request.htmx:
         return _panel_response(request, run)
     return redirect("run_detail", run.project_id, run.id)
@@ -156,7 +143,7 @@ def run_fill_holes(request, project_id: int, run_id: int):
 def job_cancel(request, project_id: int, job_id: int):
     job = selectors.job_for_user(request.user, project_id, job_id)
     project = job.project
-    _require_manager(request.user, project)
+    access.require_lead(request.user, project, "start or cancel judging jobs")
     cancelled = judge_job_cancel(job=job)
     job.refresh_from_db()
     status = 200 if cancelled else 409
@@ -182,10 +169,10 @@ def job_list(request, project_id: int):
     ctx = {
         "project": project,
         "jobs": selectors.jobs_page(project, page=_page_number(request)),
-        "can_manage": selectors.can_manage_jobs(request.user, project),
+        "can_manage": access.can_manage_jobs(request.user, project),
         "setup": selectors.judge_setup(judge_config_for(project)),
     }
-    template = "judging/job_list.html#job-table" if _wants_fragment(request) else "judging/job_list.html"
+    template = "judging/job_list.html#job-table" if wants_fragment(request) else "judging/job_list.html"
     response = TemplateResponse(request, template, ctx)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -197,7 +184,7 @@ def pair_detail(request, project_id: int, pair_id: int):
     pair = selectors.pair_for_user(request.user, project_id, pair_id)
     ctx = {"project": pair.project, "pair": pair, "query": pair.query, "product": pair.product}
     ctx.update(selectors.pair_details(pair))
-    if not selectors.can_manage_jobs(request.user, pair.project):
+    if not access.can_see_all_labels(request.user, pair.project):
         # Annotators label blind (audits, second raters): the LLM's and other people's
         # labels of a pair are for leads, or the blind card could be looked up here.
         ctx.update(labels=[], unlabelled_judgments=[], labels_hidden=True)

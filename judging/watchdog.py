@@ -47,7 +47,9 @@ def judge_jobs_resume_stalled(*, stall: timedelta | None = None) -> list[int]:
     now = timezone.now()
     cutoff = now - (stall if stall is not None else timedelta(seconds=settings.QRELAY_JUDGE_STALL_SECONDS))
     resumed = []
-    candidates = JudgeJob.objects.filter(status__in=JudgeJob.ACTIVE, created_at__lt=cutoff).annotate(last_chunk=Max("chunks__touched_at"))
+    candidates = JudgeJob.objects.filter(status__in=JudgeJob.ACTIVE, created_at__lt=cutoff).annotate(
+        last_chunk=Max("chunks__touched_at")
+    )
     for job in candidates.order_by("id"):
         last_sign = max(t for t in (job.created_at, job.started_at, job.last_chunk) if t is not None)
         if last_sign >= cutoff:
@@ -65,6 +67,8 @@ def judge_jobs_resume_stalled(*, stall: timedelta | None = None) -> list[int]:
         else:
             what = "the finish"  # every chunk is done; the worker died before finishing the job
             jobs._job_finish_if_complete(job.id)
-        log.warning("judge job %s showed no sign of life since %s: enqueued %s again", job.id, last_sign.isoformat(), what)
+        log.warning(
+            "judge job %s showed no sign of life since %s: enqueued %s again", job.id, last_sign.isoformat(), what
+        )
         resumed.append(job.id)
     return resumed

@@ -65,7 +65,8 @@ class RoutingPolicyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             latest = (
-                RoutingPolicy.objects.select_for_update().filter(project=obj.project).aggregate(v=Max("version"))["v"] or 0
+                RoutingPolicy.objects.select_for_update().filter(project=obj.project).aggregate(v=Max("version"))["v"]
+                or 0
             )
             obj.version = latest + 1
             obj.created_by = request.user

@@ -19,10 +19,10 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from annotation.access import can_see_all_labels
 from annotation.api_base import ProjectScopedView
 from annotation.models import SearchRun
-from annotation.selectors import is_lead
-from judging.jobs import JobConflict, JobError
+from judging.jobs import JobError
 from judging.models import JudgeJob
 from judging.selectors import job_figures
 from judging.serializers import JudgeJobSerializer
@@ -46,7 +46,7 @@ class ReviewStats(ProjectScopedView):
     def get(self, request, project_id: int):
         project = self.project
         total, per_reason = selectors.queue_counts(project)
-        lead = is_lead(request.user, project)
+        lead = can_see_all_labels(request.user, project)
         return Response(
             {
                 "label_queue": {
@@ -112,10 +112,8 @@ class RunEvaluate(RunScopedView):
             )
         try:
             job = run_evaluate(run=run, user=request.user)
-        except JobConflict as exc:  # another request started one in the meantime
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except JobError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        except JobError as exc:  # JobConflict (409): another request started a job first
+            return Response({"detail": str(exc)}, status=exc.status)
         job = JudgeJob.objects.select_related("run").get(id=job.id)
         data = JudgeJobSerializer(job, context={"figures": {job.id: job_figures(job)}, "request": request}).data
         return Response(data, status=status.HTTP_201_CREATED)

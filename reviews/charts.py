@@ -31,9 +31,13 @@ def line_chart(points: list[tuple[str, float | None]], *, title: str, y_max: flo
     for tick in (0, 0.5, 1):
         y = top + inner_h * (1 - tick)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" class="chart-grid"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">{tick * y_max:g}</text>')
+        body.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">{tick * y_max:g}</text>'
+        )
     if not points:
-        body.append(f'<text x="{WIDTH / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" class="chart-empty">no data yet</text>')
+        body.append(
+            f'<text x="{WIDTH / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" class="chart-empty">no data yet</text>'
+        )
         return _svg(WIDTH, height, title, body)
     step = inner_w / max(len(points) - 1, 1)
     coords = []
@@ -43,16 +47,22 @@ def line_chart(points: list[tuple[str, float | None]], *, title: str, y_max: flo
             y = top + inner_h * (1 - max(0.0, min(value / y_max, 1.0)))
             coords.append((x, y, label, value))
         if len(points) <= 12 or i % max(len(points) // 8, 1) == 0:
-            body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="chart-tick">{_t(label)}</text>')
+            body.append(
+                f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="chart-tick">{_t(label)}</text>'
+            )
     if len(coords) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in coords)
         body.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
     for x, y, label, value in coords:
-        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"><title>{_t(label)}: {value:.3f}</title></circle>')
+        body.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"><title>{_t(label)}: {value:.3f}</title></circle>'
+        )
     return _svg(WIDTH, height, title, body)
 
 
-def heatmap(matrix: list[list[int]], *, rows: list[str], columns: list[str], title: str, row_title: str, column_title: str) -> str:
+def heatmap(
+    matrix: list[list[int]], *, rows: list[str], columns: list[str], title: str, row_title: str, column_title: str
+) -> str:
     """A confusion matrix: cell shade by its share of the row, the count written in it."""
     n = len(rows)
     cell, left, top = 70, 150, 50
@@ -62,12 +72,16 @@ def heatmap(matrix: list[list[int]], *, rows: list[str], columns: list[str], tit
         f'<text x="10" y="{top + cell * n + 22}" class="chart-label">↓ {_t(row_title)}</text>',
     ]
     for j, name in enumerate(columns):
-        body.append(f'<text x="{left + cell * j + cell / 2:.0f}" y="{top - 8}" text-anchor="middle" class="chart-tick">{_t(name)}</text>')
+        body.append(
+            f'<text x="{left + cell * j + cell / 2:.0f}" y="{top - 8}" text-anchor="middle" class="chart-tick">{_t(name)}</text>'
+        )
     for i, name in enumerate(rows):
         row = matrix[i] if i < len(matrix) else []
         total = sum(row) or 1
         y = top + cell * i
-        body.append(f'<text x="{left - 8}" y="{y + cell / 2 + 4:.0f}" text-anchor="end" class="chart-tick">{_t(name)}</text>')
+        body.append(
+            f'<text x="{left - 8}" y="{y + cell / 2 + 4:.0f}" text-anchor="end" class="chart-tick">{_t(name)}</text>'
+        )
         for j in range(len(columns)):
             count = int(row[j]) if j < len(row) else 0
             share = count / total
@@ -77,7 +91,9 @@ def heatmap(matrix: list[list[int]], *, rows: list[str], columns: list[str], tit
                 f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{colour}" fill-opacity="{0.08 + 0.8 * share:.3f}">'
                 f"<title>{_t(name)} → {_t(columns[j])}: {count}</title></rect>"
             )
-            body.append(f'<text x="{x + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" text-anchor="middle" class="chart-count">{count}</text>')
+            body.append(
+                f'<text x="{x + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" text-anchor="middle" class="chart-count">{count}</text>'
+            )
     return _svg(width, height, title, body)
 
 

@@ -124,12 +124,26 @@ class PolicyForm(forms.Form):
     )
     target_alpha = forms.FloatField(
         required=False,
-        min_value=-1, max_value=1, label="Target α", widget=forms.NumberInput(attrs={"step": "0.05"}), help_text=_help("target_alpha")
+        min_value=-1,
+        max_value=1,
+        label="Target α",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text=_help("target_alpha"),
     )
-    min_segment_n = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, label="Minimum pairs per segment", help_text=_help("min_segment_n"))
+    min_segment_n = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        label="Minimum pairs per segment",
+        help_text=_help("min_segment_n"),
+    )
     hourly_rate = forms.DecimalField(
         required=False,
-        min_value=0, max_digits=8, decimal_places=2, label="Hourly rate (EUR)", help_text=_help("hourly_rate")
+        min_value=0,
+        max_digits=8,
+        decimal_places=2,
+        label="Hourly rate (EUR)",
+        help_text=_help("hourly_rate"),
     )
     note = forms.CharField(required=False, max_length=300, help_text="Why this change (kept with the version)")
 

@@ -72,7 +72,9 @@ class ConnectorForm(forms.ModelForm):
         }
         for name, placeholder in hints.items():
             self.fields[name].widget.attrs["placeholder"] = placeholder
-        self.fields["body_template"].widget.attrs["placeholder"] = "empty: the preset's (Elasticsearch: a multi_match query)"
+        self.fields["body_template"].widget.attrs["placeholder"] = (
+            "empty: the preset's (Elasticsearch: a multi_match query)"
+        )
         if self.instance.pk and not self.is_bound:
             self.initial["headers"] = json.dumps(self.instance.headers or {})
 
@@ -122,7 +124,13 @@ class ConnectorForm(forms.ModelForm):
         if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
             raise forms.ValidationError(f"Headers are a JSON object of at most {MAX_HEADERS} names to text values.")
         for name, value in headers.items():
-            if not HEADER_NAME.match(name) or not isinstance(value, str) or "\r" in value or "\n" in value or len(value) > 2000:
+            if (
+                not HEADER_NAME.match(name)
+                or not isinstance(value, str)
+                or "\r" in value
+                or "\n" in value
+                or len(value) > 2000
+            ):
                 raise forms.ValidationError(f"Header {name!r}: a token name and a one-line text value, please.")
         return headers
 
@@ -135,10 +143,13 @@ class ConnectorForm(forms.ModelForm):
             self.add_error("secret_env", "An environment variable name: letters, digits and _.")
         elif env and not env.startswith(SECRET_ENV_PREFIX):
             self.add_error(
-                "secret_env", f"Connector secrets are the variables the operator named {SECRET_ENV_PREFIX}…; others are not sent."
+                "secret_env",
+                f"Connector secrets are the variables the operator named {SECRET_ENV_PREFIX}…; others are not sent.",
             )
         if bool(header) != bool(env):
-            self.add_error("secret_env" if header else "secret_header", "Give both the header and the variable, or neither.")
+            self.add_error(
+                "secret_env" if header else "secret_header", "Give both the header and the variable, or neither."
+            )
         return data
 
     def save(self, commit: bool = True) -> SearchConnector:
@@ -153,7 +164,11 @@ class ScheduleForm(forms.ModelForm):
     class Meta:
         model = RepeatSchedule
         fields = ["connector", "top_n", "k", "interval_minutes", "margin", "label_source", "enabled"]
-        labels = {"top_n": "Top N queries by traffic", "k": "k (results and nDCG cut-off)", "interval_minutes": "Every (minutes)"}
+        labels = {
+            "top_n": "Top N queries by traffic",
+            "k": "k (results and nDCG cut-off)",
+            "interval_minutes": "Every (minutes)",
+        }
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

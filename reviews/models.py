@@ -16,9 +16,13 @@ class RoutingPolicy(models.Model):
     min_confidence = models.FloatField(default=0.7, help_text="LLM labels below this confidence go to humans")
     route_sample_disagreement = models.BooleanField(default=True, help_text="Route when the k samples disagree")
     route_style_sensitive = models.BooleanField(default=True, help_text="Route style-sensitive queries")
-    style_keywords = models.JSONField(default=list, blank=True, help_text="Query words that make a query style-sensitive")
+    style_keywords = models.JSONField(
+        default=list, blank=True, help_text="Query words that make a query style-sensitive"
+    )
     route_invalid = models.BooleanField(default=True, help_text="Route pairs whose LLM output stayed invalid")
-    audit_rate = models.FloatField(default=0.05, help_text="Share of ordinary pairs sent to humans, blind, for auditing")
+    audit_rate = models.FloatField(
+        default=0.05, help_text="Share of ordinary pairs sent to humans, blind, for auditing"
+    )
     humans_per_pair = models.PositiveSmallIntegerField(default=1)
     adjudicate_human_vs_llm = models.BooleanField(
         default=False, help_text="A human disagreeing with a confident LLM label goes to a lead"
@@ -27,10 +31,17 @@ class RoutingPolicy(models.Model):
     route_segments = models.JSONField(
         default=list, blank=True, help_text="Segments whose pairs always go to humans (agreement below target)"
     )
-    target_alpha = models.FloatField(default=0.8, help_text="Krippendorff's α (LLM vs human gold) a segment needs to be left to the LLM")
-    min_segment_n = models.PositiveIntegerField(default=30, help_text="Below this many compared pairs a segment has not enough data")
+    target_alpha = models.FloatField(
+        default=0.8, help_text="Krippendorff's α (LLM vs human gold) a segment needs to be left to the LLM"
+    )
+    min_segment_n = models.PositiveIntegerField(
+        default=30, help_text="Below this many compared pairs a segment has not enough data"
+    )
     hourly_rate = models.DecimalField(
-        max_digits=8, decimal_places=2, default=30, help_text="What an hour of human review costs (EUR), for cost estimates"
+        max_digits=8,
+        decimal_places=2,
+        default=30,
+        help_text="What an hour of human review costs (EUR), for cost estimates",
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -41,10 +52,16 @@ class RoutingPolicy(models.Model):
         verbose_name_plural = "routing policies"
         constraints = [
             models.UniqueConstraint(fields=["project", "version"], name="policy_unique_version"),
-            models.CheckConstraint(condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="policy_confidence_unit"),
+            models.CheckConstraint(
+                condition=Q(min_confidence__gte=0) & Q(min_confidence__lte=1), name="policy_confidence_unit"
+            ),
             models.CheckConstraint(condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1), name="policy_audit_unit"),
-            models.CheckConstraint(condition=Q(humans_per_pair__gte=1) & Q(humans_per_pair__lte=3), name="policy_humans_1_3"),
-            models.CheckConstraint(condition=Q(target_alpha__gte=-1) & Q(target_alpha__lte=1), name="policy_target_alpha_range"),
+            models.CheckConstraint(
+                condition=Q(humans_per_pair__gte=1) & Q(humans_per_pair__lte=3), name="policy_humans_1_3"
+            ),
+            models.CheckConstraint(
+                condition=Q(target_alpha__gte=-1) & Q(target_alpha__lte=1), name="policy_target_alpha_range"
+            ),
             models.CheckConstraint(condition=Q(hourly_rate__gte=0), name="policy_hourly_rate_positive"),
         ]
 
@@ -128,7 +145,9 @@ class ReviewTask(models.Model):
             ),
             # A reviewer's current card (claimed, lease running), without reading every
             # task they ever did through the claimed_by index.
-            models.Index(fields=["claimed_by", "lease_expires_at"], condition=Q(status="claimed"), name="reviewtask_claimed_idx"),
+            models.Index(
+                fields=["claimed_by", "lease_expires_at"], condition=Q(status="claimed"), name="reviewtask_claimed_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +163,9 @@ class TaskSkip(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["task", "user"], name="taskskip_unique_user")]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} skipped by user {self.user_id}"
 
 
 class ErrorCategory(models.TextChoices):
@@ -164,11 +186,17 @@ class DisagreementTag(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="disagreement_tags")
     pair = models.OneToOneField(Pair, on_delete=models.CASCADE, related_name="disagreement_tag")
     category = models.CharField(max_length=20, choices=ErrorCategory.choices)
-    tagged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    tagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     tagged_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(category__in=ErrorCategory.values), name="disagreementtag_category_valid")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(category__in=ErrorCategory.values), name="disagreementtag_category_valid"
+            )
+        ]
         indexes = [models.Index(fields=["project", "category"], name="disagreementtag_category_idx")]
 
     def __str__(self) -> str:

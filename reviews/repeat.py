@@ -1,4 +1,4 @@
-""""Repeat": a schedule re-runs a connector for the top-N queries by traffic, judges the
+""" "Repeat": a schedule re-runs a connector for the top-N queries by traffic, judges the
 new pairs ("evaluate run R") and records the run's metrics as a MetricSnapshot, flagged
 as a regression when nDCG@k fell by more than the schedule's margin and the two snapshots
 are comparable (judged coverage@k not lower than the previous one's, less COVERAGE_TOLERANCE).
@@ -25,13 +25,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from annotation.access import require_lead
 from annotation.connectors import ConnectorError, FetchReport, connector_fetch_run
 from annotation.metrics import run_metrics
 from annotation.models import MetricSnapshot, Query, RepeatSchedule
 from judging.jobs import JobError
 from judging.models import JudgeJob
 
-from .services import ReviewError, require_lead, route_pairs, run_evaluate, unrouted_pair_ids
+from .services import ReviewError, route_pairs, run_evaluate, unrouted_pair_ids
 
 logger = logging.getLogger(__name__)
 DUE_BATCH = 100
@@ -107,7 +108,10 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
 
         def written(report: FetchReport) -> None:
             moved = MetricSnapshot.objects.filter(id=snapshot.id, status=MetricSnapshot.Status.FETCHING).update(
-                run=report.run, run_name=report.run.name, status=MetricSnapshot.Status.JUDGING, fetch_report=report.to_dict()
+                run=report.run,
+                run_name=report.run.name,
+                status=MetricSnapshot.Status.JUDGING,
+                fetch_report=report.to_dict(),
             )
             if moved != 1:
                 raise _AlreadyFetched
@@ -193,7 +197,9 @@ def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
         metrics = run_metrics(run, k=snapshot.k, label_source=snapshot.label_source)
         ndcg = metrics.means["ndcg"].value
         previous = (
-            MetricSnapshot.objects.filter(schedule=snapshot.schedule, status=MetricSnapshot.Status.DONE, ndcg__isnull=False)
+            MetricSnapshot.objects.filter(
+                schedule=snapshot.schedule, status=MetricSnapshot.Status.DONE, ndcg__isnull=False
+            )
             .exclude(id=snapshot.id)
             .order_by("-created_at", "-id")
             .first()
@@ -201,10 +207,16 @@ def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
         previous_ndcg = previous.ndcg if previous else None
         fell = previous_ndcg is not None and ndcg is not None and previous_ndcg - ndcg > snapshot.schedule.margin
         lower_coverage = (
-            previous is not None and previous.coverage is not None and (metrics.coverage or 0.0) < previous.coverage - COVERAGE_TOLERANCE
+            previous is not None
+            and previous.coverage is not None
+            and (metrics.coverage or 0.0) < previous.coverage - COVERAGE_TOLERANCE
         )
         regression = fell and not lower_coverage
-        notes = [] if job is None or job.status == JudgeJob.Status.DONE else [f"judging ended {job.status}: {job.error}".strip()]
+        notes = (
+            []
+            if job is None or job.status == JudgeJob.Status.DONE
+            else [f"judging ended {job.status}: {job.error}".strip()]
+        )
         if fell and lower_coverage:
             notes.append(
                 f"not comparable (lower coverage): nDCG@{snapshot.k} fell from {previous_ndcg:.4f} to {ndcg:.4f} "
@@ -225,7 +237,12 @@ def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
         )
     if regression:
         logger.warning(
-            "repeat schedule %s: nDCG@%s fell from %.4f to %.4f (run %s)", snapshot.schedule_id, snapshot.k, previous_ndcg, ndcg, run.name
+            "repeat schedule %s: nDCG@%s fell from %.4f to %.4f (run %s)",
+            snapshot.schedule_id,
+            snapshot.k,
+            previous_ndcg,
+            ndcg,
+            run.name,
         )
     return True
 

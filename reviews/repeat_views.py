@@ -8,36 +8,28 @@ and defaults to 10); "Run now" only opens a cycle and hands it to a worker.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from annotation.access import lead_project
 from annotation.connectors import ConnectorError, FetchError, SpecError, connector_search
 from annotation.models import MetricSnapshot, Product, RepeatSchedule, SearchConnector
-from annotation.selectors import project_for_user
 
 from .forms_repeat import ConnectorForm, ProbeForm, ScheduleForm
 from .repeat import repeat_now, top_queries
-from .services import ReviewError, require_lead
+from .services import ReviewError
 
 PAGE = "reviews/repeat.html"
 HISTORY = 30
 SPARK_W, SPARK_H = 160, 32
 
 
-def _lead_project(request, project_id: int):
-    project = project_for_user(request.user, project_id)
-    try:
-        require_lead(request.user, project)
-    except ReviewError as exc:
-        raise PermissionDenied(str(exc)) from None
-    return project
-
-
 def _sparkline(snapshots: list[MetricSnapshot]) -> dict | None:
     """Points of nDCG over time (oldest first) scaled into the SVG box; None under two points."""
-    values = [(s.ndcg, s.regression) for s in snapshots if s.status == MetricSnapshot.Status.DONE and s.ndcg is not None]
+    values = [
+        (s.ndcg, s.regression) for s in snapshots if s.status == MetricSnapshot.Status.DONE and s.ndcg is not None
+    ]
     if len(values) < 2:
         return None
     low, high = min(v for v, _ in values), max(v for v, _ in values)
@@ -61,7 +53,9 @@ def _sparkline(snapshots: list[MetricSnapshot]) -> dict | None:
 
 def _schedules(project) -> list[dict]:
     rows = []
-    for schedule in RepeatSchedule.objects.filter(connector__project=project).select_related("connector").order_by("id"):
+    for schedule in (
+        RepeatSchedule.objects.filter(connector__project=project).select_related("connector").order_by("id")
+    ):
         history = list(schedule.snapshots.order_by("-created_at", "-id")[:HISTORY])
         rows.append({"schedule": schedule, "history": history, "spark": _sparkline(list(reversed(history)))})
     return rows
@@ -84,14 +78,14 @@ def _page(request, project, *, connector_form=None, schedule_form=None, editing=
 @require_safe
 @login_required
 def repeat_page(request, project_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     return _page(request, project)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
 def connector_edit(request, project_id: int, connector_id: int | None = None):
-    project = _lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     connector = get_object_or_404(SearchConnector, id=connector_id, project=project) if connector_id else None
     if request.method != "POST":
         return _page(request, project, editing=connector)
@@ -106,7 +100,7 @@ def connector_edit(request, project_id: int, connector_id: int | None = None):
 @require_POST
 @login_required
 def connector_test(request, project_id: int, connector_id: int):
-    project = _lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     connector = get_object_or_404(SearchConnector, id=connector_id, project=project)
     form = ProbeForm(request.POST)
     ctx = {"project": project, "connector": connector, "query": "", "hits": None, "problems": [], "error": ""}
@@ -122,7 +116,9 @@ def connector_test(request, project_id: int, connector_id: int):
             ctx["error"] = str(exc)
         else:
             known = set(
-                Product.objects.filter(project=project, external_id__in=[h.product_id for h in hits]).values_list("external_id", flat=True)
+                Product.objects.filter(project=project, external_id__in=[h.product_id for h in hits]).values_list(
+                    "external_id", flat=True
+                )
             )
             ctx["hits"] = [(hit, hit.product_id in known) for hit in hits]
     return TemplateResponse(request, f"{PAGE}#test-result", ctx, status=status)
@@ -131,7 +127,7 @@ def connector_test(request, project_id: int, connector_id: int):
 @require_POST
 @login_required
 def schedule_edit(request, project_id: int, schedule_id: int | None = None):
-    project = _lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     schedule = get_object_or_404(RepeatSchedule, id=schedule_id, connector__project=project) if schedule_id else None
     form = ScheduleForm(request.POST, project=project, instance=schedule)
     if not form.is_valid():
@@ -144,8 +140,10 @@ def schedule_edit(request, project_id: int, schedule_id: int | None = None):
 @require_POST
 @login_required
 def schedule_run(request, project_id: int, schedule_id: int):
-    project = _lead_project(request, project_id)
-    schedule = get_object_or_404(RepeatSchedule.objects.select_related("connector"), id=schedule_id, connector__project=project)
+    project = lead_project(request.user, project_id)
+    schedule = get_object_or_404(
+        RepeatSchedule.objects.select_related("connector"), id=schedule_id, connector__project=project
+    )
     try:
         repeat_now(schedule=schedule, user=request.user)
     except ReviewError as exc:

@@ -135,4 +135,6 @@ def decide(signals: Signals, policy: PolicyView) -> Decision:
     weight = REASON_WEIGHT[Reason(reasons[0])]
     # Query traffic × reason: a frequent query's doubtful label costs the most sessions.
     priority = weight * (1 + max(signals.traffic, 0))
-    return Decision(to_humans=True, reasons=tuple(reasons), blind=blind, priority=priority, humans=policy.humans_per_pair)
+    return Decision(
+        to_humans=True, reasons=tuple(reasons), blind=blind, priority=priority, humans=policy.humans_per_pair
+    )

@@ -1,5 +1,5 @@
 """Reads behind the review pages. Every entry point starts from a project the user may
-see (annotation.selectors.project_for_user), so a foreign id is a 404."""
+see (annotation.access.project_for_user), so a foreign id is a 404."""
 
 import math
 from dataclasses import dataclass
@@ -94,9 +94,7 @@ def flagged_count(project: Project) -> int:
 def labels_today(user, project: Project) -> int:
     """The user's human labels in this project since local midnight: the session counter."""
     midnight = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
-    return Label.objects.filter(
-        project=project, user=user, source=LabelSource.HUMAN, created_at__gte=midnight
-    ).count()
+    return Label.objects.filter(project=project, user=user, source=LabelSource.HUMAN, created_at__gte=midnight).count()
 
 
 def undoable_task(user, project: Project) -> ReviewTask | None:

@@ -10,14 +10,13 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from annotation.access import require_lead
 from annotation.models import (
     GoldProvenance,
     Label,
     LabelSource,
-    Membership,
     Pair,
     Project,
-    Role,
     ScaleLevel,
     SearchRun,
 )
@@ -80,17 +79,6 @@ def policy_version_of(project_id: int, version: int | None) -> RoutingPolicy | N
             _POLICY_VERSIONS.clear()
         _POLICY_VERSIONS[key] = policy
     return _POLICY_VERSIONS[key]
-
-
-def role_of(user, project: Project) -> str | None:
-    if user.is_superuser:
-        return Role.ADMIN
-    return Membership.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-
-
-def require_lead(user, project: Project) -> None:
-    if role_of(user, project) not in (Role.LEAD, Role.ADMIN):
-        raise ReviewError("only a lead or admin of the project may do this", status=403)
 
 
 @transaction.atomic
@@ -180,7 +168,9 @@ def _route_batch(project, ids, policy, view, summary) -> None:
     judgments = latest_judgments(ids)
     signals = signals_for(pairs, judgments)
     live = set(
-        ReviewTask.objects.filter(pair_id__in=ids).exclude(status=ReviewTask.Status.CANCELLED).values_list("pair_id", flat=True)
+        ReviewTask.objects.filter(pair_id__in=ids)
+        .exclude(status=ReviewTask.Status.CANCELLED)
+        .values_list("pair_id", flat=True)
     )
     now = timezone.now()
     accept: dict[int, list[int]] = {}
@@ -217,7 +207,10 @@ def _route_batch(project, ids, policy, view, summary) -> None:
         for value, pair_ids in accept.items():
             # Conditional: a pair settled by a person meanwhile keeps its gold.
             Pair.objects.filter(id__in=pair_ids).exclude(gold_provenance__in=SETTLED).update(
-                gold_value=value, gold_provenance=GoldProvenance.LLM_AUTO, gold_policy_version=policy.version, gold_updated_at=now
+                gold_value=value,
+                gold_provenance=GoldProvenance.LLM_AUTO,
+                gold_policy_version=policy.version,
+                gold_updated_at=now,
             )
 
 
@@ -237,7 +230,7 @@ def unrouted_pair_ids(run: SearchRun) -> list[int]:
 
 
 def run_evaluate(*, run: SearchRun, user=None) -> JudgeJob:
-    """"Evaluate run R": route what is judged already, judge the holes, route them when
+    """ "Evaluate run R": route what is judged already, judge the holes, route them when
     the job is done (the job calls reviews.route_job by task name)."""
     route_pairs(project=run.project, pair_ids=unrouted_pair_ids(run))
     return judge_job_create(project=run.project, run=run, holes_only=True, user=user, on_done="reviews.route_job")
@@ -249,12 +242,20 @@ def run_status(run: SearchRun) -> dict[str, int]:
     total = pairs.count()
     judged = pairs.filter(judgments__isnull=False).distinct().count()
     in_review = (
-        pairs.filter(review_tasks__status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED], gold_value__isnull=True)
+        pairs.filter(
+            review_tasks__status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED], gold_value__isnull=True
+        )
         .distinct()
         .count()
     )
     gold = Counter(pairs.exclude(gold_value__isnull=True).values_list("gold_provenance", flat=True))
-    return {"total": total, "judged": judged, "unjudged": total - judged, "in_review": in_review, **{f"gold_{k}": v for k, v in gold.items()}}
+    return {
+        "total": total,
+        "judged": judged,
+        "unjudged": total - judged,
+        "in_review": in_review,
+        **{f"gold_{k}": v for k, v in gold.items()},
+    }
 
 
 # --- the queue ----------------------------------------------------------------------
@@ -280,14 +281,18 @@ def _claimable(project: Project, user, kind: str):
     )
 
 
-def task_claim_next(*, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL) -> ReviewTask | None:
+def task_claim_next(
+    *, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL
+) -> ReviewTask | None:
     """Give the user their claimed task if the lease holds, else claim the next one.
 
     SKIP LOCKED lets many annotators claim at once without waiting on each other or
     being handed the same task; the lease expires by itself if they walk away."""
     now = timezone.now()
     current = (
-        ReviewTask.objects.filter(project=project, kind=kind, status=ReviewTask.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=now)
+        ReviewTask.objects.filter(
+            project=project, kind=kind, status=ReviewTask.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=now
+        )
         .order_by("lease_expires_at")
         .first()
     )
@@ -341,7 +346,12 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
         if updated != 1:
             transaction.set_rollback(True)
             raise ReviewError("this task is no longer yours (lease expired or already submitted)")
-        task.status, task.label, task.completed_at, task.time_spent_ms = ReviewTask.Status.DONE, label, now, time_spent_ms
+        task.status, task.label, task.completed_at, task.time_spent_ms = (
+            ReviewTask.Status.DONE,
+            label,
+            now,
+            time_spent_ms,
+        )
         if task.kind == ReviewTask.Kind.ADJUDICATION:
             _gold_set(task.pair_id, value, GoldProvenance.ADJUDICATED, task.policy_version)
         else:
@@ -353,13 +363,14 @@ def _submit_facts(task: ReviewTask, value: int) -> tuple[bool, int | None]:
     """(is value on the project's scale, the query's newest guideline version), in one read.
     order_by(): Pair's default ordering would join project, query and product."""
     levels = ScaleLevel.objects.filter(project_id=task.project_id, value=value)
-    guideline = Guideline.objects.filter(query_id=OuterRef("query_id")).order_by().values("query_id").annotate(v=Max("version")).values("v")
-    facts = (
-        Pair.objects.filter(id=task.pair_id)
+    guideline = (
+        Guideline.objects.filter(query_id=OuterRef("query_id"))
         .order_by()
-        .values_list(Exists(levels), Subquery(guideline))
-        .first()
+        .values("query_id")
+        .annotate(v=Max("version"))
+        .values("v")
     )
+    facts = Pair.objects.filter(id=task.pair_id).order_by().values_list(Exists(levels), Subquery(guideline)).first()
     return facts if facts is not None else (False, None)
 
 
@@ -380,7 +391,12 @@ def task_flag(*, task: ReviewTask, user, comment: str) -> None:
     """Take the task out of the queue for a lead to look at (bad product data, unclear query…)."""
     if not comment.strip():
         raise ReviewError("a flag needs a comment saying what is wrong", status=400)
-    if _owned(task.id, user).update(status=ReviewTask.Status.FLAGGED, flag_comment=comment.strip()[:2000], completed_at=timezone.now()) != 1:
+    if (
+        _owned(task.id, user).update(
+            status=ReviewTask.Status.FLAGGED, flag_comment=comment.strip()[:2000], completed_at=timezone.now()
+        )
+        != 1
+    ):
         raise ReviewError("this task is no longer yours")
 
 
@@ -390,19 +406,27 @@ def task_undo(*, task: ReviewTask, user) -> ReviewTask:
     now = timezone.now()
     with transaction.atomic():
         updated = ReviewTask.objects.filter(
-            id=task.id, status=ReviewTask.Status.DONE, claimed_by=user, lease_expires_at__gt=now, kind=ReviewTask.Kind.LABEL
+            id=task.id,
+            status=ReviewTask.Status.DONE,
+            claimed_by=user,
+            lease_expires_at__gt=now,
+            kind=ReviewTask.Kind.LABEL,
         ).update(status=ReviewTask.Status.CLAIMED, completed_at=None)
         if updated != 1:
             raise ReviewError("nothing to undo (the lease has expired)")
         pair = Pair.objects.select_for_update().get(id=task.pair_id)
         if pair.gold_provenance == GoldProvenance.HUMAN:
             # Gold resting on the undone label is withdrawn until the new submit.
-            Pair.objects.filter(id=pair.id).update(gold_value=None, gold_provenance="", gold_policy_version=None, gold_updated_at=None)
+            Pair.objects.filter(id=pair.id).update(
+                gold_value=None, gold_provenance="", gold_policy_version=None, gold_updated_at=None
+            )
         # An adjudication the undone label caused (humans disagreeing, or a human against
         # the LLM) is moot until the new submit, which resolves the pair again; a lead's
         # decision already made stays final.
         ReviewTask.objects.filter(
-            pair_id=task.pair_id, kind=ReviewTask.Kind.ADJUDICATION, status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
+            pair_id=task.pair_id,
+            kind=ReviewTask.Kind.ADJUDICATION,
+            status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED],
         ).update(status=ReviewTask.Status.CANCELLED, claimed_by=None, lease_expires_at=None)
     task.refresh_from_db()
     return task
@@ -452,7 +476,11 @@ def gold_resolve(*, pair_id: int) -> None:
     )
     if any(status in (ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED) for status, *_ in tasks):
         return  # other humans still to label
-    done = [(value, version, priority) for status, value, version, priority in tasks if status == ReviewTask.Status.DONE and value is not None]
+    done = [
+        (value, version, priority)
+        for status, value, version, priority in tasks
+        if status == ReviewTask.Status.DONE and value is not None
+    ]
     if not done:
         return
     values = [value for value, _, _ in done]
@@ -536,7 +564,7 @@ def reroute_preview(*, project: Project, policy: PolicyView) -> ReroutePreview:
     preview = ReroutePreview()
     auto = list(_llm_decided_pairs(project).select_related("query"))
     signals = signals_for(auto, latest_judgments([p.id for p in auto]))
-    for pair_id, s in signals.items():
+    for s in signals.values():
         decision = decide(s, policy)
         if decision.to_humans:
             preview.to_humans += 1
@@ -573,7 +601,9 @@ def reroute_apply(*, project: Project, user, policy: RoutingPolicy) -> ReroutePr
     if back:
         touched = _touched(back)
         back = [pid for pid in back if pid not in touched]
-        ReviewTask.objects.filter(pair_id__in=back, status=ReviewTask.Status.OPEN).update(status=ReviewTask.Status.CANCELLED)
+        ReviewTask.objects.filter(pair_id__in=back, status=ReviewTask.Status.OPEN).update(
+            status=ReviewTask.Status.CANCELLED
+        )
         # The same audit-free decision as above and in the preview: a pair given back is
         # auto-accepted, not drawn for an audit under the new version.
         result.to_llm = route_pairs(project=project, pair_ids=back, policy=policy, view=view).auto_accepted

@@ -17,7 +17,9 @@ urlpatterns = [
     path("projects/<int:project_id>/agreement/accept/", views.dashboard_accept, name="dashboard_accept"),
     path("projects/<int:project_id>/agreement/disagreements/", views.disagreements, name="disagreements"),
     path(
-        "projects/<int:project_id>/agreement/disagreements/<int:pair_id>/tag/", views.disagreement_tag, name="disagreement_tag"
+        "projects/<int:project_id>/agreement/disagreements/<int:pair_id>/tag/",
+        views.disagreement_tag,
+        name="disagreement_tag",
     ),
     path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),

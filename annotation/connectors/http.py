@@ -149,10 +149,19 @@ def fetch_json(
 ) -> Any:
     """Send one request to `origin` (the connector's host) and return the decoded JSON."""
     answer = fetch(
-        url=url, origin=origin, method=method, body=body, headers=headers, timeout=timeout, client=client, max_bytes=max_bytes
+        url=url,
+        origin=origin,
+        method=method,
+        body=body,
+        headers=headers,
+        timeout=timeout,
+        client=client,
+        max_bytes=max_bytes,
     )
     content_type = answer.content_type
-    if content_type not in JSON_TYPES and not (content_type.startswith("application/") and content_type.endswith("+json")):
+    if content_type not in JSON_TYPES and not (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    ):
         raise FetchError(f"the search engine answered {content_type or 'without a content type'}, not JSON")
     try:
         return json.loads(answer.body)
@@ -165,7 +174,9 @@ def fetch_image(*, url: str, timeout: float, max_bytes: int, client: httpx.Clien
     its own host only, every address checked, timeouts, a size cap. The caller still
     validates and re-encodes the bytes (annotation/images.py)."""
     origin = Origin.of(url)
-    answer = fetch(url=url, origin=origin, headers={"Accept": "image/*"}, timeout=timeout, client=client, max_bytes=max_bytes)
+    answer = fetch(
+        url=url, origin=origin, headers={"Accept": "image/*"}, timeout=timeout, client=client, max_bytes=max_bytes
+    )
     if not answer.content_type.startswith("image/"):
         raise FetchError(f"{origin.host} answered {answer.content_type or 'without a content type'}, not an image")
     return answer.body
@@ -197,7 +208,9 @@ def fetch(
                     f"refused to leave {origin.scheme}://{origin.host}:{origin.port}: "
                     f"the request would go to {target.scheme}://{target.host}:{target.port}"
                 )
-            response_or_next = _one_request(client, url, target, method, body, headers or {}, timeout, max_bytes, deadline)
+            response_or_next = _one_request(
+                client, url, target, method, body, headers or {}, timeout, max_bytes, deadline
+            )
             if isinstance(response_or_next, tuple):
                 url, method, body = response_or_next
                 continue
@@ -221,7 +234,10 @@ def _one_request(client, url, target: Origin, method, body, headers, timeout, ma
         pinned,
         headers={**headers, "Host": host_header},
         json=body if method == "POST" and body is not None else None,
-        extensions={**extensions, "timeout": httpx.Timeout(max(0.1, min(timeout, deadline - time.monotonic()))).as_dict()},
+        extensions={
+            **extensions,
+            "timeout": httpx.Timeout(max(0.1, min(timeout, deadline - time.monotonic()))).as_dict(),
+        },
     )
     try:
         response = client.send(request, stream=True)

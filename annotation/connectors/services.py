@@ -59,7 +59,9 @@ class FetchReport:
 
     def __str__(self) -> str:
         run = self.run.name if self.run else "(none)"
-        lines = [f"run {run}: {self.queries_ok}/{self.queries} queries fetched, {self.results} results, {self.new_pairs} new pairs"]
+        lines = [
+            f"run {run}: {self.queries_ok}/{self.queries} queries fetched, {self.results} results, {self.new_pairs} new pairs"
+        ]
         if self.unknown_products:
             examples = ", ".join(pid for pid, _ in self.unknown_products.most_common(10))
             lines.append(f"  skipped {len(self.unknown_products)} product id(s) unknown to the catalogue: {examples}")
@@ -87,7 +89,9 @@ def connector_headers(connector: SearchConnector) -> dict[str, str]:
             raise ConnectorError(f"the secret's environment variable must start with {SECRET_ENV_PREFIX}")
         value = os.environ.get(connector.secret_env, "")
         if not value:
-            raise ConnectorError(f"the environment variable {connector.secret_env!r} for header {connector.secret_header} is not set")
+            raise ConnectorError(
+                f"the environment variable {connector.secret_env!r} for header {connector.secret_header} is not set"
+            )
         headers[connector.secret_header] = value
     return headers
 
@@ -99,7 +103,9 @@ def connector_origin(connector: SearchConnector) -> Origin:
         raise ConnectorError(f"base URL: {exc}") from None
 
 
-def connector_search(*, connector: SearchConnector, query_text: str, k: int | None = None, client=None) -> tuple[list[Hit], list[str]]:
+def connector_search(
+    *, connector: SearchConnector, query_text: str, k: int | None = None, client=None
+) -> tuple[list[Hit], list[str]]:
     """The top k of one query: (hits, problems). FetchError/SpecError say what went wrong."""
     k = k or connector.k
     spec = spec_for(connector)
@@ -176,7 +182,11 @@ def connector_fetch_run(
                 report.unknown_products[hit.product_id] += 1
     if not rows:
         first = next(iter(report.failed.values()), "")
-        reason = f"every query failed (first error: {first})" if first and not fetched else "no hit named a product of the catalogue"
+        reason = (
+            f"every query failed (first error: {first})"
+            if first and not fetched
+            else "no hit named a product of the catalogue"
+        )
         raise ConnectorError(f"nothing to store: {reason}")
 
     try:

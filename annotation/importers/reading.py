@@ -116,7 +116,9 @@ def _map_header(name: str, header: list[str], spec: ColumnSpec, line: int) -> li
         canonical = spec.canonical(raw)
         if canonical is not None and canonical in seen:
             problems.append(
-                ImportProblem(name, line, raw, f"duplicate column: '{raw}' and '{seen[canonical]}' both mean '{canonical}'")
+                ImportProblem(
+                    name, line, raw, f"duplicate column: '{raw}' and '{seen[canonical]}' both mean '{canonical}'"
+                )
             )
         if canonical is not None:
             seen[canonical] = raw
@@ -148,7 +150,9 @@ def _read_csv(name: str, text: str, spec: ColumnSpec, delimiter: str) -> list[Ro
                 continue
             if len(fields) != len(columns):
                 problems.append(
-                    ImportProblem(name, line, None, f"expected {len(columns)} fields as in the header, got {len(fields)}")
+                    ImportProblem(
+                        name, line, None, f"expected {len(columns)} fields as in the header, got {len(fields)}"
+                    )
                 )
                 continue
             values = {col: value for col, value in zip(columns, fields) if col is not None}
@@ -205,7 +209,12 @@ def _read_trec(name: str, text: str, spec: ColumnSpec) -> list[Row]:
             continue
         if len(fields) != width:
             problems.append(
-                ImportProblem(name, line_no, None, f"expected {width} whitespace-separated fields ({' '.join(spec.trec_fields)}), got {len(fields)}")
+                ImportProblem(
+                    name,
+                    line_no,
+                    None,
+                    f"expected {width} whitespace-separated fields ({' '.join(spec.trec_fields)}), got {len(fields)}",
+                )
             )
             continue
         values = {col: value for col, value in zip(spec.trec_fields, fields) if not col.startswith("_")}

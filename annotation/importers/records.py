@@ -33,7 +33,14 @@ PRODUCT_SPEC = ColumnSpec(
 QUERY_SPEC = ColumnSpec(
     required=("query_id", "query"),
     optional=("locale", "traffic"),
-    aliases={"qid": "query_id", "text": "query", "query_text": "query", "product_locale": "locale", "count": "traffic", "frequency": "traffic"},
+    aliases={
+        "qid": "query_id",
+        "text": "query",
+        "query_text": "query",
+        "product_locale": "locale",
+        "count": "traffic",
+        "frequency": "traffic",
+    },
 )
 
 RUN_SPEC = ColumnSpec(
@@ -119,7 +126,9 @@ def dedupe(rows: list[tuple[int, tuple, Any]], problems: Problems, what: str) ->
             if first_record == record:
                 repeats += 1
             else:
-                problems.add(line, None, f"conflicts with line {first_line}: same {what} {_show(key)} with different values")
+                problems.add(
+                    line, None, f"conflicts with line {first_line}: same {what} {_show(key)} with different values"
+                )
             continue
         first[key] = (line, record)
         kept.append((line, record))
@@ -284,7 +293,13 @@ def result_records(rows: list[Row], problems: Problems) -> list[tuple[int, Resul
                 problems.add(row.line, "score", f"must be a number, got {raw_score!r}")
                 continue
         record = ResultRecord(
-            ids[0], ids[1], rank, score, text_value(v.get("query")), text_value(v.get("product_title")), text_value(v.get("locale"))
+            ids[0],
+            ids[1],
+            rank,
+            score,
+            text_value(v.get("query")),
+            text_value(v.get("product_title")),
+            text_value(v.get("locale")),
         )
         parsed.append((row.line, ids, record))
     return dedupe(parsed, problems, "query_id/product_id")
@@ -324,7 +339,7 @@ class LabelResolver:
     value ("3") to a value of the project's scale."""
 
     def __init__(self, levels: list[tuple[int, str]]):
-        self.by_value = {value: name for value, name in levels}
+        self.by_value = dict(levels)
         self.by_name = {name.lower(): value for value, name in levels}
         initials: dict[str, list[int]] = {}
         for value, name in levels:
@@ -366,10 +381,18 @@ def label_records(
         raw_label = text_value(v.get("label"))
         value = resolver.resolve(raw_label)
         if value is None:
-            problems.add(row.line, "label", f"unknown label {raw_label!r}; the project's scale is: {resolver.describe()}")
+            problems.add(
+                row.line, "label", f"unknown label {raw_label!r}; the project's scale is: {resolver.describe()}"
+            )
             continue
         record = LabelRecord(
-            ids[0], ids[1], rater, value, text_value(v.get("query")), text_value(v.get("product_title")), text_value(v.get("locale"))
+            ids[0],
+            ids[1],
+            rater,
+            value,
+            text_value(v.get("query")),
+            text_value(v.get("product_title")),
+            text_value(v.get("locale")),
         )
         parsed.append((row.line, (ids[0], ids[1], rater), record))
     return dedupe(parsed, problems, "query_id/product_id/rater")

@@ -12,7 +12,18 @@ from django.utils import timezone
 
 from annotation.bulk import bulk_insert_rows, bulk_update_rows
 from annotation.images import ImageRejected, image_reencode, image_save
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, ProductImage, Project, Query, SearchResult, SearchRun
+from annotation.models import (
+    GoldProvenance,
+    Label,
+    LabelSource,
+    Pair,
+    Product,
+    ProductImage,
+    Project,
+    Query,
+    SearchResult,
+    SearchRun,
+)
 from annotation.services import chunked, external_ids_map, pairs_ensure, product_content_hash
 
 from .errors import ImportFailed, ImportProblem
@@ -64,7 +75,9 @@ class _PreparedImage:
     raw_hash: str = ""
 
 
-def _prepare_images(record: ProductRecord, line: int, base_dir: Path, problems: Problems) -> list[_PreparedImage] | None:
+def _prepare_images(
+    record: ProductRecord, line: int, base_dir: Path, problems: Problems
+) -> list[_PreparedImage] | None:
     prepared = []
     ok = True
     for source in record.images:
@@ -109,7 +122,9 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
     existing = {
         p.external_id: p
         for chunk in chunked([r.product_id for _, r in records])
-        for p in Product.objects.filter(project=project, external_id__in=chunk).only("id", "external_id", "content_hash")
+        for p in Product.objects.filter(project=project, external_id__in=chunk).only(
+            "id", "external_id", "content_hash"
+        )
     }
     to_write: list[tuple[ProductRecord, str, list]] = []
     unchanged = 0
@@ -171,7 +186,9 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
         batch = settings.QRELAY_IMPORT_BATCH_SIZE
         Product.objects.bulk_create(new_products, batch_size=batch)
         bulk_update_rows(
-            Product, changed_products, ["title", "brand", "category", "description", "attributes", "content_hash", "updated_at"]
+            Product,
+            changed_products,
+            ["title", "brand", "category", "description", "attributes", "content_hash", "updated_at"],
         )
         created, updated = len(new_products), len(changed_products)
         ids = external_ids_map(Product, project, [record.product_id for record, _, _ in to_write])
@@ -213,14 +230,22 @@ def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> I
     existing = {
         q.external_id: q
         for chunk in chunked([r.query_id for _, r in records])
-        for q in Query.objects.filter(project=project, external_id__in=chunk).only("id", "external_id", "text", "locale", "traffic")
+        for q in Query.objects.filter(project=project, external_id__in=chunk).only(
+            "id", "external_id", "text", "locale", "traffic"
+        )
     }
     new, changed, unchanged = [], [], 0
     for _, record in records:
         current = existing.get(record.query_id)
         if current is None:
             new.append(
-                Query(project=project, external_id=record.query_id, text=record.text, locale=record.locale, traffic=record.traffic or 0)
+                Query(
+                    project=project,
+                    external_id=record.query_id,
+                    text=record.text,
+                    locale=record.locale,
+                    traffic=record.traffic or 0,
+                )
             )
             continue
         traffic = current.traffic if record.traffic is None else record.traffic
@@ -234,7 +259,10 @@ def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> I
         Query.objects.bulk_create(new, batch_size=settings.QRELAY_IMPORT_BATCH_SIZE)
         bulk_update_rows(Query, changed, ["text", "locale", "traffic"])
     return ImportSummary(
-        path.name, len(rows), {"queries created": len(new), "updated": len(changed), "unchanged": unchanged}, problems.notes
+        path.name,
+        len(rows),
+        {"queries created": len(new), "updated": len(changed), "unchanged": unchanged},
+        problems.notes,
     )
 
 
@@ -252,9 +280,15 @@ def _resolve_entities(project: Project, records: list[tuple[int, object]], probl
     for line, r in records:
         if r.query_id not in query_ids and r.query_id not in new_queries:
             if r.query_text:
-                new_queries[r.query_id] = Query(project=project, external_id=r.query_id, text=r.query_text, locale=r.locale)
+                new_queries[r.query_id] = Query(
+                    project=project, external_id=r.query_id, text=r.query_text, locale=r.locale
+                )
             else:
-                problems.add(line, "query_id", f"unknown query_id {r.query_id!r}: import the queries first or add a 'query' column")
+                problems.add(
+                    line,
+                    "query_id",
+                    f"unknown query_id {r.query_id!r}: import the queries first or add a 'query' column",
+                )
         if r.product_id not in product_ids and r.product_id not in new_products:
             if r.product_title:
                 new_products[r.product_id] = Product(
@@ -265,7 +299,9 @@ def _resolve_entities(project: Project, records: list[tuple[int, object]], probl
                 )
             else:
                 problems.add(
-                    line, "product_id", f"unknown product_id {r.product_id!r}: import the products first or add a 'product_title' column"
+                    line,
+                    "product_id",
+                    f"unknown product_id {r.product_id!r}: import the products first or add a 'product_title' column",
                 )
     return query_ids, product_ids, new_queries, new_products
 
@@ -281,11 +317,15 @@ def _create_entities(project, query_ids, product_ids, new_queries, new_products)
 # --- runs ---------------------------------------------------------------------------
 
 
-def run_import(*, project: Project, run_name: str, path: Path, fmt: str | None = None, description: str = "") -> ImportSummary:
+def run_import(
+    *, project: Project, run_name: str, path: Path, fmt: str | None = None, description: str = ""
+) -> ImportSummary:
     path = Path(path)
     name_limit = SearchRun._meta.get_field("name").max_length
     if not run_name.strip() or len(run_name) > name_limit:
-        problem = "the run needs a name" if not run_name.strip() else f"the run name is longer than {name_limit} characters"
+        problem = (
+            "the run needs a name" if not run_name.strip() else f"the run name is longer than {name_limit} characters"
+        )
         raise ImportFailed([ImportProblem(path.name, None, None, problem)])
     rows = read_rows(path, RUN_SPEC, fmt)
     problems = Problems(path.name)
@@ -295,7 +335,9 @@ def run_import(*, project: Project, run_name: str, path: Path, fmt: str | None =
     _fail_if(problems)
 
     with transaction.atomic():
-        run, run_created = SearchRun.objects.get_or_create(project=project, name=run_name, defaults={"description": description})
+        run, run_created = SearchRun.objects.get_or_create(
+            project=project, name=run_name, defaults={"description": description}
+        )
         _create_entities(project, query_ids, product_ids, new_queries, new_products)
         keys = [(query_ids[r.query_id], product_ids[r.product_id]) for _, r in records]
         pairs, pairs_created = pairs_ensure(project=project, keys=keys)
@@ -358,7 +400,9 @@ def labels_import(
         latest: dict[tuple[int, str], int] = {}
         for chunk in chunked(sorted(set(pair_ids))):
             for pair_id, label_rater, value in (
-                Label.objects.filter(pair_id__in=chunk, source=source).order_by("id").values_list("pair_id", "rater", "value")
+                Label.objects.filter(pair_id__in=chunk, source=source)
+                .order_by("id")
+                .values_list("pair_id", "rater", "value")
             ):
                 latest[(pair_id, label_rater)] = value  # ordered by id: the last one wins
         new_labels, unchanged = [], 0
@@ -387,7 +431,9 @@ def _check_one_gold_per_pair(records, problems: Problems) -> None:
         key = (r.query_id, r.product_id)
         if key in first and first[key][1] != r.value:
             problems.add(
-                line, "label", f"--gold needs one label per pair, but line {first[key][0]} gives {r.query_id}/{r.product_id} another label"
+                line,
+                "label",
+                f"--gold needs one label per pair, but line {first[key][0]} gives {r.query_id}/{r.product_id} another label",
             )
         first.setdefault(key, (line, r.value))
 

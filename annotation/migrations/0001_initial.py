@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,239 +15,389 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('annotator', 'Annotator'), ('lead', 'Lead'), ('admin', 'Admin')], default='annotator', max_length=20)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("annotator", "Annotator"), ("lead", "Lead"), ("admin", "Admin")],
+                        default="annotator",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('scale_name', models.CharField(default='default', max_length=40)),
-                ('locales', models.JSONField(blank=True, default=list)),
-                ('rulebook', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('members', models.ManyToManyField(related_name='projects', through='annotation.Membership', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("scale_name", models.CharField(default="default", max_length=40)),
+                ("locales", models.JSONField(blank=True, default=list)),
+                ("rulebook", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="projects", through="annotation.Membership", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('title', models.TextField()),
-                ('brand', models.CharField(blank=True, max_length=200)),
-                ('category', models.CharField(blank=True, max_length=300)),
-                ('description', models.TextField(blank=True)),
-                ('attributes', models.JSONField(blank=True, default=dict)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='products', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=200)),
+                ("title", models.TextField()),
+                ("brand", models.CharField(blank=True, max_length=200)),
+                ("category", models.CharField(blank=True, max_length=300)),
+                ("description", models.TextField(blank=True)),
+                ("attributes", models.JSONField(blank=True, default=dict)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="products", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'external_id'],
+                "ordering": ["project", "external_id"],
             },
         ),
         migrations.CreateModel(
-            name='Pair',
+            name="Pair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('gold_value', models.SmallIntegerField(blank=True, null=True)),
-                ('gold_provenance', models.CharField(blank=True, choices=[('imported', 'Imported'), ('llm-auto', 'LLM (auto-accepted)'), ('human', 'Human'), ('adjudicated', 'Adjudicated')], max_length=20)),
-                ('gold_policy_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('gold_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='annotation.product')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("gold_value", models.SmallIntegerField(blank=True, null=True)),
+                (
+                    "gold_provenance",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("imported", "Imported"),
+                            ("llm-auto", "LLM (auto-accepted)"),
+                            ("human", "Human"),
+                            ("adjudicated", "Adjudicated"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("gold_policy_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("gold_updated_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="pairs", to="annotation.product"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="pairs", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'query', 'product'],
+                "ordering": ["project", "query", "product"],
             },
         ),
         migrations.AddField(
-            model_name='membership',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotation.project'),
+            model_name="membership",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="annotation.project"
+            ),
         ),
         migrations.CreateModel(
-            name='Label',
+            name="Label",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('llm', 'LLM'), ('human', 'Human')], max_length=10)),
-                ('rater', models.CharField(max_length=200)),
-                ('value', models.SmallIntegerField()),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('rationale', models.TextField(blank=True)),
-                ('guideline_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='labels', to=settings.AUTH_USER_MODEL)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='annotation.pair')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(choices=[("llm", "LLM"), ("human", "Human")], max_length=10)),
+                ("rater", models.CharField(max_length=200)),
+                ("value", models.SmallIntegerField()),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                ("rationale", models.TextField(blank=True)),
+                ("guideline_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="labels",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="labels", to="annotation.pair"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="labels", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pair', 'created_at', 'id'],
+                "ordering": ["pair", "created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Query',
+            name="Query",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('text', models.TextField()),
-                ('locale', models.CharField(blank=True, max_length=20)),
-                ('traffic', models.BigIntegerField(default=0)),
-                ('tags', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='queries', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=200)),
+                ("text", models.TextField()),
+                ("locale", models.CharField(blank=True, max_length=20)),
+                ("traffic", models.BigIntegerField(default=0)),
+                ("tags", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="queries", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'queries',
-                'ordering': ['project', '-traffic', 'external_id'],
+                "verbose_name_plural": "queries",
+                "ordering": ["project", "-traffic", "external_id"],
             },
         ),
         migrations.AddField(
-            model_name='pair',
-            name='query',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pairs', to='annotation.query'),
+            model_name="pair",
+            name="query",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="pairs", to="annotation.query"
+            ),
         ),
         migrations.CreateModel(
-            name='ScaleLevel',
+            name="ScaleLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.SmallIntegerField()),
-                ('name', models.CharField(max_length=60)),
-                ('gain', models.FloatField()),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='levels', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("value", models.SmallIntegerField()),
+                ("name", models.CharField(max_length=60)),
+                ("gain", models.FloatField()),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="levels", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'value'],
+                "ordering": ["project", "value"],
             },
         ),
         migrations.CreateModel(
-            name='SearchRun',
+            name="SearchRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="runs", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', '-created_at'],
+                "ordering": ["project", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SearchResult',
+            name="SearchResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rank', models.PositiveIntegerField()),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='annotation.pair')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='annotation.product')),
-                ('query', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='annotation.query')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='results', to='annotation.searchrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rank", models.PositiveIntegerField()),
+                ("score", models.FloatField(blank=True, null=True)),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="annotation.pair"
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="annotation.product"
+                    ),
+                ),
+                (
+                    "query",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="annotation.query"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="results", to="annotation.searchrun"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'query', 'rank'],
+                "ordering": ["run", "query", "rank"],
             },
         ),
         migrations.CreateModel(
-            name='ProductImage',
+            name="ProductImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('source', models.TextField(help_text='The URL or file path the image was imported from.')),
-                ('status', models.CharField(choices=[('stored', 'Stored'), ('remote', 'Remote')], max_length=10)),
-                ('stored_name', models.CharField(blank=True, max_length=200)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='annotation.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField()),
+                ("source", models.TextField(help_text="The URL or file path the image was imported from.")),
+                ("status", models.CharField(choices=[("stored", "Stored"), ("remote", "Remote")], max_length=10)),
+                ("stored_name", models.CharField(blank=True, max_length=200)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="annotation.product"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['product', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('product', 'position'), name='productimage_unique_position'), models.CheckConstraint(condition=models.Q(('status', 'remote'), models.Q(models.Q(('stored_name', ''), _negated=True), models.Q(('sha256', ''), _negated=True)), _connector='OR'), name='productimage_stored_has_file')],
+                "ordering": ["product", "position"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("product", "position"), name="productimage_unique_position"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("status", "remote"),
+                            models.Q(
+                                models.Q(("stored_name", ""), _negated=True), models.Q(("sha256", ""), _negated=True)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="productimage_stored_has_file",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='product',
-            constraint=models.UniqueConstraint(fields=('project', 'external_id'), name='product_unique_external_id'),
+            model_name="product",
+            constraint=models.UniqueConstraint(fields=("project", "external_id"), name="product_unique_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('project', 'user'), name='membership_unique_user'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("project", "user"), name="membership_unique_user"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.CheckConstraint(condition=models.Q(('role__in', ['annotator', 'lead', 'admin'])), name='membership_role_valid'),
+            model_name="membership",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("role__in", ["annotator", "lead", "admin"])), name="membership_role_valid"
+            ),
         ),
         migrations.AddIndex(
-            model_name='label',
-            index=models.Index(fields=['pair', 'source', 'rater'], name='label_pair_rater_idx'),
+            model_name="label",
+            index=models.Index(fields=["pair", "source", "rater"], name="label_pair_rater_idx"),
         ),
         migrations.AddConstraint(
-            model_name='label',
-            constraint=models.CheckConstraint(condition=models.Q(('source__in', ['llm', 'human'])), name='label_source_valid'),
+            model_name="label",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("source__in", ["llm", "human"])), name="label_source_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='label',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence__isnull', True), models.Q(('confidence__gte', 0), ('confidence__lte', 1)), _connector='OR'), name='label_confidence_in_unit_interval'),
+            model_name="label",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("confidence__isnull", True),
+                    models.Q(("confidence__gte", 0), ("confidence__lte", 1)),
+                    _connector="OR",
+                ),
+                name="label_confidence_in_unit_interval",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='query',
-            constraint=models.UniqueConstraint(fields=('project', 'external_id'), name='query_unique_external_id'),
+            model_name="query",
+            constraint=models.UniqueConstraint(fields=("project", "external_id"), name="query_unique_external_id"),
         ),
         migrations.AddConstraint(
-            model_name='query',
-            constraint=models.CheckConstraint(condition=models.Q(('traffic__gte', 0)), name='query_traffic_nonnegative'),
+            model_name="query",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("traffic__gte", 0)), name="query_traffic_nonnegative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='pair',
-            index=models.Index(fields=['product'], name='pair_product_idx'),
+            model_name="pair",
+            index=models.Index(fields=["product"], name="pair_product_idx"),
         ),
         migrations.AddConstraint(
-            model_name='pair',
-            constraint=models.UniqueConstraint(fields=('project', 'query', 'product'), name='pair_unique_query_product'),
+            model_name="pair",
+            constraint=models.UniqueConstraint(
+                fields=("project", "query", "product"), name="pair_unique_query_product"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pair',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('gold_value__isnull', True), ('gold_provenance', '')), models.Q(('gold_value__isnull', False), ('gold_provenance__in', ['imported', 'llm-auto', 'human', 'adjudicated'])), _connector='OR'), name='pair_gold_has_provenance'),
+            model_name="pair",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("gold_value__isnull", True), ("gold_provenance", "")),
+                    models.Q(
+                        ("gold_value__isnull", False),
+                        ("gold_provenance__in", ["imported", "llm-auto", "human", "adjudicated"]),
+                    ),
+                    _connector="OR",
+                ),
+                name="pair_gold_has_provenance",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scalelevel',
-            constraint=models.UniqueConstraint(fields=('project', 'value'), name='scalelevel_unique_value'),
+            model_name="scalelevel",
+            constraint=models.UniqueConstraint(fields=("project", "value"), name="scalelevel_unique_value"),
         ),
         migrations.AddConstraint(
-            model_name='scalelevel',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('name'), models.F('project'), name='scalelevel_unique_name'),
+            model_name="scalelevel",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("name"), models.F("project"), name="scalelevel_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='scalelevel',
-            constraint=models.CheckConstraint(condition=models.Q(('value__gte', 0)), name='scalelevel_value_nonnegative'),
+            model_name="scalelevel",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("value__gte", 0)), name="scalelevel_value_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='searchrun',
-            constraint=models.UniqueConstraint(fields=('project', 'name'), name='searchrun_unique_name'),
+            model_name="searchrun",
+            constraint=models.UniqueConstraint(fields=("project", "name"), name="searchrun_unique_name"),
         ),
         migrations.AddIndex(
-            model_name='searchresult',
-            index=models.Index(fields=['run', 'query', 'rank'], name='searchresult_rank_idx'),
+            model_name="searchresult",
+            index=models.Index(fields=["run", "query", "rank"], name="searchresult_rank_idx"),
         ),
         migrations.AddConstraint(
-            model_name='searchresult',
-            constraint=models.UniqueConstraint(fields=('run', 'query', 'product'), name='searchresult_unique_product'),
+            model_name="searchresult",
+            constraint=models.UniqueConstraint(fields=("run", "query", "product"), name="searchresult_unique_product"),
         ),
         migrations.AddConstraint(
-            model_name='searchresult',
-            constraint=models.CheckConstraint(condition=models.Q(('rank__gte', 1)), name='searchresult_rank_positive'),
+            model_name="searchresult",
+            constraint=models.CheckConstraint(condition=models.Q(("rank__gte", 1)), name="searchresult_rank_positive"),
         ),
     ]

@@ -5,119 +5,230 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0002_scale_foreign_keys'),
+        ("annotation", "0002_scale_foreign_keys"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SearchConnector',
+            name="SearchConnector",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('preset', models.CharField(choices=[('generic', 'Generic JSON API'), ('elasticsearch', 'Elasticsearch / OpenSearch _search')], default='generic', max_length=20)),
-                ('base_url', models.CharField(help_text='scheme://host[:port]; requests go to this host only', max_length=500)),
-                ('method', models.CharField(blank=True, choices=[('GET', 'GET'), ('POST', 'POST')], max_length=4)),
-                ('path_template', models.CharField(blank=True, help_text='e.g. /search?q={query}&n={k}', max_length=1000)),
-                ('body_template', models.TextField(blank=True, help_text='JSON sent with POST; "{query}" and "{k}" are filled in')),
-                ('hits_path', models.CharField(blank=True, help_text='dotted path to the list of hits, e.g. hits.hits', max_length=200)),
-                ('id_path', models.CharField(blank=True, help_text='path to the product id inside a hit, e.g. _id', max_length=200)),
-                ('score_path', models.CharField(blank=True, help_text='path to the score inside a hit (optional)', max_length=200)),
-                ('headers', models.JSONField(blank=True, default=dict, help_text='extra request headers (not secret)')),
-                ('secret_header', models.CharField(blank=True, help_text='e.g. Authorization', max_length=100)),
-                ('secret_env', models.CharField(blank=True, help_text="environment variable holding the header's value", max_length=100)),
-                ('k', models.PositiveSmallIntegerField(default=10)),
-                ('timeout_seconds', models.PositiveSmallIntegerField(default=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='connectors', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "preset",
+                    models.CharField(
+                        choices=[
+                            ("generic", "Generic JSON API"),
+                            ("elasticsearch", "Elasticsearch / OpenSearch _search"),
+                        ],
+                        default="generic",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "base_url",
+                    models.CharField(help_text="scheme://host[:port]; requests go to this host only", max_length=500),
+                ),
+                ("method", models.CharField(blank=True, choices=[("GET", "GET"), ("POST", "POST")], max_length=4)),
+                (
+                    "path_template",
+                    models.CharField(blank=True, help_text="e.g. /search?q={query}&n={k}", max_length=1000),
+                ),
+                (
+                    "body_template",
+                    models.TextField(blank=True, help_text='JSON sent with POST; "{query}" and "{k}" are filled in'),
+                ),
+                (
+                    "hits_path",
+                    models.CharField(
+                        blank=True, help_text="dotted path to the list of hits, e.g. hits.hits", max_length=200
+                    ),
+                ),
+                (
+                    "id_path",
+                    models.CharField(
+                        blank=True, help_text="path to the product id inside a hit, e.g. _id", max_length=200
+                    ),
+                ),
+                (
+                    "score_path",
+                    models.CharField(blank=True, help_text="path to the score inside a hit (optional)", max_length=200),
+                ),
+                ("headers", models.JSONField(blank=True, default=dict, help_text="extra request headers (not secret)")),
+                ("secret_header", models.CharField(blank=True, help_text="e.g. Authorization", max_length=100)),
+                (
+                    "secret_env",
+                    models.CharField(
+                        blank=True, help_text="environment variable holding the header's value", max_length=100
+                    ),
+                ),
+                ("k", models.PositiveSmallIntegerField(default=10)),
+                ("timeout_seconds", models.PositiveSmallIntegerField(default=10)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="connectors", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'name'],
+                "ordering": ["project", "name"],
             },
         ),
         migrations.CreateModel(
-            name='RepeatSchedule',
+            name="RepeatSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('top_n', models.PositiveIntegerField(default=100)),
-                ('k', models.PositiveSmallIntegerField(default=10)),
-                ('interval_minutes', models.PositiveIntegerField(default=1440)),
-                ('margin', models.FloatField(default=0.02, help_text='flag a regression when nDCG@k drops by more than this')),
-                ('label_source', models.CharField(choices=[('any', 'Newest label (LLM until reviewed)'), ('gold', 'Gold only')], default='any', max_length=10)),
-                ('enabled', models.BooleanField(default=True)),
-                ('next_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='schedules', to='annotation.searchconnector')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("top_n", models.PositiveIntegerField(default=100)),
+                ("k", models.PositiveSmallIntegerField(default=10)),
+                ("interval_minutes", models.PositiveIntegerField(default=1440)),
+                (
+                    "margin",
+                    models.FloatField(default=0.02, help_text="flag a regression when nDCG@k drops by more than this"),
+                ),
+                (
+                    "label_source",
+                    models.CharField(
+                        choices=[("any", "Newest label (LLM until reviewed)"), ("gold", "Gold only")],
+                        default="any",
+                        max_length=10,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                ("next_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="schedules",
+                        to="annotation.searchconnector",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['connector', 'id'],
+                "ordering": ["connector", "id"],
             },
         ),
         migrations.CreateModel(
-            name='MetricSnapshot',
+            name="MetricSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_name', models.CharField(blank=True, max_length=200)),
-                ('judge_job_id', models.BigIntegerField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('fetching', 'Fetching'), ('judging', 'Judging'), ('done', 'Done'), ('failed', 'Failed')], default='fetching', max_length=10)),
-                ('k', models.PositiveSmallIntegerField()),
-                ('label_source', models.CharField(max_length=10)),
-                ('ndcg', models.FloatField(blank=True, null=True)),
-                ('previous_ndcg', models.FloatField(blank=True, null=True)),
-                ('regression', models.BooleanField(default=False)),
-                ('means', models.JSONField(blank=True, default=dict)),
-                ('coverage', models.FloatField(blank=True, null=True)),
-                ('queries', models.PositiveIntegerField(default=0)),
-                ('fetch_report', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('run', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='snapshot', to='annotation.searchrun')),
-                ('schedule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='annotation.repeatschedule')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("run_name", models.CharField(blank=True, max_length=200)),
+                ("judge_job_id", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("fetching", "Fetching"),
+                            ("judging", "Judging"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="fetching",
+                        max_length=10,
+                    ),
+                ),
+                ("k", models.PositiveSmallIntegerField()),
+                ("label_source", models.CharField(max_length=10)),
+                ("ndcg", models.FloatField(blank=True, null=True)),
+                ("previous_ndcg", models.FloatField(blank=True, null=True)),
+                ("regression", models.BooleanField(default=False)),
+                ("means", models.JSONField(blank=True, default=dict)),
+                ("coverage", models.FloatField(blank=True, null=True)),
+                ("queries", models.PositiveIntegerField(default=0)),
+                ("fetch_report", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "run",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="snapshot",
+                        to="annotation.searchrun",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="snapshots",
+                        to="annotation.repeatschedule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['schedule', '-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('status__in', ['fetching', 'judging', 'done', 'failed'])), name='metricsnapshot_status_valid'), models.UniqueConstraint(condition=models.Q(('status__in', ['fetching', 'judging'])), fields=('schedule',), name='metricsnapshot_one_unfinished')],
+                "ordering": ["schedule", "-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["fetching", "judging", "done", "failed"])),
+                        name="metricsnapshot_status_valid",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("status__in", ["fetching", "judging"])),
+                        fields=("schedule",),
+                        name="metricsnapshot_one_unfinished",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='searchconnector',
-            constraint=models.UniqueConstraint(fields=('project', 'name'), name='searchconnector_unique_name'),
+            model_name="searchconnector",
+            constraint=models.UniqueConstraint(fields=("project", "name"), name="searchconnector_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='searchconnector',
-            constraint=models.CheckConstraint(condition=models.Q(('k__gte', 1), ('k__lte', 1000)), name='searchconnector_k_range'),
+            model_name="searchconnector",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("k__gte", 1), ("k__lte", 1000)), name="searchconnector_k_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='searchconnector',
-            constraint=models.CheckConstraint(condition=models.Q(('timeout_seconds__gte', 1), ('timeout_seconds__lte', 120)), name='searchconnector_timeout_range'),
+            model_name="searchconnector",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("timeout_seconds__gte", 1), ("timeout_seconds__lte", 120)),
+                name="searchconnector_timeout_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='repeatschedule',
-            index=models.Index(fields=['enabled', 'next_run_at'], name='repeatschedule_due_idx'),
+            model_name="repeatschedule",
+            index=models.Index(fields=["enabled", "next_run_at"], name="repeatschedule_due_idx"),
         ),
         migrations.AddConstraint(
-            model_name='repeatschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('top_n__gte', 1)), name='repeatschedule_top_n_positive'),
+            model_name="repeatschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("top_n__gte", 1)), name="repeatschedule_top_n_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repeatschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('k__gte', 1), ('k__lte', 1000)), name='repeatschedule_k_range'),
+            model_name="repeatschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("k__gte", 1), ("k__lte", 1000)), name="repeatschedule_k_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repeatschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('interval_minutes__gte', 1)), name='repeatschedule_interval_positive'),
+            model_name="repeatschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("interval_minutes__gte", 1)), name="repeatschedule_interval_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repeatschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('margin__gte', 0)), name='repeatschedule_margin_nonnegative'),
+            model_name="repeatschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("margin__gte", 0)), name="repeatschedule_margin_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='repeatschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('label_source__in', ['any', 'gold'])), name='repeatschedule_label_source_valid'),
+            model_name="repeatschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("label_source__in", ["any", "gold"])), name="repeatschedule_label_source_valid"
+            ),
         ),
     ]

@@ -6,206 +6,444 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotation', '0002_scale_foreign_keys'),
+        ("annotation", "0002_scale_foreign_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Price',
+            name="Price",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('model', models.CharField(max_length=100, unique=True)),
-                ('input_per_million', models.DecimalField(decimal_places=4, max_digits=10)),
-                ('output_per_million', models.DecimalField(decimal_places=4, max_digits=10)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("model", models.CharField(max_length=100, unique=True)),
+                ("input_per_million", models.DecimalField(decimal_places=4, max_digits=10)),
+                ("output_per_million", models.DecimalField(decimal_places=4, max_digits=10)),
             ],
         ),
         migrations.CreateModel(
-            name='JudgeJob',
+            name="JudgeJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('description', models.CharField(max_length=200)),
-                ('backend', models.CharField(choices=[('offline', 'Offline baseline (no network)'), ('openai', 'OpenAI-compatible endpoint')], max_length=10)),
-                ('mode', models.CharField(choices=[('text', 'Text (title + attributes)'), ('caption', 'Caption (text + image description, two-stage)'), ('vision', 'Vision (image sent to the model)')], max_length=10)),
-                ('model', models.CharField(max_length=100)),
-                ('pair_ids', models.JSONField(default=list, help_text='The pairs to judge, fixed when the job is created')),
-                ('vocabulary', models.JSONField(blank=True, default=dict, help_text='Catalogue vocabulary given to the guideline step')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('cached', models.PositiveIntegerField(default=0, help_text='Pairs whose judgment existed already')),
-                ('prep_total', models.PositiveIntegerField(default=0)),
-                ('prep_done', models.PositiveIntegerField(default=0)),
-                ('chunks_total', models.PositiveIntegerField(default=0)),
-                ('chunks_done', models.PositiveIntegerField(default=0)),
-                ('calls', models.PositiveIntegerField(default=0)),
-                ('tokens_in', models.PositiveBigIntegerField(default=0)),
-                ('tokens_out', models.PositiveBigIntegerField(default=0)),
-                ('cost_eur', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
-                ('error', models.TextField(blank=True)),
-                ('on_done', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judge_jobs', to='annotation.project')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judge_jobs', to='annotation.searchrun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("description", models.CharField(max_length=200)),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("offline", "Offline baseline (no network)"),
+                            ("openai", "OpenAI-compatible endpoint"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text (title + attributes)"),
+                            ("caption", "Caption (text + image description, two-stage)"),
+                            ("vision", "Vision (image sent to the model)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("model", models.CharField(max_length=100)),
+                (
+                    "pair_ids",
+                    models.JSONField(default=list, help_text="The pairs to judge, fixed when the job is created"),
+                ),
+                (
+                    "vocabulary",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Catalogue vocabulary given to the guideline step"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("cached", models.PositiveIntegerField(default=0, help_text="Pairs whose judgment existed already")),
+                ("prep_total", models.PositiveIntegerField(default=0)),
+                ("prep_done", models.PositiveIntegerField(default=0)),
+                ("chunks_total", models.PositiveIntegerField(default=0)),
+                ("chunks_done", models.PositiveIntegerField(default=0)),
+                ("calls", models.PositiveIntegerField(default=0)),
+                ("tokens_in", models.PositiveBigIntegerField(default=0)),
+                ("tokens_out", models.PositiveBigIntegerField(default=0)),
+                ("cost_eur", models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ("error", models.TextField(blank=True)),
+                ("on_done", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="judge_jobs", to="annotation.project"
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judge_jobs",
+                        to="annotation.searchrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='JudgeChunk',
+            name="JudgeChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phase', models.CharField(choices=[('prep', 'Guidelines and image descriptions'), ('judge', 'Judgments')], max_length=10)),
-                ('index', models.PositiveIntegerField()),
-                ('items', models.JSONField(default=dict, help_text='prep: {queries, images}; judge: {pairs}')),
-                ('done', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('judged', models.PositiveIntegerField(default=0)),
-                ('cached', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='judging.judgejob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[("prep", "Guidelines and image descriptions"), ("judge", "Judgments")], max_length=10
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                ("items", models.JSONField(default=dict, help_text="prep: {queries, images}; judge: {pairs}")),
+                ("done", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("judged", models.PositiveIntegerField(default=0)),
+                ("cached", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="chunks", to="judging.judgejob"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'phase', 'index'],
+                "ordering": ["job", "phase", "index"],
             },
         ),
         migrations.CreateModel(
-            name='ImageDescription',
+            name="ImageDescription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cache_key', models.CharField(max_length=64, unique=True)),
-                ('model', models.CharField(max_length=100)),
-                ('prompt_version', models.CharField(max_length=40)),
-                ('raw_response', models.JSONField(blank=True, default=list)),
-                ('tokens_in', models.PositiveIntegerField(default=0)),
-                ('tokens_out', models.PositiveIntegerField(default=0)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('calls', models.PositiveSmallIntegerField(default=0)),
-                ('cost_eur', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('text', models.TextField()),
-                ('image', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='descriptions', to='annotation.productimage')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='descriptions', to='judging.judgejob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cache_key", models.CharField(max_length=64, unique=True)),
+                ("model", models.CharField(max_length=100)),
+                ("prompt_version", models.CharField(max_length=40)),
+                ("raw_response", models.JSONField(blank=True, default=list)),
+                ("tokens_in", models.PositiveIntegerField(default=0)),
+                ("tokens_out", models.PositiveIntegerField(default=0)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("calls", models.PositiveSmallIntegerField(default=0)),
+                ("cost_eur", models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("text", models.TextField()),
+                (
+                    "image",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="descriptions",
+                        to="annotation.productimage",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="descriptions",
+                        to="judging.judgejob",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Guideline',
+            name="Guideline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cache_key', models.CharField(max_length=64, unique=True)),
-                ('model', models.CharField(max_length=100)),
-                ('prompt_version', models.CharField(max_length=40)),
-                ('raw_response', models.JSONField(blank=True, default=list)),
-                ('tokens_in', models.PositiveIntegerField(default=0)),
-                ('tokens_out', models.PositiveIntegerField(default=0)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('calls', models.PositiveSmallIntegerField(default=0)),
-                ('cost_eur', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('version', models.PositiveIntegerField()),
-                ('requirements', models.JSONField(default=list)),
-                ('text', models.TextField()),
-                ('tags', models.JSONField(default=list)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guidelines', to='annotation.project')),
-                ('query', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='guidelines', to='annotation.query')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='guidelines', to='judging.judgejob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cache_key", models.CharField(max_length=64, unique=True)),
+                ("model", models.CharField(max_length=100)),
+                ("prompt_version", models.CharField(max_length=40)),
+                ("raw_response", models.JSONField(blank=True, default=list)),
+                ("tokens_in", models.PositiveIntegerField(default=0)),
+                ("tokens_out", models.PositiveIntegerField(default=0)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("calls", models.PositiveSmallIntegerField(default=0)),
+                ("cost_eur", models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("version", models.PositiveIntegerField()),
+                ("requirements", models.JSONField(default=list)),
+                ("text", models.TextField()),
+                ("tags", models.JSONField(default=list)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="guidelines", to="annotation.project"
+                    ),
+                ),
+                (
+                    "query",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="guidelines", to="annotation.query"
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="guidelines",
+                        to="judging.judgejob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['query', '-version'],
+                "ordering": ["query", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='Judgment',
+            name="Judgment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cache_key', models.CharField(max_length=64, unique=True)),
-                ('model', models.CharField(max_length=100)),
-                ('prompt_version', models.CharField(max_length=40)),
-                ('raw_response', models.JSONField(blank=True, default=list)),
-                ('tokens_in', models.PositiveIntegerField(default=0)),
-                ('tokens_out', models.PositiveIntegerField(default=0)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('calls', models.PositiveSmallIntegerField(default=0)),
-                ('cost_eur', models.DecimalField(decimal_places=6, default=0, max_digits=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('backend', models.CharField(choices=[('offline', 'Offline baseline (no network)'), ('openai', 'OpenAI-compatible endpoint')], max_length=10)),
-                ('mode', models.CharField(choices=[('text', 'Text (title + attributes)'), ('caption', 'Caption (text + image description, two-stage)'), ('vision', 'Vision (image sent to the model)')], max_length=10)),
-                ('status', models.CharField(choices=[('ok', 'OK'), ('invalid', 'LLM output invalid')], max_length=10)),
-                ('value', models.SmallIntegerField(blank=True, null=True)),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('rationale', models.TextField(blank=True)),
-                ('requirements_met', models.JSONField(blank=True, default=list)),
-                ('requirements_unmet', models.JSONField(blank=True, default=list)),
-                ('samples', models.JSONField(blank=True, default=list, help_text='Label values of the k samples')),
-                ('error', models.TextField(blank=True)),
-                ('guideline', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judgments', to='judging.guideline')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judgments', to='judging.judgejob')),
-                ('label', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='judgment', to='annotation.label')),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='annotation.pair')),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='annotation.product')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='judgments', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cache_key", models.CharField(max_length=64, unique=True)),
+                ("model", models.CharField(max_length=100)),
+                ("prompt_version", models.CharField(max_length=40)),
+                ("raw_response", models.JSONField(blank=True, default=list)),
+                ("tokens_in", models.PositiveIntegerField(default=0)),
+                ("tokens_out", models.PositiveIntegerField(default=0)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                ("calls", models.PositiveSmallIntegerField(default=0)),
+                ("cost_eur", models.DecimalField(decimal_places=6, default=0, max_digits=12)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("offline", "Offline baseline (no network)"),
+                            ("openai", "OpenAI-compatible endpoint"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text (title + attributes)"),
+                            ("caption", "Caption (text + image description, two-stage)"),
+                            ("vision", "Vision (image sent to the model)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("status", models.CharField(choices=[("ok", "OK"), ("invalid", "LLM output invalid")], max_length=10)),
+                ("value", models.SmallIntegerField(blank=True, null=True)),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                ("rationale", models.TextField(blank=True)),
+                ("requirements_met", models.JSONField(blank=True, default=list)),
+                ("requirements_unmet", models.JSONField(blank=True, default=list)),
+                ("samples", models.JSONField(blank=True, default=list, help_text="Label values of the k samples")),
+                ("error", models.TextField(blank=True)),
+                (
+                    "guideline",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judgments",
+                        to="judging.guideline",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judgments",
+                        to="judging.judgejob",
+                    ),
+                ),
+                (
+                    "label",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="judgment",
+                        to="annotation.label",
+                    ),
+                ),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="judgments", to="annotation.pair"
+                    ),
+                ),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="annotation.product"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="judgments", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='JudgeConfig',
+            name="JudgeConfig",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('backend', models.CharField(choices=[('offline', 'Offline baseline (no network)'), ('openai', 'OpenAI-compatible endpoint')], default='offline', max_length=10)),
-                ('mode', models.CharField(choices=[('text', 'Text (title + attributes)'), ('caption', 'Caption (text + image description, two-stage)'), ('vision', 'Vision (image sent to the model)')], default='text', max_length=10)),
-                ('base_url', models.URLField(blank=True, help_text='Empty: OPENAI_BASE_URL, else api.openai.com')),
-                ('api_key_env', models.CharField(default='OPENAI_API_KEY', help_text='Name of the environment variable holding the key', max_length=100)),
-                ('guideline_model', models.CharField(blank=True, max_length=100)),
-                ('vision_model', models.CharField(blank=True, max_length=100)),
-                ('judge_model', models.CharField(blank=True, max_length=100)),
-                ('samples', models.PositiveSmallIntegerField(default=1, help_text='k samples per pair for self-consistency')),
-                ('use_logprobs', models.BooleanField(default=False, help_text='Confidence from label-token logprobs when k = 1')),
-                ('max_in_flight', models.PositiveIntegerField(default=32, help_text='Concurrent LLM calls per worker process')),
-                ('requests_per_minute', models.PositiveIntegerField(default=0, help_text='Shared by all workers; 0 = no limit')),
-                ('tokens_per_minute', models.PositiveIntegerField(default=0, help_text='Shared by all workers; 0 = no limit')),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='judge_config', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("offline", "Offline baseline (no network)"),
+                            ("openai", "OpenAI-compatible endpoint"),
+                        ],
+                        default="offline",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("text", "Text (title + attributes)"),
+                            ("caption", "Caption (text + image description, two-stage)"),
+                            ("vision", "Vision (image sent to the model)"),
+                        ],
+                        default="text",
+                        max_length=10,
+                    ),
+                ),
+                ("base_url", models.URLField(blank=True, help_text="Empty: OPENAI_BASE_URL, else api.openai.com")),
+                (
+                    "api_key_env",
+                    models.CharField(
+                        default="OPENAI_API_KEY",
+                        help_text="Name of the environment variable holding the key",
+                        max_length=100,
+                    ),
+                ),
+                ("guideline_model", models.CharField(blank=True, max_length=100)),
+                ("vision_model", models.CharField(blank=True, max_length=100)),
+                ("judge_model", models.CharField(blank=True, max_length=100)),
+                (
+                    "samples",
+                    models.PositiveSmallIntegerField(default=1, help_text="k samples per pair for self-consistency"),
+                ),
+                (
+                    "use_logprobs",
+                    models.BooleanField(default=False, help_text="Confidence from label-token logprobs when k = 1"),
+                ),
+                (
+                    "max_in_flight",
+                    models.PositiveIntegerField(default=32, help_text="Concurrent LLM calls per worker process"),
+                ),
+                (
+                    "requests_per_minute",
+                    models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit"),
+                ),
+                (
+                    "tokens_per_minute",
+                    models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit"),
+                ),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="judge_config",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(('samples__gte', 1), ('samples__lte', 15)), name='judgeconfig_samples_range'), models.CheckConstraint(condition=models.Q(('max_in_flight__gte', 1)), name='judgeconfig_in_flight_positive')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("samples__gte", 1), ("samples__lte", 15)), name="judgeconfig_samples_range"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("max_in_flight__gte", 1)), name="judgeconfig_in_flight_positive"
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='judgejob',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['queued', 'running', 'done', 'failed', 'cancelled'])), name='judgejob_status_valid'),
+            model_name="judgejob",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("status__in", ["queued", "running", "done", "failed", "cancelled"])),
+                name="judgejob_status_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgechunk',
-            constraint=models.UniqueConstraint(fields=('job', 'phase', 'index'), name='judgechunk_unique_index'),
+            model_name="judgechunk",
+            constraint=models.UniqueConstraint(fields=("job", "phase", "index"), name="judgechunk_unique_index"),
         ),
         migrations.AddConstraint(
-            model_name='guideline',
-            constraint=models.UniqueConstraint(fields=('query', 'version'), name='guideline_unique_version'),
+            model_name="guideline",
+            constraint=models.UniqueConstraint(fields=("query", "version"), name="guideline_unique_version"),
         ),
         migrations.AddIndex(
-            model_name='judgment',
-            index=models.Index(fields=['pair', '-created_at'], name='judgment_pair_recent_idx'),
+            model_name="judgment",
+            index=models.Index(fields=["pair", "-created_at"], name="judgment_pair_recent_idx"),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'ok'), ('value__isnull', False)), models.Q(('status', 'invalid'), ('value__isnull', True)), _connector='OR'), name='judgment_ok_has_value'),
+            model_name="judgment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "ok"), ("value__isnull", False)),
+                    models.Q(("status", "invalid"), ("value__isnull", True)),
+                    _connector="OR",
+                ),
+                name="judgment_ok_has_value",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgment',
-            constraint=models.CheckConstraint(condition=models.Q(('confidence__isnull', True), models.Q(('confidence__gte', 0), ('confidence__lte', 1)), _connector='OR'), name='judgment_confidence_unit'),
+            model_name="judgment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("confidence__isnull", True),
+                    models.Q(("confidence__gte", 0), ("confidence__lte", 1)),
+                    _connector="OR",
+                ),
+                name="judgment_confidence_unit",
+            ),
         ),
     ]

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('judging', '0001_initial'),
+        ("judging", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='judgechunk',
-            name='touched_at',
-            field=models.DateTimeField(blank=True, help_text='Last sign of life (an attempt began, a batch was written); read by the stall watchdog', null=True),
+            model_name="judgechunk",
+            name="touched_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last sign of life (an attempt began, a batch was written); read by the stall watchdog",
+                null=True,
+            ),
         ),
     ]

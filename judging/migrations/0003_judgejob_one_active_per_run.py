@@ -18,15 +18,16 @@ def cancel_duplicate_active_jobs(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('judging', '0002_judgechunk_touched_at'),
+        ("judging", "0002_judgechunk_touched_at"),
     ]
 
     operations = [
         migrations.RunPython(cancel_duplicate_active_jobs, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='judgejob',
-            constraint=models.UniqueConstraint(condition=Q(('status__in', ['queued', 'running'])), fields=('run',), name='judgejob_one_active_per_run'),
+            model_name="judgejob",
+            constraint=models.UniqueConstraint(
+                condition=Q(("status__in", ["queued", "running"])), fields=("run",), name="judgejob_one_active_per_run"
+            ),
         ),
     ]

@@ -12,10 +12,22 @@ from judging.contracts import ProductContext
 from .product import product_type_name
 
 PALETTE = {
-    "black": (32, 32, 34), "white": (246, 246, 244), "grey": (135, 135, 140), "navy": (28, 40, 92),
-    "blue": (52, 104, 190), "red": (200, 32, 42), "burgundy": (118, 22, 46), "pink": (236, 150, 182),
-    "beige": (216, 196, 160), "camel": (190, 140, 80), "brown": (118, 74, 40), "green": (48, 130, 72),
-    "olive": (108, 114, 52), "yellow": (236, 196, 42), "orange": (230, 126, 34), "purple": (112, 48, 160),
+    "black": (32, 32, 34),
+    "white": (246, 246, 244),
+    "grey": (135, 135, 140),
+    "navy": (28, 40, 92),
+    "blue": (52, 104, 190),
+    "red": (200, 32, 42),
+    "burgundy": (118, 22, 46),
+    "pink": (236, 150, 182),
+    "beige": (216, 196, 160),
+    "camel": (190, 140, 80),
+    "brown": (118, 74, 40),
+    "green": (48, 130, 72),
+    "olive": (108, 114, 52),
+    "yellow": (236, 196, 42),
+    "orange": (230, 126, 34),
+    "purple": (112, 48, 160),
 }
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 40_000_000  # decompression bombs: refuse before decoding

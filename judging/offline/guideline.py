@@ -27,8 +27,12 @@ _PRICE = re.compile(
 # Equal-length matches resolve in this order: a brand name beats a colour word inside it.
 _PRIORITY = ("brand", "product_type", "colour", "gender", "material", "style", "occasion", "season", "feature")
 _VOCAB_ATTRIBUTES = {
-    "brands": "brand", "product_types": "product_type", "colours": "colour",
-    "materials": "material", "styles": "style", "genders": "gender",
+    "brands": "brand",
+    "product_types": "product_type",
+    "colours": "colour",
+    "materials": "material",
+    "styles": "style",
+    "genders": "gender",
 }
 _CONTINUE_NEGATION = frozenset({"or", "and", "nor"})
 

@@ -25,9 +25,17 @@ NEGATION_CONFIDENCE = 0.85  # the excluded property was found in the product's o
 RELATED_CONFIDENCE = 0.6  # a related type: whether it substitutes is a judgement call
 
 _ATTRIBUTE_ALIASES = {
-    "color": "colour", "type": "product_type", "product": "product_type", "category": "product_type",
-    "article_type": "product_type", "producttype": "product_type", "fabric": "material", "sex": "gender",
-    "target_group": "gender", "brand_name": "brand", "features": "feature",
+    "color": "colour",
+    "type": "product_type",
+    "product": "product_type",
+    "category": "product_type",
+    "article_type": "product_type",
+    "producttype": "product_type",
+    "fabric": "material",
+    "sex": "gender",
+    "target_group": "gender",
+    "brand_name": "brand",
+    "features": "feature",
 }
 _NEGATION_PREFIX = re.compile(r"^\s*(?:not|no|non-?|without|ohne|nicht|kein(?:e|en)?)\s+", re.IGNORECASE)
 _LOWER_BOUND = re.compile(r"over|above|more than|at least|from|min|über|ab|>", re.IGNORECASE)
@@ -98,7 +106,9 @@ def offline_judge(*, guideline: GuidelineDraft, product: ProductContext, levels:
             # A related type (running shoes for "sneakers") substitutes at best.
             index = min(index, max(n - 2, 0))
             confidence = min(confidence, RELATED_CONFIDENCE)
-            reason = f"the product type ({kind}) is related to the one asked for ({types[0].requirement.value}) but differs"
+            reason = (
+                f"the product type ({kind}) is related to the one asked for ({types[0].requirement.value}) but differs"
+            )
         elif index == n - 1:
             reason = "the product meets the query's requirements"
         else:
@@ -216,7 +226,11 @@ def _concepts(attribute: str, value: str) -> list[Concept]:
         exact = [c for c in pool if tokens in c.terms]
         if exact:
             return exact[:1]
-        named = [(max(len(p) for p in c.terms if _inside(p, tokens)), c) for c in pool if any(_inside(p, tokens) for p in c.terms)]
+        named = [
+            (max(len(p) for p in c.terms if _inside(p, tokens)), c)
+            for c in pool
+            if any(_inside(p, tokens) for p in c.terms)
+        ]
         if named:
             if attribute == "product_type":
                 return [max(named, key=lambda m: m[0])[1]]

@@ -118,8 +118,13 @@ def _type_words(name: str) -> list[str]:
 
 
 TYPES = [
-    Concept("product_type", name, _phrases([name, *aliases]), _phrases(_type_words(name)),
-            _phrases([w for r in related for w in _type_words(r)]))
+    Concept(
+        "product_type",
+        name,
+        _phrases([name, *aliases]),
+        _phrases(_type_words(name)),
+        _phrases([w for r in related for w in _type_words(r)]),
+    )
     for name, (aliases, _, related) in _TYPES.items()
 ]
 # Last words of type names ("jacket", "dress"): a type word followed by one of these
@@ -127,63 +132,135 @@ TYPES = [
 HEAD_NOUNS = frozenset(p[-1] for concept in TYPES for p in concept.satisfiers)
 
 # Shades count for their base colour (a navy coat is a blue coat), not the other way round.
-COLOURS = _table("colour", {
-    "black": (["jet black"], []), "white": (["off-white", "cream", "ivory"], []),
-    "grey": (["charcoal", "anthracite"], []), "navy": (["dark blue", "navy blue"], []),
-    "blue": (["light blue"], ["navy"]), "red": ([], ["burgundy"]), "burgundy": (["wine red", "bordeaux", "maroon"], []),
-    "pink": (["rose"], []), "beige": (["sand", "nude"], ["camel"]), "camel": (["tan", "cognac"], []),
-    "brown": (["chocolate"], ["camel"]), "green": ([], ["olive"]), "olive": (["khaki"], []),
-    "yellow": (["mustard"], []), "orange": ([], []), "purple": (["violet", "lilac"], []),
-    "gold": ([], []), "silver": ([], []),
-})
+COLOURS = _table(
+    "colour",
+    {
+        "black": (["jet black"], []),
+        "white": (["off-white", "cream", "ivory"], []),
+        "grey": (["charcoal", "anthracite"], []),
+        "navy": (["dark blue", "navy blue"], []),
+        "blue": (["light blue"], ["navy"]),
+        "red": ([], ["burgundy"]),
+        "burgundy": (["wine red", "bordeaux", "maroon"], []),
+        "pink": (["rose"], []),
+        "beige": (["sand", "nude"], ["camel"]),
+        "camel": (["tan", "cognac"], []),
+        "brown": (["chocolate"], ["camel"]),
+        "green": ([], ["olive"]),
+        "olive": (["khaki"], []),
+        "yellow": (["mustard"], []),
+        "orange": ([], []),
+        "purple": (["violet", "lilac"], []),
+        "gold": ([], []),
+        "silver": ([], []),
+    },
+)
 # Suede and nubuck are leathers: a shopper who rules out leather rules them out too.
-MATERIALS = _table("material", {
-    "leather": ([], ["suede", "nubuck", "nappa"]), "faux leather": (["vegan leather"], []),
-    "suede": ([], []), "nubuck": ([], []), "canvas": ([], []), "mesh": ([], []), "knit": (["knitted"], []),
-    "satin": ([], []), "silk": ([], []), "velvet": ([], []), "cotton": ([], []), "organic cotton": ([], []),
-    "linen": ([], []), "viscose": ([], []), "denim": ([], []), "wool": (["woollen"], ["cashmere", "merino"]),
-    "cashmere": ([], []), "fleece": ([], []), "nylon": ([], []), "polyester": ([], []),
-    "recycled polyester": ([], []), "straw": ([], []), "down": ([], []),
-})
-STYLES = _table("style", {
-    "elegant": (["classy", "sophisticated"], []), "boho": (["hippie"], []), "minimalist": (["purist"], []),
-    "vintage": (["retro"], []), "casual": (["everyday"], []), "sporty": (["athletic", "sport"], []), "chic": ([], []),
-    "festive": ([], []), "classic": (["timeless"], []), "romantic": ([], []), "edgy": ([], []),
-    "preppy": ([], []), "streetwear": ([], []),
-})
-GENDERS = _table("gender", {
-    "women": (["girlfriend", "wife", "mum", "mom", "mother", "sister"], []),
-    "men": (["dad", "father", "husband", "boyfriend", "brother"], []),
-    "kids": (["boys", "girls"], []),
-    "unisex": ([], []),
-})
+MATERIALS = _table(
+    "material",
+    {
+        "leather": ([], ["suede", "nubuck", "nappa"]),
+        "faux leather": (["vegan leather"], []),
+        "suede": ([], []),
+        "nubuck": ([], []),
+        "canvas": ([], []),
+        "mesh": ([], []),
+        "knit": (["knitted"], []),
+        "satin": ([], []),
+        "silk": ([], []),
+        "velvet": ([], []),
+        "cotton": ([], []),
+        "organic cotton": ([], []),
+        "linen": ([], []),
+        "viscose": ([], []),
+        "denim": ([], []),
+        "wool": (["woollen"], ["cashmere", "merino"]),
+        "cashmere": ([], []),
+        "fleece": ([], []),
+        "nylon": ([], []),
+        "polyester": ([], []),
+        "recycled polyester": ([], []),
+        "straw": ([], []),
+        "down": ([], []),
+    },
+)
+STYLES = _table(
+    "style",
+    {
+        "elegant": (["classy", "sophisticated"], []),
+        "boho": (["hippie"], []),
+        "minimalist": (["purist"], []),
+        "vintage": (["retro"], []),
+        "casual": (["everyday"], []),
+        "sporty": (["athletic", "sport"], []),
+        "chic": ([], []),
+        "festive": ([], []),
+        "classic": (["timeless"], []),
+        "romantic": ([], []),
+        "edgy": ([], []),
+        "preppy": ([], []),
+        "streetwear": ([], []),
+    },
+)
+GENDERS = _table(
+    "gender",
+    {
+        "women": (["girlfriend", "wife", "mum", "mom", "mother", "sister"], []),
+        "men": (["dad", "father", "husband", "boyfriend", "brother"], []),
+        "kids": (["boys", "girls"], []),
+        "unisex": ([], []),
+    },
+)
 # Occasions are met by what suits them, not by the word itself.
-OCCASIONS = _table("occasion", {
-    "wedding": ([], ["elegant", "evening", "festive", "formal", "cocktail"]),
-    "party": ([], ["evening", "festive", "cocktail", "sequin"]),
-    "office": (["business", "work"], ["formal", "blazer", "elegant"]),
-    "beach": (["holiday", "vacation"], ["summer", "sandals", "straw", "linen"]),
-})
-SEASONS = _table("season", {
-    "winter": ([], []), "summer": ([], []), "autumn": (["fall"], []), "spring": ([], []),
-})
-FEATURES = _table("feature", {
-    "hood": ([], ["hoodie"]), "waterproof": (["water-repellent"], ["rain"]), "zip": (["zipper"], []),
-    "lined": (["lining"], []), "pockets": (["pocket"], []), "heel": (["high heel", "stiletto"], []),
-    "print": (["printed"], []), "floral": (["flowers"], []), "stripes": (["striped"], []),
-    "logo": ([], []), "sleeveless": ([], []),
-    "warm": (["warmth"], ["padded", "fleece", "wool", "cashmere", "down", "lining", "fur", "thermal", "quilted"]),
-})
+OCCASIONS = _table(
+    "occasion",
+    {
+        "wedding": ([], ["elegant", "evening", "festive", "formal", "cocktail"]),
+        "party": ([], ["evening", "festive", "cocktail", "sequin"]),
+        "office": (["business", "work"], ["formal", "blazer", "elegant"]),
+        "beach": (["holiday", "vacation"], ["summer", "sandals", "straw", "linen"]),
+    },
+)
+SEASONS = _table(
+    "season",
+    {
+        "winter": ([], []),
+        "summer": ([], []),
+        "autumn": (["fall"], []),
+        "spring": ([], []),
+    },
+)
+FEATURES = _table(
+    "feature",
+    {
+        "hood": ([], ["hoodie"]),
+        "waterproof": (["water-repellent"], ["rain"]),
+        "zip": (["zipper"], []),
+        "lined": (["lining"], []),
+        "pockets": (["pocket"], []),
+        "heel": (["high heel", "stiletto"], []),
+        "print": (["printed"], []),
+        "floral": (["flowers"], []),
+        "stripes": (["striped"], []),
+        "logo": ([], []),
+        "sleeveless": ([], []),
+        "warm": (["warmth"], ["padded", "fleece", "wool", "cashmere", "down", "lining", "fur", "thermal", "quilted"]),
+    },
+)
 
 BUILTIN = TYPES + COLOURS + MATERIALS + STYLES + GENDERS + OCCASIONS + SEASONS + FEATURES
 
 # Words that carry intent but no checkable property ("gift for dad"): ignored as
 # requirements, but they mark the query as knowledge-dependent.
-VAGUE = frozenset(normalise(
-    "gift present idea something outfit look nice cool best new cheap trendy stylish beautiful cute great good "
-    "schön günstig neu perfect"
-))
-STOPWORDS = frozenset(normalise(
-    "for a an the and or in on of to by from at made my your his her some pair set "
-    "der die das den dem ein eine einen im am zu vom von aus auf in"
-))
+VAGUE = frozenset(
+    normalise(
+        "gift present idea something outfit look nice cool best new cheap trendy stylish beautiful cute great good "
+        "schön günstig neu perfect"
+    )
+)
+STOPWORDS = frozenset(
+    normalise(
+        "for a an the and or in on of to by from at made my your his her some pair set "
+        "der die das den dem ein eine einen im am zu vom von aus auf in"
+    )
+)

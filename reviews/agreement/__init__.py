@@ -38,7 +38,9 @@ def alpha(matrix: ReliabilityMatrix, *, domain, level: str, n_boot: int = N_BOOT
     counts, weights = np.unique(matrix.value_counts(domain), axis=0, return_counts=True)
     if counts.size == 0:
         counts = np.zeros((0, domain.size), dtype=np.int64)
-    return alpha_figure(counts, weights, domain=domain, level=level, n_raters=len(matrix.raters), n_boot=n_boot, seed=seed)
+    return alpha_figure(
+        counts, weights, domain=domain, level=level, n_raters=len(matrix.raters), n_boot=n_boot, seed=seed
+    )
 
 
 __all__ = [

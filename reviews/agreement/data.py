@@ -198,7 +198,15 @@ class HumanPairs:
     labels_per_rater: dict[str, int]  # latest human labels per rater (whole project)
 
     def where(self, mask: np.ndarray) -> "HumanPairs":
-        return HumanPairs(self.seg[mask], self.a[mask], self.b[mask], self.va[mask], self.vb[mask], self.w[mask], self.labels_per_rater)
+        return HumanPairs(
+            self.seg[mask],
+            self.a[mask],
+            self.b[mask],
+            self.va[mask],
+            self.vb[mask],
+            self.w[mask],
+            self.labels_per_rater,
+        )
 
 
 @dataclass
@@ -254,7 +262,9 @@ def agreement_tables(project: Project, scale: Scale, *, by: str | None = None, c
         SELECT 'rater', '', rater, '', ARRAY[count(*)]::bigint[] FROM hum GROUP BY rater
         UNION ALL
         SELECT 'total', '', '', '', ARRAY[{total}]::bigint[]"""
-    params.update(project=project.id, human_gold=[str(p) for p in HUMAN_GOLD], adjudication=adjudication_labels(project))
+    params.update(
+        project=project.id, human_gold=[str(p) for p in HUMAN_GOLD], adjudication=adjudication_labels(project)
+    )
     rows = _fetch(sql, params)
     sig = [r for r in rows if r[0] == "sig"]
     numbers = np.array([r[4] for r in sig], dtype=np.int64).reshape(len(sig), scale.size + 3)
@@ -372,7 +382,9 @@ def reliability_matrix(project: Project, *, include_llm: bool = True, pair_ids=N
     )
     latest = Q(id__in=humans.values("pair_id", "rater").annotate(last=Max("id")).values("last"))
     if include_llm:
-        latest |= Q(id__in=labels.filter(source=LabelSource.LLM).values("pair_id").annotate(last=Max("id")).values("last"))
+        latest |= Q(
+            id__in=labels.filter(source=LabelSource.LLM).values("pair_id").annotate(last=Max("id")).values("last")
+        )
     rows = list(Label.objects.filter(latest).values_list("pair_id", "source", "rater", "value"))
     if not rows:
         return ReliabilityMatrix([], np.zeros(0, dtype=np.int64), np.zeros((0, 0)))

@@ -118,7 +118,9 @@ def _confusion_dict(matrix: np.ndarray, scale: Scale, rows: str, columns: str) -
 # --- figures from the per-pair table --------------------------------------------------------
 
 
-def _pair_figures(t: PairTable, ctx: _Context, *, raters_all=None, raters_human=None, any_llm=None, confusion=False) -> dict:
+def _pair_figures(
+    t: PairTable, ctx: _Context, *, raters_all=None, raters_human=None, any_llm=None, confusion=False
+) -> dict:
     size, boot = ctx.scale.size, {"n_boot": ctx.n_boot, "seed": ctx.seed}
     domain = ctx.scale.values
     llm = _one_hot(t.llm, size)
@@ -209,7 +211,11 @@ def _human_figures(hp: HumanPairs, ctx: _Context, *, detail: bool = False) -> di
         reason = "no pair was labelled by two human raters (no overlap)"
     else:
         reason = "only one label occurs: κ is undefined without variation"
-    point = {"kappa": kappa(confusion), "weighted_kappa": kappa(confusion, weighted=True), "agreement": accuracy(confusion)}
+    point = {
+        "kappa": kappa(confusion),
+        "weighted_kappa": kappa(confusion, weighted=True),
+        "agreement": accuracy(confusion),
+    }
     out = {
         name: weighted_mean_figure(point[name], n, boot[name], n=total, reason=reason)
         for name in ("kappa", "weighted_kappa", "agreement")
@@ -241,7 +247,9 @@ def _human_figures(hp: HumanPairs, ctx: _Context, *, detail: bool = False) -> di
 # --- public entry points --------------------------------------------------------------------
 
 
-def project_agreement_summary(project: Project, *, level: str | None = None, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+def project_agreement_summary(
+    project: Project, *, level: str | None = None, n_boot: int = N_BOOT, seed: int = SEED
+) -> dict:
     """The main figures of a project: α over all raters (the LLM as one rater) and over
     the humans; LLM vs human labels (κ, weighted κ, agreement, confusion); LLM vs human
     gold (accuracy, acc@2, macro-F1, κ, α, confusion); human vs human κ (mean over
@@ -258,7 +266,10 @@ def project_agreement_summary(project: Project, *, level: str | None = None, n_b
     return {
         "project": {"id": project.id, "name": project.name},
         "level": ctx.level,
-        "scale": [{"value": int(v), "name": n, "gain": g} for v, n, g in zip(ctx.scale.values, ctx.scale.names, ctx.scale.gains)],
+        "scale": [
+            {"value": int(v), "name": n, "gain": g}
+            for v, n, g in zip(ctx.scale.values, ctx.scale.names, ctx.scale.gains)
+        ],
         "relevant_from": None if cut is None else int(ctx.scale.values[cut]),
         "gold_provenances": [str(p) for p in HUMAN_GOLD],
         "bootstrap": {"replicates": n_boot, "seed": seed, "resampling": "pairs", "interval": "percentile 95%"},
@@ -317,7 +328,9 @@ def agreement_by_segment(
     return rows
 
 
-def human_pairwise_agreement(project: Project, *, level: str | None = None, n_boot: int = N_BOOT, seed: int = SEED) -> dict:
+def human_pairwise_agreement(
+    project: Project, *, level: str | None = None, n_boot: int = N_BOOT, seed: int = SEED
+) -> dict:
     """Human vs human: the weighted mean over pairs of raters, and every pair of raters
     with its own κ, weighted κ and agreement (n = pairs both labelled)."""
     ctx = _context(project, level, n_boot, seed)
@@ -336,9 +349,14 @@ def _consensus(t: AnnotatorTable, size: int) -> np.ndarray:
 def _versus(reference: np.ndarray, own: np.ndarray, w: np.ndarray, ctx: _Context, what: str) -> dict:
     keep = reference >= 0
     if not keep.any():
-        return {name: missing(0, f"no label of this annotator has {what}") for name in ("kappa", "weighted_kappa", "agreement")}
+        return {
+            name: missing(0, f"no label of this annotator has {what}")
+            for name in ("kappa", "weighted_kappa", "agreement")
+        }
     groups = _cells(reference[keep], own[keep], ctx.scale.size)
-    figures = confusion_figures(groups, w[keep], metrics=(*ctx.kappa_metrics, "agreement"), n_boot=ctx.n_boot, seed=ctx.seed)
+    figures = confusion_figures(
+        groups, w[keep], metrics=(*ctx.kappa_metrics, "agreement"), n_boot=ctx.n_boot, seed=ctx.seed
+    )
     return ctx.fill_weighted(figures, int(w[keep].sum()))
 
 
@@ -398,7 +416,10 @@ def annotator_agreement(
 # --- cached figures for pages ------------------------------------------------------------------
 
 CACHE_SECONDS = 300
-_CACHEABLE = {f.__name__: f for f in (project_agreement_summary, agreement_by_segment, annotator_agreement, human_pairwise_agreement)}
+_CACHEABLE = {
+    f.__name__: f
+    for f in (project_agreement_summary, agreement_by_segment, annotator_agreement, human_pairwise_agreement)
+}
 
 
 def agreement_cached(name: str, project: Project, *, max_age: float = CACHE_SECONDS, **kwargs) -> dict:
@@ -411,7 +432,10 @@ def agreement_cached(name: str, project: Project, *, max_age: float = CACHE_SECO
         raise ValueError(f"not an agreement function: {name!r}")
     # The creation time too: with a shared (Redis) cache, a recreated database reuses ids.
     born = project.created_at.isoformat() if project.created_at else ""
-    key = "qrelay:agreement:" + hashlib.sha256(json.dumps([name, project.id, born, kwargs], sort_keys=True).encode()).hexdigest()
+    key = (
+        "qrelay:agreement:"
+        + hashlib.sha256(json.dumps([name, project.id, born, kwargs], sort_keys=True).encode()).hexdigest()
+    )
     entry = cache.get(key)
     if entry is not None and time.time() - entry["timestamp"] <= max_age:
         return entry["value"]

@@ -74,7 +74,9 @@ def merge_identical(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, 
     if len(rows) < 2:
         return rows, weights
     unique, inverse = np.unique(rows.reshape(len(rows), -1), axis=0, return_inverse=True)
-    return unique.reshape(-1, *rows.shape[1:]), np.bincount(inverse.ravel(), weights=weights, minlength=len(unique)).astype(np.int64)
+    return unique.reshape(-1, *rows.shape[1:]), np.bincount(
+        inverse.ravel(), weights=weights, minlength=len(unique)
+    ).astype(np.int64)
 
 
 # --- confusion-matrix figures ----------------------------------------------------------

@@ -24,8 +24,16 @@ def agreement_over_time(project: Project) -> list[dict]:
                count(*) FILTER (WHERE hum.value = llm.value)
         FROM hum JOIN llm ON llm.pair_id = hum.pair_id
         GROUP BY 1 ORDER BY 1"""
-    params = {"project": project.id, "adjudication": adjudication_labels(project), "tz": timezone.get_current_timezone_name()}
-    return [{"week": week.isoformat(), "n": int(n), "agreement": matched / n} for week, n, matched in _fetch(sql, params) if n]
+    params = {
+        "project": project.id,
+        "adjudication": adjudication_labels(project),
+        "tz": timezone.get_current_timezone_name(),
+    }
+    return [
+        {"week": week.isoformat(), "n": int(n), "agreement": matched / n}
+        for week, n, matched in _fetch(sql, params)
+        if n
+    ]
 
 
 def label_distribution(project: Project) -> dict:

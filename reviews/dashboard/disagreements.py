@@ -55,7 +55,9 @@ def rows_for_page(pairs: list[Pair]) -> list[dict]:
         rationale[j["label_id"]] = j
     humans: dict[int, list] = {}
     for label in (
-        Label.objects.filter(pair_id__in=ids, source=LabelSource.HUMAN).order_by("pair_id", "id").values("pair_id", "rater", "value")
+        Label.objects.filter(pair_id__in=ids, source=LabelSource.HUMAN)
+        .order_by("pair_id", "id")
+        .values("pair_id", "rater", "value")
     ):
         humans.setdefault(label["pair_id"], []).append(label)
     llm_rationale = dict(Label.objects.filter(id__in=[p.llm_label_id for p in pairs]).values_list("id", "rationale"))
@@ -75,7 +77,10 @@ def rows_for_page(pairs: list[Pair]) -> list[dict]:
 def category_counts(project: Project) -> list[tuple[str, str, int]]:
     """(category, name, count) for every error category, in the fixed order."""
     counts = dict(
-        DisagreementTag.objects.filter(project=project).values_list("category").annotate(n=Count("id")).values_list("category", "n")
+        DisagreementTag.objects.filter(project=project)
+        .values_list("category")
+        .annotate(n=Count("id"))
+        .values_list("category", "n")
     )
     return [(value, name, counts.get(value, 0)) for value, name in ErrorCategory.choices]
 

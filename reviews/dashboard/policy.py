@@ -41,7 +41,9 @@ def recommend(figure: dict, *, target: float, min_n: int) -> str:
     return LLM_ALONE if figure["value"] >= target else TO_HUMANS
 
 
-def segment_recommendations(rows: list[dict], *, by: str, policy: RoutingPolicy, target: float, min_n: int) -> list[dict]:
+def segment_recommendations(
+    rows: list[dict], *, by: str, policy: RoutingPolicy, target: float, min_n: int
+) -> list[dict]:
     """The dashboard's segment table: each row of agreement_by_segment with its measured
     α, the recommendation, and whether the current policy routes it already."""
     routed = segment_set(policy.route_segments)
@@ -145,7 +147,11 @@ def audit_accuracy(project: Project, view: PolicyView) -> dict:
     audits: dict[int, int] = {}  # pair → the first slot's human label
     for pair_id, value in (
         ReviewTask.objects.filter(
-            project=project, kind=ReviewTask.Kind.LABEL, reason=Reason.AUDIT, status=ReviewTask.Status.DONE, label__isnull=False
+            project=project,
+            kind=ReviewTask.Kind.LABEL,
+            reason=Reason.AUDIT,
+            status=ReviewTask.Status.DONE,
+            label__isnull=False,
         )
         .order_by("pair_id", "slot")
         .values_list("pair_id", "label__value")
@@ -207,4 +213,3 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
 
 def _provenance(*values) -> Q:
     return Q(gold_provenance__in=[str(v) for v in values])
-

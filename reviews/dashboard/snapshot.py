@@ -115,4 +115,8 @@ def dashboard_part(project: Project, part: str, *, max_age: float = MAX_AGE) -> 
     touched = cache.get(_touch_key(project)) or 0
     stale = time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
     refreshing = _schedule(project, part) if stale else False
-    return {**entry, "stale": stale, "refreshing": refreshing or (stale and cache.get(_key(project, part, ":lock")) is not None)}
+    return {
+        **entry,
+        "stale": stale,
+        "refreshing": refreshing or (stale and cache.get(_key(project, part, ":lock")) is not None),
+    }

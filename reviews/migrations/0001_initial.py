@@ -6,103 +6,232 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotation', '0002_scale_foreign_keys'),
+        ("annotation", "0002_scale_foreign_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReviewTask',
+            name="ReviewTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('label', 'Label'), ('adjudication', 'Adjudication (lead)')], default='label', max_length=15)),
-                ('slot', models.PositiveSmallIntegerField(default=1)),
-                ('reasons', models.JSONField(default=list)),
-                ('reason', models.CharField(choices=[('low-confidence', 'Low LLM confidence'), ('sample-disagreement', 'LLM samples disagree'), ('style-sensitive', 'Style-sensitive query'), ('llm-invalid', 'LLM output invalid'), ('audit', 'Random audit'), ('human-disagreement', 'Humans disagree'), ('human-vs-llm', 'Human disagrees with a confident LLM')], max_length=30)),
-                ('priority', models.FloatField(db_index=True, default=0)),
-                ('blind', models.BooleanField(default=False, help_text="Hide the LLM's label from the reviewer")),
-                ('policy_version', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('claimed', 'Claimed'), ('done', 'Done'), ('flagged', 'Flagged'), ('cancelled', 'Cancelled')], default='open', max_length=10)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('flag_comment', models.TextField(blank=True)),
-                ('time_spent_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='claimed_tasks', to=settings.AUTH_USER_MODEL)),
-                ('label', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotation.label')),
-                ('pair', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_tasks', to='annotation.pair')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_tasks', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("label", "Label"), ("adjudication", "Adjudication (lead)")],
+                        default="label",
+                        max_length=15,
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField(default=1)),
+                ("reasons", models.JSONField(default=list)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("low-confidence", "Low LLM confidence"),
+                            ("sample-disagreement", "LLM samples disagree"),
+                            ("style-sensitive", "Style-sensitive query"),
+                            ("llm-invalid", "LLM output invalid"),
+                            ("audit", "Random audit"),
+                            ("human-disagreement", "Humans disagree"),
+                            ("human-vs-llm", "Human disagrees with a confident LLM"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("priority", models.FloatField(db_index=True, default=0)),
+                ("blind", models.BooleanField(default=False, help_text="Hide the LLM's label from the reviewer")),
+                ("policy_version", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("claimed", "Claimed"),
+                            ("done", "Done"),
+                            ("flagged", "Flagged"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("flag_comment", models.TextField(blank=True)),
+                ("time_spent_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "claimed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="claimed_tasks",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "label",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="annotation.label",
+                    ),
+                ),
+                (
+                    "pair",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="review_tasks", to="annotation.pair"
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_tasks",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-priority', 'id'],
+                "ordering": ["-priority", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RoutingPolicy',
+            name="RoutingPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('min_confidence', models.FloatField(default=0.7, help_text='LLM labels below this confidence go to humans')),
-                ('route_sample_disagreement', models.BooleanField(default=True, help_text='Route when the k samples disagree')),
-                ('route_style_sensitive', models.BooleanField(default=True, help_text='Route style-sensitive queries')),
-                ('style_keywords', models.JSONField(blank=True, default=list, help_text='Query words that make a query style-sensitive')),
-                ('route_invalid', models.BooleanField(default=True, help_text='Route pairs whose LLM output stayed invalid')),
-                ('audit_rate', models.FloatField(default=0.05, help_text='Share of ordinary pairs sent to humans, blind, for auditing')),
-                ('humans_per_pair', models.PositiveSmallIntegerField(default=1)),
-                ('adjudicate_human_vs_llm', models.BooleanField(default=False, help_text='A human disagreeing with a confident LLM label goes to a lead')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='policies', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "min_confidence",
+                    models.FloatField(default=0.7, help_text="LLM labels below this confidence go to humans"),
+                ),
+                (
+                    "route_sample_disagreement",
+                    models.BooleanField(default=True, help_text="Route when the k samples disagree"),
+                ),
+                ("route_style_sensitive", models.BooleanField(default=True, help_text="Route style-sensitive queries")),
+                (
+                    "style_keywords",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Query words that make a query style-sensitive"
+                    ),
+                ),
+                (
+                    "route_invalid",
+                    models.BooleanField(default=True, help_text="Route pairs whose LLM output stayed invalid"),
+                ),
+                (
+                    "audit_rate",
+                    models.FloatField(
+                        default=0.05, help_text="Share of ordinary pairs sent to humans, blind, for auditing"
+                    ),
+                ),
+                ("humans_per_pair", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "adjudicate_human_vs_llm",
+                    models.BooleanField(
+                        default=False, help_text="A human disagreeing with a confident LLM label goes to a lead"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("note", models.CharField(blank=True, max_length=300)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="policies", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'routing policies',
-                'ordering': ['project', '-version'],
+                "verbose_name_plural": "routing policies",
+                "ordering": ["project", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='TaskSkip',
+            name="TaskSkip",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='skips', to='reviews.reviewtask')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="skips", to="reviews.reviewtask"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='reviewtask',
-            index=models.Index(condition=models.Q(('status__in', ['open', 'claimed'])), fields=['project', 'kind', '-priority', 'id'], name='reviewtask_queue_idx'),
+            model_name="reviewtask",
+            index=models.Index(
+                condition=models.Q(("status__in", ["open", "claimed"])),
+                fields=["project", "kind", "-priority", "id"],
+                name="reviewtask_queue_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewtask',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'cancelled'), _negated=True), fields=('pair', 'kind', 'slot'), name='reviewtask_unique_live_slot'),
+            model_name="reviewtask",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "cancelled"), _negated=True),
+                fields=("pair", "kind", "slot"),
+                name="reviewtask_unique_live_slot",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewtask',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'claimed'), _negated=True), models.Q(('claimed_by__isnull', False), ('lease_expires_at__isnull', False)), _connector='OR'), name='reviewtask_claim_has_lease'),
+            model_name="reviewtask",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "claimed"), _negated=True),
+                    models.Q(("claimed_by__isnull", False), ("lease_expires_at__isnull", False)),
+                    _connector="OR",
+                ),
+                name="reviewtask_claim_has_lease",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.UniqueConstraint(fields=('project', 'version'), name='policy_unique_version'),
+            model_name="routingpolicy",
+            constraint=models.UniqueConstraint(fields=("project", "version"), name="policy_unique_version"),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('min_confidence__gte', 0), ('min_confidence__lte', 1)), name='policy_confidence_unit'),
+            model_name="routingpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("min_confidence__gte", 0), ("min_confidence__lte", 1)),
+                name="policy_confidence_unit",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('audit_rate__gte', 0), ('audit_rate__lte', 1)), name='policy_audit_unit'),
+            model_name="routingpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("audit_rate__gte", 0), ("audit_rate__lte", 1)), name="policy_audit_unit"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('humans_per_pair__gte', 1), ('humans_per_pair__lte', 3)), name='policy_humans_1_3'),
+            model_name="routingpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("humans_per_pair__gte", 1), ("humans_per_pair__lte", 3)), name="policy_humans_1_3"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='taskskip',
-            constraint=models.UniqueConstraint(fields=('task', 'user'), name='taskskip_unique_user'),
+            model_name="taskskip",
+            constraint=models.UniqueConstraint(fields=("task", "user"), name="taskskip_unique_user"),
         ),
     ]

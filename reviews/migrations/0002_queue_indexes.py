@@ -5,20 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0002_scale_foreign_keys'),
-        ('reviews', '0001_initial'),
+        ("annotation", "0002_scale_foreign_keys"),
+        ("reviews", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='reviewtask',
-            index=models.Index(condition=models.Q(('status__in', ['open', 'claimed'])), fields=['project', 'kind', 'reason', '-priority', 'id'], name='reviewtask_queue_reason_idx'),
+            model_name="reviewtask",
+            index=models.Index(
+                condition=models.Q(("status__in", ["open", "claimed"])),
+                fields=["project", "kind", "reason", "-priority", "id"],
+                name="reviewtask_queue_reason_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewtask',
-            index=models.Index(condition=models.Q(('status', 'claimed')), fields=['claimed_by', 'lease_expires_at'], name='reviewtask_claimed_idx'),
+            model_name="reviewtask",
+            index=models.Index(
+                condition=models.Q(("status", "claimed")),
+                fields=["claimed_by", "lease_expires_at"],
+                name="reviewtask_claimed_idx",
+            ),
         ),
     ]

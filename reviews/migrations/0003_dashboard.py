@@ -6,76 +6,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0002_scale_foreign_keys'),
-        ('reviews', '0002_queue_indexes'),
+        ("annotation", "0002_scale_foreign_keys"),
+        ("reviews", "0002_queue_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DisagreementTag',
+            name="DisagreementTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('category', models.CharField(choices=[('brand', 'Brand'), ('category', 'Category'), ('colour', 'Colour'), ('style', 'Style'), ('query-intent', 'Query intent'), ('product-data', 'Product data'), ('other', 'Other')], max_length=20)),
-                ('tagged_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "category",
+                    models.CharField(
+                        choices=[
+                            ("brand", "Brand"),
+                            ("category", "Category"),
+                            ("colour", "Colour"),
+                            ("style", "Style"),
+                            ("query-intent", "Query intent"),
+                            ("product-data", "Product data"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("tagged_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.AddField(
-            model_name='routingpolicy',
-            name='hourly_rate',
-            field=models.DecimalField(decimal_places=2, default=30, help_text='What an hour of human review costs (EUR), for cost estimates', max_digits=8),
+            model_name="routingpolicy",
+            name="hourly_rate",
+            field=models.DecimalField(
+                decimal_places=2,
+                default=30,
+                help_text="What an hour of human review costs (EUR), for cost estimates",
+                max_digits=8,
+            ),
         ),
         migrations.AddField(
-            model_name='routingpolicy',
-            name='min_segment_n',
-            field=models.PositiveIntegerField(default=30, help_text='Below this many compared pairs a segment has not enough data'),
+            model_name="routingpolicy",
+            name="min_segment_n",
+            field=models.PositiveIntegerField(
+                default=30, help_text="Below this many compared pairs a segment has not enough data"
+            ),
         ),
         migrations.AddField(
-            model_name='routingpolicy',
-            name='route_segments',
-            field=models.JSONField(blank=True, default=list, help_text='Segments whose pairs always go to humans (agreement below target)'),
+            model_name="routingpolicy",
+            name="route_segments",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Segments whose pairs always go to humans (agreement below target)"
+            ),
         ),
         migrations.AddField(
-            model_name='routingpolicy',
-            name='target_alpha',
-            field=models.FloatField(default=0.8, help_text="Krippendorff's α (LLM vs human gold) a segment needs to be left to the LLM"),
+            model_name="routingpolicy",
+            name="target_alpha",
+            field=models.FloatField(
+                default=0.8, help_text="Krippendorff's α (LLM vs human gold) a segment needs to be left to the LLM"
+            ),
         ),
         migrations.AlterField(
-            model_name='reviewtask',
-            name='reason',
-            field=models.CharField(choices=[('low-confidence', 'Low LLM confidence'), ('sample-disagreement', 'LLM samples disagree'), ('style-sensitive', 'Style-sensitive query'), ('segment-below-target', 'Segment below target agreement'), ('llm-invalid', 'LLM output invalid'), ('audit', 'Random audit'), ('human-disagreement', 'Humans disagree'), ('human-vs-llm', 'Human disagrees with a confident LLM')], max_length=30),
+            model_name="reviewtask",
+            name="reason",
+            field=models.CharField(
+                choices=[
+                    ("low-confidence", "Low LLM confidence"),
+                    ("sample-disagreement", "LLM samples disagree"),
+                    ("style-sensitive", "Style-sensitive query"),
+                    ("segment-below-target", "Segment below target agreement"),
+                    ("llm-invalid", "LLM output invalid"),
+                    ("audit", "Random audit"),
+                    ("human-disagreement", "Humans disagree"),
+                    ("human-vs-llm", "Human disagrees with a confident LLM"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('target_alpha__gte', -1), ('target_alpha__lte', 1)), name='policy_target_alpha_range'),
+            model_name="routingpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("target_alpha__gte", -1), ("target_alpha__lte", 1)),
+                name="policy_target_alpha_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='routingpolicy',
-            constraint=models.CheckConstraint(condition=models.Q(('hourly_rate__gte', 0)), name='policy_hourly_rate_positive'),
+            model_name="routingpolicy",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("hourly_rate__gte", 0)), name="policy_hourly_rate_positive"
+            ),
         ),
         migrations.AddField(
-            model_name='disagreementtag',
-            name='pair',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='disagreement_tag', to='annotation.pair'),
+            model_name="disagreementtag",
+            name="pair",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="disagreement_tag", to="annotation.pair"
+            ),
         ),
         migrations.AddField(
-            model_name='disagreementtag',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='disagreement_tags', to='annotation.project'),
+            model_name="disagreementtag",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="disagreement_tags", to="annotation.project"
+            ),
         ),
         migrations.AddField(
-            model_name='disagreementtag',
-            name='tagged_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="disagreementtag",
+            name="tagged_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='disagreementtag',
-            index=models.Index(fields=['project', 'category'], name='disagreementtag_category_idx'),
+            model_name="disagreementtag",
+            index=models.Index(fields=["project", "category"], name="disagreementtag_category_idx"),
         ),
         migrations.AddConstraint(
-            model_name='disagreementtag',
-            constraint=models.CheckConstraint(condition=models.Q(('category__in', ['brand', 'category', 'colour', 'style', 'query-intent', 'product-data', 'other'])), name='disagreementtag_category_valid'),
+            model_name="disagreementtag",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("category__in", ["brand", "category", "colour", "style", "query-intent", "product-data", "other"])
+                ),
+                name="disagreementtag_category_valid",
+            ),
         ),
     ]

@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviews', '0003_dashboard'),
+        ("reviews", "0003_dashboard"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reviewtask',
-            name='status',
-            field=models.CharField(choices=[('open', 'Open'), ('claimed', 'Claimed'), ('done', 'Done'), ('flagged', 'Flagged'), ('cancelled', 'Cancelled'), ('dropped', 'Dropped by a lead')], default='open', max_length=10),
+            model_name="reviewtask",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("open", "Open"),
+                    ("claimed", "Claimed"),
+                    ("done", "Done"),
+                    ("flagged", "Flagged"),
+                    ("cancelled", "Cancelled"),
+                    ("dropped", "Dropped by a lead"),
+                ],
+                default="open",
+                max_length=10,
+            ),
         ),
     ]

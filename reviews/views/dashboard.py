@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect
@@ -21,7 +20,8 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRefresh
 
-from annotation.selectors import project_for_user
+from annotation.access import lead_project
+from annotation.htmx import wants_fragment
 
 from .. import charts
 from ..agreement.data import agreement_supported
@@ -40,7 +40,7 @@ from ..dashboard.policy import (
 from ..dashboard.snapshot import dashboard_part
 from ..models import ErrorCategory
 from ..routing import SEGMENT_DIMENSIONS
-from ..services import ReviewError, policy_current, require_lead
+from ..services import policy_current
 
 DIMENSION_NAMES = {
     "tag": "Query tag",
@@ -51,20 +51,6 @@ DIMENSION_NAMES = {
     "mode": "Judging mode",
 }
 PAGE_SIZE = 25
-
-
-def lead_project(request, project_id: int):
-    """The caller's project (a foreign id is a 404) when they lead it, else a 403."""
-    project = project_for_user(request.user, project_id)
-    try:
-        require_lead(request.user, project)
-    except ReviewError as exc:
-        raise PermissionDenied(str(exc)) from None
-    return project
-
-
-def _fragment(request) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _float(raw, default: float, low: float, high: float) -> float | None:
@@ -123,23 +109,25 @@ def _charts(core: dict) -> dict:
 @require_safe
 @login_required
 def dashboard(request, project_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     policy = policy_current(project)
     chosen = _settings(request, policy)
     if chosen is None:
-        return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
+        return HttpResponseBadRequest(
+            "by must be a segment dimension, target a number in [-1, 1], min_n a positive integer"
+        )
     by, target, min_n = chosen
     if not agreement_supported():
         # The embedded mode (SQLite) runs everything else; these aggregations are PostgreSQL SQL.
         return TemplateResponse(request, "reviews/dashboard_computing.html", {"project": project, "unsupported": True})
     segments = dashboard_part(project, f"segments:{by}")
-    core = dashboard_part(project, "core") if not _fragment(request) or request.GET.get("waiting") else None
+    core = dashboard_part(project, "core") if not wants_fragment(request) or request.GET.get("waiting") else None
     if segments.get("pending") or (core and core.get("pending")):
-        template = "reviews/dashboard_computing.html" + ("#poll" if _fragment(request) else "")
+        template = "reviews/dashboard_computing.html" + ("#poll" if wants_fragment(request) else "")
         response = TemplateResponse(request, template, {"project": project, "by": by})
         patch_vary_headers(response, ["HX-Request"])
         return response
-    if request.GET.get("waiting") and _fragment(request):
+    if request.GET.get("waiting") and wants_fragment(request):
         return HttpResponseClientRefresh()  # the first figures are in: show the whole page
     rows = segment_recommendations(segments["data"]["rows"], by=by, policy=policy, target=target, min_n=min_n)
     ctx = {
@@ -154,11 +142,16 @@ def dashboard(request, project_id: int):
         "rows": rows,
         "to_humans": sum(1 for row in rows if row["recommendation"] == TO_HUMANS),
     }
-    if _fragment(request):
+    if wants_fragment(request):
         # Moving the target or the dimension redraws the segment table only.
         response = TemplateResponse(request, "reviews/dashboard.html#segments", ctx)
     else:
-        ctx.update(core=core, summary=core["data"]["summary"], annotators=core["data"]["annotators"], charts=_charts(core["data"]))
+        ctx.update(
+            core=core,
+            summary=core["data"]["summary"],
+            annotators=core["data"]["annotators"],
+            charts=_charts(core["data"]),
+        )
         response = TemplateResponse(request, "reviews/dashboard.html", ctx)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -167,11 +160,13 @@ def dashboard(request, project_id: int):
 @require_POST
 @login_required
 def dashboard_accept(request, project_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     policy = policy_current(project)
     chosen = _settings(request, policy)
     if chosen is None:
-        return HttpResponseBadRequest("by must be a segment dimension, target a number in [-1, 1], min_n a positive integer")
+        return HttpResponseBadRequest(
+            "by must be a segment dimension, target a number in [-1, 1], min_n a positive integer"
+        )
     by, target, min_n = chosen
     if not agreement_supported():
         return HttpResponseBadRequest("agreement figures need PostgreSQL; nothing to accept")
@@ -214,7 +209,7 @@ def _gap(request, project) -> int | None:
 @require_safe
 @login_required
 def disagreements(request, project_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     gap = _gap(request, project)
     if gap is None:
         return HttpResponseBadRequest("gap must be a whole number of scale steps between 1 and the scale's width")
@@ -231,7 +226,7 @@ def disagreements(request, project_id: int):
         "categories": ErrorCategory.choices,
         "counts": category_counts(project),
     }
-    template = "reviews/disagreements.html#list" if _fragment(request) else "reviews/disagreements.html"
+    template = "reviews/disagreements.html#list" if wants_fragment(request) else "reviews/disagreements.html"
     response = TemplateResponse(request, template, ctx)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -240,7 +235,7 @@ def disagreements(request, project_id: int):
 @require_POST
 @login_required
 def disagreement_tag(request, project_id: int, pair_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     pair = hard_disagreements(project, gap=1).filter(id=pair_id).first()
     if pair is None:
         raise Http404("no such disagreement in this project")

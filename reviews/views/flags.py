@@ -8,10 +8,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
+from annotation.access import lead_project
+
 from .. import selectors
 from ..models import ReviewTask
 from ..services import ReviewError, task_flag_resolve
-from .dashboard import lead_project
 
 PAGE_SIZE = 50
 
@@ -19,7 +20,7 @@ PAGE_SIZE = 50
 @require_safe
 @login_required
 def flagged(request, project_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     page = Paginator(selectors.flagged_tasks(project), PAGE_SIZE).get_page(request.GET.get("page"))
     return TemplateResponse(request, "reviews/flagged.html", {"project": project, "page": page})
 
@@ -27,7 +28,7 @@ def flagged(request, project_id: int):
 @require_POST
 @login_required
 def flag_resolve(request, project_id: int, task_id: int):
-    project = lead_project(request, project_id)
+    project = lead_project(request.user, project_id)
     task = selectors.task_of_project(project, task_id)
     error, status = "", 200
     try:

@@ -22,9 +22,10 @@ from django.views.decorators.http import (
     require_safe,
 )
 
+from annotation.access import is_lead, project_for_user, require_lead, run_for_user
+from annotation.htmx import wants_fragment
 from annotation.models import GoldProvenance, Project
-from annotation.selectors import is_lead, project_for_user, run_for_user
-from judging.jobs import JobConflict, JobError
+from judging.jobs import JobError
 from judging.selectors import run_has_active_job
 
 from .. import selectors
@@ -36,7 +37,6 @@ from ..services import (
     ReviewError,
     policy_current,
     policy_update,
-    require_lead,
     reroute_apply,
     reroute_preview,
     run_evaluate,
@@ -49,18 +49,6 @@ from ..services import (
 )
 
 CARD = "reviews/review.html#card"
-
-
-def _wants_fragment(request) -> bool:
-    # A history restore after a cache miss needs the whole page, not the fragment.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _lead_or_403(user, project) -> None:
-    try:
-        require_lead(user, project)
-    except ReviewError as exc:
-        raise PermissionDenied(str(exc)) from None
 
 
 def _queue_filter(request) -> tuple[str | None, str]:
@@ -140,7 +128,7 @@ def _card_response(
     }
     if task is not None and not problem:
         ctx.update(selectors.card_context(task))
-    template = CARD if _wants_fragment(request) else "reviews/review.html"
+    template = CARD if wants_fragment(request) else "reviews/review.html"
     response = TemplateResponse(request, template, ctx, status=status)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -170,7 +158,7 @@ def review(request, project_id: int):
     project = project_for_user(request.user, project_id)
     reason, kind = _queue_filter(request)
     if kind == ReviewTask.Kind.ADJUDICATION:
-        _lead_or_403(request.user, project)
+        require_lead(request.user, project)
     return _next_card(request, project, reason=reason, kind=kind)
 
 
@@ -189,7 +177,7 @@ def _task_or_404(request, project_id: int, task_id: int) -> tuple[Project, Revie
     project = project_for_user(request.user, project_id)
     task = selectors.task_of_project(project, task_id)
     if task.kind == ReviewTask.Kind.ADJUDICATION:
-        _lead_or_403(request.user, project)
+        require_lead(request.user, project)
     return project, task
 
 
@@ -296,7 +284,7 @@ def _preview(project, form: PolicyForm, current) -> dict:
 @login_required
 def policy(request, project_id: int):
     project = project_for_user(request.user, project_id)
-    _lead_or_403(request.user, project)
+    require_lead(request.user, project)
     current = policy_current(project)
     if request.method != "POST":
         return _policy_page(request, project, PolicyForm.for_policy(current))
@@ -327,7 +315,7 @@ def policy(request, project_id: int):
 @login_required
 def policy_preview(request, project_id: int):
     project = project_for_user(request.user, project_id)
-    _lead_or_403(request.user, project)
+    require_lead(request.user, project)
     current = policy_current(project)
     form = PolicyForm.for_policy(current, data=request.POST)
     ctx = {"project": project, "policy": current, "form": form, "preview": None}
@@ -374,15 +362,13 @@ def run_status_page(request, project_id: int, run_id: int):
 @login_required
 def run_evaluate_start(request, project_id: int, run_id: int):
     run = run_for_user(request.user, project_id, run_id)
-    _lead_or_403(request.user, run.project)
+    require_lead(request.user, run.project)
     # Two jobs over the same holes would pay for every pair twice.
     if run_has_active_job(run):
         return _run_status_response(request, run, error="A judging job for this run is still active.", status=409)
     try:
         job = run_evaluate(run=run, user=request.user)
-    except JobConflict as exc:  # another request started one in the meantime
-        return _run_status_response(request, run, error=str(exc), status=409)
-    except JobError as exc:
-        return _run_status_response(request, run, error=str(exc), status=400)
+    except JobError as exc:  # JobConflict (409): another request started a job first
+        return _run_status_response(request, run, error=str(exc), status=exc.status)
     messages.success(request, f"Evaluation started: judged pairs were routed; {job.total} pair(s) left to judge.")
     return redirect("reviews:run_status", run.project_id, run.id)

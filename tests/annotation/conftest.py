@@ -34,7 +34,9 @@ def snapshot(db):
     def take() -> dict:
         state = {model.__name__: list(model.objects.order_by("pk").values()) for model in SNAPSHOT_MODELS}
         media = Path(settings.MEDIA_ROOT)
-        state["media files"] = sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()) if media.exists() else []
+        state["media files"] = (
+            sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()) if media.exists() else []
+        )
         return state
 
     return take

@@ -40,7 +40,11 @@ def test_it_creates_a_project_with_the_default_scale_when_none_is_given(command)
     out = command("create_project", "shop", "--description", "Fashion, Germany", "--locales", "de-DE, en-GB,")
 
     project = Project.objects.get()
-    assert (project.scale_name, project.description, project.locales) == ("default", "Fashion, Germany", ["de-DE", "en-GB"])
+    assert (project.scale_name, project.description, project.locales) == (
+        "default",
+        "Fashion, Germany",
+        ["de-DE", "en-GB"],
+    )
     assert "irrelevant=0 (gain 0), acceptable substitute=1 (gain 1), highly relevant=2 (gain 2)" in out
 
 
@@ -48,7 +52,13 @@ def test_it_creates_a_project_with_a_custom_scale(command):
     out = command("create_project", "shop", labels="Bad:0,Fair:1,Good:2,Excellent:3,Perfect:4")
 
     assert Project.objects.get().scale_name == "custom"
-    assert levels("shop") == [(0, "Bad", 0.0), (1, "Fair", 1.0), (2, "Good", 2.0), (3, "Excellent", 3.0), (4, "Perfect", 4.0)]
+    assert levels("shop") == [
+        (0, "Bad", 0.0),
+        (1, "Fair", 1.0),
+        (2, "Good", 2.0),
+        (3, "Excellent", 3.0),
+        (4, "Perfect", 4.0),
+    ]
     assert "Bad=0 (gain 0), Fair=1 (gain 1), Good=2 (gain 2), Excellent=3 (gain 3), Perfect=4 (gain 4)" in out
 
 
@@ -108,7 +118,9 @@ def test_it_rejects_a_scale_and_labels_together(command_error):
 def test_the_service_rejects_a_blank_name_and_an_unknown_scale(db):
     with pytest.raises(ScaleError, match="a project needs a name"):
         project_create(name="  ")
-    with pytest.raises(ScaleError, match="unknown scale 'likert'; choose one of default, esci, rair, binary or pass --labels"):
+    with pytest.raises(
+        ScaleError, match="unknown scale 'likert'; choose one of default, esci, rair, binary or pass --labels"
+    ):
         project_create(name="shop", scale="likert")
     assert Project.objects.count() == 0
 
@@ -122,7 +134,11 @@ def test_it_adds_an_existing_user_as_annotator_by_default(command, default_proje
     out = command("add_member", "ann", project="fashion-DE")
 
     assert "ann is annotator in fashion-DE" in out
-    assert Membership.objects.values_list("project__name", "user__username", "role").get() == ("fashion-DE", "ann", "annotator")
+    assert Membership.objects.values_list("project__name", "user__username", "role").get() == (
+        "fashion-DE",
+        "ann",
+        "annotator",
+    )
 
 
 def test_it_changes_the_role_of_a_member_instead_of_adding_twice(command, default_project, django_user_model):
@@ -175,10 +191,28 @@ def help_text(name: str) -> str:
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        ("import_products", ["product_id", "title", "brand", "category", "description", "attributes", "image", "'|'", "--format"]),
+        (
+            "import_products",
+            ["product_id", "title", "brand", "category", "description", "attributes", "image", "'|'", "--format"],
+        ),
         ("import_queries", ["query_id", "query", "locale", "traffic", "qid", "--format"]),
-        ("import_run", ["query_id", "product_id", "rank", "score", "product_title", "qid Q0 docno rank score tag", "--run"]),
-        ("import_labels", ["query_id", "product_id", "label", "rater", "esci_label", "qid iteration docno relevance", "--gold", "--rater"]),
+        (
+            "import_run",
+            ["query_id", "product_id", "rank", "score", "product_title", "qid Q0 docno rank score tag", "--run"],
+        ),
+        (
+            "import_labels",
+            [
+                "query_id",
+                "product_id",
+                "label",
+                "rater",
+                "esci_label",
+                "qid iteration docno relevance",
+                "--gold",
+                "--rater",
+            ],
+        ),
     ],
 )
 def test_the_help_of_each_import_command_names_its_columns(name, words):

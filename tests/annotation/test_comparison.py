@@ -155,13 +155,23 @@ def two_runs(db):
         project,
         "bm25",
         qrels,
-        {"q1": [("c", 1, 3.0), ("b", 2, 2.0), ("a", 3, 1.0)], "q2": [("d", 1, 1.0)], "q3": [("e", 1, 1.0)], "q4": [("f", 1, 1.0)]},
+        {
+            "q1": [("c", 1, 3.0), ("b", 2, 2.0), ("a", 3, 1.0)],
+            "q2": [("d", 1, 1.0)],
+            "q3": [("e", 1, 1.0)],
+            "q4": [("f", 1, 1.0)],
+        },
     )
     candidate = load(
         project,
         "hybrid",
         {},
-        {"q1": [("a", 1, 3.0), ("b", 2, 2.0)], "q2": [("a", 1, 2.0), ("d", 2, 1.0)], "q3": [("e", 1, 1.0)], "q5": [("g", 1, 1.0)]},
+        {
+            "q1": [("a", 1, 3.0), ("b", 2, 2.0)],
+            "q2": [("a", 1, 2.0), ("d", 2, 1.0)],
+            "q3": [("e", 1, 1.0)],
+            "q5": [("g", 1, 1.0)],
+        },
     )
     return project, baseline, candidate
 
@@ -213,7 +223,9 @@ def test_the_metrics_command_compares_with_a_baseline(two_runs, command):
 
 
 def test_the_metrics_command_prints_json_and_marks_provisional_figures(two_runs, command):
-    data = json.loads(command("metrics", "--project", "shop", "--run", "hybrid", "--k", "3", "--json", "--compare", "bm25"))
+    data = json.loads(
+        command("metrics", "--project", "shop", "--run", "hybrid", "--k", "3", "--json", "--compare", "bm25")
+    )
 
     assert data["label_source"] == "gold" and data["provisional"] is False
     assert data["means"]["ndcg"]["queries"] == 3  # q5 has no judged pair
@@ -226,7 +238,9 @@ def test_the_metrics_command_prints_json_and_marks_provisional_figures(two_runs,
 
 def test_the_metrics_command_explains_bad_input(two_runs, command, command_error):
     assert "no run 'nope'" in command_error("metrics", "--project", "shop", "--run", "nope")
-    assert "not a label of the scale" in command_error("metrics", "--project", "shop", "--run", "bm25", "--relevant-min", "great")
+    assert "not a label of the scale" in command_error(
+        "metrics", "--project", "shop", "--run", "bm25", "--relevant-min", "great"
+    )
     out = command("metrics", "--project", "shop", "--run", "bm25", "--relevant-min", "highly relevant", "--per-query")
     assert "relevant: label value >= 2" in out
     assert out.count("\nq") >= 4

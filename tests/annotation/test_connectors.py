@@ -20,7 +20,12 @@ CATALOGUE = ["p1", "p2", "p3", "p4"]
 @pytest.fixture
 def engine():
     server = FakeSearchEngine(
-        {"red dress": ["p1", "p2", "p3"], "black boots": ["p3", "p4"], "red & blue dress": ["p2"], "rain jacket": ["p4", "p1"]}
+        {
+            "red dress": ["p1", "p2", "p3"],
+            "black boots": ["p3", "p4"],
+            "red & blue dress": ["p2"],
+            "rain jacket": ["p4", "p1"],
+        }
     ).start()
     yield server
     server.stop()
@@ -45,7 +50,13 @@ def project(db):
 @pytest.fixture
 def es(project, engine):
     return SearchConnector.objects.create(
-        project=project, name="es", preset="elasticsearch", base_url=engine.base_url, path_template="/products/_search", k=2, timeout_seconds=2
+        project=project,
+        name="es",
+        preset="elasticsearch",
+        base_url=engine.base_url,
+        path_template="/products/_search",
+        k=2,
+        timeout_seconds=2,
     )
 
 
@@ -69,7 +80,10 @@ def queries(project):
 
 
 def results_of(run):
-    return [(r.query.external_id, r.product.external_id, r.rank, r.score) for r in SearchResult.objects.filter(run=run).order_by("query__external_id", "rank")]
+    return [
+        (r.query.external_id, r.product.external_id, r.rank, r.score)
+        for r in SearchResult.objects.filter(run=run).order_by("query__external_id", "rank")
+    ]
 
 
 # --- fetching runs ------------------------------------------------------------------------
@@ -83,7 +97,13 @@ def test_it_fetches_a_run_from_elasticsearch_like_the_run_importer(allow_loopbac
 
     report = connector_fetch_run(connector=es, queries=queries(project), name="es-nightly")
 
-    assert results_of(report.run) == [("q1", "p1", 1, 10.0), ("q1", "p2", 2, 9.0), ("q2", "p3", 1, 10.0), ("q2", "p4", 2, 9.0), ("q3", "p2", 1, 10.0)]
+    assert results_of(report.run) == [
+        ("q1", "p1", 1, 10.0),
+        ("q1", "p2", 2, 9.0),
+        ("q2", "p3", 1, 10.0),
+        ("q2", "p4", 2, 9.0),
+        ("q3", "p2", 1, 10.0),
+    ]
     assert report.results == 5 and report.new_pairs == 5 and Pair.objects.filter(project=project).count() == 5
     first = engine.requests[0]
     assert (first["method"], first["path"]) == ("POST", "/products/_search")
@@ -97,7 +117,9 @@ def test_a_second_run_shares_the_pairs_of_the_first(allow_loopback, project, es)
     assert report.new_pairs == 0 and report.results == 5 and Pair.objects.filter(project=project).count() == 5
 
 
-def test_generic_json_api_with_pointer_and_nested_id_paths_and_an_encoded_query(allow_loopback, project, generic, engine):
+def test_generic_json_api_with_pointer_and_nested_id_paths_and_an_encoded_query(
+    allow_loopback, project, generic, engine
+):
     hits, problems = connector_search(connector=generic, query_text="red & blue dress")
     assert [(h.rank, h.product_id, h.score) for h in hits] == [(1, "p2", 1.0)] and problems == []
     assert engine.requests[-1]["params"] == {"q": ["red & blue dress"], "k": ["10"]}
@@ -136,7 +158,9 @@ def test_a_taken_run_name_or_a_missing_secret_fails_before_any_request(allow_loo
     assert engine.requests == []
 
 
-def test_a_connector_never_sends_a_server_variable_outside_the_connector_prefix(allow_loopback, project, es, engine, monkeypatch):
+def test_a_connector_never_sends_a_server_variable_outside_the_connector_prefix(
+    allow_loopback, project, es, engine, monkeypatch
+):
     # A lead pointing a connector at their own server must not read DATABASE_URL, SECRET_KEY…
     monkeypatch.setenv("DATABASE_URL_LEAK_TEST", "postgres://secret")
     es.secret_header, es.secret_env = "X-Leak", "DATABASE_URL_LEAK_TEST"
@@ -192,7 +216,9 @@ def test_a_redirect_to_another_host_is_refused(allow_loopback, project, es, engi
     assert [r["path"] for r in engine.requests] == ["/products/_search"]
 
 
-@pytest.mark.parametrize("target", ["https://127.0.0.1:{port}/x", "http://127.0.0.1:{other}/x"], ids=["other-scheme", "other-port"])
+@pytest.mark.parametrize(
+    "target", ["https://127.0.0.1:{port}/x", "http://127.0.0.1:{other}/x"], ids=["other-scheme", "other-port"]
+)
 def test_a_redirect_to_another_scheme_or_port_of_the_same_host_is_refused(allow_loopback, project, es, engine, target):
     engine.faults["/products"] = {"redirect": target.format(port=engine.port, other=engine.port + 1), "status": 307}
     with pytest.raises(FetchError, match="refused to leave"):
@@ -204,7 +230,10 @@ def test_a_redirect_on_the_same_host_is_followed_and_keeps_the_post(allow_loopba
     engine.faults["/products"] = {"redirect": "/moved/_search", "status": 308}
     hits, _ = connector_search(connector=es, query_text="red dress")
     assert [h.product_id for h in hits] == ["p1", "p2"]
-    assert [(r["method"], r["path"]) for r in engine.requests] == [("POST", "/products/_search"), ("POST", "/moved/_search")]
+    assert [(r["method"], r["path"]) for r in engine.requests] == [
+        ("POST", "/products/_search"),
+        ("POST", "/moved/_search"),
+    ]
 
 
 def test_endless_redirects_stop(allow_loopback, project, es, engine, settings):
@@ -258,7 +287,11 @@ def test_a_wrong_path_to_the_hits_is_a_clear_error_and_a_wrong_id_path_is_report
 def test_a_query_cannot_break_out_of_its_json_string():
     template = json.dumps({"size": "{k}", "query": {"match": {"title": "{query}"}}, "note": "q={query}"})
     body = render_body(template, query='x"}, "size": 10000, "a": {"', k=5)
-    assert body == {"size": 5, "query": {"match": {"title": 'x"}, "size": 10000, "a": {"'}}, "note": 'q=x"}, "size": 10000, "a": {"'}
+    assert body == {
+        "size": 5,
+        "query": {"match": {"title": 'x"}, "size": 10000, "a": {"'}},
+        "note": 'q=x"}, "size": 10000, "a": {"',
+    }
 
 
 def test_paths_are_dotted_or_json_pointers():
@@ -284,7 +317,9 @@ def test_the_allow_list_setting_is_parsed_strictly(monkeypatch):
 
 def test_fetch_run_command_fetches_the_top_queries_with_progress(allow_loopback, project, es, engine):
     out = io.StringIO()
-    call_command("fetch_run", "--project", "retrieve", "--connector", "es", "--top", "2", "--k", "1", "--name", "cli", stdout=out)
+    call_command(
+        "fetch_run", "--project", "retrieve", "--connector", "es", "--top", "2", "--k", "1", "--name", "cli", stdout=out
+    )
     run = SearchRun.objects.get(project=project, name="cli")
     assert results_of(run) == [("q1", "p1", 1, 10.0), ("q2", "p3", 1, 10.0)]
     text = out.getvalue()

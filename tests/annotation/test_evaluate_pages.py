@@ -33,7 +33,12 @@ BASELINE = {
     "q3": [("p6", 1, None), ("p8", 2, None)],
 }
 CANDIDATE = {
-    "q1": [("p1", 1, None), ("p3", 2, None), ("p2", 3, None), ("p10", 4, None)],  # better; p10 is a hole below the top 3
+    "q1": [
+        ("p1", 1, None),
+        ("p3", 2, None),
+        ("p2", 3, None),
+        ("p10", 4, None),
+    ],  # better; p10 is a hole below the top 3
     "q2": [("p5", 1, None), ("p4", 2, None)],  # worse
     "q3": [("p6", 1, None), ("p7", 2, None)],  # worse, and p7 is a hole
 }
@@ -81,7 +86,7 @@ def compare_url(world, **params) -> str:
 
 
 def html_row(content: str, attribute: str) -> str:
-    match = re.search(rf'<tr {attribute}>(.*?)</tr>', content, re.DOTALL)
+    match = re.search(rf"<tr {attribute}>(.*?)</tr>", content, re.DOTALL)
     assert match, f"no row {attribute}"
     return match.group(1)
 
@@ -170,13 +175,21 @@ def test_the_metrics_page_answers_a_fragment_to_htmx_and_a_page_otherwise(world)
 
     assert "<html" in full.content.decode() and 'id="metrics"' in full.content.decode()
     assert fragment.status_code == 200
-    assert "<html" not in fragment.content.decode() and fragment.content.decode().lstrip().startswith("<div id=\"metrics\"")
+    assert "<html" not in fragment.content.decode() and fragment.content.decode().lstrip().startswith(
+        '<div id="metrics"'
+    )
     assert "HX-Request" in fragment["Vary"]
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"k": "0"}, "k"), ({"k": "abc"}, "k"), ({"k": "100000"}, "k"), ({"source": "gossip"}, "source"), ({"sort": "id"}, "sort")],
+    [
+        ({"k": "0"}, "k"),
+        ({"k": "abc"}, "k"),
+        ({"k": "100000"}, "k"),
+        ({"source": "gossip"}, "source"),
+        ({"sort": "id"}, "sort"),
+    ],
 )
 def test_bad_settings_are_a_400_with_the_forms_error(world, params, field):
     response = world["annotator"].get(metrics_url(world, **params), **HTMX)
@@ -276,7 +289,9 @@ def test_fill_the_holes_checks_the_csrf_token(world):
 
 
 def test_fill_the_holes_refuses_a_second_job_no_holes_and_bad_settings(world):
-    assert world["lead"].post(fill_url(world), {"k": "2", "source": "gold"}, **HTMX).status_code == 409  # no holes in the top 2
+    assert (
+        world["lead"].post(fill_url(world), {"k": "2", "source": "gold"}, **HTMX).status_code == 409
+    )  # no holes in the top 2
     assert world["lead"].post(fill_url(world), {"k": "-1", "source": "gold"}, **HTMX).status_code == 400
     assert world["lead"].post(fill_url(world), {"k": "3", "source": "rumour"}, **HTMX).status_code == 400
     assert world["lead"].post(fill_url(world), {"k": "3", "source": "human"}, **HTMX).status_code == 400
@@ -382,7 +397,11 @@ def test_the_downloads_page_offers_all_labels_to_leads_only(world):
 
 @pytest.mark.parametrize(
     ("fmt", "content_type"),
-    [("csv", "text/csv; charset=utf-8"), ("jsonl", "application/x-ndjson; charset=utf-8"), ("qrels", "text/plain; charset=utf-8")],
+    [
+        ("csv", "text/csv; charset=utf-8"),
+        ("jsonl", "application/x-ndjson; charset=utf-8"),
+        ("qrels", "text/plain; charset=utf-8"),
+    ],
 )
 def test_gold_downloads_are_streamed_attachments_equal_to_the_export(world, fmt, content_type):
     response = world["annotator"].get(reverse("download_gold", args=[world["project"].id, fmt]))
@@ -395,7 +414,7 @@ def test_gold_downloads_are_streamed_attachments_equal_to_the_export(world, fmt,
 
 
 def test_the_gold_csv_download_neutralises_formulas(world):
-    Query.objects.filter(project=world["project"], external_id="q1").update(text="=HYPERLINK(\"http://evil\")")
+    Query.objects.filter(project=world["project"], external_id="q1").update(text='=HYPERLINK("http://evil")')
     Product.objects.filter(project=world["project"], external_id="p1").update(title="@SUM(A1:A9)")
 
     body = streamed(world["annotator"].get(reverse("download_gold", args=[world["project"].id, "csv"])))
@@ -406,7 +425,9 @@ def test_the_gold_csv_download_neutralises_formulas(world):
 
 def test_the_labels_and_run_downloads_are_streamed_exports(world):
     project, run = world["project"], world["candidate"]
-    Label.objects.create(project=project, pair=Pair.objects.filter(project=project).first(), source=LabelSource.LLM, rater="m", value=2)
+    Label.objects.create(
+        project=project, pair=Pair.objects.filter(project=project).first(), source=LabelSource.LLM, rater="m", value=2
+    )
 
     labels = world["lead"].get(reverse("download_labels", args=[project.id]))
     trec = world["annotator"].get(reverse("download_run", args=[project.id, run.id]))

@@ -34,8 +34,20 @@ from annotation.services import project_create
 pytestmark = pytest.mark.django_db
 
 
-def add_pair(project, qid: str, pid: str, *, gold=None, provenance=GoldProvenance.IMPORTED, policy=None, query_text=None, title=None):
-    query, _ = Query.objects.get_or_create(project=project, external_id=qid, defaults={"text": query_text or f"query {qid}"})
+def add_pair(
+    project,
+    qid: str,
+    pid: str,
+    *,
+    gold=None,
+    provenance=GoldProvenance.IMPORTED,
+    policy=None,
+    query_text=None,
+    title=None,
+):
+    query, _ = Query.objects.get_or_create(
+        project=project, external_id=qid, defaults={"text": query_text or f"query {qid}"}
+    )
     product, _ = Product.objects.get_or_create(
         project=project, external_id=pid, defaults={"title": title or f"product {pid}", "content_hash": "x"}
     )
@@ -79,7 +91,7 @@ def project(db):
 # --- CSV safety ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["=1+1", "+49 30 1234", "-2", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"])
+@pytest.mark.parametrize("cell", ["=1+1", "+49 30 1234", "-2", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x")'])
 def test_text_cells_that_a_spreadsheet_would_run_are_quoted(cell):
     assert neutralise(cell) == "'" + cell
 
@@ -117,10 +129,18 @@ def test_the_gold_csv_neutralises_formulas_in_every_text_column_but_not_our_numb
 def test_the_gold_csv_has_one_row_per_gold_pair_with_provenance_and_raters(project):
     rows = list(csv.DictReader(io.StringIO(text(export_gold_csv(project)))))
 
-    assert [(r["query_id"], r["product_id"], r["label"]) for r in rows] == [("q1", "p1", "2"), ("q1", "p2", "0"), ("q2", "p1", "1")]
+    assert [(r["query_id"], r["product_id"], r["label"]) for r in rows] == [
+        ("q1", "p1", "2"),
+        ("q1", "p2", "0"),
+        ("q2", "p1", "1"),
+    ]
     first = rows[0]
     assert first["query"] == "red dress"
-    assert (first["label_name"], first["provenance"], first["policy_version"]) == ("highly relevant", "adjudicated", "3")
+    assert (first["label_name"], first["provenance"], first["policy_version"]) == (
+        "highly relevant",
+        "adjudicated",
+        "3",
+    )
     assert first["raters"] == "anna,zoe"  # distinct, sorted
     assert first["llm_model"] == "gpt-new"  # the newest LLM label's model
     assert (rows[1]["raters"], rows[1]["provenance"]) == ("", "llm-auto")
@@ -280,14 +300,24 @@ def test_a_run_exports_in_qrelay_order_with_its_scores_where_trec_eval_keeps_tha
         "q2 Q0 p1 2 3.0 bm25_v2",
         "q2 Q0 p9 3 1.0 bm25_v2",
     ]
-    assert text(export_run_trec(run, scores="rank", tag="x")).splitlines()[2:] == ["q2 Q0 p3 1 3 x", "q2 Q0 p1 2 2 x", "q2 Q0 p9 3 1 x"]
+    assert text(export_run_trec(run, scores="rank", tag="x")).splitlines()[2:] == [
+        "q2 Q0 p3 1 3 x",
+        "q2 Q0 p1 2 2 x",
+        "q2 Q0 p9 3 1 x",
+    ]
 
 
 def test_trec_eval_scores_an_exported_run_as_qrelay_does(project):
     run = make_run(
         project,
         "r",
-        [("q1", "p2", 1, None), ("q1", "p1", 2, None), ("q1", "p7", 2, 5.0), ("q2", "p3", 1, 1.0), ("q2", "p1", 1, 1.0)],
+        [
+            ("q1", "p2", 1, None),
+            ("q1", "p1", 2, None),
+            ("q1", "p7", 2, 5.0),
+            ("q2", "p3", 1, 1.0),
+            ("q2", "p1", 1, 1.0),
+        ],
     )
     qrels: dict[str, dict[str, int]] = {}
     for line in text(export_gold_qrels(project)).splitlines():
@@ -313,7 +343,19 @@ def test_export_gold_writes_to_stdout_by_default(project, command):
     out = command("export_gold", "--project", "shop", "--format", "csv")
 
     assert out.splitlines()[0] == ",".join(
-        ["query_id", "query", "product_id", "product_title", "label", "label_name", "provenance", "policy_version", "raters", "llm_model", "gold_updated_at"]
+        [
+            "query_id",
+            "query",
+            "product_id",
+            "product_title",
+            "label",
+            "label_name",
+            "provenance",
+            "policy_version",
+            "raters",
+            "llm_model",
+            "gold_updated_at",
+        ]
     )
     assert len(out.splitlines()) == 4
 
@@ -392,7 +434,11 @@ def test_the_database_paths_give_the_same_rows_as_the_reference_in_python(tricky
     assert fast_jsonl == parsed_jsonl(jsonl_blocks(gold_table(tricky, chunk_size=chunk_size)))
     assert fast_labels == parsed_jsonl(jsonl_blocks(labels_table(tricky, chunk_size=chunk_size)))
     row = next(r for r in fast_jsonl if r["query_id"] == "=q3")
-    assert (row["raters"], row["llm_model"], row["query"]) == ("+bob,Zoe,anna,Ängel", "model-b", 'say "hi",\nthen @leave')
+    assert (row["raters"], row["llm_model"], row["query"]) == (
+        "+bob,Zoe,anna,Ängel",
+        "model-b",
+        'say "hi",\nthen @leave',
+    )
     safe = next(r for r in fast_csv if r[0] == "'=q3")
     assert safe[1:4] == ['say "hi",\nthen @leave', "p,4", "'-5% off"]
     assert safe[8] == "'+bob,Zoe,anna,Ängel"
@@ -405,4 +451,8 @@ def test_timestamps_are_written_as_iso_8601_in_utc(project):
     row = parsed_jsonl(export_gold_jsonl(project))[0]
     reference = parsed_jsonl(jsonl_blocks(gold_table(project)))[0]
 
-    assert row["gold_updated_at"] == reference["gold_updated_at"] == pair.gold_updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert (
+        row["gold_updated_at"]
+        == reference["gold_updated_at"]
+        == pair.gold_updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )

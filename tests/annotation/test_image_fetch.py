@@ -79,7 +79,9 @@ def project():
 
 
 def remote(project, *paths_or_urls) -> list[ProductImage]:
-    product = Product.objects.create(project=project, external_id=f"p{Product.objects.count()}", title="Dress", content_hash="0" * 64)
+    product = Product.objects.create(
+        project=project, external_id=f"p{Product.objects.count()}", title="Dress", content_hash="0" * 64
+    )
     return [
         ProductImage.objects.create(product=product, position=i, source=url, status=ProductImage.Status.REMOTE)
         for i, url in enumerate(paths_or_urls)

@@ -26,15 +26,23 @@ def csv_text(rows: list[list[str]]) -> str:
 def catalogue(default_project, command, write):
     """Existing queries q1, q2 and products p1, p2, so later imports have something to
     update (and must not)."""
-    command("import_queries", write("seed_queries.csv", "query_id,query,traffic\nq1,red dress,10\nq2,winter boots,5\n"), project=PROJECT)
-    command("import_products", write("seed_products.csv", "product_id,title\np1,Red dress\np2,Boots\n"), project=PROJECT)
+    command(
+        "import_queries",
+        write("seed_queries.csv", "query_id,query,traffic\nq1,red dress,10\nq2,winter boots,5\n"),
+        project=PROJECT,
+    )
+    command(
+        "import_products", write("seed_products.csv", "product_id,title\np1,Red dress\np2,Boots\n"), project=PROJECT
+    )
     return default_project
 
 
 # --- file structure -----------------------------------------------------------------
 
 
-def test_it_rejects_an_unterminated_quote_naming_the_line_where_it_opens_and_changes_nothing(catalogue, write, snapshot, command_error):
+def test_it_rejects_an_unterminated_quote_naming_the_line_where_it_opens_and_changes_nothing(
+    catalogue, write, snapshot, command_error
+):
     path = write("products.csv", 'product_id,title\np1,Red dress v2\np3,"Broken title\np4,Shoe\np5,Sock\n')
     before = snapshot()
 
@@ -56,7 +64,9 @@ def test_it_rejects_a_stray_character_after_a_closing_quote(catalogue, write, sn
     assert snapshot() == before
 
 
-def test_it_rejects_rows_with_the_wrong_number_of_fields_listing_every_such_line(catalogue, write, snapshot, command_error):
+def test_it_rejects_rows_with_the_wrong_number_of_fields_listing_every_such_line(
+    catalogue, write, snapshot, command_error
+):
     path = write("queries.csv", "query_id,query\nq1,red dress new\nq3,sandals,extra\nq4,hats\nq5\n")
     before = snapshot()
 
@@ -101,7 +111,9 @@ def test_it_rejects_a_jsonl_object_missing_a_required_field(catalogue, write, sn
 
 def test_it_keeps_jsonl_line_numbers_right_when_a_value_holds_a_unicode_line_separator(default_project, write):
     # JSON allows U+2028 and U+0085 raw inside strings; they do not end a line.
-    path = Path(write("queries.jsonl", '{"query_id": "q1", "query": "red\u2028dress\x85x"}\n{"query_id": "q2", "query": ""}\n'))
+    path = Path(
+        write("queries.jsonl", '{"query_id": "q1", "query": "red\u2028dress\x85x"}\n{"query_id": "q2", "query": ""}\n')
+    )
 
     with pytest.raises(ImportFailed) as failure:
         queries_import(project=default_project, path=path)
@@ -123,7 +135,10 @@ def test_it_rejects_a_trec_run_line_with_the_wrong_number_of_fields(catalogue, w
 
     message = command_error("import_run", path, project=PROJECT, run="bm25")
 
-    assert "bm25.run, line 2: expected 6 whitespace-separated fields (query_id _q0 product_id rank score _tag), got 5" in message
+    assert (
+        "bm25.run, line 2: expected 6 whitespace-separated fields (query_id _q0 product_id rank score _tag), got 5"
+        in message
+    )
     assert snapshot() == before
 
 
@@ -180,7 +195,9 @@ def test_it_rejects_a_utf16_file(default_project, write, snapshot, command_error
         ("import_labels", "labels.qrels", {"rater": "ann"}),
     ],
 )
-def test_it_rejects_an_empty_file(default_project, write, snapshot, command_error, content, command_name, name, options):
+def test_it_rejects_an_empty_file(
+    default_project, write, snapshot, command_error, content, command_name, name, options
+):
     path = write(name, content)
     before = snapshot()
 
@@ -216,7 +233,9 @@ def test_it_rejects_two_columns_that_mean_the_same(default_project, write, snaps
 
     message = command_error("import_products", path, project=PROJECT)
 
-    assert "products.csv, line 1, column 'sku': duplicate column: 'sku' and 'product_id' both mean 'product_id'" in message
+    assert (
+        "products.csv, line 1, column 'sku': duplicate column: 'sku' and 'product_id' both mean 'product_id'" in message
+    )
     assert snapshot() == before
 
 
@@ -225,7 +244,9 @@ def test_it_rejects_a_file_whose_format_it_cannot_tell(default_project, write, c
 
     message = command_error("import_products", path, project=PROJECT)
 
-    assert "products.xlsx: cannot tell the format from the extension '.xlsx'; use --format csv|tsv|jsonl|trec" in message
+    assert (
+        "products.xlsx: cannot tell the format from the extension '.xlsx'; use --format csv|tsv|jsonl|trec" in message
+    )
     assert Product.objects.count() == 0
 
 
@@ -310,8 +331,14 @@ def test_it_rejects_bad_traffic_and_changes_nothing(catalogue, write, snapshot, 
         ('{"colour": red}', "not valid JSON (Expecting value at character 12)"),
     ],
 )
-def test_it_rejects_attributes_that_are_not_a_json_object(catalogue, write, snapshot, command_error, attributes, problem):
-    rows = [["product_id", "title", "attributes"], ["p1", "Red dress v2", '{"colour": "red"}'], ["p3", "Hat", attributes]]
+def test_it_rejects_attributes_that_are_not_a_json_object(
+    catalogue, write, snapshot, command_error, attributes, problem
+):
+    rows = [
+        ["product_id", "title", "attributes"],
+        ["p1", "Red dress v2", '{"colour": "red"}'],
+        ["p3", "Hat", attributes],
+    ]
     path = write("products.csv", csv_text(rows))
     before = snapshot()
 
@@ -322,7 +349,10 @@ def test_it_rejects_attributes_that_are_not_a_json_object(catalogue, write, snap
 
 
 def test_it_rejects_jsonl_attributes_that_are_a_list(default_project, write, snapshot, command_error):
-    path = write("products.jsonl", '{"product_id": "p1", "title": "Dress"}\n{"product_id": "p2", "title": "Hat", "attributes": ["red"]}\n')
+    path = write(
+        "products.jsonl",
+        '{"product_id": "p1", "title": "Dress"}\n{"product_id": "p2", "title": "Hat", "attributes": ["red"]}\n',
+    )
     before = snapshot()
 
     message = command_error("import_products", path, project=PROJECT)
@@ -382,13 +412,18 @@ def test_it_rejects_labels_without_a_rater(catalogue, write, snapshot, command_e
     assert snapshot() == before
 
 
-def test_it_rejects_unknown_query_and_product_ids_in_a_run_without_text_columns(catalogue, write, snapshot, command_error):
+def test_it_rejects_unknown_query_and_product_ids_in_a_run_without_text_columns(
+    catalogue, write, snapshot, command_error
+):
     path = write("run.csv", "query_id,product_id,rank\nq1,p1,1\nq1,p2,2\nq9,p1,1\nq2,p7,1\n")
     before = snapshot()
 
     message = command_error("import_run", path, project=PROJECT, run="bm25")
 
-    assert "run.csv, line 4, column 'query_id': unknown query_id 'q9': import the queries first or add a 'query' column" in message
+    assert (
+        "run.csv, line 4, column 'query_id': unknown query_id 'q9': import the queries first or add a 'query' column"
+        in message
+    )
     assert (
         "run.csv, line 5, column 'product_id': unknown product_id 'p7': import the products first or add a 'product_title' column"
         in message
@@ -412,7 +447,10 @@ def test_it_rejects_a_gold_file_where_two_raters_disagree_naming_both_lines(cata
 
     message = command_error("import_labels", path, project=PROJECT, gold=True)
 
-    assert "labels.csv, line 4, column 'label': --gold needs one label per pair, but line 2 gives q1/p1 another label" in message
+    assert (
+        "labels.csv, line 4, column 'label': --gold needs one label per pair, but line 2 gives q1/p1 another label"
+        in message
+    )
     assert snapshot() == before
 
 
@@ -451,7 +489,9 @@ CONFLICTS = {
 
 
 @pytest.mark.parametrize("kind", CONFLICTS)
-def test_it_rejects_conflicting_rows_for_the_same_key_and_changes_nothing(catalogue, write, snapshot, command_error, kind):
+def test_it_rejects_conflicting_rows_for_the_same_key_and_changes_nothing(
+    catalogue, write, snapshot, command_error, kind
+):
     command_name, options, name, content, expected = CONFLICTS[kind]
     path = write(name, content)
     before = snapshot()
@@ -472,7 +512,13 @@ REPEATS = {
         "q1 Q0 p1 1 9.0 x\nq1 Q0 p2 2 8.0 x\nq1 Q0 p1 1 9.0 x\n",
         {"SearchRun": 1, "SearchResult": 2, "Pair": 2},
     ),
-    "labels": ("import_labels", {"rater": "ann"}, "labels.csv", "query_id,product_id,label\nq1,p1,2\nq1,p1,2\n", {"Label": 1, "Pair": 1}),
+    "labels": (
+        "import_labels",
+        {"rater": "ann"},
+        "labels.csv",
+        "query_id,product_id,label\nq1,p1,2\nq1,p1,2\n",
+        {"Label": 1, "Pair": 1},
+    ),
 }
 
 
@@ -500,7 +546,10 @@ def test_it_counts_every_exact_repeat_in_the_note(default_project, write, comman
 
 def products_with_image(write, png: bytes, image_column: str) -> str:
     write("img/ok.png", png)
-    return write("products.csv", csv_text([["product_id", "title", "image"], ["p1", "Red dress v2", "img/ok.png"], ["p3", "Hat", image_column]]))
+    return write(
+        "products.csv",
+        csv_text([["product_id", "title", "image"], ["p1", "Red dress v2", "img/ok.png"], ["p3", "Hat", image_column]]),
+    )
 
 
 def test_it_rejects_a_missing_image_file_and_writes_nothing(catalogue, write, snapshot, command_error, png_rgba):
@@ -514,7 +563,9 @@ def test_it_rejects_a_missing_image_file_and_writes_nothing(catalogue, write, sn
 
 
 @pytest.mark.parametrize("image", ["../x.png", "img/../../x.png", "/etc/passwd"])
-def test_it_rejects_an_image_path_outside_the_files_folder(catalogue, write, tmp_path, snapshot, command_error, png_rgba, image):
+def test_it_rejects_an_image_path_outside_the_files_folder(
+    catalogue, write, tmp_path, snapshot, command_error, png_rgba, image
+):
     (tmp_path.parent / "x.png").write_bytes(png_rgba)  # exists, so only the location can be the reason
     path = products_with_image(write, png_rgba, image)
     before = snapshot()
@@ -525,7 +576,9 @@ def test_it_rejects_an_image_path_outside_the_files_folder(catalogue, write, tmp
     assert snapshot() == before
 
 
-def test_it_rejects_a_symlink_that_leads_out_of_the_folder(catalogue, write, tmp_path, snapshot, command_error, png_rgba):
+def test_it_rejects_a_symlink_that_leads_out_of_the_folder(
+    catalogue, write, tmp_path, snapshot, command_error, png_rgba
+):
     outside = tmp_path.parent / "secret.png"
     outside.write_bytes(png_rgba)
     (tmp_path / "img").mkdir()
@@ -546,7 +599,10 @@ def test_it_rejects_image_urls_that_are_not_http(catalogue, write, snapshot, com
 
     message = command_error("import_products", path, project=PROJECT)
 
-    assert f"products.csv, line 3, column 'image': only http(s) URLs or relative paths are accepted, got {image!r}" in message
+    assert (
+        f"products.csv, line 3, column 'image': only http(s) URLs or relative paths are accepted, got {image!r}"
+        in message
+    )
     assert snapshot() == before
 
 
@@ -588,7 +644,9 @@ def test_it_rejects_a_truncated_image(catalogue, write, snapshot, command_error,
     assert snapshot() == before
 
 
-def test_it_rejects_a_decompression_bomb_and_writes_nothing(catalogue, write, snapshot, command_error, settings, png_rgba, png_20x20):
+def test_it_rejects_a_decompression_bomb_and_writes_nothing(
+    catalogue, write, snapshot, command_error, settings, png_rgba, png_20x20
+):
     settings.QRELAY_IMAGE_MAX_PIXELS = 100  # the 8x6 image passes, the 20x20 one is "a bomb"
     write("img/bomb.png", png_20x20)
     path = products_with_image(write, png_rgba, "img/bomb.png")
@@ -596,11 +654,16 @@ def test_it_rejects_a_decompression_bomb_and_writes_nothing(catalogue, write, sn
 
     message = command_error("import_products", path, project=PROJECT)
 
-    assert "products.csv, line 3, column 'image': img/bomb.png: image has 20x20 pixels, more than the limit of 100" in message
+    assert (
+        "products.csv, line 3, column 'image': img/bomb.png: image has 20x20 pixels, more than the limit of 100"
+        in message
+    )
     assert snapshot() == before
 
 
-def test_it_rejects_an_image_file_over_the_byte_limit(catalogue, write, snapshot, command_error, settings, png_rgba, png_20x20):
+def test_it_rejects_an_image_file_over_the_byte_limit(
+    catalogue, write, snapshot, command_error, settings, png_rgba, png_20x20
+):
     settings.QRELAY_IMAGE_MAX_BYTES = len(png_rgba)
     write("img/big.png", png_20x20 + b"\0" * len(png_rgba))
     path = products_with_image(write, png_rgba, "img/big.png")
@@ -608,7 +671,10 @@ def test_it_rejects_an_image_file_over_the_byte_limit(catalogue, write, snapshot
 
     message = command_error("import_products", path, project=PROJECT)
 
-    assert f"products.csv, line 3, column 'image': cannot read image img/big.png: image is larger than {len(png_rgba)} bytes" in message
+    assert (
+        f"products.csv, line 3, column 'image': cannot read image img/big.png: image is larger than {len(png_rgba)} bytes"
+        in message
+    )
     assert snapshot() == before
 
 
@@ -670,7 +736,10 @@ def test_it_rejects_traffic_too_large_for_the_database(catalogue, write, snapsho
 
     message = command_error("import_queries", path, project=PROJECT)
 
-    assert "queries.csv, line 3, column 'traffic': must be at most 9223372036854775807, got '9223372036854775808'" in message
+    assert (
+        "queries.csv, line 3, column 'traffic': must be at most 9223372036854775807, got '9223372036854775808'"
+        in message
+    )
     assert snapshot() == before
 
 
@@ -688,7 +757,13 @@ def test_it_rejects_a_run_name_longer_than_its_column(catalogue, write, snapshot
 
 
 def test_a_failing_gold_import_leaves_existing_gold_alone(catalogue, write, command, command_error):
-    command("import_labels", write("gold1.csv", "query_id,product_id,label\nq1,p1,2\n"), project=PROJECT, rater="ann", gold=True)
+    command(
+        "import_labels",
+        write("gold1.csv", "query_id,product_id,label\nq1,p1,2\n"),
+        project=PROJECT,
+        rater="ann",
+        gold=True,
+    )
     path = write("gold2.csv", "query_id,product_id,label\nq1,p1,0\nq2,p2,nonsense\n")
 
     command_error("import_labels", path, project=PROJECT, rater="ann", gold=True)

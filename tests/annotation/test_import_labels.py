@@ -39,7 +39,9 @@ def gold_by_key(project=None) -> dict[tuple[str, str], tuple]:
     pairs = Pair.objects.all() if project is None else Pair.objects.filter(project=project)
     return {
         (q, p): (value, provenance)
-        for q, p, value, provenance in pairs.values_list("query__external_id", "product__external_id", "gold_value", "gold_provenance")
+        for q, p, value, provenance in pairs.values_list(
+            "query__external_id", "product__external_id", "gold_value", "gold_provenance"
+        )
     }
 
 
@@ -52,7 +54,11 @@ def labels_by_key() -> list[tuple]:
 @pytest.fixture
 def catalogue(default_project, command, write):
     command("import_queries", write("queries.csv", "query_id,query\nq1,red dress\nq2,winter boots\n"), project=PROJECT)
-    command("import_products", write("products.csv", "product_id,title\np1,Red dress\np2,Boots\np3,Scarf\n"), project=PROJECT)
+    command(
+        "import_products",
+        write("products.csv", "product_id,title\np1,Red dress\np2,Boots\np3,Scarf\n"),
+        project=PROJECT,
+    )
     return default_project
 
 
@@ -66,7 +72,15 @@ def test_it_loads_an_esci_flat_file_with_gold(esci_project, write, command, coun
         "esci.csv: 8 row(s) read; labels added 8; unchanged 0; new pairs 8; queries created 3; products created 6; "
         "gold set 8; gold unchanged 0; gold kept (human/adjudicated) 0"
     ) in out
-    assert counts() == {"Query": 3, "Product": 6, "ProductImage": 0, "Pair": 8, "Label": 8, "SearchRun": 0, "SearchResult": 0}
+    assert counts() == {
+        "Query": 3,
+        "Product": 6,
+        "ProductImage": 0,
+        "Pair": 8,
+        "Label": 8,
+        "SearchRun": 0,
+        "SearchResult": 0,
+    }
     assert dict(Query.objects.values_list("external_id", "text")) == {
         "1": "revent 80 cfm",
         "2": "bathroom fan without light",
@@ -86,7 +100,10 @@ def test_a_second_esci_import_adds_nothing(esci_project, write, command, snapsho
 
     out = command("import_labels", path, project="esci-us", rater="amazon", gold=True)
 
-    assert "labels added 0; unchanged 8; new pairs 0; queries created 0; products created 0; gold set 0; gold unchanged 8" in out
+    assert (
+        "labels added 0; unchanged 8; new pairs 0; queries created 0; products created 0; gold set 0; gold unchanged 8"
+        in out
+    )
     assert snapshot() == before
 
 
@@ -116,7 +133,9 @@ def test_esci_labels_resolve_by_name_code_and_value(esci_project, write, given, 
     assert Label.objects.get().value == value
 
 
-@pytest.mark.parametrize(("given", "value"), [("Highly Relevant", 2), ("acceptable substitute", 1), ("h", 2), ("A", 1), ("1", 1)])
+@pytest.mark.parametrize(
+    ("given", "value"), [("Highly Relevant", 2), ("acceptable substitute", 1), ("h", 2), ("A", 1), ("1", 1)]
+)
 def test_default_scale_labels_resolve_by_name_code_and_value(catalogue, write, given, value):
     path = Path(write("labels.csv", f"query_id,product_id,label\nq1,p1,{given}\n"))
 
@@ -131,7 +150,10 @@ def test_an_ambiguous_one_letter_code_is_not_guessed(db, write, command_error):
 
     message = command_error("import_labels", path, project="shops", rater="ann")
 
-    assert "labels.csv, line 2, column 'label': unknown label 'B'; the project's scale is: Bad (0), Borderline (1), Good (2)" in message
+    assert (
+        "labels.csv, line 2, column 'label': unknown label 'B'; the project's scale is: Bad (0), Borderline (1), Good (2)"
+        in message
+    )
     assert Label.objects.count() == 0
 
 
@@ -139,7 +161,9 @@ def test_an_ambiguous_one_letter_code_is_not_guessed(db, write, command_error):
 
 
 def test_it_imports_trec_qrels_with_values_by_number(catalogue, write, command):
-    out = command("import_labels", write("judged.qrels", "q1 0 p1 2\nq1 0 p2 0\nq2 0 p1 1\n"), project=PROJECT, rater="trec")
+    out = command(
+        "import_labels", write("judged.qrels", "q1 0 p1 2\nq1 0 p2 0\nq2 0 p1 1\n"), project=PROJECT, rater="trec"
+    )
 
     assert "judged.qrels: 3 row(s) read; labels added 3; unchanged 0; new pairs 3" in out
     assert labels_by_key() == [
@@ -178,18 +202,29 @@ def test_a_rater_column_gives_several_labels_per_pair(catalogue, write, command)
 
 
 def test_the_rater_column_wins_over_the_rater_option_where_it_is_filled(catalogue, write, command):
-    command("import_labels", write("labels.csv", "query_id,product_id,label,rater\nq1,p1,2,ann\nq1,p2,1,\n"), project=PROJECT, rater="fallback")
+    command(
+        "import_labels",
+        write("labels.csv", "query_id,product_id,label,rater\nq1,p1,2,ann\nq1,p2,1,\n"),
+        project=PROJECT,
+        rater="fallback",
+    )
 
     assert labels_by_key() == [("q1", "p1", "ann", 2, "human"), ("q1", "p2", "fallback", 1, "human")]
 
 
 def test_a_changed_label_is_appended_and_the_old_one_kept(catalogue, write, command):
-    command("import_labels", write("a.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,1\n"), project=PROJECT, rater="ann")
+    command(
+        "import_labels", write("a.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,1\n"), project=PROJECT, rater="ann"
+    )
 
-    out = command("import_labels", write("b.csv", "query_id,product_id,label\nq1,p1,0\nq1,p2,1\n"), project=PROJECT, rater="ann")
+    out = command(
+        "import_labels", write("b.csv", "query_id,product_id,label\nq1,p1,0\nq1,p2,1\n"), project=PROJECT, rater="ann"
+    )
 
     assert "labels added 1; unchanged 1" in out
-    assert list(Label.objects.filter(pair__product__external_id="p1").order_by("id").values_list("value", flat=True)) == [2, 0]
+    assert list(
+        Label.objects.filter(pair__product__external_id="p1").order_by("id").values_list("value", flat=True)
+    ) == [2, 0]
 
 
 def test_llm_labels_are_kept_apart_from_human_ones(catalogue, write, command):
@@ -226,9 +261,21 @@ def test_gold_agreed_by_several_raters_is_set_once(catalogue, write, command):
 
 
 def test_a_later_gold_import_replaces_imported_gold(catalogue, write, command):
-    command("import_labels", write("a.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,1\n"), project=PROJECT, rater="ann", gold=True)
+    command(
+        "import_labels",
+        write("a.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,1\n"),
+        project=PROJECT,
+        rater="ann",
+        gold=True,
+    )
 
-    out = command("import_labels", write("b.csv", "query_id,product_id,label\nq1,p1,0\nq1,p2,1\n"), project=PROJECT, rater="bob", gold=True)
+    out = command(
+        "import_labels",
+        write("b.csv", "query_id,product_id,label\nq1,p1,0\nq1,p2,1\n"),
+        project=PROJECT,
+        rater="bob",
+        gold=True,
+    )
 
     assert "gold set 1; gold unchanged 1; gold kept (human/adjudicated) 0" in out
     assert gold_by_key() == {("q1", "p1"): (0, "imported"), ("q1", "p2"): (1, "imported")}
@@ -237,10 +284,18 @@ def test_a_later_gold_import_replaces_imported_gold(catalogue, write, command):
 @pytest.mark.parametrize("provenance", [GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED])
 def test_gold_set_by_people_is_kept_when_a_gold_import_disagrees(catalogue, write, command, provenance):
     command("import_run", write("bm25.run", "q1 Q0 p1 1 2 x\nq1 Q0 p2 2 1 x\n"), project=PROJECT, run="bm25")
-    Pair.objects.filter(product__external_id="p1").update(gold_value=1, gold_provenance=provenance, gold_policy_version=3)
+    Pair.objects.filter(product__external_id="p1").update(
+        gold_value=1, gold_provenance=provenance, gold_policy_version=3
+    )
     reviewed = Pair.objects.filter(product__external_id="p1").values().get()
 
-    out = command("import_labels", write("gold.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,0\n"), project=PROJECT, rater="vendor", gold=True)
+    out = command(
+        "import_labels",
+        write("gold.csv", "query_id,product_id,label\nq1,p1,2\nq1,p2,0\n"),
+        project=PROJECT,
+        rater="vendor",
+        gold=True,
+    )
 
     assert "labels added 2" in out
     assert "gold set 1; gold unchanged 0; gold kept (human/adjudicated) 1" in out
@@ -250,7 +305,9 @@ def test_gold_set_by_people_is_kept_when_a_gold_import_disagrees(catalogue, writ
 
 
 def test_labels_without_gold_leave_gold_alone(catalogue, write, command):
-    command("import_labels", write("a.csv", "query_id,product_id,label\nq1,p1,2\n"), project=PROJECT, rater="ann", gold=True)
+    command(
+        "import_labels", write("a.csv", "query_id,product_id,label\nq1,p1,2\n"), project=PROJECT, rater="ann", gold=True
+    )
 
     command("import_labels", write("b.csv", "query_id,product_id,label\nq1,p1,0\n"), project=PROJECT, rater="bob")
 

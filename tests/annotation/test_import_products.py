@@ -33,7 +33,7 @@ def media_files() -> list[Path]:
 def test_it_imports_every_product_column_from_csv(default_project, write, command):
     path = write(
         "products.csv",
-        'product_id,title,brand,category,description,attributes\n'
+        "product_id,title,brand,category,description,attributes\n"
         'p1,Red dress,Acme,Dresses > Midi,"Silk, knee length","{""colour"": ""red"", ""size"": [36, 38]}"\n'
         "p2,Boots,,,,\n",
     )
@@ -42,7 +42,12 @@ def test_it_imports_every_product_column_from_csv(default_project, write, comman
 
     assert "products.csv: 2 row(s) read; products created 2; updated 0; unchanged 0; images written 0" in out
     dress = Product.objects.get(project=default_project, external_id="p1")
-    assert (dress.title, dress.brand, dress.category, dress.description) == ("Red dress", "Acme", "Dresses > Midi", "Silk, knee length")
+    assert (dress.title, dress.brand, dress.category, dress.description) == (
+        "Red dress",
+        "Acme",
+        "Dresses > Midi",
+        "Silk, knee length",
+    )
     assert dress.attributes == {"colour": "red", "size": [36, 38]}
     assert re.fullmatch(r"[0-9a-f]{64}", dress.content_hash)
     boots = Product.objects.get(external_id="p2")
@@ -55,7 +60,10 @@ def test_it_imports_products_from_jsonl_with_aliases_and_an_image_list(default_p
     write("b.jpg", jpeg)
     path = write(
         "products.jsonl",
-        json.dumps({"sku": 17, "name": "Hat", "attributes": {"colour": "red"}, "images": ["a.png", "b.jpg"], "ignored": 1}) + "\n",
+        json.dumps(
+            {"sku": 17, "name": "Hat", "attributes": {"colour": "red"}, "images": ["a.png", "b.jpg"], "ignored": 1}
+        )
+        + "\n",
     )
 
     command("import_products", path, project=PROJECT)
@@ -72,7 +80,12 @@ def test_it_reads_tab_separated_files(default_project, write, command):
 
 
 def test_it_reads_a_file_with_another_extension_given_format(default_project, write, command):
-    command("import_products", write("export.dat", '{"product_id": "p1", "title": "Hat"}\n'), project=PROJECT, format="jsonl")
+    command(
+        "import_products",
+        write("export.dat", '{"product_id": "p1", "title": "Hat"}\n'),
+        project=PROJECT,
+        format="jsonl",
+    )
 
     assert Product.objects.get().title == "Hat"
 
@@ -115,13 +128,19 @@ def test_changing_one_product_row_updates_exactly_that_product_and_replaces_its_
 ):
     write("img/a.png", png_rgba)
     write("img/b.jpg", jpeg)
-    command("import_products", write("v1.csv", "product_id,title,image\np1,Dress,img/a.png\np2,Boots,img/b.jpg\n"), project=PROJECT)
+    command(
+        "import_products",
+        write("v1.csv", "product_id,title,image\np1,Dress,img/a.png\np2,Boots,img/b.jpg\n"),
+        project=PROJECT,
+    )
     dress, boots = Product.objects.get(external_id="p1"), Product.objects.get(external_id="p2")
     boots_images = list(boots.images.values())
     old_dress_image = dress.images.get()
 
     out = command(
-        "import_products", write("v2.csv", "product_id,title,image\np1,Dress,img/b.jpg|img/a.png\np2,Boots,img/b.jpg\n"), project=PROJECT
+        "import_products",
+        write("v2.csv", "product_id,title,image\np1,Dress,img/b.jpg|img/a.png\np2,Boots,img/b.jpg\n"),
+        project=PROJECT,
     )
 
     assert "products created 0; updated 1; unchanged 1; images written 2" in out
@@ -151,10 +170,18 @@ def test_changing_an_image_file_changes_the_content_hash(default_project, write,
 
 
 def test_changing_attributes_updates_the_product(default_project, write, command):
-    command("import_products", write("a.jsonl", '{"product_id": "p1", "title": "Dress", "attributes": {"colour": "red"}}\n'), project=PROJECT)
+    command(
+        "import_products",
+        write("a.jsonl", '{"product_id": "p1", "title": "Dress", "attributes": {"colour": "red"}}\n'),
+        project=PROJECT,
+    )
     first_hash = Product.objects.get().content_hash
 
-    out = command("import_products", write("b.jsonl", '{"product_id": "p1", "title": "Dress", "attributes": {"colour": "blue"}}\n'), project=PROJECT)
+    out = command(
+        "import_products",
+        write("b.jsonl", '{"product_id": "p1", "title": "Dress", "attributes": {"colour": "blue"}}\n'),
+        project=PROJECT,
+    )
 
     assert "updated 1" in out
     product = Product.objects.get()
@@ -207,7 +234,9 @@ def test_it_stores_a_png_with_alpha_and_a_jpeg_re_encoded_as_jpeg_under_a_server
             assert decoded.mode == "RGB"
             assert decoded.size == size
     # The half-transparent red was laid on white, not on black.
-    with Image.open(Path(settings.MEDIA_ROOT) / ProductImage.objects.get(product__external_id="p1").stored_name) as dress:
+    with Image.open(
+        Path(settings.MEDIA_ROOT) / ProductImage.objects.get(product__external_id="p1").stored_name
+    ) as dress:
         red, green, blue = dress.getpixel((4, 3))
     assert red > 230 and 100 < green < 160 and 100 < blue < 160
     assert len(media_files()) == 2
@@ -226,15 +255,35 @@ def test_it_splits_images_on_a_pipe_into_positions(default_project, write, comma
 
 
 def test_it_records_http_images_as_remote_without_a_file(default_project, write, command):
-    path = write("products.csv", "product_id,title,image\np1,Dress,https://cdn.example/p1.jpg|HTTP://cdn.example/p1b.jpg\n")
+    path = write(
+        "products.csv", "product_id,title,image\np1,Dress,https://cdn.example/p1.jpg|HTTP://cdn.example/p1b.jpg\n"
+    )
 
     out = command("import_products", path, project=PROJECT)
 
     assert "images written 2" in out
-    images = list(ProductImage.objects.order_by("position").values("position", "source", "status", "stored_name", "sha256", "width"))
+    images = list(
+        ProductImage.objects.order_by("position").values(
+            "position", "source", "status", "stored_name", "sha256", "width"
+        )
+    )
     assert images == [
-        {"position": 0, "source": "https://cdn.example/p1.jpg", "status": "remote", "stored_name": "", "sha256": "", "width": None},
-        {"position": 1, "source": "HTTP://cdn.example/p1b.jpg", "status": "remote", "stored_name": "", "sha256": "", "width": None},
+        {
+            "position": 0,
+            "source": "https://cdn.example/p1.jpg",
+            "status": "remote",
+            "stored_name": "",
+            "sha256": "",
+            "width": None,
+        },
+        {
+            "position": 1,
+            "source": "HTTP://cdn.example/p1b.jpg",
+            "status": "remote",
+            "stored_name": "",
+            "sha256": "",
+            "width": None,
+        },
     ]
     assert media_files() == []
 
@@ -243,7 +292,11 @@ def test_the_same_image_for_two_products_is_stored_once(default_project, write, 
     write("a.jpg", jpeg)
     write("copy.jpg", jpeg)
 
-    command("import_products", write("products.csv", "product_id,title,image\np1,Dress,a.jpg\np2,Robe,copy.jpg\n"), project=PROJECT)
+    command(
+        "import_products",
+        write("products.csv", "product_id,title,image\np1,Dress,a.jpg\np2,Robe,copy.jpg\n"),
+        project=PROJECT,
+    )
 
     names = set(ProductImage.objects.values_list("stored_name", flat=True))
     assert len(names) == 1
@@ -262,7 +315,9 @@ def test_it_shrinks_images_larger_than_the_maximum_side(default_project, write, 
         assert stored.size == (64, 32)
 
 
-def test_image_paths_are_relative_to_the_files_folder_not_the_working_directory(default_project, tmp_path, write, monkeypatch, jpeg):
+def test_image_paths_are_relative_to_the_files_folder_not_the_working_directory(
+    default_project, tmp_path, write, monkeypatch, jpeg
+):
     write("data/img/a.jpg", jpeg)
     path = Path(write("data/products.csv", "product_id,title,image\np1,Dress,img/a.jpg\n"))
     monkeypatch.chdir(tmp_path)
@@ -290,7 +345,9 @@ def test_it_imports_queries_with_locale_and_traffic(default_project, write, comm
 
 
 def test_reimporting_the_same_queries_changes_nothing(default_project, write, command, snapshot):
-    path = write("queries.jsonl", '{"query_id": "q1", "query": "red dress", "traffic": 5}\n{"query_id": 2, "query": "boots"}\n')
+    path = write(
+        "queries.jsonl", '{"query_id": "q1", "query": "red dress", "traffic": 5}\n{"query_id": 2, "query": "boots"}\n'
+    )
     command("import_queries", path, project=PROJECT)
     before = snapshot()
 
@@ -304,7 +361,9 @@ def test_changing_one_query_row_updates_exactly_that_query(default_project, writ
     command("import_queries", write("a.csv", "query_id,query,traffic\nq1,red dress,5\nq2,boots,7\n"), project=PROJECT)
     boots = Query.objects.get(external_id="q2")
 
-    out = command("import_queries", write("b.csv", "query_id,query,traffic\nq1,red dress,6\nq2,boots,7\n"), project=PROJECT)
+    out = command(
+        "import_queries", write("b.csv", "query_id,query,traffic\nq1,red dress,6\nq2,boots,7\n"), project=PROJECT
+    )
 
     assert "queries created 0; updated 1; unchanged 1" in out
     assert Query.objects.get(external_id="q1").traffic == 6

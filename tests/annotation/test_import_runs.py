@@ -16,7 +16,11 @@ PROJECT = "fashion-DE"
 @pytest.fixture
 def catalogue(default_project, command, write):
     command("import_queries", write("queries.csv", "query_id,query\nq1,red dress\nq2,winter boots\n"), project=PROJECT)
-    command("import_products", write("products.csv", "product_id,title\np1,Red dress\np2,Boots\np3,Scarf\n"), project=PROJECT)
+    command(
+        "import_products",
+        write("products.csv", "product_id,title\np1,Red dress\np2,Boots\np3,Scarf\n"),
+        project=PROJECT,
+    )
     return default_project
 
 
@@ -88,7 +92,9 @@ def test_result_rows_point_at_their_query_product_and_pair(catalogue, write, com
 def test_runs_share_pairs(catalogue, write, command):
     command("import_run", write("a.run", "q1 Q0 p1 1 3 a\nq1 Q0 p2 2 2 a\nq2 Q0 p1 1 1 a\n"), project=PROJECT, run="a")
 
-    out = command("import_run", write("b.run", "q1 Q0 p2 1 3 b\nq2 Q0 p1 2 2 b\nq2 Q0 p3 1 1 b\n"), project=PROJECT, run="b")
+    out = command(
+        "import_run", write("b.run", "q1 Q0 p2 1 3 b\nq2 Q0 p1 2 2 b\nq2 Q0 p3 1 1 b\n"), project=PROJECT, run="b"
+    )
 
     assert "results created 3" in out
     assert "new pairs 1" in out
@@ -98,7 +104,9 @@ def test_runs_share_pairs(catalogue, write, command):
     assert SearchResult.objects.count() == 6
     for key in [("q1", "p2"), ("q2", "p1")]:
         pair_ids = set(
-            SearchResult.objects.filter(query__external_id=key[0], product__external_id=key[1]).values_list("pair_id", flat=True)
+            SearchResult.objects.filter(query__external_id=key[0], product__external_id=key[1]).values_list(
+                "pair_id", flat=True
+            )
         )
         assert len(pair_ids) == 1
         assert SearchResult.objects.filter(pair_id__in=pair_ids).count() == 2
@@ -111,7 +119,10 @@ def test_reimporting_the_same_run_changes_nothing(catalogue, write, command, sna
 
     out = command("import_run", path, project=PROJECT, run="bm25")
 
-    assert "run existing; results created 0; updated 0; unchanged 2; new pairs 0; queries created 0; products created 0" in out
+    assert (
+        "run existing; results created 0; updated 0; unchanged 2; new pairs 0; queries created 0; products created 0"
+        in out
+    )
     assert snapshot() == before
 
 

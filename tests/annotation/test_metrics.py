@@ -26,19 +26,28 @@ pytestmark = pytest.mark.django_db
 GAIN_IS_VALUE = "r0:0,r1:1,r2:2,r3:3"  # trec_eval takes qrels values as gains
 
 
-def load(project, run_name: str, qrels: dict[str, dict[str, int]], run: dict[str, list[tuple[str, int, float | None]]]) -> SearchRun:
+def load(
+    project, run_name: str, qrels: dict[str, dict[str, int]], run: dict[str, list[tuple[str, int, float | None]]]
+) -> SearchRun:
     """Queries, products, pairs with gold from qrels, and a run of (docno, rank, score)."""
     query_ids = set(qrels) | set(run)
     product_ids = {d for docs in qrels.values() for d in docs} | {d for results in run.values() for d, _, _ in results}
     existing = set(Query.objects.filter(project=project).values_list("external_id", flat=True))
-    Query.objects.bulk_create([Query(project=project, external_id=q, text=f"text of {q}") for q in sorted(query_ids - existing)])
+    Query.objects.bulk_create(
+        [Query(project=project, external_id=q, text=f"text of {q}") for q in sorted(query_ids - existing)]
+    )
     queries = {q.external_id: q for q in Query.objects.filter(project=project)}
     existing = set(Product.objects.filter(project=project).values_list("external_id", flat=True))
     Product.objects.bulk_create(
-        [Product(project=project, external_id=p, title=f"title of {p}", content_hash="x") for p in sorted(product_ids - existing)]
+        [
+            Product(project=project, external_id=p, title=f"title of {p}", content_hash="x")
+            for p in sorted(product_ids - existing)
+        ]
     )
     products = {p.external_id: p for p in Product.objects.filter(project=project)}
-    keys = {(q, d) for q, docs in qrels.items() for d in docs} | {(q, d) for q, results in run.items() for d, _, _ in results}
+    keys = {(q, d) for q, docs in qrels.items() for d in docs} | {
+        (q, d) for q, results in run.items() for d, _, _ in results
+    }
     now = timezone.now()
     pairs = {}
     for q, d in sorted(keys):
@@ -51,7 +60,9 @@ def load(project, run_name: str, qrels: dict[str, dict[str, int]], run: dict[str
     search_run = SearchRun.objects.create(project=project, name=run_name)
     SearchResult.objects.bulk_create(
         [
-            SearchResult(run=search_run, query=queries[q], product=products[d], pair=pairs[(q, d)], rank=rank, score=score)
+            SearchResult(
+                run=search_run, query=queries[q], product=products[d], pair=pairs[(q, d)], rank=rank, score=score
+            )
             for q, results in run.items()
             for d, rank, score in results
         ]
@@ -158,7 +169,11 @@ def test_a_rank_tie_is_broken_by_score_and_missing_scores_come_last():
 
     assert row.first_relevant == 3  # b (7.0), a (2.0), c (no score)
     assert row.mrr == pytest.approx(1 / 3)
-    assert ordered_results([("c", 1, None), ("a", 1, 2.0), ("b", 1, 7.0)]) == [("b", 1, 7.0), ("a", 1, 2.0), ("c", 1, None)]
+    assert ordered_results([("c", 1, None), ("a", 1, 2.0), ("b", 1, 7.0)]) == [
+        ("b", 1, 7.0),
+        ("a", 1, 2.0),
+        ("c", 1, None),
+    ]
 
 
 def test_positions_not_stored_ranks_give_the_discount():
@@ -193,7 +208,11 @@ def test_custom_gains_drive_ndcg_and_the_default_relevant_cut():
     assert row.mrr == 1.0
 
     strict = run_metrics(search_run, k=3, relevant_min_value=3).row("q1").metrics
-    assert (strict.precision, strict.mrr, strict.recall) == (pytest.approx(1 / 3), pytest.approx(1 / 3), pytest.approx(1 / 2))
+    assert (strict.precision, strict.mrr, strict.recall) == (
+        pytest.approx(1 / 3),
+        pytest.approx(1 / 3),
+        pytest.approx(1 / 2),
+    )
     assert strict.ndcg == pytest.approx(expected)  # gains, not the cut, drive nDCG
 
 
@@ -223,7 +242,12 @@ def test_undefined_figures_are_none_not_zero():
 
     assert (nothing_relevant.ndcg, nothing_relevant.recall, nothing_relevant.mrr) == (None, None, None)
     assert nothing_relevant.precision == 0 and nothing_relevant.irrelevant == 0.2
-    assert (nothing_judged.ndcg, nothing_judged.precision, nothing_judged.mrr, nothing_judged.coverage) == (None, None, None, 0.0)
+    assert (nothing_judged.ndcg, nothing_judged.precision, nothing_judged.mrr, nothing_judged.coverage) == (
+        None,
+        None,
+        None,
+        0.0,
+    )
     assert (relevant_elsewhere.ndcg, relevant_elsewhere.recall, relevant_elsewhere.mrr) == (0.0, 0.0, 0.0)
 
 
@@ -281,7 +305,9 @@ def test_run_metrics_reports_coverage_holes_and_queries_without_judgments():
     assert metrics.means["ndcg"].queries == 1
     assert metrics.means["coverage"].value == pytest.approx((2 / 3 + 0) / 2)
     assert not metrics.provisional
-    assert sorted(unjudged_pairs(search_run)) == sorted(Pair.objects.filter(gold_value__isnull=True).values_list("id", flat=True))
+    assert sorted(unjudged_pairs(search_run)) == sorted(
+        Pair.objects.filter(gold_value__isnull=True).values_list("id", flat=True)
+    )
     assert len(unjudged_pairs(search_run, k=1)) == 1  # only q2's a is unjudged in the top 1
     data = metrics.to_dict()
     assert data["per_query"][0]["query_id"] == "q1" and data["means"]["ndcg"] == {"value": 1.0, "queries": 1}

@@ -81,11 +81,11 @@ def world(member):
     dress = Product.objects.create(
         project=project, external_id="p1", title="Scarlet midi dress", brand="Acme", content_hash="h1"
     )
-    boot = Product.objects.create(project=project, external_id="p2", title="Lined boot", brand="Bootco", content_hash="h2")
-    image = store_image(dress, "ab/dress.png", png_bytes())
-    pair_red = Pair.objects.create(
-        project=project, query=red, product=dress, gold_value=2, gold_provenance="human"
+    boot = Product.objects.create(
+        project=project, external_id="p2", title="Lined boot", brand="Bootco", content_hash="h2"
     )
+    image = store_image(dress, "ab/dress.png", png_bytes())
+    pair_red = Pair.objects.create(project=project, query=red, product=dress, gold_value=2, gold_provenance="human")
     pair_boots = Pair.objects.create(project=project, query=boots, product=boot)
     run = SearchRun.objects.create(project=project, name="bm25-baseline")
     SearchResult.objects.create(run=run, query=red, product=dress, pair=pair_red, rank=1, score=3.5)

@@ -115,5 +115,7 @@ def test_the_metrics_page_changes_settings_and_sorting_in_place(live_server, pag
     page.wait_for_url("**sort=precision**")
     expected = worst_queries(run_metrics(candidate, k=2), metric="precision", n=10)
     rows = page.locator(".ev-queries tbody tr[data-query]")
-    assert [rows.nth(i).get_attribute("data-query") for i in range(rows.count())] == [row.external_id for row in expected]
+    assert [rows.nth(i).get_attribute("data-query") for i in range(rows.count())] == [
+        row.external_id for row in expected
+    ]
     assert page.evaluate("() => window.sameDocument") is True

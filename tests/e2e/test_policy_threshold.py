@@ -22,12 +22,27 @@ def judged_pairs(project, confidences: list[float]) -> list[Pair]:
     pairs = []
     for i, confidence in enumerate(confidences):
         query = Query.objects.create(project=project, external_id=f"q{i}", text=f"linen dress {i}")
-        product = Product.objects.create(project=project, external_id=f"p{i}", title=f"Dress {i}", content_hash=f"{i:064d}")
+        product = Product.objects.create(
+            project=project, external_id=f"p{i}", title=f"Dress {i}", content_hash=f"{i:064d}"
+        )
         pair = Pair.objects.create(project=project, query=query, product=product)
-        label = Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=2, confidence=confidence)
+        label = Label.objects.create(
+            project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=2, confidence=confidence
+        )
         Judgment.objects.create(
-            cache_key=uuid.uuid4().hex, model="fake-judge", prompt_version="j1", project=project, pair=pair, product=product,
-            label=label, backend="openai", mode="text", status=Judgment.Status.OK, value=2, confidence=confidence, samples=[2],
+            cache_key=uuid.uuid4().hex,
+            model="fake-judge",
+            prompt_version="j1",
+            project=project,
+            pair=pair,
+            product=product,
+            label=label,
+            backend="openai",
+            mode="text",
+            status=Judgment.Status.OK,
+            value=2,
+            confidence=confidence,
+            samples=[2],
         )
         pairs.append(pair)
     return pairs

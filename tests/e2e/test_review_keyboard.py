@@ -31,12 +31,16 @@ def doubtful_pairs(project, n: int) -> list[Pair]:
     RoutingPolicy.objects.create(project=project, version=1, humans_per_pair=1, audit_rate=0.0)
     pairs = []
     for i in range(n):
-        query = Query.objects.create(project=project, external_id=f"q{i}", text=f"blue summer dress {i}", traffic=10 * (n - i))
+        query = Query.objects.create(
+            project=project, external_id=f"q{i}", text=f"blue summer dress {i}", traffic=10 * (n - i)
+        )
         product = Product.objects.create(
             project=project, external_id=f"p{i}", title=f"Linen dress no. {i}", brand="Acme", content_hash=f"{i:064d}"
         )
         pair = Pair.objects.create(project=project, query=query, product=product)
-        label = Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=1, confidence=0.3)
+        label = Label.objects.create(
+            project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=1, confidence=0.3
+        )
         Judgment.objects.create(
             cache_key=uuid.uuid4().hex,
             model="fake-judge",

@@ -254,7 +254,7 @@ class FakeOpenAIServer:
                 )
             )
             self.port = self._server.sockets[0].getsockname()[1]
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:
             self._startup_error = exc
             loop.close()
             ready.set()
@@ -509,7 +509,7 @@ class FakeOpenAIServer:
         except _HTTPError as exc:
             extra = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
             return exc.status, error_body(exc.message, type_=exc.type, code=exc.code), extra
-        except Exception as exc:  # noqa: BLE001 - e.g. a request field of the wrong type
+        except Exception as exc:
             message = f"fake server failed on {method} {path}: {type(exc).__name__}: {exc}"
             with self._lock:
                 self._errors.append(message)
@@ -594,21 +594,28 @@ class FakeOpenAIServer:
             fault = self._take_fault(task)
             entry["fault"] = fault
             if fault == "429":
-                status, payload = 429, error_body(
-                    "Rate limit reached for requests (fake server). Please try again later.",
-                    type_="requests",
-                    code="rate_limit_exceeded",
+                status, payload = (
+                    429,
+                    error_body(
+                        "Rate limit reached for requests (fake server). Please try again later.",
+                        type_="requests",
+                        code="rate_limit_exceeded",
+                    ),
                 )
                 entry["status"] = status
                 return status, payload, {"Retry-After": self.retry_after, "x-ratelimit-remaining-requests": "0"}
             if fault == "500":
                 entry["status"] = 500
-                return 500, error_body("The server had an error while processing your request.", type_="server_error"), {}
+                return (
+                    500,
+                    error_body("The server had an error while processing your request.", type_="server_error"),
+                    {},
+                )
             try:
                 answer = await loop.run_in_executor(self._executor, self._answer, data, inputs, task)
             except _HTTPError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a bug in the backend becomes a visible 500
+            except Exception as exc:
                 message = f"fake server could not answer the {task} request: {type(exc).__name__}: {exc}"
                 with self._lock:
                     self._errors.append(message)
@@ -834,7 +841,7 @@ def _prepare_offline_backend() -> None:
         importlib.import_module("judging.offline")
     except ImportError:
         print("warning: judging.offline is not importable; chat requests will get 500s", file=sys.stderr)
-    except Exception:  # noqa: BLE001 - e.g. AppRegistryNotReady / ImproperlyConfigured
+    except Exception:
         import os
 
         import django

@@ -62,19 +62,34 @@ class FakeSearchEngine:
         parts = urlsplit(handler.path)
         params = parse_qs(parts.query)
         self.requests.append(
-            {"method": handler.command, "path": parts.path, "params": params, "headers": dict(handler.headers), "body": body}
+            {
+                "method": handler.command,
+                "path": parts.path,
+                "params": params,
+                "headers": dict(handler.headers),
+                "body": body,
+            }
         )
         if parts.path.endswith("/_search"):
             text = body["query"]["multi_match"]["query"]
             size = body["size"]
             ids = self.results.get(text, [])[:size]
-            payload = {"hits": {"total": {"value": len(ids)}, "hits": [{"_id": pid, "_score": 10.0 - i} for i, pid in enumerate(ids)]}}
+            payload = {
+                "hits": {
+                    "total": {"value": len(ids)},
+                    "hits": [{"_id": pid, "_score": 10.0 - i} for i, pid in enumerate(ids)],
+                }
+            }
         else:
             text = params.get("q", [""])[0]
             size = int(params.get("k", ["10"])[0])
             ids = self.results.get(text, [])[:size]
-            payload = {"data": {"items": [{"product": {"sku": pid}, "relevance": 1.0 / (i + 1)} for i, pid in enumerate(ids)]}}
-        fault = self.query_faults.get(text) or next((f for p, f in self.faults.items() if parts.path.startswith(p)), None)
+            payload = {
+                "data": {"items": [{"product": {"sku": pid}, "relevance": 1.0 / (i + 1)} for i, pid in enumerate(ids)]}
+            }
+        fault = self.query_faults.get(text) or next(
+            (f for p, f in self.faults.items() if parts.path.startswith(p)), None
+        )
         self._answer(handler, payload, fault or {})
 
     def _answer(self, handler, payload, fault: dict) -> None:

@@ -178,7 +178,9 @@ def assert_usage(response, messages) -> None:
 def test_guideline_answer_follows_the_schema_and_the_offline_judge(server, client, offline):
     messages = prompts.guideline_messages(QUERY)
     schema = prompts.guideline_schema()
-    response = client.chat.completions.create(model="gpt-fake", messages=messages, response_format=response_format(schema))
+    response = client.chat.completions.create(
+        model="gpt-fake", messages=messages, response_format=response_format(schema)
+    )
 
     assert response.object == "chat.completion"
     assert response.model == "gpt-fake"
@@ -209,7 +211,9 @@ def test_description_decodes_the_data_url_image(server, client, offline, monkeyp
     url, raw = jpeg_data_url()
     messages = prompts.description_messages(url, title="Red dress")
     schema = prompts.description_schema()
-    response = client.chat.completions.create(model="gpt-fake", messages=messages, response_format=response_format(schema))
+    response = client.chat.completions.create(
+        model="gpt-fake", messages=messages, response_format=response_format(schema)
+    )
 
     answer = json.loads(response.choices[0].message.content)
     validate(answer, schema["schema"])
@@ -299,7 +303,10 @@ def test_models_endpoint(client):
 
 
 def test_request_without_input_block_gets_a_schema_shaped_answer(client):
-    schema = {"name": "x", "schema": {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}}
+    schema = {
+        "name": "x",
+        "schema": {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}},
+    }
     response = client.chat.completions.create(
         model="gpt-fake", messages=[{"role": "user", "content": "hello"}], response_format=response_format(schema)
     )
@@ -410,7 +417,16 @@ def test_inject_rejects_unknown_kinds(server):
         server.inject("teapot")
     with pytest.raises(ValueError):
         server.inject("500", match_task="nope")
-    assert set(FAULT_KINDS) == {"429", "500", "hang", "invalid_json", "wrong_label", "refusal", "truncated", "missing_field"}
+    assert set(FAULT_KINDS) == {
+        "429",
+        "500",
+        "hang",
+        "invalid_json",
+        "wrong_label",
+        "refusal",
+        "truncated",
+        "missing_field",
+    }
 
 
 def test_api_key_is_required_when_configured():
@@ -440,6 +456,11 @@ def test_concurrent_requests_are_in_flight_together():
             responses = list(pool.map(lambda _: judge(client), range(8)))
         assert all(r.choices[0].message.content for r in responses)
         assert srv.peak_in_flight > 1
+        # The server counts a request out after writing its answer, so the client can read
+        # the last answer a moment before the count drops.
+        deadline = time.monotonic() + 2
+        while srv.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert srv.in_flight == 0
 
 
@@ -498,7 +519,9 @@ def test_malformed_requests_get_error_answers_not_dropped_connections(server, cl
     url = server.base_url + "/chat/completions"
     assert httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
     assert httpx.post(url, json={"model": "m", "messages": []}).status_code == 400
-    bad_temperature = httpx.post(url, json={"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"})
+    bad_temperature = httpx.post(
+        url, json={"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}
+    )
     assert bad_temperature.status_code == 500
     assert bad_temperature.json()["error"]["type"] == "server_error"
     assert httpx.get(server.base_url + "/nope").status_code == 404

@@ -108,7 +108,9 @@ def pair_ids(project, pairs: list[tuple[str, str]]) -> list[int]:
     wanted = set(pairs)
     return sorted(
         pid
-        for pid, q, p in Pair.objects.filter(project=project).values_list("id", "query__external_id", "product__external_id")
+        for pid, q, p in Pair.objects.filter(project=project).values_list(
+            "id", "query__external_id", "product__external_id"
+        )
         if (q, p) in wanted
     )
 
@@ -182,7 +184,9 @@ def drive(no_broker):
         jobs.judge_job_launch(job_id=job.id)
         retries: list[float] = []
         for phase in phases:
-            for chunk_id in JudgeChunk.objects.filter(job=job, phase=phase).order_by("index").values_list("id", flat=True):
+            for chunk_id in (
+                JudgeChunk.objects.filter(job=job, phase=phase).order_by("index").values_list("id", flat=True)
+            ):
                 for _ in range(max_attempts):
                     outcome = jobs.judge_chunk_run(chunk_id=chunk_id)
                     if outcome.retry_in is None:
@@ -213,4 +217,3 @@ def fast_backoff(monkeypatch):
 
     monkeypatch.setattr(backends, "asyncio", types.SimpleNamespace(sleep=sleep))
     return slept
-

@@ -16,8 +16,26 @@ from .test_views import build_world, enqueue_spy, finish_job, launch_job, start_
 pytestmark = pytest.mark.django_db
 
 JOB_FIELDS = {
-    "id", "description", "status", "run", "backend", "model", "mode", "total", "done", "failed", "cached", "calls",
-    "tokens_in", "tokens_out", "cost_eur", "created_at", "started_at", "finished_at", "eta_seconds", "error",
+    "id",
+    "description",
+    "status",
+    "run",
+    "backend",
+    "model",
+    "mode",
+    "total",
+    "done",
+    "failed",
+    "cached",
+    "calls",
+    "tokens_in",
+    "tokens_out",
+    "cost_eur",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "eta_seconds",
+    "error",
 }
 
 

@@ -28,11 +28,19 @@ from .conftest import png
 LEVELS = [LevelInfo(0, "irrelevant"), LevelInfo(1, "acceptable substitute"), LevelInfo(2, "highly relevant")]
 QUERY = QueryContext(text="red dress not white", locale="en-GB", vocabulary={"colours": ["red", "white"]})
 GUIDELINE = GuidelineDraft(
-    requirements=[Requirement("product_type", "dress", 1.0), Requirement("colour", "red", 0.8), Requirement("colour", "white", 1.0, True)],
+    requirements=[
+        Requirement("product_type", "dress", 1.0),
+        Requirement("colour", "red", 0.8),
+        Requirement("colour", "white", 1.0, True),
+    ],
     text="A red dress, not a white one.",
 )
-RED_DRESS = ProductContext(external_id="p1", title="Red Silk Evening Dress", category="Clothing > Dresses", attributes={"colour": "red"})
-BOOTS = ProductContext(external_id="p2", title="Black Leather Ankle Boots", category="Shoes > Boots", attributes={"colour": "black"})
+RED_DRESS = ProductContext(
+    external_id="p1", title="Red Silk Evening Dress", category="Clothing > Dresses", attributes={"colour": "red"}
+)
+BOOTS = ProductContext(
+    external_id="p2", title="Black Leather Ankle Boots", category="Shoes > Boots", attributes={"colour": "black"}
+)
 
 
 class RecordingLimiter:
@@ -153,8 +161,18 @@ def test_ties_go_to_the_lower_label_and_invalid_samples_count_against_confidence
 
 
 def test_the_label_probability_is_read_at_the_label_value_in_a_tokenised_answer():
-    tokens = [('{"', -0.01), ("rationale", -0.01), ('":"', -0.01), ("ok", -0.2), ('","', -0.01), ("label", -0.01), ('": "', -0.01),
-              ("highly", -0.3), (" relevant", -0.01), ('"}', -0.01)]
+    tokens = [
+        ('{"', -0.01),
+        ("rationale", -0.01),
+        ('":"', -0.01),
+        ("ok", -0.2),
+        ('","', -0.01),
+        ("label", -0.01),
+        ('": "', -0.01),
+        ("highly", -0.3),
+        (" relevant", -0.01),
+        ('"}', -0.01),
+    ]
     choice = Choice(content="".join(t for t, _ in tokens), finish_reason="stop", refusal=None, logprobs=tokens)
 
     assert _label_probability(choice, "highly relevant") == pytest.approx(0.7408, abs=1e-4)
@@ -163,7 +181,13 @@ def test_the_label_probability_is_read_at_the_label_value_in_a_tokenised_answer(
 
 @pytest.mark.parametrize(
     "attempt, retry_after, low, high",
-    [(0, None, 0.0, 1.0), (3, None, 0.0, 8.0), (10, None, 0.0, BACKOFF_CAP), (0, 4.0, 4.0, 4.0), (0, 120.0, BACKOFF_CAP, BACKOFF_CAP)],
+    [
+        (0, None, 0.0, 1.0),
+        (3, None, 0.0, 8.0),
+        (10, None, 0.0, BACKOFF_CAP),
+        (0, 4.0, 4.0, 4.0),
+        (0, 120.0, BACKOFF_CAP, BACKOFF_CAP),
+    ],
 )
 def test_backoff_has_full_jitter_a_cap_and_retry_after_as_floor(attempt, retry_after, low, high):
     delays = [backoff_delay(attempt, retry_after) for _ in range(200)]
@@ -182,7 +206,10 @@ def test_a_guideline_keeps_known_tags_only_and_clamps_nothing_valid(fake_llm):
     assert result.ok and result.usage.calls == 1
     draft = result.value
     assert "not-a-tag" not in draft.tags and "negation" in draft.tags
-    assert {(r.attribute, r.value, r.negated) for r in draft.requirements} >= {("colour", "red", False), ("colour", "white", True)}
+    assert {(r.attribute, r.value, r.negated) for r in draft.requirements} >= {
+        ("colour", "red", False),
+        ("colour", "white", True),
+    }
     assert all(0.0 <= r.importance <= 1.0 for r in draft.requirements)
     (request,) = fake_llm.requests
     assert request["body"]["model"] == "g"

@@ -18,8 +18,12 @@ from tests.fakes.openai_server import REFUSAL_TEXT, FakeOpenAIServer, count_comp
 LEVELS = [LevelInfo(0, "irrelevant"), LevelInfo(1, "acceptable substitute"), LevelInfo(2, "highly relevant")]
 MESSAGES = prompts.judgment_messages(
     query=QueryContext(text="red dress", locale="en-GB"),
-    guideline=GuidelineDraft(requirements=[Requirement("product_type", "dress", 1.0), Requirement("colour", "red", 0.8)], text="A red dress."),
-    product=ProductContext(external_id="p1", title="Red Silk Evening Dress", category="Clothing > Dresses", attributes={"colour": "red"}),
+    guideline=GuidelineDraft(
+        requirements=[Requirement("product_type", "dress", 1.0), Requirement("colour", "red", 0.8)], text="A red dress."
+    ),
+    product=ProductContext(
+        external_id="p1", title="Red Silk Evening Dress", category="Clothing > Dresses", attributes={"colour": "red"}
+    ),
     levels=LEVELS,
     mode="text",
 )
@@ -148,7 +152,9 @@ def test_refusals_and_truncations_come_back_as_such(fake_llm):
         json.loads(truncated.content)
 
 
-@pytest.mark.parametrize("body", [b"<html>gateway error page</html>", b'{"object": "chat.completion", "choices": []}', b"[1, 2]"])
+@pytest.mark.parametrize(
+    "body", [b"<html>gateway error page</html>", b'{"object": "chat.completion", "choices": []}', b"[1, 2]"]
+)
 def test_a_malformed_answer_is_a_retryable_error(body):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):

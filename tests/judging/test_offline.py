@@ -45,16 +45,56 @@ def judge(query: str, item: ProductContext, levels=DEFAULT):
     return offline_judge(guideline=guideline(query), product=item, levels=levels)
 
 
-RED_DRESS = product("Maison Verel Silk Evening Dress – Red", "Clothing > Dresses", "Maison Verel",
-                    colour="red", gender="women", material="silk", style="elegant", size="M")
-BLACK_DRESS = product("Rivabella Velvet Evening Dress – Black", "Clothing > Dresses", "Rivabella",
-                      colour="black", gender="women", material="velvet", style="elegant", size="S")
-BLACK_BOOTS = product("Nordvik Leather Ankle Boots – Black", "Shoes > Boots", "Nordvik",
-                      colour="black", gender="women", material="leather", style="elegant", size="38")
-WHITE_RUNNERS = product("Kestrel Sport Mesh Running Shoes – White", "Shoes > Running Shoes", "Kestrel Sport",
-                        colour="white", gender="men", material="mesh", style="sporty", size="43")
-BLUE_RUNNERS = product("Kestrel Sport Mesh Running Shoes – Blue", "Shoes > Running Shoes", "Kestrel Sport",
-                       colour="blue", gender="women", material="mesh", style="sporty", size="38")
+RED_DRESS = product(
+    "Maison Verel Silk Evening Dress – Red",
+    "Clothing > Dresses",
+    "Maison Verel",
+    colour="red",
+    gender="women",
+    material="silk",
+    style="elegant",
+    size="M",
+)
+BLACK_DRESS = product(
+    "Rivabella Velvet Evening Dress – Black",
+    "Clothing > Dresses",
+    "Rivabella",
+    colour="black",
+    gender="women",
+    material="velvet",
+    style="elegant",
+    size="S",
+)
+BLACK_BOOTS = product(
+    "Nordvik Leather Ankle Boots – Black",
+    "Shoes > Boots",
+    "Nordvik",
+    colour="black",
+    gender="women",
+    material="leather",
+    style="elegant",
+    size="38",
+)
+WHITE_RUNNERS = product(
+    "Kestrel Sport Mesh Running Shoes – White",
+    "Shoes > Running Shoes",
+    "Kestrel Sport",
+    colour="white",
+    gender="men",
+    material="mesh",
+    style="sporty",
+    size="43",
+)
+BLUE_RUNNERS = product(
+    "Kestrel Sport Mesh Running Shoes – Blue",
+    "Shoes > Running Shoes",
+    "Kestrel Sport",
+    colour="blue",
+    gender="women",
+    material="mesh",
+    style="sporty",
+    size="38",
+)
 
 
 def test_the_model_name_marks_labels_as_the_offline_baseline():
@@ -71,32 +111,77 @@ def test_the_model_name_marks_labels_as_the_offline_baseline():
         ("Stiefel", {("product_type", "boots", False)}, []),
         ("nordvik boots", {("brand", "nordvik", False), ("product_type", "boots", False)}, ["brand"]),
         # The brand wins over the style word "sport" inside it; the German compound splits.
-        ("Kestrel Sport Laufschuhe", {("brand", "kestrel sport", False), ("product_type", "running shoes", False)}, ["brand"]),
+        (
+            "Kestrel Sport Laufschuhe",
+            {("brand", "kestrel sport", False), ("product_type", "running shoes", False)},
+            ["brand"],
+        ),
         ("schwarze Stiefel", {("colour", "black", False), ("product_type", "boots", False)}, ["colour"]),
-        ("running shoes not white", {("product_type", "running shoes", False), ("colour", "white", True)},
-         ["negation", "colour"]),
+        (
+            "running shoes not white",
+            {("product_type", "running shoes", False), ("colour", "white", True)},
+            ["negation", "colour"],
+        ),
         ("Jacke ohne Kapuze", {("product_type", "jacket", False), ("feature", "hood", True)}, ["negation"]),
         ("handbag not leather", {("product_type", "handbag", False), ("material", "leather", True)}, ["negation"]),
-        ("Sneaker nicht schwarz", {("product_type", "sneakers", False), ("colour", "black", True)}, ["negation", "colour"]),
-        ("boots not black or brown", {("product_type", "boots", False), ("colour", "black", True), ("colour", "brown", True)},
-         ["negation", "multi-attribute", "colour"]),
-        ("elegant evening dress", {("style", "elegant", False), ("product_type", "evening dress", False)}, ["style-sensitive"]),
-        ("minimalistischer Rucksack", {("style", "minimalist", False), ("product_type", "backpack", False)}, ["style-sensitive"]),
-        ("Vintage Lederjacke", {("style", "vintage", False), ("product_type", "leather jacket", False)}, ["style-sensitive"]),
-        ("women's black leather ankle boots size 38",
-         {("gender", "women", False), ("colour", "black", False), ("material", "leather", False),
-          ("product_type", "ankle boots", False), ("size", "38", False)},
-         ["multi-attribute", "colour", "size", "gender"]),
-        ("Herren Winterstiefel braun Größe 43",
-         {("gender", "men", False), ("product_type", "winter boots", False), ("colour", "brown", False), ("size", "43", False)},
-         ["multi-attribute", "colour", "size", "gender"]),
-        ("Kleid Damen unter 50 €", {("product_type", "dress", False), ("gender", "women", False), ("price", "under 50", False)},
-         ["multi-attribute", "gender"]),
+        (
+            "Sneaker nicht schwarz",
+            {("product_type", "sneakers", False), ("colour", "black", True)},
+            ["negation", "colour"],
+        ),
+        (
+            "boots not black or brown",
+            {("product_type", "boots", False), ("colour", "black", True), ("colour", "brown", True)},
+            ["negation", "multi-attribute", "colour"],
+        ),
+        (
+            "elegant evening dress",
+            {("style", "elegant", False), ("product_type", "evening dress", False)},
+            ["style-sensitive"],
+        ),
+        (
+            "minimalistischer Rucksack",
+            {("style", "minimalist", False), ("product_type", "backpack", False)},
+            ["style-sensitive"],
+        ),
+        (
+            "Vintage Lederjacke",
+            {("style", "vintage", False), ("product_type", "leather jacket", False)},
+            ["style-sensitive"],
+        ),
+        (
+            "women's black leather ankle boots size 38",
+            {
+                ("gender", "women", False),
+                ("colour", "black", False),
+                ("material", "leather", False),
+                ("product_type", "ankle boots", False),
+                ("size", "38", False),
+            },
+            ["multi-attribute", "colour", "size", "gender"],
+        ),
+        (
+            "Herren Winterstiefel braun Größe 43",
+            {
+                ("gender", "men", False),
+                ("product_type", "winter boots", False),
+                ("colour", "brown", False),
+                ("size", "43", False),
+            },
+            ["multi-attribute", "colour", "size", "gender"],
+        ),
+        (
+            "Kleid Damen unter 50 €",
+            {("product_type", "dress", False), ("gender", "women", False), ("price", "under 50", False)},
+            ["multi-attribute", "gender"],
+        ),
         ("rain jacket with hood", {("product_type", "rain jacket", False), ("feature", "hood", False)}, []),
         # After a negation "heel" is the feature, not the product type "heels".
-        ("leather boots without heel",
-         {("product_type", "boots", False), ("material", "leather", False), ("feature", "heel", True)},
-         ["negation", "multi-attribute"]),
+        (
+            "leather boots without heel",
+            {("product_type", "boots", False), ("material", "leather", False), ("feature", "heel", True)},
+            ["negation", "multi-attribute"],
+        ),
         ("Kunstlederjacke", {("material", "faux leather", False), ("product_type", "jacket", False)}, []),
         ("gift for dad", {("gender", "men", False)}, ["knowledge-dependent", "gender"]),
         ("Outfit für Hochzeit", {("occasion", "wedding", False)}, ["style-sensitive", "knowledge-dependent"]),
@@ -111,9 +196,18 @@ def test_it_extracts_requirements_and_tags_from_english_and_german_queries(query
 def test_it_weights_requirements_by_attribute_and_lists_the_most_important_first():
     draft = guideline("women's black leather ankle boots size 38 by nordvik not suede")
     importance = {r.attribute if not r.negated else "negation": r.importance for r in draft.requirements}
-    assert importance == {"product_type": 1.0, "negation": 0.9, "brand": 0.8, "colour": 0.7, "gender": 0.6,
-                          "size": 0.5, "material": 0.5}
-    assert [r.importance for r in draft.requirements] == sorted((r.importance for r in draft.requirements), reverse=True)
+    assert importance == {
+        "product_type": 1.0,
+        "negation": 0.9,
+        "brand": 0.8,
+        "colour": 0.7,
+        "gender": 0.6,
+        "size": 0.5,
+        "material": 0.5,
+    }
+    assert [r.importance for r in draft.requirements] == sorted(
+        (r.importance for r in draft.requirements), reverse=True
+    )
     assert guideline("boho summer dress").requirements[-1] == Requirement("style", "boho", 0.4, False)
 
 
@@ -275,8 +369,15 @@ def test_it_maps_onto_any_scale(scale, exact, wrong_colour, wrong_type):
 
 def test_a_weak_match_lands_on_the_lower_middle_level_of_a_four_level_scale():
     # Only the type of five requirements: well below half of the top threshold.
-    brown_boots = product("Fjellvind Rubber Winter Boots – Brown", "Shoes > Boots", "Fjellvind",
-                          colour="brown", gender="men", material="rubber", size="44")
+    brown_boots = product(
+        "Fjellvind Rubber Winter Boots – Brown",
+        "Shoes > Boots",
+        "Fjellvind",
+        colour="brown",
+        gender="men",
+        material="rubber",
+        size="44",
+    )
     verdict = judge("women's black leather boots size 38", brown_boots, SCALES["esci"])
     assert verdict.value == 1  # Complement
 
@@ -289,8 +390,15 @@ def test_confidence_is_a_probability_and_lowest_near_a_threshold():
             for item in items:
                 assert 0.0 <= judge(query, item, levels).confidence <= 1.0
     # Everything but the size: a weighted match just under the top threshold.
-    other_size = product("Nordvik Leather Ankle Boots – Black", "Shoes > Boots", "Nordvik",
-                         colour="black", gender="women", material="leather", size="41")
+    other_size = product(
+        "Nordvik Leather Ankle Boots – Black",
+        "Shoes > Boots",
+        "Nordvik",
+        colour="black",
+        gender="women",
+        material="leather",
+        size="41",
+    )
     near = judge("women's black leather ankle boots size 38", other_size)
     exact = judge("women's black leather ankle boots size 38", BLACK_BOOTS)
     assert near.value == 1
@@ -355,10 +463,23 @@ def test_the_description_is_deterministic():
 
 def test_it_collects_the_catalogue_vocabulary():
     products = [
-        product("Nordvik Leather Chelsea Boots – Black", "Shoes > Boots", "Nordvik",
-                colour="Black", material="Leather", style="minimalist", gender="men"),
-        product("Okra & Oak Boho Linen Summer Dress", "Clothing > Dresses", "Okra & Oak",
-                color="Red/White", material="linen", gender="women"),
+        product(
+            "Nordvik Leather Chelsea Boots – Black",
+            "Shoes > Boots",
+            "Nordvik",
+            colour="Black",
+            material="Leather",
+            style="minimalist",
+            gender="men",
+        ),
+        product(
+            "Okra & Oak Boho Linen Summer Dress",
+            "Clothing > Dresses",
+            "Okra & Oak",
+            color="Red/White",
+            material="linen",
+            gender="women",
+        ),
         product("Nordvik Wool Beanie", "Accessories > Hats", "NORDVIK", gender="unisex", hood=False),
     ]
     vocabulary = vocabulary_from_products(products)
@@ -391,7 +512,11 @@ def demo(tmp_path_factory):
     paths = write_demo_files(tmp_path_factory.mktemp("demo"))
     products = {
         row["product_id"]: ProductContext(
-            row["product_id"], row["title"], row["brand"], row["category"], row["description"],
+            row["product_id"],
+            row["title"],
+            row["brand"],
+            row["category"],
+            row["description"],
             json.loads(row["attributes"]),
         )
         for row in _read(paths["products"])
@@ -404,8 +529,12 @@ def demo(tmp_path_factory):
 
     def judged(run: str) -> list[tuple[dict, int]]:
         return [
-            (row, offline_judge(guideline=guidelines[row["query_id"]], product=products[row["product_id"]],
-                                levels=DEFAULT).value)
+            (
+                row,
+                offline_judge(
+                    guideline=guidelines[row["query_id"]], product=products[row["product_id"]], levels=DEFAULT
+                ).value,
+            )
             for row in _read(paths[f"run_{run}"])
         ]
 
@@ -417,13 +546,15 @@ def test_it_judges_the_demo_runs_sensibly(demo):
     semantic, baseline = judged("semantic"), judged("baseline")
     assert set(Counter(value for _, value in semantic)) == {0, 1, 2}
     # Plain product-type queries ("Stiefel", "backpack"): the semantic run's top 3 are hits.
-    plain = {qid for qid, g in guidelines.items()
-             if [r.attribute for r in g.requirements] == ["product_type"]}
+    plain = {qid for qid, g in guidelines.items() if [r.attribute for r in g.requirements] == ["product_type"]}
     assert len(plain) >= 8
     top3 = [value for row, value in semantic if row["query_id"] in plain and int(row["rank"]) <= 3]
     assert sum(value == 2 for value in top3) >= 0.9 * len(top3)
+
     # The baseline misses German and negated queries: it must come out worse.
-    mean = lambda pairs: sum(value for _, value in pairs) / len(pairs)
+    def mean(pairs):
+        return sum(value for _, value in pairs) / len(pairs)
+
     assert mean(semantic) > mean(baseline) + 0.2
 
 
@@ -434,8 +565,12 @@ def test_a_brand_query_rejects_other_brands():
 
 def test_requirements_an_llm_left_empty_or_overweighted_are_tamed():
     draft = GuidelineDraft(
-        requirements=[Requirement("product_type", "dress", 5.0), Requirement("colour", "", 0.7),
-                      Requirement("colour", "red", 0.0), Requirement("style", "boho", 0.4)],
+        requirements=[
+            Requirement("product_type", "dress", 5.0),
+            Requirement("colour", "", 0.7),
+            Requirement("colour", "red", 0.0),
+            Requirement("style", "boho", 0.4),
+        ],
         text="",
     )
     verdict = offline_judge(guideline=draft, product=RED_DRESS, levels=DEFAULT)

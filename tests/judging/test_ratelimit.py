@@ -31,10 +31,17 @@ def limiters(request, redis_key):
             url = settings.QRELAY_REDIS_URL
             assert url, "the tests run with Redis"
             return [
-                RateLimiter(key=redis_key, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, redis_url=url)
+                RateLimiter(
+                    key=redis_key,
+                    requests_per_minute=requests_per_minute,
+                    tokens_per_minute=tokens_per_minute,
+                    redis_url=url,
+                )
                 for _ in range(n)
             ]
-        shared = RateLimiter(key=redis_key, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, redis_url=None)
+        shared = RateLimiter(
+            key=redis_key, requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute, redis_url=None
+        )
         return [shared] * n
 
     return make
@@ -100,7 +107,9 @@ def test_acquire_waits_for_the_budget_then_takes_it(limiters):
 
 
 def test_a_limiter_without_limits_is_inactive_and_never_waits(redis_key):
-    limiter = RateLimiter(key=redis_key, requests_per_minute=0, tokens_per_minute=0, redis_url=settings.QRELAY_REDIS_URL)
+    limiter = RateLimiter(
+        key=redis_key, requests_per_minute=0, tokens_per_minute=0, redis_url=settings.QRELAY_REDIS_URL
+    )
 
     assert not limiter.active
     for _ in range(100):

@@ -59,7 +59,9 @@ def finish_job(job: JudgeJob) -> JudgeJob:
     with enqueue_spy():
         judge_job_launch(job_id=job.id)
         for phase in (JudgeChunk.Phase.PREP, JudgeChunk.Phase.JUDGE):
-            for chunk_id in JudgeChunk.objects.filter(job=job, phase=phase).order_by("index").values_list("id", flat=True):
+            for chunk_id in (
+                JudgeChunk.objects.filter(job=job, phase=phase).order_by("index").values_list("id", flat=True)
+            ):
                 judge_chunk_run(chunk_id=chunk_id)
     job.refresh_from_db()
     return job
@@ -88,16 +90,30 @@ def build_world(django_user_model) -> dict:
         content_hash="h1",
     )
     shirt = Product.objects.create(
-        project=project, external_id="p2", title="Cotton T-Shirt – Green", category="Clothing > Shirts",
-        attributes={"colour": "green"}, content_hash="h2",
+        project=project,
+        external_id="p2",
+        title="Cotton T-Shirt – Green",
+        category="Clothing > Shirts",
+        attributes={"colour": "green"},
+        content_hash="h2",
     )
     boot = Product.objects.create(
-        project=project, external_id="p3", title="Leather Ankle Boots – Black", category="Shoes > Boots",
-        attributes={"colour": "black"}, content_hash="h3",
+        project=project,
+        external_id="p3",
+        title="Leather Ankle Boots – Black",
+        category="Shoes > Boots",
+        attributes={"colour": "black"},
+        content_hash="h3",
     )
     image = ProductImage.objects.create(
-        product=dress, position=0, source="https://shop.example/d.jpg", status="stored",
-        stored_name="ab/dress.jpg", sha256="a" * 64, width=4, height=3,
+        product=dress,
+        position=0,
+        source="https://shop.example/d.jpg",
+        status="stored",
+        stored_name="ab/dress.jpg",
+        sha256="a" * 64,
+        width=4,
+        height=3,
     )
     run = SearchRun.objects.create(project=project, name="bm25")
     pairs = []
@@ -421,8 +437,11 @@ def test_it_refuses_a_post_without_the_csrf_token(world):
 
 def test_it_sends_anonymous_users_to_the_login_page(client, world):
     job = world["other_job"]
-    urls = [panel_url(world), reverse("judging:job_list", args=[world["project"].id]),
-            reverse("judging:pair_detail", args=[world["project"].id, world["pairs"][0].id])]
+    urls = [
+        panel_url(world),
+        reverse("judging:job_list", args=[world["project"].id]),
+        reverse("judging:pair_detail", args=[world["project"].id, world["pairs"][0].id]),
+    ]
 
     for url in urls:
         assert client.get(url)["Location"].startswith("/accounts/login/")
@@ -545,7 +564,7 @@ def test_annotators_see_the_pair_but_not_its_labels(annotator_client, world):
     assert response.status_code == 200 and "Scarlet Silk Evening Dress" in body
     assert response.context_data["labels"] == [] and "data-labels-hidden" in body
     assert "offline baseline" not in body  # no trace of the LLM's verdict for a blind reviewer
-    assert run_page.context_data["show_llm"] is False and 'badge-offline' not in run_page.content.decode()
+    assert run_page.context_data["show_llm"] is False and "badge-offline" not in run_page.content.decode()
 
 
 def test_it_shows_the_pair_with_query_guideline_product_and_labels(lead_client, world):
@@ -575,7 +594,12 @@ def test_it_shows_the_pair_with_query_guideline_product_and_labels(lead_client, 
 def test_it_escapes_a_rationale_written_by_a_model(lead_client, world):
     pair = world["pairs"][1]
     Label.objects.create(
-        project=world["project"], pair=pair, source="llm", rater="gpt-4o", value=0, confidence=0.42,
+        project=world["project"],
+        pair=pair,
+        source="llm",
+        rater="gpt-4o",
+        value=0,
+        confidence=0.42,
         rationale="<script>x</script>",
     )
 
@@ -591,9 +615,20 @@ def test_it_escapes_a_rationale_written_by_a_model(lead_client, world):
 def test_it_shows_an_invalid_judgment_as_llm_output_invalid(lead_client, world):
     pair = world["pairs"][2]
     Judgment.objects.create(
-        cache_key="k" * 64, model="gpt-4o", prompt_version="j1", project=world["project"], pair=pair,
-        product=pair.product, backend="openai", mode="text", status="invalid", tokens_in=321, tokens_out=12,
-        latency_ms=850, calls=3, error="no JSON in <answer>",
+        cache_key="k" * 64,
+        model="gpt-4o",
+        prompt_version="j1",
+        project=world["project"],
+        pair=pair,
+        product=pair.product,
+        backend="openai",
+        mode="text",
+        status="invalid",
+        tokens_in=321,
+        tokens_out=12,
+        latency_ms=850,
+        calls=3,
+        error="no JSON in <answer>",
     )
 
     body = lead_client.get(reverse("judging:pair_detail", args=[world["project"].id, pair.id])).content.decode()

@@ -135,7 +135,9 @@ def test_celery_beat_sends_the_watchdog_and_every_scheduled_task_exists():
     assert {entry["task"] for entry in schedule.values()} <= set(app.tasks)
 
 
-def test_a_chunk_waiting_for_a_long_retry_after_is_not_taken_for_lost(llm_project, catalogue, fake_llm, no_broker, settings):
+def test_a_chunk_waiting_for_a_long_retry_after_is_not_taken_for_lost(
+    llm_project, catalogue, fake_llm, no_broker, settings
+):
     settings.QRELAY_JUDGE_CHUNK_RETRIES = 3
     fake_llm.retry_after = "3600"  # the provider asks for an hour, far beyond the stall time
     project = llm_project("text")
@@ -145,11 +147,15 @@ def test_a_chunk_waiting_for_a_long_retry_after_is_not_taken_for_lost(llm_projec
     [prep] = JudgeChunk.objects.filter(job=job, phase="prep")
 
     outcome = jobs.judge_chunk_run(chunk_id=prep.id)
-    JudgeJob.objects.filter(id=job.id).update(created_at=timezone.now() - timedelta(hours=2), started_at=timezone.now() - timedelta(hours=2))
+    JudgeJob.objects.filter(id=job.id).update(
+        created_at=timezone.now() - timedelta(hours=2), started_at=timezone.now() - timedelta(hours=2)
+    )
 
     assert outcome.retry_in == 3600
     # 20 minutes on (every sign of life moved back by 20 minutes), the chunk still waits
     # for its retry in a worker: not stalled.
-    JudgeChunk.objects.filter(job=job).exclude(touched_at=None).update(touched_at=F("touched_at") - timedelta(minutes=20))
+    JudgeChunk.objects.filter(job=job).exclude(touched_at=None).update(
+        touched_at=F("touched_at") - timedelta(minutes=20)
+    )
     assert judge_jobs_resume_stalled(stall=timedelta(minutes=15)) == []
     assert no_broker["pending"] == []

@@ -79,9 +79,7 @@ class Worker:
 def start_worker(*, name: str, broker: str, directory: Path, media_root: Path, **extra_env) -> Worker:
     """A ready `celery -A config worker` (prefork, 2 children) on the test database."""
     db = connection.settings_dict
-    database_url = (
-        f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
+    database_url = f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -99,7 +97,9 @@ def start_worker(*, name: str, broker: str, directory: Path, media_root: Path, *
     ]  # fmt: skip
     log = directory / f"{name}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = Worker(process, log)
     deadline = time.monotonic() + 60
     while " ready." not in worker.text():
@@ -161,7 +161,9 @@ def wait_for(job: JudgeJob, *, until, timeout: float = 60.0, workers: list[Worke
             return job
         if time.monotonic() > deadline:
             logs = "\n".join(w.text()[-2000:] for w in workers)
-            raise AssertionError(f"job {job.id} stuck: status {job.status}, {job.done}/{job.total} done, error {job.error!r}\n{logs}")
+            raise AssertionError(
+                f"job {job.id} stuck: status {job.status}, {job.done}/{job.total} done, error {job.error!r}\n{logs}"
+            )
         time.sleep(0.1)
 
 
@@ -170,8 +172,8 @@ def assert_each_pair_judged_once(project, total: int) -> None:
     assert len(pairs) == total
     judgments = Counter(Judgment.objects.filter(project=project).values_list("pair_id", flat=True))
     labels = Counter(Label.objects.filter(project=project, source=LabelSource.LLM).values_list("pair_id", flat=True))
-    assert judgments == Counter({pair: 1 for pair in pairs})
-    assert labels == Counter({pair: 1 for pair in pairs})
+    assert judgments == Counter(dict.fromkeys(pairs, 1))
+    assert labels == Counter(dict.fromkeys(pairs, 1))
     assert not Judgment.objects.filter(project=project, label__isnull=True).exists()
 
 

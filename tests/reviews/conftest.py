@@ -25,6 +25,9 @@ from annotation.services import project_create
 from judging.models import Judgment
 from reviews.models import RoutingPolicy
 
+# The judging fixtures that drive a job by hand, shared with the repeat tests.
+from tests.judging.conftest import drive, no_broker  # noqa: F401 (re-exported fixtures)
+
 _serial = itertools.count(1)
 
 
@@ -70,8 +73,12 @@ def make_pair(project):
     def make(query_text: str = "red dress", *, tags=(), traffic: int = 0, of: Project | None = None) -> Pair:
         n = next(_serial)
         target = of or project
-        query = Query.objects.create(project=target, external_id=f"q{n}", text=query_text, tags=list(tags), traffic=traffic)
-        product = Product.objects.create(project=target, external_id=f"p{n}", title=f"Product {n}", content_hash=f"{n:064d}")
+        query = Query.objects.create(
+            project=target, external_id=f"q{n}", text=query_text, tags=list(tags), traffic=traffic
+        )
+        product = Product.objects.create(
+            project=target, external_id=f"p{n}", title=f"Product {n}", content_hash=f"{n:064d}"
+        )
         return Pair.objects.create(project=target, query=query, product=product)
 
     return make
@@ -95,7 +102,12 @@ def judge(make_pair):
         label = None
         if status == Judgment.Status.OK:
             label = Label.objects.create(
-                project_id=pair.project_id, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=value, confidence=confidence
+                project_id=pair.project_id,
+                pair=pair,
+                source=LabelSource.LLM,
+                rater="fake-judge",
+                value=value,
+                confidence=confidence,
             )
         else:
             value, confidence = None, None
@@ -126,7 +138,10 @@ def run_of(project):
     def make(name: str, pairs) -> SearchRun:
         run = SearchRun.objects.create(project=project, name=name)
         SearchResult.objects.bulk_create(
-            [SearchResult(run=run, query_id=p.query_id, product_id=p.product_id, pair=p, rank=i) for i, p in enumerate(pairs, 1)]
+            [
+                SearchResult(run=run, query_id=p.query_id, product_id=p.product_id, pair=p, rank=i)
+                for i, p in enumerate(pairs, 1)
+            ]
         )
         return run
 

@@ -74,7 +74,9 @@ def make_pairs(project: Project, count: int, *, tags=(), category: str = "", loc
     pairs = []
     for _ in range(count):
         n = next(_serial)
-        query = Query.objects.create(project=project, external_id=f"q{n}", text=f"query {n}", tags=list(tags), locale=locale)
+        query = Query.objects.create(
+            project=project, external_id=f"q{n}", text=f"query {n}", tags=list(tags), locale=locale
+        )
         product = Product.objects.create(
             project=project, external_id=f"p{n}", title=f"product {n}", category=category, content_hash=f"{n:064d}"
         )
@@ -159,7 +161,9 @@ def test_kappa_and_linear_weighted_kappa_match_scikit_learn_on_random_confusions
         np.add.at(confusion, (a, b), 1)
         labels = list(range(size))
         assert kappa(confusion) == pytest.approx(cohen_kappa_score(a, b, labels=labels))
-        assert kappa(confusion, weighted=True) == pytest.approx(cohen_kappa_score(a, b, labels=labels, weights="linear"))
+        assert kappa(confusion, weighted=True) == pytest.approx(
+            cohen_kappa_score(a, b, labels=labels, weights="linear")
+        )
 
 
 def test_kappa_matches_scikit_learn_on_hand_made_data():
@@ -169,7 +173,9 @@ def test_kappa_matches_scikit_learn_on_hand_made_data():
     confusion = np.zeros((4, 4))
     np.add.at(confusion, (a, b), 1)
     assert kappa(confusion) == pytest.approx(cohen_kappa_score(a, b, labels=[0, 1, 2, 3]))
-    assert kappa(confusion, weighted=True) == pytest.approx(cohen_kappa_score(a, b, labels=[0, 1, 2, 3], weights="linear"))
+    assert kappa(confusion, weighted=True) == pytest.approx(
+        cohen_kappa_score(a, b, labels=[0, 1, 2, 3], weights="linear")
+    )
     # Perfect agreement, and agreement at chance level.
     assert kappa(np.diag([3.0, 2.0])) == pytest.approx(1.0)
     assert kappa(np.array([[1.0, 1.0], [1.0, 1.0]])) == pytest.approx(0.0)
@@ -196,7 +202,9 @@ def test_llm_vs_human_figures_from_the_database_match_scikit_learn(graded):
     lh = summary["llm_vs_human"]
     assert summary["level"] == "ordinal"
     assert lh["kappa"]["value"] == pytest.approx(cohen_kappa_score(human, machine, labels=labels), abs=1e-6)
-    assert lh["weighted_kappa"]["value"] == pytest.approx(cohen_kappa_score(human, machine, labels=labels, weights="linear"), abs=1e-6)
+    assert lh["weighted_kappa"]["value"] == pytest.approx(
+        cohen_kappa_score(human, machine, labels=labels, weights="linear"), abs=1e-6
+    )
     assert lh["agreement"]["value"] == pytest.approx(accuracy_score(human, machine), abs=1e-6)
     assert lh["kappa"]["n"] == 320 and lh["n_pairs"] == 240
     assert np.array(lh["confusion"]["matrix"]).sum() == 320
@@ -215,7 +223,9 @@ def test_llm_vs_human_figures_from_the_database_match_scikit_learn(graded):
 
     hh = summary["human_vs_human"]
     assert hh["rater_pairs"] == 1 and hh["kappa"]["n"] == 80
-    assert hh["kappa"]["value"] == pytest.approx(cohen_kappa_score(human_a[80:160], human_b[80:160], labels=labels), abs=1e-6)
+    assert hh["kappa"]["value"] == pytest.approx(
+        cohen_kappa_score(human_a[80:160], human_b[80:160], labels=labels), abs=1e-6
+    )
 
     per_rater = {a["rater"]: a for a in annotator_agreement(graded, n_boot=50)["annotators"]}
     assert per_rater["anna"]["vs_llm"]["kappa"]["value"] == pytest.approx(
@@ -237,8 +247,14 @@ def test_the_latest_label_of_a_rater_counts_and_adjudication_labels_are_not_a_ra
     lead = django_user_model.objects.create(username="lea")
     adjudication = add_labels(graded, pairs[:1], [1], rater="lea")[0]
     ReviewTask.objects.create(
-        project=graded, pair=pairs[0], kind=ReviewTask.Kind.ADJUDICATION, reason="human-disagreement",
-        policy_version=1, status=ReviewTask.Status.DONE, claimed_by=lead, label=adjudication,
+        project=graded,
+        pair=pairs[0],
+        kind=ReviewTask.Kind.ADJUDICATION,
+        reason="human-disagreement",
+        policy_version=1,
+        status=ReviewTask.Status.DONE,
+        claimed_by=lead,
+        label=adjudication,
     )
 
     summary = project_agreement_summary(graded, n_boot=0)
@@ -256,7 +272,12 @@ def test_a_project_without_labels_gives_defined_empty_figures(graded):
     make_pairs(graded, 3)
     summary = project_agreement_summary(graded)
     assert summary["counts"]["pairs"] == 3 and summary["counts"]["pairs_compared"] == 0
-    for figure in (summary["alpha"], summary["alpha_humans"], summary["llm_vs_human"]["kappa"], summary["llm_vs_gold"]["accuracy"]):
+    for figure in (
+        summary["alpha"],
+        summary["alpha_humans"],
+        summary["llm_vs_human"]["kappa"],
+        summary["llm_vs_gold"]["accuracy"],
+    ):
         assert figure["value"] is None and figure["n"] == 0 and figure["reason"]
     assert summary["alpha"]["reason"] == "no labels"
     assert summary["human_vs_human"]["kappa"]["reason"] == "fewer than two human raters"
@@ -285,9 +306,13 @@ def test_all_labels_equal_gives_no_alpha_or_kappa_but_full_agreement(graded):
     summary = project_agreement_summary(graded)
     assert summary["alpha"]["value"] is None and summary["alpha"]["n"] == 6
     assert "equal" in summary["alpha"]["reason"]
-    assert summary["llm_vs_human"]["kappa"]["value"] is None and "one label" in summary["llm_vs_human"]["kappa"]["reason"]
+    assert (
+        summary["llm_vs_human"]["kappa"]["value"] is None and "one label" in summary["llm_vs_human"]["kappa"]["reason"]
+    )
     assert summary["llm_vs_human"]["agreement"]["value"] == 1.0 and summary["llm_vs_human"]["agreement"]["n"] == 12
-    assert summary["human_vs_human"]["kappa"]["value"] is None and summary["human_vs_human"]["agreement"]["value"] == 1.0
+    assert (
+        summary["human_vs_human"]["kappa"]["value"] is None and summary["human_vs_human"]["agreement"]["value"] == 1.0
+    )
     assert summary["llm_vs_gold"]["accuracy"]["value"] == 1.0 and summary["llm_vs_gold"]["macro_f1"]["value"] == 1.0
     assert summary["llm_vs_gold"]["kappa"]["value"] is None
 
@@ -299,7 +324,10 @@ def test_raters_without_overlap_give_no_agreement(graded):
     add_labels(graded, pairs[6:], [0, 1, 2], rater="gpt-x", source=LabelSource.LLM)
     summary = project_agreement_summary(graded)
     assert summary["alpha"]["value"] is None and "no overlap" in summary["alpha"]["reason"]
-    assert summary["human_vs_human"]["kappa"]["value"] is None and "no overlap" in summary["human_vs_human"]["kappa"]["reason"]
+    assert (
+        summary["human_vs_human"]["kappa"]["value"] is None
+        and "no overlap" in summary["human_vs_human"]["kappa"]["reason"]
+    )
     assert summary["llm_vs_human"]["kappa"]["reason"] == "no pair has both an LLM and a human label"
     assert summary["llm_vs_gold"]["accuracy"]["reason"] == "no pair has both an LLM label and human gold"
 
@@ -339,13 +367,22 @@ def test_figures_per_tag_have_the_right_n_and_cis_around_the_estimate(graded):
     rows = {row["segment"]: row for row in agreement_by_segment(graded, "tag", n_boot=300)}
 
     assert list(rows) == ["brand", "style-sensitive", "(untagged)"]
-    assert rows["brand"]["n_pairs"] == 100 and rows["style-sensitive"]["n_pairs"] == 40 and rows["(untagged)"]["n_pairs"] == 30
+    assert (
+        rows["brand"]["n_pairs"] == 100
+        and rows["style-sensitive"]["n_pairs"] == 40
+        and rows["(untagged)"]["n_pairs"] == 30
+    )
     assert rows["brand"]["llm_vs_human"]["kappa"]["n"] == 100 + 70
     assert rows["style-sensitive"]["llm_vs_gold"]["accuracy"]["n"] == 40
     assert rows["style-sensitive"]["human_vs_human"]["kappa"]["n"] == 20
     assert rows["(untagged)"]["human_vs_human"]["kappa"]["reason"]
     for row in rows.values():
-        for figure in (row["alpha"], row["llm_vs_human"]["kappa"], row["llm_vs_gold"]["accuracy"], row["llm_vs_gold"]["macro_f1"]):
+        for figure in (
+            row["alpha"],
+            row["llm_vs_human"]["kappa"],
+            row["llm_vs_gold"]["accuracy"],
+            row["llm_vs_gold"]["macro_f1"],
+        ):
             low, high = figure["ci"]
             assert low <= figure["value"] <= high
     categories = {row["key"]: row["n_pairs"] for row in agreement_by_segment(graded, "category", n_boot=0)}
@@ -360,16 +397,29 @@ def test_figures_per_gold_label_reason_and_model(graded):
     set_gold(pairs, [3, 2, 0, 0, 1, 1])
     for label, mode in zip(labels, ["text", "text", "vision", "vision", "text", "text"]):
         Judgment.objects.create(
-            cache_key=uuid.uuid4().hex, model="gpt-x", prompt_version="j2", project=graded, pair_id=label.pair_id,
-            product_id=Pair.objects.get(id=label.pair_id).product_id, label=label, backend="openai", mode=mode,
-            status="ok", value=label.value,
+            cache_key=uuid.uuid4().hex,
+            model="gpt-x",
+            prompt_version="j2",
+            project=graded,
+            pair_id=label.pair_id,
+            product_id=Pair.objects.get(id=label.pair_id).product_id,
+            label=label,
+            backend="openai",
+            mode=mode,
+            status="ok",
+            value=label.value,
         )
     ReviewTask.objects.create(project=graded, pair=pairs[0], reasons=["audit"], reason="audit", policy_version=1)
-    ReviewTask.objects.create(project=graded, pair=pairs[1], reasons=["low-confidence"], reason="low-confidence", policy_version=1)
+    ReviewTask.objects.create(
+        project=graded, pair=pairs[1], reasons=["low-confidence"], reason="low-confidence", policy_version=1
+    )
 
     by_label = {row["segment"]: row["n_pairs"] for row in agreement_by_segment(graded, "label", n_boot=0)}
     assert by_label == {"Exact (3)": 1, "Substitute (2)": 1, "Complement (1)": 2, "Irrelevant (0)": 2}
-    by_reason = {row["segment"]: row["llm_vs_gold"]["accuracy"]["value"] for row in agreement_by_segment(graded, "reason", n_boot=0)}
+    by_reason = {
+        row["segment"]: row["llm_vs_gold"]["accuracy"]["value"]
+        for row in agreement_by_segment(graded, "reason", n_boot=0)
+    }
     assert by_reason == {"(not routed)": 1.0, "Random audit": 1.0, "Low LLM confidence": 0.0}
     by_mode = {row["key"]: row["n_pairs"] for row in agreement_by_segment(graded, "mode", n_boot=0)}
     assert by_mode == {"text": 4, "vision": 2}
@@ -387,7 +437,9 @@ def test_annotators_vs_consensus_and_by_position_in_their_day(graded):
     tired = noisy(rng, truth, 0.9)
     carl = add_labels(graded, pairs, np.concatenate([truth[:100], tired[100:]]), rater="carl")
     # carl's last 20 labels come the next day: positions restart there.
-    Label.objects.filter(id__in=[label.id for label in carl[100:]]).update(created_at=timezone.now() + timedelta(days=1))
+    Label.objects.filter(id__in=[label.id for label in carl[100:]]).update(
+        created_at=timezone.now() + timedelta(days=1)
+    )
 
     result = annotator_agreement(graded, n_boot=100, bucket_size=50, buckets=10)
 
@@ -445,7 +497,9 @@ def test_confusion_bootstrap_resamples_pairs_not_label_pairs():
 def test_cached_figures_are_reused_until_they_are_older_than_max_age(graded, settings):
     from reviews.agreement import agreement_cached
 
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement-tests"}}
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement-tests"}
+    }
     pairs = make_pairs(graded, 4)
     add_labels(graded, pairs, [0, 1, 2, 3], rater="gpt-x", source=LabelSource.LLM)
     add_labels(graded, pairs, [0, 1, 2, 3], rater="anna")

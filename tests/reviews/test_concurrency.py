@@ -30,10 +30,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def make_queue(project, size: int, *, slots: int = 1) -> list[int]:
     now = timezone.now()
     queries = Query.objects.bulk_create(
-        [Query(project=project, external_id=f"q{i}", text=f"query {i}", traffic=i % 17, created_at=now) for i in range(size)]
+        [
+            Query(project=project, external_id=f"q{i}", text=f"query {i}", traffic=i % 17, created_at=now)
+            for i in range(size)
+        ]
     )
     products = Product.objects.bulk_create(
-        [Product(project=project, external_id=f"p{i}", title=f"Product {i}", content_hash=f"{i:064d}") for i in range(size)]
+        [
+            Product(project=project, external_id=f"p{i}", title=f"Product {i}", content_hash=f"{i:064d}")
+            for i in range(size)
+        ]
     )
     pairs = Pair.objects.bulk_create([Pair(project=project, query=q, product=p) for q, p in zip(queries, products)])
     tasks = ReviewTask.objects.bulk_create(
@@ -69,7 +75,7 @@ def run_threads(target, args_list, timeout: float = 300):
         try:
             barrier.wait()
             target(*args)
-        except Exception as exc:  # noqa: BLE001 -- reported by the test, not lost in the thread
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -113,7 +119,9 @@ def test_twenty_annotators_finish_a_queue_of_two_thousand_tasks_each_exactly_onc
     labels = Label.objects.filter(project=project, source=LabelSource.HUMAN)
     assert labels.count() == 2000
     assert not labels.values("pair_id").annotate(n=Count("id")).filter(n__gt=1).exists()
-    for task_id, label_user, task_user, value in ReviewTask.objects.values_list("id", "label__user", "claimed_by", "label__value"):
+    for task_id, label_user, task_user, value in ReviewTask.objects.values_list(
+        "id", "label__user", "claimed_by", "label__value"
+    ):
         assert label_user == task_user and value == task_id % 3
     owner = {task_id: name for name, ids in done_by.items() for task_id in ids}
     assert Counter(owner[t] for t in ReviewTask.objects.values_list("id", flat=True)) == Counter(
@@ -136,7 +144,11 @@ def test_two_humans_per_pair_never_puts_one_annotator_on_both_slots():
 
     assert errors == []
     assert ReviewTask.objects.filter(status=ReviewTask.Status.DONE).count() == 200
-    per_pair = Label.objects.filter(source=LabelSource.HUMAN).values("pair_id").annotate(n=Count("id"), raters=Count("user", distinct=True))
+    per_pair = (
+        Label.objects.filter(source=LabelSource.HUMAN)
+        .values("pair_id")
+        .annotate(n=Count("id"), raters=Count("user", distinct=True))
+    )
     assert len(per_pair) == 100
     assert all(row["n"] == 2 and row["raters"] == 2 for row in per_pair)
     assert Pair.objects.filter(project=project, gold_provenance=GoldProvenance.HUMAN, gold_value=1).count() == 100

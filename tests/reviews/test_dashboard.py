@@ -53,7 +53,9 @@ def settled(judge, member):
     def make(llm: int, gold: int, *, tags=(), confidence: float = 0.9, query_text: str = "red dress", traffic: int = 0):
         judged = judge(value=llm, confidence=confidence, tags=tags, query_text=query_text, traffic=traffic)
         pair = judged.pair
-        Label.objects.create(project_id=pair.project_id, pair=pair, source=LabelSource.HUMAN, rater="hugo", user=human, value=gold)
+        Label.objects.create(
+            project_id=pair.project_id, pair=pair, source=LabelSource.HUMAN, rater="hugo", user=human, value=gold
+        )
         Pair.objects.filter(id=pair.id).update(gold_value=gold, gold_provenance=GoldProvenance.HUMAN)
         pair.refresh_from_db()
         return judged
@@ -103,7 +105,9 @@ def test_accepting_routes_segments_below_target_and_releases_those_above():
 
 
 def test_the_segment_table_recommends_from_measured_alpha(project, policy, segmented, lead_client):
-    response = lead_client.get(reverse("reviews:dashboard", args=[project.id]), {"by": "tag", "target": "0.8", "min_n": "3"})
+    response = lead_client.get(
+        reverse("reviews:dashboard", args=[project.id]), {"by": "tag", "target": "0.8", "min_n": "3"}
+    )
 
     assert response.status_code == 200
     rows = {row["key"]: row for row in response.context_data["rows"]}
@@ -136,7 +140,9 @@ def test_accept_saves_a_new_version_that_routes_the_low_segments(project, policy
     assert (task.reason, task.policy_version) == (Reason.SEGMENT, 2)
     assert not ReviewTask.objects.filter(pair=other.pair).exists()
     # Accepting the same again changes nothing: no version 3.
-    lead_client.post(reverse("reviews:dashboard_accept", args=[project.id]), {"by": "tag", "target": "0.7", "min_n": "3"})
+    lead_client.post(
+        reverse("reviews:dashboard_accept", args=[project.id]), {"by": "tag", "target": "0.7", "min_n": "3"}
+    )
     assert RoutingPolicy.objects.filter(project=project).count() == 2
 
 
@@ -158,21 +164,39 @@ def test_the_preview_estimates_hours_cost_and_gold_accuracy(project, policy, jud
     route_pairs(project=project, pair_ids=[j.pair.id for j in [*auto, doubtful]])
     # Four audited pairs (blind random sample): 10/20/30/60 s per label; the LLM matched
     # the human on two of the three confident ones; the fourth (0.5) a draft at 0.88 would route.
-    for (llm, human_value, confidence), seconds in zip(((2, 2, 0.99), (1, 1, 0.99), (2, 0, 0.99), (1, 1, 0.5)), (10, 20, 30, 60)):
+    for (llm, human_value, confidence), seconds in zip(
+        ((2, 2, 0.99), (1, 1, 0.99), (2, 0, 0.99), (1, 1, 0.5)), (10, 20, 30, 60)
+    ):
         judged = judge(value=llm, confidence=confidence)
         label = Label.objects.create(
             project=project, pair=judged.pair, source=LabelSource.HUMAN, rater="hugo", user=human, value=human_value
         )
         ReviewTask.objects.create(
-            project=project, pair=judged.pair, reasons=[Reason.AUDIT], reason=Reason.AUDIT, policy_version=1,
-            status=ReviewTask.Status.DONE, label=label, time_spent_ms=seconds * 1000, blind=True,
+            project=project,
+            pair=judged.pair,
+            reasons=[Reason.AUDIT],
+            reason=Reason.AUDIT,
+            policy_version=1,
+            status=ReviewTask.Status.DONE,
+            label=label,
+            time_spent_ms=seconds * 1000,
+            blind=True,
         )
         Pair.objects.filter(id=judged.pair.id).update(gold_value=human_value, gold_provenance=GoldProvenance.HUMAN)
     Judgment.objects.filter(project=project).update(cost_eur=Decimal("0.01"))
     form = {
-        "min_confidence": "0.88", "route_sample_disagreement": "on", "route_style_sensitive": "on", "style_keywords": "",
-        "route_invalid": "on", "audit_rate": "0", "humans_per_pair": "2", "route_segments": "", "target_alpha": "0.8",
-        "min_segment_n": "30", "hourly_rate": "40", "note": "",
+        "min_confidence": "0.88",
+        "route_sample_disagreement": "on",
+        "route_style_sensitive": "on",
+        "style_keywords": "",
+        "route_invalid": "on",
+        "audit_rate": "0",
+        "humans_per_pair": "2",
+        "route_segments": "",
+        "target_alpha": "0.8",
+        "min_segment_n": "30",
+        "hourly_rate": "40",
+        "note": "",
     }
 
     response = lead_client.post(reverse("reviews:policy_preview", args=[project.id]), form, **HTMX)
@@ -240,7 +264,10 @@ def test_a_lead_tags_a_disagreement_and_sees_the_counts(project, policy, far_apa
     assert DisagreementTag.objects.get(pair=pair).category == "colour"
     html = tagged.content.decode()
     assert html.lstrip().startswith(f'<tr id="dis-{pair.id}"')
-    assert '<section id="dis-counts" class="card" hx-swap-oob="true">' in html and '<li data-category="colour"><span>Colour</span> <span class="num">1</span>' in html
+    assert (
+        '<section id="dis-counts" class="card" hx-swap-oob="true">' in html
+        and '<li data-category="colour"><span>Colour</span> <span class="num">1</span>' in html
+    )
     # Re-tagging replaces; an empty category removes the tag.
     lead_client.post(url, {"category": "brand"}, **HTMX)
     assert DisagreementTag.objects.get(pair=pair).category == "brand"
@@ -248,7 +275,12 @@ def test_a_lead_tags_a_disagreement_and_sees_the_counts(project, policy, far_apa
     assert not DisagreementTag.objects.filter(pair=pair).exists()
     assert lead_client.post(url, {"category": "vibes"}, **HTMX).status_code == 400
     agree = far_apart["agree"].pair
-    assert lead_client.post(reverse("reviews:disagreement_tag", args=[project.id, agree.id]), {"category": "brand"}).status_code == 404
+    assert (
+        lead_client.post(
+            reverse("reviews:disagreement_tag", args=[project.id, agree.id]), {"category": "brand"}
+        ).status_code
+        == 404
+    )
 
 
 def test_annotators_and_outsiders_cannot_see_or_tag(project, policy, far_apart, ann_client, member):
@@ -263,7 +295,9 @@ def test_annotators_and_outsiders_cannot_see_or_tag(project, policy, far_apart, 
         ("post", reverse("reviews:dashboard_accept", args=[project.id])),
     ]
     for method, url in urls:
-        assert getattr(ann_client, method)(url, {"category": "brand"} if method == "post" else {}).status_code == 403, url
+        assert getattr(ann_client, method)(url, {"category": "brand"} if method == "post" else {}).status_code == 403, (
+            url
+        )
         assert getattr(outsider, method)(url).status_code == 404, url
     assert not DisagreementTag.objects.exists()
     assert Client().get(urls[0][1]).status_code == 302  # to the login page
@@ -299,7 +333,9 @@ def test_segment_names_and_raters_are_escaped_on_the_page(project, policy, settl
 def test_charts_escape_every_text():
     evil = '<script>alert("x")</script>'
     svgs = [
-        charts.heatmap([[1, 2], [3, 4]], rows=[evil, "b"], columns=["a", evil], title=evil, row_title=evil, column_title="c"),
+        charts.heatmap(
+            [[1, 2], [3, 4]], rows=[evil, "b"], columns=["a", evil], title=evil, row_title=evil, column_title="c"
+        ),
         charts.grouped_bars([(evil, [1, 2])], series=[evil, "s"], title=evil),
         charts.line_chart([(evil, 0.5), ("w2", 0.7)], title=evil),
     ]
@@ -310,7 +346,9 @@ def test_charts_escape_every_text():
 
 
 def test_heatmap_writes_the_counts_of_the_matrix():
-    svg = charts.heatmap([[5, 0], [1, 7]], rows=["no", "yes"], columns=["no", "yes"], title="t", row_title="r", column_title="c")
+    svg = charts.heatmap(
+        [[5, 0], [1, 7]], rows=["no", "yes"], columns=["no", "yes"], title="t", row_title="r", column_title="c"
+    )
     counts = [int(part.split("<")[0]) for part in svg.split('class="chart-count">')[1:]]
     assert counts == [5, 0, 1, 7]
 
@@ -342,9 +380,18 @@ def test_the_snapshot_is_served_from_cache_until_a_label_write_then_refreshed(
 
 def test_a_lead_sets_segment_rules_and_hourly_rate_by_hand(project, policy, lead_client):
     form = {
-        "min_confidence": "0.7", "route_sample_disagreement": "on", "route_style_sensitive": "on", "style_keywords": "",
-        "route_invalid": "on", "audit_rate": "0", "humans_per_pair": "1", "route_segments": "tag: brand\ncategory: Shoes\ntag: brand",
-        "target_alpha": "0.75", "min_segment_n": "30", "hourly_rate": "42.50", "note": "by hand",
+        "min_confidence": "0.7",
+        "route_sample_disagreement": "on",
+        "route_style_sensitive": "on",
+        "style_keywords": "",
+        "route_invalid": "on",
+        "audit_rate": "0",
+        "humans_per_pair": "1",
+        "route_segments": "tag: brand\ncategory: Shoes\ntag: brand",
+        "target_alpha": "0.75",
+        "min_segment_n": "30",
+        "hourly_rate": "42.50",
+        "note": "by hand",
     }
     url = reverse("reviews:policy", args=[project.id])
 
@@ -359,7 +406,9 @@ def test_a_lead_sets_segment_rules_and_hourly_rate_by_hand(project, policy, lead
     assert RoutingPolicy.objects.filter(project=project).count() == 2
 
 
-def test_a_big_projects_first_view_polls_until_the_figures_are_computed(project, policy, segmented, lead_client, monkeypatch):
+def test_a_big_projects_first_view_polls_until_the_figures_are_computed(
+    project, policy, segmented, lead_client, monkeypatch
+):
     from reviews.dashboard import snapshot
     from reviews.dashboard.snapshot import dashboard_refresh
 
@@ -393,7 +442,9 @@ def test_without_postgresql_the_dashboard_says_so_instead_of_failing(project, po
     assert "need PostgreSQL" in response.content.decode()
 
 
-def test_accepting_while_the_figures_are_recomputed_changes_nothing(project, policy, segmented, lead_client, monkeypatch):
+def test_accepting_while_the_figures_are_recomputed_changes_nothing(
+    project, policy, segmented, lead_client, monkeypatch
+):
     from django.core.cache import cache
 
     from reviews.dashboard import snapshot
@@ -401,7 +452,9 @@ def test_accepting_while_the_figures_are_recomputed_changes_nothing(project, pol
     monkeypatch.setattr(snapshot, "INLINE_LABELS", 1)  # big: a missing snapshot is not computed inline
     cache.delete(snapshot._key(project, "segments:tag"))  # the snapshot the lead looked at was evicted
 
-    response = lead_client.post(reverse("reviews:dashboard_accept", args=[project.id]), {"by": "tag", "target": "0.8", "min_n": "1"})
+    response = lead_client.post(
+        reverse("reviews:dashboard_accept", args=[project.id]), {"by": "tag", "target": "0.8", "min_n": "1"}
+    )
 
     assert response.status_code == 302
     assert RoutingPolicy.objects.filter(project=project).count() == 1

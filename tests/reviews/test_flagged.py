@@ -68,7 +68,9 @@ def test_a_foreign_project_is_a_404(project, member, lead, flagged, make_pair):
     other = project_create(name="elsewhere")
     member("lea", Role.LEAD, of=other)
 
-    response = client_of(lead).post(reverse("reviews:flag_resolve", args=[other.id, flagged.id]), {"action": "drop"}, **HTMX)
+    response = client_of(lead).post(
+        reverse("reviews:flag_resolve", args=[other.id, flagged.id]), {"action": "drop"}, **HTMX
+    )
 
     assert response.status_code == 404
 

@@ -26,7 +26,6 @@ from reviews import repeat
 from reviews.models import ReviewTask
 from reviews.services import ReviewError
 from tests.fakes.search_engine import FakeSearchEngine
-from tests.judging.conftest import drive, no_broker  # noqa: F401  (fixtures)
 
 PRODUCTS = {
     "p1": "Red Silk Evening Dress",
@@ -61,26 +60,36 @@ def schedule(project, engine, policy):
     for n, (text, traffic) in enumerate([("red dress", 500), ("black boots", 300), ("green hat", 1)], 1):
         Query.objects.create(project=project, external_id=f"q{n}", text=text, traffic=traffic)
     connector = SearchConnector.objects.create(
-        project=project, name="es", preset="elasticsearch", base_url=engine.base_url, path_template="/shop/_search", k=3, timeout_seconds=2
+        project=project,
+        name="es",
+        preset="elasticsearch",
+        base_url=engine.base_url,
+        path_template="/shop/_search",
+        k=3,
+        timeout_seconds=2,
     )
     return RepeatSchedule.objects.create(connector=connector, top_n=2, k=3, margin=0.05, interval_minutes=60)
 
 
-def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnapshot:  # noqa: F811
+def cycle(schedule, drive, *, now=None, gold: dict | None = None) -> MetricSnapshot:
     """One whole cycle as the beat and a worker would run it; gold sets imported gold
     on the run's pairs before the metrics are taken."""
     snapshot = repeat.schedule_start(schedule=schedule, now=now)
     snapshot = repeat.repeat_fetch(snapshot_id=snapshot.id)
     if gold:
         for pair in Pair.objects.filter(results__run=snapshot.run).select_related("product"):
-            Pair.objects.filter(id=pair.id).update(gold_value=gold[pair.product.external_id], gold_provenance=GoldProvenance.IMPORTED)
+            Pair.objects.filter(id=pair.id).update(
+                gold_value=gold[pair.product.external_id], gold_provenance=GoldProvenance.IMPORTED
+            )
     drive(JudgeJob.objects.get(id=snapshot.judge_job_id))
     assert repeat.snapshot_finalize(snapshot_id=snapshot.id)
     snapshot.refresh_from_db()
     return snapshot
 
 
-def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, drive, sent, django_capture_on_commit_callbacks):  # noqa: F811
+def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(
+    schedule, drive, sent, django_capture_on_commit_callbacks
+):
     now = timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
         started = repeat.repeat_due(now=now)["started"]
@@ -105,7 +114,7 @@ def test_the_beat_starts_a_due_schedule_and_the_cycle_records_metrics(schedule, 
     assert all(p.gold_value is not None or ReviewTask.objects.filter(pair=p).exists() for p in pairs)
 
 
-def test_a_drop_beyond_the_margin_is_flagged_and_a_small_one_is_not(schedule, drive, sent, engine):  # noqa: F811
+def test_a_drop_beyond_the_margin_is_flagged_and_a_small_one_is_not(schedule, drive, sent, engine):
     gold = {"p1": 2, "p2": 0, "p3": 0, "p4": 1}
     schedule.label_source = "gold"
     schedule.save()
@@ -148,7 +157,7 @@ def test_a_failed_fetch_is_recorded_and_does_not_block_the_schedule(schedule, se
     assert repeat.schedule_start(schedule=schedule) is not None
 
 
-def test_a_redelivered_fetch_makes_one_run_and_one_job(schedule, sent, no_broker):  # noqa: F811
+def test_a_redelivered_fetch_makes_one_run_and_one_job(schedule, sent, no_broker):
     snapshot = repeat.schedule_start(schedule=schedule)
     repeat.repeat_fetch(snapshot_id=snapshot.id)
     again = repeat.repeat_fetch(snapshot_id=snapshot.id)
@@ -158,16 +167,20 @@ def test_a_redelivered_fetch_makes_one_run_and_one_job(schedule, sent, no_broker
 
 def test_a_lost_fetch_task_is_sent_again_and_a_hopeless_one_fails(schedule, sent, settings):
     now = timezone.now()
-    snapshot = repeat.schedule_start(schedule=schedule, now=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60))
+    snapshot = repeat.schedule_start(
+        schedule=schedule, now=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    )
     assert repeat.repeat_due(now=now)["resent"] == [snapshot.id]
     assert repeat.repeat_due(now=now)["resent"] == []  # not again before another time limit has passed
-    MetricSnapshot.objects.filter(id=snapshot.id).update(created_at=now - timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS + 1))
+    MetricSnapshot.objects.filter(id=snapshot.id).update(
+        created_at=now - timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS + 1)
+    )
     later = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
     assert repeat.repeat_due(now=later)["failed"] == [snapshot.id]
     assert MetricSnapshot.objects.get(id=snapshot.id).status == MetricSnapshot.Status.FAILED
 
 
-def test_a_judging_job_that_never_ends_closes_the_cycle_as_failed(schedule, sent, no_broker, settings):  # noqa: F811
+def test_a_judging_job_that_never_ends_closes_the_cycle_as_failed(schedule, sent, no_broker, settings):
     snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
     later = timezone.now() + timedelta(hours=settings.QRELAY_REPEAT_STALE_HOURS + 1)
     assert repeat.snapshot_finalize(snapshot_id=snapshot.id, now=later)
@@ -205,7 +218,14 @@ def test_only_leads_see_the_page_and_foreign_ids_are_404(project, member, schedu
 
 
 def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client):
-    bad = {"name": "x", "preset": "generic", "base_url": "ftp://search", "k": 10, "timeout_seconds": 5, "body_template": "{nope"}
+    bad = {
+        "name": "x",
+        "preset": "generic",
+        "base_url": "ftp://search",
+        "k": 10,
+        "timeout_seconds": 5,
+        "body_template": "{nope",
+    }
     response = lead_client.post(url("connector_new", project), bad)
     assert response.status_code == 400 and not SearchConnector.objects.exists()
     assert b"only http and https" in response.content and b"not valid JSON" in response.content
@@ -223,12 +243,23 @@ def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client)
     response = lead_client.post(url("connector_new", project), good)
     assert response.status_code == 302
     connector = SearchConnector.objects.get(project=project)
-    assert (connector.base_url, connector.headers, connector.secret_env) == ("https://search.example.com:9200", {"X-Team": "search"}, "QRELAY_CONNECTOR_SECRET_ES_AUTH")
+    assert (connector.base_url, connector.headers, connector.secret_env) == (
+        "https://search.example.com:9200",
+        {"X-Team": "search"},
+        "QRELAY_CONNECTOR_SECRET_ES_AUTH",
+    )
 
 
 def test_the_connector_form_refuses_secrets_outside_the_operators_prefix(project, lead_client):
-    data = {"name": "leaky", "preset": "generic", "base_url": "https://attacker.example", "k": 10, "timeout_seconds": 5,
-            "secret_header": "X-Leak", "secret_env": "SECRET_KEY"}
+    data = {
+        "name": "leaky",
+        "preset": "generic",
+        "base_url": "https://attacker.example",
+        "k": 10,
+        "timeout_seconds": 5,
+        "secret_header": "X-Leak",
+        "secret_env": "SECRET_KEY",
+    }
 
     response = lead_client.post(url("connector_new", project), data)
 
@@ -238,34 +269,52 @@ def test_the_connector_form_refuses_secrets_outside_the_operators_prefix(project
 
 def test_testing_a_connector_shows_the_ids_found_and_errors_clearly(project, schedule, lead_client, engine):
     connector = schedule.connector
-    response = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true")
+    response = lead_client.post(
+        url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true"
+    )
     text = response.content.decode()
     assert response.status_code == 200 and "<html" not in text
     assert text.index("p1") < text.index("p4") < text.index("p2") and "known" in text
 
     engine.results["red dress"] = ["<script>alert(1)</script>"]
-    text = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true").content.decode()
+    text = lead_client.post(
+        url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "&lt;script&gt;" in text and "<script>alert" not in text and "unknown" in text
 
     engine.faults["/"] = {"content_type": "text/html", "body": b"<h1>proxy login</h1>"}
-    text = lead_client.post(url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true").content.decode()
+    text = lead_client.post(
+        url("connector_test", project, connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert 'role="alert"' in text and "not JSON" in text
 
 
-def test_run_now_starts_a_cycle_and_the_history_flags_regressions(project, schedule, lead_client, sent, django_capture_on_commit_callbacks):
+def test_run_now_starts_a_cycle_and_the_history_flags_regressions(
+    project, schedule, lead_client, sent, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = lead_client.post(url("schedule_run", project, schedule.id))
     assert response.status_code == 302 and len(sent) == 1
     assert lead_client.post(url("schedule_run", project, schedule.id)).status_code == 409
     MetricSnapshot.objects.filter(id=sent[0]).update(status="done", ndcg=0.8)
-    MetricSnapshot.objects.create(schedule=schedule, k=3, label_source="any", status="done", ndcg=0.6, previous_ndcg=0.8, regression=True)
+    MetricSnapshot.objects.create(
+        schedule=schedule, k=3, label_source="any", status="done", ndcg=0.6, previous_ndcg=0.8, regression=True
+    )
     text = lead_client.get(url("page", project)).content.decode()
     assert "<svg" in text and "<polyline" in text and text.count("<circle") == 1
     assert 'class="repeat-regression"' in text and "0.6000" in text
 
 
 def test_a_lead_adds_and_pauses_a_schedule(project, schedule, lead_client):
-    data = {"connector": schedule.connector_id, "top_n": 50, "k": 10, "interval_minutes": 1440, "margin": "0.03", "label_source": "gold", "enabled": "on"}
+    data = {
+        "connector": schedule.connector_id,
+        "top_n": 50,
+        "k": 10,
+        "interval_minutes": 1440,
+        "margin": "0.03",
+        "label_source": "gold",
+        "enabled": "on",
+    }
     assert lead_client.post(url("schedule_new", project), {**data, "interval_minutes": 1}).status_code == 400
     assert lead_client.post(url("schedule_new", project), data).status_code == 302
     added = RepeatSchedule.objects.exclude(id=schedule.id).get()
@@ -291,7 +340,7 @@ def test_concurrent_beats_start_each_due_schedule_once(sent):
         try:
             barrier.wait()
             started.extend(repeat.repeat_due()["started"])
-        except Exception as exc:  # noqa: BLE001  (surfaced by the assertion below)
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -321,7 +370,9 @@ class SteppingClock:
         return self.now
 
 
-def test_a_fetch_that_outgrows_the_task_time_limit_fails_the_cycle_instead_of_being_killed(schedule, sent, engine, monkeypatch, settings):
+def test_a_fetch_that_outgrows_the_task_time_limit_fails_the_cycle_instead_of_being_killed(
+    schedule, sent, engine, monkeypatch, settings
+):
     settings.CELERY_TASK_TIME_LIMIT = 1800
     budget = repeat.fetch_budget(schedule.connector.timeout_seconds)
     assert budget <= 0.75 * 1800 - schedule.connector.timeout_seconds  # room left for the last request and the writing
@@ -351,7 +402,9 @@ def test_a_fetch_within_its_budget_is_not_cut_short(schedule, sent, engine, monk
     assert snapshot.status == MetricSnapshot.Status.JUDGING and snapshot.fetch_report["queries"] == 3
 
 
-def test_a_judging_job_the_run_already_has_fails_the_cycle_with_the_reason(schedule, sent, no_broker, monkeypatch, settings):  # noqa: F811
+def test_a_judging_job_the_run_already_has_fails_the_cycle_with_the_reason(
+    schedule, sent, no_broker, monkeypatch, settings
+):
     from judging.jobs import judge_job_create
 
     evaluate = repeat.run_evaluate
@@ -371,7 +424,7 @@ def test_a_judging_job_the_run_already_has_fails_the_cycle_with_the_reason(sched
     assert repeat.schedule_start(schedule=schedule) is not None
 
 
-def test_a_gold_drop_with_lower_coverage_is_recorded_but_not_flagged(schedule, drive, sent, engine, policy):  # noqa: F811
+def test_a_gold_drop_with_lower_coverage_is_recorded_but_not_flagged(schedule, drive, sent, engine, policy):
     gold = {"p1": 2, "p2": 0, "p3": 0, "p4": 1}
     schedule.label_source = "gold"
     schedule.save()

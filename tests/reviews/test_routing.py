@@ -30,7 +30,9 @@ def policy(**kwargs) -> PolicyView:
         pytest.param(sig(confidence=0.71), NO_AUDIT, (), id="low-confidence-above"),
         pytest.param(sig(confidence=0.0), NO_AUDIT, (Reason.LOW_CONFIDENCE,), id="zero-confidence"),
         pytest.param(sig(confidence=None), NO_AUDIT, (), id="no-confidence-signal"),
-        pytest.param(sig(confidence=0.95), policy(min_confidence=1.0), (Reason.LOW_CONFIDENCE,), id="threshold-one-routes-all"),
+        pytest.param(
+            sig(confidence=0.95), policy(min_confidence=1.0), (Reason.LOW_CONFIDENCE,), id="threshold-one-routes-all"
+        ),
         pytest.param(sig(confidence=0.0), policy(min_confidence=0.0), (), id="threshold-zero-routes-none"),
         # the k samples disagree
         pytest.param(sig(samples=(2, 1, 2)), NO_AUDIT, (Reason.SAMPLE_DISAGREEMENT,), id="sample-disagreement-on"),
@@ -41,29 +43,63 @@ def policy(**kwargs) -> PolicyView:
         # style-sensitive queries, by tag or by keyword
         pytest.param(sig(query_tags=("style-sensitive",)), NO_AUDIT, (Reason.STYLE_SENSITIVE,), id="style-by-tag"),
         pytest.param(sig(query_tags=("brand", "negation")), NO_AUDIT, (), id="other-tags-only"),
-        pytest.param(sig(query_tags=("style-sensitive",)), policy(route_style_sensitive=False), (), id="style-by-tag-off"),
         pytest.param(
-            sig(query_text="elegant red dress"), policy(style_keywords=("elegant",)), (Reason.STYLE_SENSITIVE,), id="style-by-keyword"
+            sig(query_tags=("style-sensitive",)), policy(route_style_sensitive=False), (), id="style-by-tag-off"
         ),
         pytest.param(
-            sig(query_text="Elegant Red Dress"), policy(style_keywords=("elegant",)), (Reason.STYLE_SENSITIVE,), id="style-keyword-any-case"
+            sig(query_text="elegant red dress"),
+            policy(style_keywords=("elegant",)),
+            (Reason.STYLE_SENSITIVE,),
+            id="style-by-keyword",
         ),
         pytest.param(
-            sig(query_text="elegant, red dress"), policy(style_keywords=("elegant",)), (Reason.STYLE_SENSITIVE,), id="style-keyword-before-comma"
+            sig(query_text="Elegant Red Dress"),
+            policy(style_keywords=("elegant",)),
+            (Reason.STYLE_SENSITIVE,),
+            id="style-keyword-any-case",
         ),
         pytest.param(
-            sig(query_text="black tie dress"), policy(style_keywords=("black tie",)), (Reason.STYLE_SENSITIVE,), id="style-keyword-two-words"
+            sig(query_text="elegant, red dress"),
+            policy(style_keywords=("elegant",)),
+            (Reason.STYLE_SENSITIVE,),
+            id="style-keyword-before-comma",
         ),
-        pytest.param(sig(query_text="inelegant dress"), policy(style_keywords=("elegant",)), (), id="style-keyword-is-a-whole-word"),
-        pytest.param(sig(query_text="black dress tie"), policy(style_keywords=("black tie",)), (), id="style-keyword-words-in-order"),
         pytest.param(
-            sig(query_text="elegant dress"), policy(style_keywords=("elegant",), route_style_sensitive=False), (), id="style-keyword-off"
+            sig(query_text="black tie dress"),
+            policy(style_keywords=("black tie",)),
+            (Reason.STYLE_SENSITIVE,),
+            id="style-keyword-two-words",
+        ),
+        pytest.param(
+            sig(query_text="inelegant dress"),
+            policy(style_keywords=("elegant",)),
+            (),
+            id="style-keyword-is-a-whole-word",
+        ),
+        pytest.param(
+            sig(query_text="black dress tie"),
+            policy(style_keywords=("black tie",)),
+            (),
+            id="style-keyword-words-in-order",
+        ),
+        pytest.param(
+            sig(query_text="elegant dress"),
+            policy(style_keywords=("elegant",), route_style_sensitive=False),
+            (),
+            id="style-keyword-off",
         ),
         # invalid LLM output
-        pytest.param(sig(invalid=True, confidence=None, samples=()), NO_AUDIT, (Reason.LLM_INVALID,), id="invalid-routed"),
-        pytest.param(sig(invalid=True, confidence=None, samples=()), policy(route_invalid=False), (), id="invalid-not-routed"),
         pytest.param(
-            sig(invalid=True, confidence=None, samples=()), policy(route_invalid=False, audit_rate=1.0), (), id="invalid-never-audited"
+            sig(invalid=True, confidence=None, samples=()), NO_AUDIT, (Reason.LLM_INVALID,), id="invalid-routed"
+        ),
+        pytest.param(
+            sig(invalid=True, confidence=None, samples=()), policy(route_invalid=False), (), id="invalid-not-routed"
+        ),
+        pytest.param(
+            sig(invalid=True, confidence=None, samples=()),
+            policy(route_invalid=False, audit_rate=1.0),
+            (),
+            id="invalid-never-audited",
         ),
         # several reasons: all recorded, the strongest first
         pytest.param(
@@ -75,7 +111,9 @@ def policy(**kwargs) -> PolicyView:
         # audits
         pytest.param(sig(), policy(audit_rate=0.0), (), id="audit-rate-zero"),
         pytest.param(sig(), policy(audit_rate=1.0), (Reason.AUDIT,), id="audit-rate-one"),
-        pytest.param(sig(confidence=0.1), policy(audit_rate=1.0), (Reason.LOW_CONFIDENCE,), id="audit-only-for-ordinary-pairs"),
+        pytest.param(
+            sig(confidence=0.1), policy(audit_rate=1.0), (Reason.LOW_CONFIDENCE,), id="audit-only-for-ordinary-pairs"
+        ),
     ],
 )
 def test_it_routes_each_reason_as_the_policy_says(signals, view, expected_reasons):
@@ -141,7 +179,12 @@ def test_a_frequent_doubtful_query_outranks_a_rare_invalid_one():
 
     ranked = sorted(cases, key=lambda name: decide(cases[name], NO_AUDIT).priority, reverse=True)
 
-    assert ranked == ["low confidence, traffic 100", "style, traffic 10", "disagreement, traffic 1", "invalid, no traffic"]
+    assert ranked == [
+        "low confidence, traffic 100",
+        "style, traffic 10",
+        "disagreement, traffic 1",
+        "invalid, no traffic",
+    ]
 
 
 def test_policy_view_reads_a_routing_policy_and_lowercases_its_keywords():
@@ -194,13 +237,18 @@ BRAND = policy(route_segments=frozenset({("tag", "brand")}))
 @pytest.mark.parametrize(
     ("signals", "view", "expected_reasons"),
     [
-        pytest.param(sig(segments=(("tag", "brand"), ("locale", "de-DE"))), BRAND, (Reason.SEGMENT,), id="segment-routed"),
+        pytest.param(
+            sig(segments=(("tag", "brand"), ("locale", "de-DE"))), BRAND, (Reason.SEGMENT,), id="segment-routed"
+        ),
         pytest.param(sig(segments=(("tag", "negation"),)), BRAND, (), id="other-segment"),
         pytest.param(sig(segments=(("category", "brand"),)), BRAND, (), id="same-key-other-dimension"),
         pytest.param(sig(segments=(("tag", "brand"),)), NO_AUDIT, (), id="no-rules"),
         pytest.param(sig(segments=()), BRAND, (), id="pair-without-segments"),
         pytest.param(
-            sig(segments=(("tag", ""),)), policy(route_segments=frozenset({("tag", "")})), (Reason.SEGMENT,), id="untagged-segment"
+            sig(segments=(("tag", ""),)),
+            policy(route_segments=frozenset({("tag", "")})),
+            (Reason.SEGMENT,),
+            id="untagged-segment",
         ),
         pytest.param(
             sig(confidence=0.2, segments=(("tag", "brand"),)),
@@ -246,7 +294,12 @@ def test_routing_gives_pairs_the_segments_the_dashboard_measures(project, judge)
     signals = signals_for([judged.pair, untagged.pair], latest_judgments([judged.pair.id, untagged.pair.id]))
 
     assert set(signals[judged.pair.id].segments) == {
-        ("tag", "brand"), ("tag", "negation"), ("category", "shoes"), ("locale", ""),
-        ("model", "fake-judge"), ("prompt", "j1"), ("mode", "text"),
+        ("tag", "brand"),
+        ("tag", "negation"),
+        ("category", "shoes"),
+        ("locale", ""),
+        ("model", "fake-judge"),
+        ("prompt", "j1"),
+        ("mode", "text"),
     }
     assert ("tag", "") in signals[untagged.pair.id].segments

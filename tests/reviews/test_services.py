@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from annotation.access import LeadRequired
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
 from judging import prompts
 from judging.models import JudgeJob, Judgment
@@ -99,7 +100,11 @@ def test_it_routes_each_kind_of_doubt_with_its_reasons(project, policy, judge):
     assert by_pair[styled.pair.id].priority == pytest.approx(2.0 * 2)
     assert by_pair[invalid.pair.id].reasons == [Reason.LLM_INVALID]
     assert by_pair[invalid.pair.id].priority == pytest.approx(5.0)
-    assert by_pair[several.pair.id].reasons == [Reason.SAMPLE_DISAGREEMENT, Reason.LOW_CONFIDENCE, Reason.STYLE_SENSITIVE]
+    assert by_pair[several.pair.id].reasons == [
+        Reason.SAMPLE_DISAGREEMENT,
+        Reason.LOW_CONFIDENCE,
+        Reason.STYLE_SENSITIVE,
+    ]
     assert by_pair[several.pair.id].reason == Reason.SAMPLE_DISAGREEMENT
     assert summary.to_humans == 4 and summary.auto_accepted == 0
     assert all(gold(j.pair)[0] is None for j in (disagreeing, styled, invalid, several))
@@ -180,9 +185,18 @@ def test_routing_a_pair_of_another_project_does_nothing(project, policy, judge, 
 
 
 def test_route_job_routes_the_pairs_of_a_judge_job(project, policy, judge):
-    confident, doubtful, outside = judge(value=1, confidence=0.9), judge(value=1, confidence=0.2), judge(value=2, confidence=0.9)
+    confident, doubtful, outside = (
+        judge(value=1, confidence=0.9),
+        judge(value=1, confidence=0.2),
+        judge(value=2, confidence=0.9),
+    )
     job = JudgeJob.objects.create(
-        project=project, description="t", backend="openai", mode="text", model="fake-judge", pair_ids=[confident.pair.id, doubtful.pair.id]
+        project=project,
+        description="t",
+        backend="openai",
+        mode="text",
+        model="fake-judge",
+        pair_ids=[confident.pair.id, doubtful.pair.id],
     )
 
     summary = route_job(job_id=job.id)
@@ -195,7 +209,9 @@ def test_route_job_routes_the_pairs_of_a_judge_job(project, policy, judge):
 
 def test_the_route_job_task_body_routes_and_is_idempotent(project, policy, judge):
     doubtful = judge(value=1, confidence=0.2)
-    job = JudgeJob.objects.create(project=project, description="t", backend="openai", mode="text", model="m", pair_ids=[doubtful.pair.id])
+    job = JudgeJob.objects.create(
+        project=project, description="t", backend="openai", mode="text", model="m", pair_ids=[doubtful.pair.id]
+    )
 
     route_job_task(job.id)
     route_job_task(job.id)  # a re-delivered task
@@ -228,10 +244,9 @@ def test_policy_update_makes_a_new_version_and_leaves_the_old_one(project, polic
 def test_policy_update_requires_a_lead(project, policy, member):
     annotator = member("ann")
 
-    with pytest.raises(ReviewError) as refused:
+    with pytest.raises(LeadRequired):
         policy_update(project=project, user=annotator, min_confidence=0.1)
 
-    assert refused.value.status == 403
     assert RoutingPolicy.objects.filter(project=project).count() == 1
 
 
@@ -240,10 +255,8 @@ def test_a_lead_of_another_project_cannot_update_this_policy(project, policy, me
 
     other_lead = member("olga", Role.LEAD, of=project_create(name="other"))
 
-    with pytest.raises(ReviewError) as refused:
+    with pytest.raises(LeadRequired):
         policy_update(project=project, user=other_lead, min_confidence=0.1)
-
-    assert refused.value.status == 403
 
 
 def test_policy_update_rejects_unknown_fields(project, policy, lead):
@@ -595,7 +608,9 @@ def test_disagreeing_humans_make_an_adjudication_task_that_a_lead_settles(projec
     assert human_labels(two_humans) == [("ann", 2), ("bob", 0), ("lea", 1)]
 
 
-def test_undoing_the_label_that_caused_an_adjudication_withdraws_it_until_the_new_submit(project, member, lead, two_humans):
+def test_undoing_the_label_that_caused_an_adjudication_withdraws_it_until_the_new_submit(
+    project, member, lead, two_humans
+):
     label_next(project, member("ann"), 2)
     bobs = label_next(project, member("bob"), 0)
     assert ReviewTask.objects.filter(kind=ADJUDICATION, status=ReviewTask.Status.OPEN).count() == 1
@@ -624,10 +639,8 @@ def test_annotators_cannot_claim_adjudication_tasks(project, member, two_humans)
     label_next(project, member("ann"), 2)
     label_next(project, member("bob"), 0)
 
-    with pytest.raises(ReviewError) as refused:
+    with pytest.raises(LeadRequired):
         task_claim_next(project=project, user=member("cy"), kind=ADJUDICATION)
-
-    assert refused.value.status == 403
 
 
 def test_adjudicated_gold_is_not_overwritten_by_a_later_resolution(project, member, lead, two_humans):
@@ -707,7 +720,11 @@ def test_raising_min_confidence_sends_auto_accepted_pairs_to_humans(project, pol
 
 def test_lowering_min_confidence_gives_untouched_open_tasks_back_to_the_llm(project, policy, lead, member, judge):
     untouched = [judge(value=1, confidence=c) for c in (0.5, 0.6)]
-    claimed, labelled, still_doubtful = judge(value=1, confidence=0.55), judge(value=0, confidence=0.5), judge(value=1, confidence=0.2)
+    claimed, labelled, still_doubtful = (
+        judge(value=1, confidence=0.55),
+        judge(value=0, confidence=0.5),
+        judge(value=1, confidence=0.2),
+    )
     everything = untouched + [claimed, labelled, still_doubtful]
     route_pairs(project=project, pair_ids=[j.pair.id for j in everything])
     # ann labels `labelled` (the highest priority ties break by id: claim the ones we want)
@@ -774,10 +791,8 @@ def test_a_pair_can_move_to_humans_and_back_again(project, policy, lead, judge):
 
 
 def test_reroute_apply_requires_a_lead(project, policy, member, judge):
-    with pytest.raises(ReviewError) as refused:
+    with pytest.raises(LeadRequired):
         reroute_apply(project=project, user=member("ann"), policy=policy)
-
-    assert refused.value.status == 403
 
 
 def test_reroute_preview_changes_nothing(project, policy, lead, judge):
@@ -820,7 +835,9 @@ def test_run_status_counts_where_the_pairs_of_a_run_stand(project, policy, membe
     }
 
 
-def test_run_evaluate_routes_judged_pairs_and_judges_the_holes(project, policy, judge, make_pair, run_of, django_capture_on_commit_callbacks):
+def test_run_evaluate_routes_judged_pairs_and_judges_the_holes(
+    project, policy, judge, make_pair, run_of, django_capture_on_commit_callbacks
+):
     confident, doubtful = judge(value=2, confidence=0.9), judge(value=1, confidence=0.2)
     hole = make_pair()
     run = run_of("A", [confident.pair, doubtful.pair, hole])

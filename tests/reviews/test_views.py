@@ -87,7 +87,9 @@ def submit_url(task) -> str:
 
 
 def human_labels(user) -> list[tuple[int, int]]:
-    return list(Label.objects.filter(user=user, source=LabelSource.HUMAN).order_by("id").values_list("pair_id", "value"))
+    return list(
+        Label.objects.filter(user=user, source=LabelSource.HUMAN).order_by("id").values_list("pair_id", "value")
+    )
 
 
 # --- the queue page -------------------------------------------------------------------------
@@ -124,7 +126,11 @@ def test_the_queue_filters_by_reason_and_starts_the_review_with_it(project, ann_
 def test_a_lead_sees_the_adjudication_queue(project, lead_client, doubtful):
     [task] = doubtful(1)
     ReviewTask.objects.create(
-        project=project, pair=task.pair, kind=ReviewTask.Kind.ADJUDICATION, reason=Reason.HUMAN_DISAGREEMENT, policy_version=1
+        project=project,
+        pair=task.pair,
+        kind=ReviewTask.Kind.ADJUDICATION,
+        reason=Reason.HUMAN_DISAGREEMENT,
+        policy_version=1,
     )
 
     response = lead_client.get(reverse("reviews:queue", args=[project.id]))
@@ -370,13 +376,21 @@ def test_the_session_counter_counts_todays_human_labels_of_the_user(project, ann
     assert "Labelled today <strong data-labels-today>2</strong>" in response.content.decode()
 
 
-def test_a_lead_adjudicates_with_every_human_label_and_the_llm_label_shown(project, lead, lead_client, member, doubtful):
+def test_a_lead_adjudicates_with_every_human_label_and_the_llm_label_shown(
+    project, lead, lead_client, member, doubtful
+):
     [task] = doubtful(1)
     for name, value in (("ann", 2), ("bob", 0)):
-        Label.objects.create(project=project, pair=task.pair, source=LabelSource.HUMAN, rater=name, user=member(name), value=value)
+        Label.objects.create(
+            project=project, pair=task.pair, source=LabelSource.HUMAN, rater=name, user=member(name), value=value
+        )
     adjudication = ReviewTask.objects.create(
-        project=project, pair=task.pair, kind=ReviewTask.Kind.ADJUDICATION, reason=Reason.HUMAN_DISAGREEMENT,
-        reasons=[Reason.HUMAN_DISAGREEMENT], policy_version=1,
+        project=project,
+        pair=task.pair,
+        kind=ReviewTask.Kind.ADJUDICATION,
+        reason=Reason.HUMAN_DISAGREEMENT,
+        reasons=[Reason.HUMAN_DISAGREEMENT],
+        policy_version=1,
     )
 
     page = lead_client.get(review_url(project, kind="adjudication"), **HTMX)
@@ -480,8 +494,12 @@ def test_annotators_may_not_use_the_lead_pages(project, ann_client, policy, judg
 def test_an_annotator_may_not_submit_an_adjudication_task(project, ann, ann_client, doubtful):
     [task] = doubtful(1)
     adjudication = ReviewTask.objects.create(
-        project=project, pair=task.pair, kind=ReviewTask.Kind.ADJUDICATION, reason=Reason.HUMAN_DISAGREEMENT,
-        policy_version=1, status=ReviewTask.Status.OPEN,
+        project=project,
+        pair=task.pair,
+        kind=ReviewTask.Kind.ADJUDICATION,
+        reason=Reason.HUMAN_DISAGREEMENT,
+        policy_version=1,
+        status=ReviewTask.Status.OPEN,
     )
 
     assert ann_client.post(submit_url(adjudication), {"value": 2}, **HTMX).status_code == 403
@@ -531,7 +549,9 @@ def test_a_task_of_another_project_is_404_under_the_users_own_project(project, a
     task = foreign["task"]
 
     for name in ("submit", "skip", "flag", "undo"):
-        response = ann_client.post(reverse(f"reviews:{name}", args=[project.id, task.id]), {"value": 1, "comment": "x"}, **HTMX)
+        response = ann_client.post(
+            reverse(f"reviews:{name}", args=[project.id, task.id]), {"value": 1, "comment": "x"}, **HTMX
+        )
         assert response.status_code == 404, name
     assert ann_client.get(reverse("reviews:run_status", args=[project.id, foreign["run"].id])).status_code == 404
     task.refresh_from_db()
@@ -564,8 +584,12 @@ def test_the_preview_counts_what_would_move_without_changing_anything(project, l
     route_pairs(project=project, pair_ids=[j.pair.id for j in confident + [unsure]])
     before = list(Pair.objects.order_by("id").values_list("gold_value", "gold_provenance"))
 
-    stricter = lead_client.post(reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="0.9"), **HTMX)
-    looser = lead_client.post(reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="0.4"), **HTMX)
+    stricter = lead_client.post(
+        reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="0.9"), **HTMX
+    )
+    looser = lead_client.post(
+        reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="0.4"), **HTMX
+    )
 
     assert stricter.status_code == looser.status_code == 200
     assert stricter.content.decode().lstrip().startswith('<section id="policy-preview"')
@@ -577,7 +601,9 @@ def test_the_preview_counts_what_would_move_without_changing_anything(project, l
 
 
 def test_an_invalid_preview_shows_no_counts(project, lead_client, policy):
-    response = lead_client.post(reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="7"), **HTMX)
+    response = lead_client.post(
+        reverse("reviews:policy_preview", args=[project.id]), policy_form(min_confidence="7"), **HTMX
+    )
 
     assert response.status_code == 200
     assert response.context_data["preview"] is None
@@ -588,12 +614,18 @@ def test_apply_saves_a_new_version_and_reroutes(project, lead, lead_client, poli
     route_pairs(project=project, pair_ids=[confident.pair.id])
 
     response = lead_client.post(
-        reverse("reviews:policy", args=[project.id]), policy_form(min_confidence="0.9", style_keywords="Elegant, boho", note="stricter")
+        reverse("reviews:policy", args=[project.id]),
+        policy_form(min_confidence="0.9", style_keywords="Elegant, boho", note="stricter"),
     )
 
     assert response.status_code == 302
     new = RoutingPolicy.objects.get(project=project, version=2)
-    assert (new.min_confidence, new.style_keywords, new.note, new.created_by) == (0.9, ["elegant", "boho"], "stricter", lead)
+    assert (new.min_confidence, new.style_keywords, new.note, new.created_by) == (
+        0.9,
+        ["elegant", "boho"],
+        "stricter",
+        lead,
+    )
     task = ReviewTask.objects.get(pair=confident.pair)
     assert (task.reason, task.policy_version) == (Reason.LOW_CONFIDENCE, 2)
     page = lead_client.get(reverse("reviews:policy", args=[project.id]))
@@ -619,7 +651,9 @@ def test_apply_with_invalid_values_is_a_400_with_the_errors(project, lead_client
 # --- run status ---------------------------------------------------------------------------------
 
 
-def test_the_run_status_page_counts_and_offers_evaluate_to_leads_only(project, ann_client, lead_client, policy, judge, make_pair, run_of):
+def test_the_run_status_page_counts_and_offers_evaluate_to_leads_only(
+    project, ann_client, lead_client, policy, judge, make_pair, run_of
+):
     auto, unsure = judge(value=2, confidence=0.9), judge(value=1, confidence=0.3)
     run = run_of("A", [auto.pair, unsure.pair, make_pair()])
     route_pairs(project=project, pair_ids=[auto.pair.id, unsure.pair.id])
@@ -628,7 +662,13 @@ def test_the_run_status_page_counts_and_offers_evaluate_to_leads_only(project, a
     as_lead = lead_client.get(url)
     as_annotator = ann_client.get(url)
 
-    assert as_lead.context_data["status"] == {"total": 3, "judged": 2, "unjudged": 1, "in_review": 1, "gold_llm-auto": 1}
+    assert as_lead.context_data["status"] == {
+        "total": 3,
+        "judged": 2,
+        "unjudged": 1,
+        "in_review": 1,
+        "gold_llm-auto": 1,
+    }
     assert as_lead.context_data["gold"] == [("LLM (auto-accepted)", 1)]
     evaluate = reverse("reviews:run_evaluate", args=[project.id, run.id])
     assert evaluate in as_lead.content.decode()

@@ -14,7 +14,9 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True)
         parser.add_argument("username")
         parser.add_argument("--role", choices=Role.values, default=Role.ANNOTATOR)
-        parser.add_argument("--create", action="store_true", help="create the user if missing (password from --password)")
+        parser.add_argument(
+            "--create", action="store_true", help="create the user if missing (password from --password)"
+        )
         parser.add_argument("--password", help="password for a user created with --create")
 
     def handle(self, *args, **options):

@@ -24,9 +24,17 @@ binary = irrelevant 0 / relevant 1. Or a custom scale, least relevant first:
         locales = [loc.strip() for loc in options["locales"].split(",") if loc.strip()]
         try:
             project = project_create(
-                name=options["name"], scale=options["scale"], labels=options["labels"], description=options["description"], locales=locales
+                name=options["name"],
+                scale=options["scale"],
+                labels=options["labels"],
+                description=options["description"],
+                locales=locales,
             )
         except ScaleError as exc:
             raise CommandError(str(exc)) from None
         levels = ", ".join(f"{level.name}={level.value} (gain {level.gain:g})" for level in project.levels.all())
-        self.stdout.write(self.style.SUCCESS(f"created project {project.name!r} (id {project.id}) with scale {project.scale_name}: {levels}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"created project {project.name!r} (id {project.id}) with scale {project.scale_name}: {levels}"
+            )
+        )

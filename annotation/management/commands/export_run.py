@@ -10,7 +10,9 @@ from .export_gold import write_export
 def run_by_name(project, name: str) -> SearchRun:
     run = SearchRun.objects.filter(project=project, name=name).first()
     if run is None:
-        names = ", ".join(SearchRun.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:20])
+        names = ", ".join(
+            SearchRun.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:20]
+        )
         raise CommandError(f"no run {name!r} in project {project.name} (runs: {names or 'none yet'})")
     return run
 

@@ -23,7 +23,9 @@ catalogue does not know are reported and skipped; failed queries are reported.""
         project = project_by_name_or_id(options["project"])
         connector = SearchConnector.objects.filter(project=project, name=options["connector"]).first()
         if connector is None:
-            names = ", ".join(SearchConnector.objects.filter(project=project).values_list("name", flat=True)) or "none yet"
+            names = (
+                ", ".join(SearchConnector.objects.filter(project=project).values_list("name", flat=True)) or "none yet"
+            )
             raise CommandError(f"no connector {options['connector']!r} in {project.name} (connectors: {names})")
         for option in ("top", "k"):
             if options[option] is not None and options[option] < 1:
@@ -40,7 +42,9 @@ catalogue does not know are reported and skipped; failed queries are reported.""
             self.stdout.write(f"[{done}/{total}] {query.external_id}: {status}")
 
         try:
-            report = connector_fetch_run(connector=connector, queries=queries, name=name, k=options["k"], progress=progress)
+            report = connector_fetch_run(
+                connector=connector, queries=queries, name=name, k=options["k"], progress=progress
+            )
         except ConnectorError as exc:
             raise CommandError(f"nothing was stored: {exc}") from None
         self.stdout.write(self.style.SUCCESS(str(report)))

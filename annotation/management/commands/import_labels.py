@@ -23,7 +23,12 @@ reviewers in qrelay is kept. Re-importing the same file changes nothing."""
         super().add_arguments(parser)
         parser.add_argument("--rater", help="rater name for rows without a 'rater' column")
         parser.add_argument("--gold", action="store_true", help="also set the pairs' gold values")
-        parser.add_argument("--source", choices=LabelSource.values, default=LabelSource.HUMAN, help="who made the labels (default human)")
+        parser.add_argument(
+            "--source",
+            choices=LabelSource.values,
+            default=LabelSource.HUMAN,
+            help="who made the labels (default human)",
+        )
 
     def run_import(self, project, options):
         if not project.levels.exists():

@@ -20,5 +20,9 @@ Re-importing the same file changes nothing."""
 
     def run_import(self, project, options):
         return run_import(
-            project=project, run_name=options["run"], path=options["file"], fmt=options["format"], description=options["description"]
+            project=project,
+            run_name=options["run"],
+            path=options["file"],
+            fmt=options["format"],
+            description=options["description"],
         )

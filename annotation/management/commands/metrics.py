@@ -8,7 +8,14 @@ from annotation.metrics import LABEL_SOURCES, METRICS, MetricsError, RunMetrics,
 from ._base import project_by_name_or_id
 from .export_run import run_by_name
 
-TITLES = {"ndcg": "nDCG@{k}", "precision": "P@{k}", "irrelevant": "irrelevant@{k}", "recall": "Recall@{k}", "mrr": "MRR", "coverage": "coverage@{k}"}
+TITLES = {
+    "ndcg": "nDCG@{k}",
+    "precision": "P@{k}",
+    "irrelevant": "irrelevant@{k}",
+    "recall": "Recall@{k}",
+    "mrr": "MRR",
+    "coverage": "coverage@{k}",
+}
 
 
 def _fmt(value: float | None) -> str:
@@ -31,10 +38,17 @@ got worse most."""
         parser.add_argument("--run", required=True, help="the run's name")
         parser.add_argument("--k", type=int, default=10, help="cut-off (default 10)")
         parser.add_argument("--labels", choices=LABEL_SOURCES, default="gold", help="which labels (default gold)")
-        parser.add_argument("--relevant-min", help="lowest label (value or name) that counts as relevant; default: the lowest with a positive gain")
+        parser.add_argument(
+            "--relevant-min",
+            help="lowest label (value or name) that counts as relevant; default: the lowest with a positive gain",
+        )
         parser.add_argument("--compare", metavar="OTHER_RUN", help="the baseline run to compare with")
-        parser.add_argument("--metric", choices=METRICS, default="ndcg", help="the metric to compare and rank queries by (default ndcg)")
-        parser.add_argument("--worst", type=int, default=10, help="how many worst / most worsened queries to list (default 10)")
+        parser.add_argument(
+            "--metric", choices=METRICS, default="ndcg", help="the metric to compare and rank queries by (default ndcg)"
+        )
+        parser.add_argument(
+            "--worst", type=int, default=10, help="how many worst / most worsened queries to list (default 10)"
+        )
         parser.add_argument("--per-query", action="store_true", help="list every query (text output)")
         parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
         parser.add_argument("--json", action="store_true", help="print JSON, per-query rows included")
@@ -43,7 +57,11 @@ got worse most."""
         project = project_by_name_or_id(options["project"])
         run = run_by_name(project, options["run"])
         baseline = run_by_name(project, options["compare"]) if options["compare"] else None
-        settings = dict(k=options["k"], label_source=options["labels"], relevant_min_value=self._cut(project, options["relevant_min"]))
+        settings = dict(
+            k=options["k"],
+            label_source=options["labels"],
+            relevant_min_value=self._cut(project, options["relevant_min"]),
+        )
         try:
             metrics = run_metrics(run, **settings)
             comparison = None
@@ -82,14 +100,22 @@ got worse most."""
 
     def _print_metrics(self, metrics: RunMetrics, options) -> None:
         out = self.stdout
-        source = "gold labels" if metrics.label_source == "gold" else f"newest {metrics.label_source} labels (PROVISIONAL, not gold)"
+        source = (
+            "gold labels"
+            if metrics.label_source == "gold"
+            else f"newest {metrics.label_source} labels (PROVISIONAL, not gold)"
+        )
         out.write(f"run {metrics.run_name}: {len(metrics.queries)} queries, k={metrics.k}, from {source}")
-        out.write(f"relevant: label value >= {metrics.relevant_min_value}; irrelevant: value {metrics.irrelevant_value}")
+        out.write(
+            f"relevant: label value >= {metrics.relevant_min_value}; irrelevant: value {metrics.irrelevant_value}"
+        )
         out.write(f"{'metric':<16}{'mean':>8}  queries")
         for name, mean in metrics.means.items():
             out.write(f"{self._title(name, metrics.k):<16}{_fmt(mean.value):>8}  {mean.queries}")
         pooled = _fmt(metrics.coverage)
-        out.write(f"judged: {pooled} of all top-{metrics.k} results; {metrics.holes} unjudged result(s) in the top {metrics.k}")
+        out.write(
+            f"judged: {pooled} of all top-{metrics.k} results; {metrics.holes} unjudged result(s) in the top {metrics.k}"
+        )
         if metrics.unjudged_queries:
             out.write(f"{metrics.unjudged_queries} query(ies) without any judged pair: no metrics, only coverage 0")
         for note in metrics.notes:
@@ -121,13 +147,17 @@ got worse most."""
         out = self.stdout
         title = self._title(comparison.metric, k)
         out.write("")
-        out.write(f"{comparison.run_b} vs {comparison.run_a} (baseline) on {title}, over {len(comparison.deltas)} paired queries:")
+        out.write(
+            f"{comparison.run_b} vs {comparison.run_a} (baseline) on {title}, over {len(comparison.deltas)} paired queries:"
+        )
         if comparison.mean_delta is None:
             out.write("  no query has the metric defined in both runs")
         else:
             low, high = comparison.ci
             verdict = "significant" if comparison.significant else "not significant"
-            out.write(f"  mean {_fmt(comparison.mean_a)} -> {_fmt(comparison.mean_b)}, difference {comparison.mean_delta:+.4f}")
+            out.write(
+                f"  mean {_fmt(comparison.mean_a)} -> {_fmt(comparison.mean_b)}, difference {comparison.mean_delta:+.4f}"
+            )
             out.write(f"  {comparison.confidence:.0%} bootstrap interval [{low:+.4f}, {high:+.4f}] ({verdict})")
             out.write(f"  wins {comparison.wins}, ties {comparison.ties}, losses {comparison.losses}")
         skipped = []

@@ -40,7 +40,9 @@ the job ends (Ctrl-C stops watching, not the job); without one it runs in-proces
         if options["run"]:
             runs = [r for r in runs if r.name == options["run"]]
             if not runs:
-                raise CommandError(f"no run {options['run']!r} in {project.name}; runs: {', '.join(r.name for r in project.runs.all()) or 'none'}")
+                raise CommandError(
+                    f"no run {options['run']!r} in {project.name}; runs: {', '.join(r.name for r in project.runs.all()) or 'none'}"
+                )
         if not runs:
             raise CommandError(f"project {project.name} has no runs; import one with import_run")
         for run in runs:
@@ -51,7 +53,9 @@ the job ends (Ctrl-C stops watching, not the job); without one it runs in-proces
             job = judge_job_create(project=project, run=run, holes_only=not options["all"], mode=options["mode"])
         except JobError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"job {job.id}: {job.description}, {job.total} pair(s), backend {job.backend}, model {job.model}")
+        self.stdout.write(
+            f"job {job.id}: {job.description}, {job.total} pair(s), backend {job.backend}, model {job.model}"
+        )
         if options["no_wait"] and not settings.CELERY_TASK_ALWAYS_EAGER:
             return
         try:

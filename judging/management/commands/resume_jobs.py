@@ -13,7 +13,9 @@ class Command(BaseCommand):
     help = "Resume judge jobs with no sign of life for a while (default QRELAY_JUDGE_STALL_SECONDS)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--stall-minutes", type=float, help="silence that counts as stalled (default from the settings)")
+        parser.add_argument(
+            "--stall-minutes", type=float, help="silence that counts as stalled (default from the settings)"
+        )
 
     def handle(self, *args, stall_minutes=None, **options):
         if stall_minutes is not None and stall_minutes <= 0:

@@ -35,7 +35,10 @@ def cell(figure: dict, *, n: bool = False) -> str:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+    def line(values):
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -126,7 +129,16 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
         return "\n".join(parts)
 
     def render_segments(self, by: str, rows: list[dict]) -> str:
-        headers = ["segment", "pairs", "α all raters", "κ LLM–human", "acc vs gold", "acc@2", "macro-F1", "κ human–human"]
+        headers = [
+            "segment",
+            "pairs",
+            "α all raters",
+            "κ LLM–human",
+            "acc vs gold",
+            "acc@2",
+            "macro-F1",
+            "κ human–human",
+        ]
         body = [
             [
                 clean(r["segment"]),
@@ -155,7 +167,10 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             ]
             for a in data["annotators"]
         ]
-        parts = ["By annotator (consensus: adjudicated gold, else the majority of the other humans)", table(headers, body)]
+        parts = [
+            "By annotator (consensus: adjudicated gold, else the majority of the other humans)",
+            table(headers, body),
+        ]
         positions = [
             [
                 f"{b['from']}–{b['to']}" if b["to"] else f"{b['from']}+",
@@ -167,7 +182,9 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             for b in data["all"]["by_position"]
         ]
         parts += ["", "By position in the annotator's day, all annotators (fatigue)"]
-        parts.append(table(["labels", "count", "agreement vs LLM", "agreement vs consensus", "κ vs consensus"], positions))
+        parts.append(
+            table(["labels", "count", "agreement vs LLM", "agreement vs consensus", "κ vs consensus"], positions)
+        )
         if human_pairs:
             pairs = [
                 [clean(p["rater_a"]), clean(p["rater_b"]), str(p["n"]), cell(p["kappa"]), cell(p["agreement"])]

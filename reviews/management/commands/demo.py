@@ -14,8 +14,8 @@ from annotation.demo_data import write_demo_files
 from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
 from annotation.services import membership_set, project_create
-from reviews.services import run_evaluate, run_status
 from judging.models import JudgeJob
+from reviews.services import run_evaluate, run_status
 
 DEMO_PROJECT = "demo-fashion"
 DEMO_PASSWORD = "qrelay-demo"
