@@ -24,12 +24,16 @@ from pydantic import BaseModel, ValidationError
 
 from . import offline, prompts
 from .contracts import QUERY_TAGS, GuidelineDraft, LevelInfo, ProductContext, QueryContext, Requirement, Usage, Verdict
-from .llm_client import Completion, LLMCallError, LLMClient
+from .llm_client import Completion, LLMCallError, LLMClient, TokenProbs
 from .ratelimit import RateLimiter
 
 T = TypeVar("T")
 
 INVALID_RETRIES = 2  # extra attempts after an invalid answer
+# An invalid answer asked again with the same prompt, temperature 0 and no seed comes back
+# the same (seen with llama.cpp): each retry samples warmer and with its own seed.
+RETRY_TEMPERATURES = (0.5, 0.9)
+DEFAULT_MAX_TOKENS = 1024
 TRANSIENT_ATTEMPTS = 3  # attempts per call before the error goes up to the task
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
@@ -95,12 +99,21 @@ class OpenAIBackend:
         vision_model: str,
         judge_model: str,
         limiter: RateLimiter | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        stop: list[str] | None = None,
+        llama_cpp: bool = False,
     ):
         self.client = client
         self.guideline_model = guideline_model
         self.vision_model = vision_model
         self.judge_model = judge_model
         self.limiter = limiter
+        self.max_tokens = max_tokens
+        self.stop = stop or None
+        # llama.cpp reports token probabilities from before its grammar unless asked for
+        # the ones after its sampler chain (`post_sampling_probs`, a llama.cpp extension that
+        # other servers would refuse).
+        self.llama_cpp = llama_cpp
 
     async def _call(self, *, model: str, messages: list[dict], schema: dict, **kwargs) -> Completion:
         estimate = sum(len(json.dumps(m.get("content"), ensure_ascii=False)) for m in messages) // 4 + 300
@@ -108,7 +121,9 @@ class OpenAIBackend:
             if self.limiter is not None:
                 await self.limiter.acquire(tokens=estimate)
             try:
-                return await self.client.complete(model=model, messages=messages, schema=schema, **kwargs)
+                return await self.client.complete(
+                    model=model, messages=messages, schema=schema, max_tokens=self.max_tokens, stop=self.stop, **kwargs
+                )
             except LLMCallError as exc:
                 if not exc.retryable or attempt == TRANSIENT_ATTEMPTS - 1:
                     raise
@@ -120,7 +135,11 @@ class OpenAIBackend:
         usage = Usage()
         raw: list = []
         error = ""
-        for _ in range(1 + INVALID_RETRIES):
+        for attempt in range(1 + INVALID_RETRIES):
+            if attempt:
+                warmer = RETRY_TEMPERATURES[min(attempt, len(RETRY_TEMPERATURES)) - 1]
+                kwargs["temperature"] = max(kwargs.get("temperature") or 0.0, warmer)
+                kwargs["seed"] = attempt
             completion = await self._call(model=model, messages=messages, schema=schema, **kwargs)
             usage = usage + Usage(completion.tokens_in, completion.tokens_out, completion.latency_ms, 1)
             raw.append(completion.raw)
@@ -181,19 +200,24 @@ class OpenAIBackend:
 
         def parse(completion: Completion) -> Verdict:
             answers = []
+            reasons = []
             for choice in completion.choices:
                 try:
                     out = _parse_json(choice, _JudgmentOut)
-                except InvalidAnswer:
+                except InvalidAnswer as exc:
+                    reasons.append(str(exc))
                     continue  # with k samples, one bad sample does not spoil the others
                 value = by_name.get(out.label.strip().lower())
-                if value is not None:
+                if value is None:
+                    reasons.append(f"label {out.label[:60]!r} is not on the scale")
+                else:
                     answers.append((value, out, choice))
             if not answers:
-                raise InvalidAnswer(
-                    "no valid label in the answer (invalid JSON, refusal, truncation or label outside the scale)"
-                )
-            return _verdict_from_samples(answers, requested=samples, use_logprobs=use_logprobs)
+                # The first reason is the one to act on (e.g. raise the token limit).
+                raise InvalidAnswer(f"no valid label in the answer: {reasons[0] if reasons else 'no choices'}")
+            return _verdict_from_samples(
+                answers, requested=samples, use_logprobs=use_logprobs, label_names=[level.name for level in levels]
+            )
 
         return await self._validated(
             model=self.judge_model,
@@ -205,6 +229,8 @@ class OpenAIBackend:
             n=samples,
             temperature=0.7 if samples > 1 else 0.0,
             logprobs=use_logprobs and samples == 1,
+            top_logprobs=min(20, len(levels) + 2),
+            extra={"post_sampling_probs": True} if self.llama_cpp and use_logprobs and samples == 1 else None,
         )
 
 
@@ -221,7 +247,9 @@ def _parse_json(choice, model: type[BaseModel]):
         raise InvalidAnswer(f"answer does not match the schema: {exc.errors()[0].get('msg', exc)}") from None
 
 
-def _verdict_from_samples(answers: list, *, requested: int, use_logprobs: bool) -> Verdict:
+def _verdict_from_samples(
+    answers: list, *, requested: int, use_logprobs: bool, label_names: list[str] | None = None
+) -> Verdict:
     counts = Counter(value for value, _, _ in answers)
     top = max(counts.values())
     # Ties go to the lower label: the conservative choice, and its confidence says so.
@@ -230,7 +258,7 @@ def _verdict_from_samples(answers: list, *, requested: int, use_logprobs: bool) 
     if requested > 1:
         confidence = top / requested  # invalid samples count against confidence
     elif use_logprobs:
-        confidence = _label_probability(answers[0][2], chosen.label)
+        confidence = _label_probability(answers[0][2], chosen.label, label_names)
     else:
         confidence = None
     return Verdict(
@@ -246,23 +274,84 @@ def _verdict_from_samples(answers: list, *, requested: int, use_logprobs: bool) 
 _LABEL_VALUE = re.compile(r'"label"\s*:\s*"')
 
 
-def _label_probability(choice, label: str) -> float | None:
-    """Probability of the first token of the label value, from the answer's logprobs."""
-    tokens = choice.logprobs
+def _label_probability(choice, label: str, names: list[str] | None = None) -> float | None:
+    """The probability of the chosen label among the scale's labels, from the answer's
+    logprobs, or None when the answer carries none at the label.
+
+    Servers that enforce the JSON schema as a grammar (llama.cpp) may report token
+    probabilities from before the grammar applied, where most of the mass sits on tokens
+    the grammar forbids: the raw probability of the label token then says nothing (0.02–0.1
+    on every pair). So the probability is renormalised over the tokens that continue one of
+    the scale's labels, token by token until the label is decided. Alternatives the server
+    did not list count with the most they can weigh (the smallest listed probability each,
+    within the mass left over), so a short top list errs towards doubt, not certainty.
+    """
+    tokens = choice.token_probs or [TokenProbs(token, logprob) for token, logprob in choice.logprobs]
     if not tokens:
         return None
-    text = "".join(token for token, _ in tokens)
+    targets = [f'{name}"'.lower() for name in (names or [label])]
+    start, cut = _label_start(tokens, label)
+    if start is None:
+        return None
+    prefix, confidence = "", 1.0
+    for index in range(start, len(tokens)):
+        token = tokens[index]
+        offset = cut if index == start else 0
+        factor = _renormalised(token, offset, prefix, targets)
+        if factor is None:
+            return None
+        confidence *= factor
+        prefix += token.token[offset:].lower()
+        if len([t for t in targets if t.startswith(prefix) or prefix.startswith(t)]) <= 1:
+            break
+    return min(max(confidence, 0.0), 1.0)
+
+
+def _label_start(tokens: list[TokenProbs], label: str) -> tuple[int | None, int]:
+    """The token where the label value begins, and how many of its characters come before."""
+    text = "".join(t.token for t in tokens)
     match = _LABEL_VALUE.search(text)
     if match:
         position = 0
-        for token, logprob in tokens:
-            if position + len(token) > match.end():
-                return min(max(math.exp(logprob), 0.0), 1.0)
-            position += len(token)
-    for token, logprob in tokens:  # endpoints that return only the label token
-        if token.strip().strip('"') and label.lower().startswith(token.strip().strip('"').lower()):
-            return min(max(math.exp(logprob), 0.0), 1.0)
-    return None
+        for index, token in enumerate(tokens):
+            if position + len(token.token) > match.end():
+                return index, match.end() - position
+            position += len(token.token)
+    for index, token in enumerate(tokens):  # endpoints that return only the label token
+        bare = token.token.strip().strip('"')
+        if bare and label.lower().startswith(bare.lower()):
+            return index, len(token.token) - len(token.token.lstrip().lstrip('"'))
+    return None, 0
+
+
+def _renormalised(token: TokenProbs, offset: int, prefix: str, targets: list[str]) -> float | None:
+    """P(chosen token) over the listed tokens that keep a label possible (see above)."""
+    chosen = token.token[offset:].lower()
+
+    def continues(piece: str) -> bool:
+        text = prefix + piece
+        return bool(piece) and any(t.startswith(text) or text.startswith(t) for t in targets)
+
+    if not continues(chosen):
+        return None
+    p_chosen = math.exp(token.logprob)
+    if not token.top:
+        return p_chosen  # nothing to renormalise with: the raw probability, a lower bound
+    listed: dict[str, float] = {}
+    for text, logprob in [(token.token, token.logprob), *token.top]:
+        if text[:offset] == token.token[:offset]:
+            piece = text[offset:].lower()
+            listed[piece] = max(listed.get(piece, 0.0), math.exp(logprob))
+    allowed = {piece: p for piece, p in listed.items() if continues(piece)}
+    open_targets = [t for t in targets if t.startswith(prefix) or prefix.startswith(t)]
+    unlisted = [
+        t
+        for t in open_targets
+        if not any((prefix + piece).startswith(t) or t.startswith(prefix + piece) for piece in allowed)
+    ]
+    leftover = max(0.0, 1.0 - sum(listed.values()))
+    unseen = min(leftover, len(unlisted) * min(listed.values()))
+    return p_chosen / (sum(allowed.values()) + unseen)
 
 
 class OfflineBackend:

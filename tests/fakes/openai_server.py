@@ -164,6 +164,36 @@ def _unit_hash(*parts) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _has_image(messages: list) -> bool:
+    return any(
+        isinstance(part, dict) and part.get("type") == "image_url"
+        for message in messages
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for part in message["content"]
+    )
+
+
+def _llama_cpp_probs(entry: dict, *, post_sampling: bool) -> dict:
+    """A label token as llama.cpp reports it. Without post_sampling_probs its logprobs come
+    from before the grammar: the label tokens are a sliver of the mass (most of it sits on
+    tokens the JSON grammar forbids). With it: `prob`/`top_probs` after the sampler chain."""
+    if post_sampling:
+        return {
+            "token": entry["token"],
+            "prob": math.exp(entry["logprob"]),
+            "top_probs": [{"token": t["token"], "prob": math.exp(t["logprob"])} for t in entry["top_logprobs"]],
+        }
+    grammar_share = math.log(0.05)
+    return {
+        "token": entry["token"],
+        "logprob": entry["logprob"] + grammar_share,
+        "top_logprobs": [
+            {"token": "```", "logprob": math.log(0.6)},
+            *({"token": t["token"], "logprob": t["logprob"] + grammar_share} for t in entry["top_logprobs"]),
+        ],
+    }
+
+
 class FakeOpenAIServer:
     """An OpenAI-compatible chat-completions server on 127.0.0.1 (see the module doc).
 
@@ -176,7 +206,11 @@ class FakeOpenAIServer:
     (Retry-After of injected 429s), ``hang_seconds`` (delay of injected hangs),
     ``keep_requests`` (False: don't keep the request log, for benchmarks), ``offline``
     (an object with offline_guideline/offline_describe/offline_judge; default: the module
-    ``judging.offline``, imported at each call).
+    ``judging.offline``, imported at each call), ``llama_cpp`` (answer as llama.cpp's
+    llama-server does: a ``timings`` object, usage of the first choice only when n > 1,
+    /v1/models owned by "llamacpp" with input modalities, and ``post_sampling_probs``
+    answered with ``prob``/``top_probs``), ``text_only`` (a model without vision: any
+    image in a request is refused with llama.cpp's HTTP 500 "image input is not supported").
     """
 
     def __init__(
@@ -194,6 +228,8 @@ class FakeOpenAIServer:
         keep_requests: bool = True,
         offline=None,
         workers: int = 4,
+        llama_cpp: bool = False,
+        text_only: bool = False,
     ):
         if not 0.0 <= sample_noise <= 1.0:
             raise ValueError("sample_noise must be within 0..1")
@@ -210,6 +246,8 @@ class FakeOpenAIServer:
         self.keep_requests = keep_requests
         self._offline = offline
         self._workers = workers
+        self.llama_cpp = llama_cpp
+        self.text_only = text_only
         self._latency = float(latency)
         self._lock = threading.Lock()
         self._faults: list[list] = []  # [kind, remaining, match_task]
@@ -532,7 +570,18 @@ class FakeOpenAIServer:
     def _models(self, path: str):
         created = 1_700_000_000
         if path.rstrip("/").endswith("/models"):
-            data = [{"id": m, "object": "model", "created": created, "owned_by": "qrelay-fake"} for m in self.models]
+            owner = "llamacpp" if self.llama_cpp else "qrelay-fake"
+            modalities = ["text"] if self.text_only else ["text", "image"]
+            data = [
+                {
+                    "id": m,
+                    "object": "model",
+                    "created": created,
+                    "owned_by": owner,
+                    **({"architecture": {"input_modalities": modalities}} if self.llama_cpp else {}),
+                }
+                for m in self.models
+            ]
             return 200, {"object": "list", "data": data}, {}
         model = urllib.parse.unquote(path.rsplit("/", 1)[1])
         if model not in self.models:
@@ -591,6 +640,13 @@ class FakeOpenAIServer:
                 raise _HTTPError(400, "'n' must be an integer", code="invalid_type") from None
             if not 1 <= n <= 128:
                 raise _HTTPError(400, "'n' must be between 1 and 128", code="invalid_value")
+            if self.text_only and _has_image(data["messages"]):
+                # llama.cpp's answer for a model loaded without its vision projector.
+                raise _HTTPError(
+                    500,
+                    "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj",
+                    type_="server_error",
+                )
             fault = self._take_fault(task)
             entry["fault"] = fault
             if fault == "429":
@@ -732,7 +788,10 @@ class FakeOpenAIServer:
             if data.get("logprobs"):
                 logprobs = {"content": [], "refusal": None}
                 if labels and "label" in obj and content is not None and fault != "invalid_json":
-                    logprobs["content"] = [self._label_logprob(obj["label"], labels, data.get("top_logprobs"))]
+                    entry = self._label_logprob(obj["label"], labels, data.get("top_logprobs"))
+                    if self.llama_cpp:
+                        entry = _llama_cpp_probs(entry, post_sampling=bool(data.get("post_sampling_probs")))
+                    logprobs["content"] = [entry]
             choices.append(
                 {
                     "index": index,
@@ -742,7 +801,13 @@ class FakeOpenAIServer:
                 }
             )
         prompt_tokens = count_prompt_tokens(data["messages"])
+        if self.llama_cpp and choices:
+            # llama-server counts the tokens of the first choice only.
+            first = choices[0]["message"]
+            completion_tokens = count_completion_tokens(first["content"] or first["refusal"] or "")
+        extra = {"timings": {"prompt_n": prompt_tokens, "predicted_n": completion_tokens}} if self.llama_cpp else {}
         return {
+            **extra,
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
