@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._base import project_by_name_or_id
-from annotation.models import SearchRun
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, SearchRun
 from judging.jobs import JobError, job_eta, judge_job_create
 from judging.models import Backend, JudgeJob, Mode
 from judging.services import judge_config_for
@@ -20,11 +20,21 @@ By default only the holes are judged: pairs without a judgment from the project'
 current model, prompt version and mode. Cached guidelines, image descriptions and
 judgments are reused, so a second run only pays for its new pairs. With a Celery
 broker configured the work runs on the workers and this command shows progress until
-the job ends (Ctrl-C stops watching, not the job); without one it runs in-process."""
+the job ends (Ctrl-C stops watching, not the job); without one it runs in-process.
+
+Which pairs: every run's by default (one job per run); --run NAME for one run; --pairs
+labelled for the pairs people labelled (imported or reviewed: measuring the judge against
+them needs no run, see `calibrate`); --pairs all for every pair of the project. A project
+without runs judges all its pairs."""
 
     def add_arguments(self, parser):
         parser.add_argument("--project", required=True)
         parser.add_argument("--run", help="judge this run's pairs (default: all runs of the project)")
+        parser.add_argument(
+            "--pairs",
+            choices=("runs", "labelled", "all"),
+            help="runs (default when the project has runs), labelled (pairs with human labels) or all",
+        )
         parser.add_argument("--mode", choices=Mode.values, help="text, caption (two-stage) or vision")
         parser.add_argument("--backend", choices=Backend.values, help="offline or openai; saved on the project")
         parser.add_argument("--all", action="store_true", help="judge every pair again, not only the holes")
@@ -37,6 +47,12 @@ the job ends (Ctrl-C stops watching, not the job); without one it runs in-proces
             config.backend = options["backend"]
             config.save(update_fields=["backend"])
         runs = list(project.runs.all())
+        scope = options["pairs"] or ("runs" if runs or options["run"] else "all")
+        if scope != "runs":
+            if options["run"]:
+                raise CommandError("--run and --pairs labelled/all exclude each other")
+            self._judge_pairs(project, scope, options)
+            return
         if options["run"]:
             runs = [r for r in runs if r.name == options["run"]]
             if not runs:
@@ -44,13 +60,27 @@ the job ends (Ctrl-C stops watching, not the job); without one it runs in-proces
                     f"no run {options['run']!r} in {project.name}; runs: {', '.join(r.name for r in project.runs.all()) or 'none'}"
                 )
         if not runs:
-            raise CommandError(f"project {project.name} has no runs; import one with import_run")
+            raise CommandError(f"project {project.name} has no runs; import one with import_run or use --pairs")
         for run in runs:
-            self._judge_run(project, run, options)
+            self._start(project, options, run=run)
 
-    def _judge_run(self, project, run: SearchRun, options):
+    def _judge_pairs(self, project, scope: str, options):
+        pairs = Pair.objects.filter(project=project)
+        if scope == "labelled":
+            humans = Label.objects.filter(project=project, source=LabelSource.HUMAN).values("pair_id")
+            people_gold = (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.IMPORTED)
+            pairs = pairs.filter(id__in=humans) | pairs.filter(gold_provenance__in=people_gold)
+        pair_ids = list(pairs.values_list("id", flat=True).distinct())
+        if not pair_ids:
+            what = "pairs with human labels" if scope == "labelled" else "pairs"
+            raise CommandError(f"project {project.name} has no {what}; import some with import_labels or import_run")
+        self._start(project, options, pair_ids=pair_ids)
+
+    def _start(self, project, options, *, run: SearchRun | None = None, pair_ids: list[int] | None = None):
         try:
-            job = judge_job_create(project=project, run=run, holes_only=not options["all"], mode=options["mode"])
+            job = judge_job_create(
+                project=project, run=run, pair_ids=pair_ids, holes_only=not options["all"], mode=options["mode"]
+            )
         except JobError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
