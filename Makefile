@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qrelay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv demo run test worker beat bench clean
+.PHONY: venv demo run serve test test-fast lint format worker beat bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,31 @@ run: $(STAMP)
 test: $(STAMP)
 	./scripts/services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Production web server: gunicorn, static files collected and served by WhiteNoise.
+# WEB_WORKERS (default 2 × cores + 1), WEB_BIND (default 127.0.0.1:8000), WEB_TIMEOUT (60).
+serve: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+	QRELAY_COLLECTED_STATIC=true $(BIN)/python manage.py collectstatic --no-input -v0
+	QRELAY_COLLECTED_STATIC=true $(BIN)/gunicorn config.wsgi:application \
+		--bind $${WEB_BIND:-127.0.0.1:8000} --workers $${WEB_WORKERS:-$$(( $$(nproc) * 2 + 1 ))} \
+		--timeout $${WEB_TIMEOUT:-60} --forwarded-allow-ips "$${FORWARDED_ALLOW_IPS:-127.0.0.1}"
+
+# The inner loop while developing: no Celery worker process, no browser (still real
+# PostgreSQL and Redis). `make test` and CI run everything.
+test-fast: $(STAMP)
+	./scripts/services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(BIN)/pytest -m "not worker and not e2e" $(PYTEST_ARGS)
+
+# ruff (lint + format check) and mypy, as CI runs them.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Full stack: set DATABASE_URL and CELERY_BROKER_URL in the environment first.
 worker: $(STAMP)

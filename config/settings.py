@@ -6,6 +6,7 @@ CELERY_BROKER_URL switches to the full stack (PostgreSQL + Redis + `celery worke
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "annotation",
     "judging",
     "reviews",
@@ -56,6 +58,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
+    # Static files straight from the web process, compressed and cached (no proxy needed).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.security.RequestLogMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,7 +69,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes): after QRELAY_LOGIN_FAILURES wrong passwords for one
+# account, or from one address, logins from there are refused for the cool-off time,
+# even with the right password. Successful logins reset the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("QRELAY_LOGIN_FAILURES", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("QRELAY_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -106,7 +128,10 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -116,7 +141,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("QRELAY_STATIC_ROOT", str(DATA_DIR / "staticfiles"))).resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Until `collectstatic` has run (make serve), WhiteNoise serves the source folders.
+WHITENOISE_USE_FINDERS = not env_bool("QRELAY_COLLECTED_STATIC", False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed, compressed files after `collectstatic` (make serve); plain files in development.
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("QRELAY_COLLECTED_STATIC", False)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 # Product images are stored here under server-chosen names and served only through
 # an access-checked view (annotation.views.product_image), never as raw media.
 MEDIA_ROOT = Path(env_str("QRELAY_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
@@ -128,6 +165,31 @@ LOGOUT_REDIRECT_URL = "login"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Behind TLS (directly or at a proxy that sets X-Forwarded-Proto): one switch turns on
+# everything `manage.py check --deploy` asks for.
+QRELAY_HTTPS = env_bool("QRELAY_HTTPS", False)
+if QRELAY_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("QRELAY_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("QRELAY_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("QRELAY_HSTS_PRELOAD", True)
+    # /healthz answers load balancers over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy on every response (config/security.py): scripts only from this
+# origin, never inline; styles may be inline (style attributes for bars and charts).
+QRELAY_CSP = env_str(
+    "QRELAY_CSP",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'",
+)
 
 # Uploads and image imports.
 QRELAY_IMAGE_MAX_PIXELS = env_int("QRELAY_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
@@ -162,6 +224,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ?format= is a real parameter of the exports (csv, jsonl, qrels), not a renderer switch.
     "URL_FORMAT_OVERRIDE": None,
+    # Per client and minute; the counts live in the cache (Redis in the full stack).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("QRELAY_API_ANON_RATE", "60/minute"),
+        "user": env_str("QRELAY_API_USER_RATE", "1200/minute"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -195,6 +266,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 # Longer than any task may run, so the broker never re-delivers work that is in flight.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "qrelay")
+# /healthz waits this long (seconds) for the broker and for a worker's reply to a ping.
+QRELAY_HEALTH_TIMEOUT = env_int("QRELAY_HEALTH_TIMEOUT", 2, minimum=1)
 # A running judge job with no sign of life for this long has lost its queued work (Redis
 # keeps nothing on disk here, so a broker restart drops the messages); the watchdog task
 # enqueues it again. Longer than a chunk's longest backoff (300 s) between attempts.
@@ -222,7 +295,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # The LLM client's HTTP library would log one line per request (21,000 for 20k pairs).
-    "loggers": {"httpx2": {"level": "WARNING"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "httpx2": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        # One line per request (config/security.py); the server's own access log is off.
+        "qrelay.requests": {"level": env_str("QRELAY_REQUEST_LOG_LEVEL", "INFO")},
+    },
 }
 if CELERY_TASK_ALWAYS_EAGER:
     # The in-memory broker has no host and kombu says so on every enqueue; and every

@@ -17,3 +17,13 @@ def pytest_configure(config):
 def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_throttles(monkeypatch):
+    """API throttle counts live in the shared cache (Redis), keyed by user id: ids repeat
+    across test sessions, so each test counts in a cache of its own."""
+    from django.core.cache.backends.locmem import LocMemCache
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(SimpleRateThrottle, "cache", LocMemCache("throttles", {}))
