@@ -20,7 +20,15 @@ from django.conf import settings as django_settings
 
 from annotation.models import Label, LabelSource, Pair, ProductImage
 from judging import jobs, prompts
-from judging.jobs import judge_chunk_run, judge_job_cancel, judge_job_create, judge_job_launch
+from judging.jobs import (
+    create,
+    finish,
+    judge_chunk,
+    judge_chunk_run,
+    judge_job_cancel,
+    judge_job_create,
+    judge_job_launch,
+)
 from judging.models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Judgment, Price
 from tests.fakes.openai_server import FakeOpenAIServer, count_completion_tokens, count_prompt_tokens
 
@@ -370,7 +378,7 @@ def test_a_chunk_retry_waits_at_least_the_servers_retry_after(llm_project, catal
 def test_results_are_written_in_batches_while_calls_go_on_and_counted_once(
     llm_project, catalogue, drive, fake_llm, monkeypatch
 ):
-    monkeypatch.setattr(jobs, "WRITE_BATCH_MIN", 5)
+    monkeypatch.setattr(judge_chunk, "WRITE_BATCH_MIN", 5)
     project = llm_project("text", max_in_flight=1)  # one call at a time, batches of 5 judgments
     run = catalogue(project).run("A", grid("q1 q2 q3 q4 q5 q6", "p1 p2 p3 p4 p5 p6 p7 p8"))
     fake_llm.inject("500", count=3, match_task="judgment")  # one pair fails in the first attempt
@@ -611,7 +619,7 @@ def test_the_on_done_task_is_sent_once_when_the_job_finishes(
     llm_project, catalogue, drive, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(jobs, "current_app", SimpleNamespace(send_task=lambda name, args: sent.append((name, args))))
+    monkeypatch.setattr(finish, "current_app", SimpleNamespace(send_task=lambda name, args: sent.append((name, args))))
     project = llm_project("text")
     run = catalogue(project).run("A", grid("q1", "p1 p2"))
     job = judge_job_create(project=project, run=run, on_done="reviews.route_judged")
@@ -754,7 +762,7 @@ def test_the_migration_keeps_the_oldest_of_a_runs_active_jobs_and_cancels_the_ot
 
     world = build_world(django_user_model)
     with connection.cursor() as cursor:  # as before 0003 (rolled back with the test)
-        cursor.execute(f"DROP INDEX {jobs.ONE_ACTIVE_PER_RUN}")
+        cursor.execute(f"DROP INDEX {create.ONE_ACTIVE_PER_RUN}")
     first, second = start_job(world["project"], run=world["run"]), start_job(world["project"], run=world["run"])
 
     importlib.import_module("judging.migrations.0003_judgejob_one_active_per_run").cancel_duplicate_active_jobs(

@@ -36,7 +36,7 @@ def enqueue_spy():
     chunk enqueues. Yields the launch mock."""
     with (
         mock.patch.object(judge_job_launch_task, "delay_on_commit") as launch,
-        mock.patch("judging.jobs._enqueue_pending"),
+        mock.patch("judging.jobs.launch.enqueue_pending"),
     ):
         yield launch
 
