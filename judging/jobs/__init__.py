@@ -1,13 +1,14 @@
 """Judge jobs: "judge these pairs", fanned out over Celery chunk tasks.
 
 Flow: judge_job_create (a request, the CLI or reviews' "evaluate run") fixes the pair
-list and enqueues judge_job_launch after commit. Launch splits the work into `prep`
-chunks (guidelines for new queries, descriptions for new images) and `judge` chunks
-(slices of the pairs); judge chunks are enqueued when the last prep chunk is done, so
-every guideline is paid for once. A chunk task keeps up to max_in_flight LLM calls
-going (asyncio + semaphore), then writes all its results in one transaction that also
-marks the chunk done, conditionally: a re-delivered chunk finds its results (cache
-keys) or its done flag and adds nothing. LLM calls never run inside a transaction.
+list and the configuration, and enqueues judge_job_launch after commit. Launch splits
+the work into `prep` chunks (guidelines for new queries, descriptions for new images)
+and `judge` chunks (slices of the pairs); judge chunks are enqueued when the last prep
+chunk is done, so every guideline is paid for once. A chunk task keeps up to
+max_in_flight LLM calls going (asyncio + semaphore), then writes all its results in one
+transaction that also marks the chunk done, conditionally: a re-delivered chunk finds
+its results (cache keys) or its done flag and adds nothing. LLM calls never run inside
+a transaction.
 
 Modules, in the order a job meets them: `create` (creating, cancelling), `launch`
 (planning chunks, enqueueing them, resuming a stalled job), `chunks` (one attempt at a

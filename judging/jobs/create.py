@@ -1,4 +1,5 @@
-"""Creating a judge job (its pair list is fixed here) and cancelling one."""
+"""Creating a judge job (its pair list and its configuration are fixed here) and
+cancelling one."""
 
 from collections.abc import Iterable
 
@@ -9,7 +10,7 @@ from annotation.models import Pair, Project, SearchResult, SearchRun
 
 from .. import prompts
 from ..models import JudgeJob, Judgment, Mode
-from ..services import judge_config_for, models_for
+from ..services import judge_config_for, judge_config_record, models_for
 from .finish import store_usage
 
 
@@ -99,6 +100,9 @@ def judge_job_create(
                 backend=config.backend,
                 mode=mode,
                 model=models["judge"],
+                # The chunks run with this record, not the live settings: a lead who
+                # changes the model or mode meanwhile must not get a job mixing two.
+                config=judge_config_record(config, mode=mode),
                 pair_ids=ordered,
                 total=len(ordered),
                 created_by=user if user is not None and user.is_authenticated else None,

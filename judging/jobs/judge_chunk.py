@@ -18,7 +18,7 @@ from ..services import (
     current_guidelines,
     description_key,
     guideline_draft,
-    judge_config_for,
+    job_judge_config,
     judgment_key,
     levels_for,
     models_for,
@@ -41,7 +41,7 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     started = time.monotonic()
     job = chunk.job
     project = job.project
-    config = judge_config_for(project)
+    config = job_judge_config(job)
     models = models_for(config)
     levels = levels_for(project)
     pairs = pairs_for_judging(chunk.items["pairs"])

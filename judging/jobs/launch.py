@@ -8,7 +8,7 @@ from django.utils import timezone
 from annotation.models import Pair, ProductImage, Query
 
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
-from ..services import description_key, guideline_key, judge_config_for, models_for, project_vocabulary
+from ..services import description_key, guideline_key, job_judge_config, models_for, project_vocabulary
 from .finish import job_finish, job_finish_if_complete
 
 
@@ -24,7 +24,7 @@ def judge_job_launch(*, job_id: int) -> None:
         enqueue_pending(job)
         return
     project = job.project
-    config = judge_config_for(project)
+    config = job_judge_config(job)
     models = models_for(config)
     if job.total == 0:
         job_finish(job.id)

@@ -18,7 +18,7 @@ from ..services import (
     description_key,
     guideline_key,
     image_data_url,
-    judge_config_for,
+    job_judge_config,
     models_for,
     price_table,
     query_context,
@@ -32,7 +32,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     started = time.monotonic()
     job = chunk.job
     project = job.project
-    config = judge_config_for(project)
+    config = job_judge_config(job)
     models = models_for(config)
     rulebook = list(project.rulebook or [])
     queries = list(Query.objects.filter(id__in=chunk.items.get("queries", [])))
