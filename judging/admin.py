@@ -116,6 +116,7 @@ class JudgeJobAdmin(ReadOnlyAdmin):
         "backend",
         "mode",
         "model",
+        "config",
         "pair_count",
         "total",
         "done",

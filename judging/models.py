@@ -132,6 +132,13 @@ class JudgeJob(models.Model):
     vocabulary = models.JSONField(
         default=dict, blank=True, help_text="Catalogue vocabulary given to the guideline step"
     )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The project's judging configuration when the job was created (models, mode, endpoint, "
+        "limits; the API key's variable name, never the key); the chunks run with it. Empty: made before "
+        "jobs recorded it, runs with the project's current configuration",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)

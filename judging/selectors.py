@@ -83,7 +83,7 @@ def usage_by_job(job_ids) -> dict[int, dict]:
 
 @dataclass(frozen=True)
 class JobFigures:
-    """What a job cost so far: the stored totals once it is done (_job_finish writes
+    """What a job cost so far: the stored totals once it is done (jobs/finish.py writes
     them), the rows it paid for until then. Cancelled and failed jobs never get stored
     totals, so they are summed from the rows too."""
 

@@ -15,7 +15,7 @@ from . import offline, prompts
 from .backends import OfflineBackend, OpenAIBackend
 from .contracts import GuidelineDraft, LevelInfo, ProductContext, QueryContext
 from .llm_client import LLMClient
-from .models import Backend, Guideline, JudgeConfig, Mode, Price
+from .models import Backend, Guideline, JudgeConfig, JudgeJob, Mode, Price
 from .ratelimit import RateLimiter
 
 
@@ -29,6 +29,36 @@ def judge_config_for(project: Project) -> JudgeConfig:
         defaults={"backend": settings.QRELAY_LLM_BACKEND, "max_in_flight": settings.QRELAY_LLM_MAX_IN_FLIGHT},
     )
     return config
+
+
+def judge_config_record(config: JudgeConfig, *, mode: str) -> dict:
+    """What a job records of its project's configuration when it is created
+    (JudgeJob.config), with the environment's defaults filled in: everything its chunks
+    read, so that they run with exactly these values whatever a lead changes meanwhile.
+    The API key stays in the environment; only its variable's name is recorded."""
+    models = models_for(config)
+    return {
+        "backend": config.backend,
+        "mode": mode,
+        "base_url": config.base_url or settings.OPENAI_BASE_URL,
+        "api_key_env": config.api_key_env,
+        "guideline_model": models["guideline"],
+        "vision_model": models["vision"],
+        "judge_model": models["judge"],
+        "samples": config.samples,
+        "use_logprobs": config.use_logprobs,
+        "max_in_flight": config.max_in_flight,
+        "requests_per_minute": config.requests_per_minute,
+        "tokens_per_minute": config.tokens_per_minute,
+    }
+
+
+def job_judge_config(job: JudgeJob) -> JudgeConfig:
+    """The configuration a job runs with: the one it recorded when it was created, as an
+    unsaved JudgeConfig; jobs created before jobs recorded theirs use the project's."""
+    if not job.config:
+        return judge_config_for(job.project)
+    return JudgeConfig(project_id=job.project_id, **job.config)
 
 
 def models_for(config: JudgeConfig) -> dict[str, str]:

@@ -18,15 +18,12 @@ from annotation.htmx import wants_fragment
 from annotation.metrics import unjudged_pairs
 from annotation.models import SearchRun
 
-from . import selectors
+from . import hooks, selectors
 from .jobs import JobError, judge_job_cancel, judge_job_create
 from .models import JudgeJob
 from .services import judge_config_for
 
 PANEL_ID = "judging-panel"
-# Judged pairs become gold only when reviews routes them (auto-accept or a review task);
-# it is called by task name, as "evaluate run" does, so judging never imports reviews.
-ROUTE_TASK = "reviews.route_job"
 
 
 def _page_number(request) -> int:
@@ -129,7 +126,9 @@ def run_fill_holes(request, project_id: int, run_id: int):
             pair_ids=holes,
             holes_only=False,
             user=request.user,
-            on_done=ROUTE_TASK if source == "gold" else "",
+            # Judged pairs become gold only when reviews routes them (auto-accept or a
+            # review task); reviews registers that task as this hook.
+            on_done=hooks.after_run_judged() if source == "gold" else "",
         )
     except JobError as exc:  # JobConflict (409): another request started a job first
         return _panel_response(request, run, error=str(exc), status=exc.status)

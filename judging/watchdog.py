@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from . import jobs
-from .models import JudgeChunk, JudgeJob
+from .jobs import judge_job_resume
+from .models import JudgeJob
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ def broker_backlog() -> int:
 def judge_jobs_resume_stalled(*, stall: timedelta | None = None) -> list[int]:
     """Enqueue the unfinished work of every active job with no sign of life for `stall`
     (default QRELAY_JUDGE_STALL_SECONDS); returns the ids of the jobs resumed."""
-    from .tasks import judge_job_launch_task
-
     waiting = broker_backlog()
     if waiting:
         # Queued work still waits for a worker: a job's silence may be the backlog, and
@@ -54,19 +52,7 @@ def judge_jobs_resume_stalled(*, stall: timedelta | None = None) -> list[int]:
         last_sign = max(t for t in (job.created_at, job.started_at, job.last_chunk) if t is not None)
         if last_sign >= cutoff:
             continue
-        pending = JudgeChunk.objects.filter(job=job, done=False)
-        unfinished = pending.count()
-        if not job.chunks.exists():
-            what = "launch"  # the launch message itself was lost
-            judge_job_launch_task.delay_on_commit(job.id)
-        elif unfinished:
-            what = f"{unfinished} unfinished chunks"
-            # Counts as a sign of life: the next tick waits a whole `stall` again.
-            pending.update(touched_at=now)
-            jobs._enqueue_pending(job)
-        else:
-            what = "the finish"  # every chunk is done; the worker died before finishing the job
-            jobs._job_finish_if_complete(job.id)
+        what = judge_job_resume(job_id=job.id)
         log.warning(
             "judge job %s showed no sign of life since %s: enqueued %s again", job.id, last_sign.isoformat(), what
         )

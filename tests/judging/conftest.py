@@ -14,6 +14,7 @@ from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Pair, SearchRun
 from annotation.services import project_create
 from judging import jobs
+from judging.jobs import launch
 from judging.models import JudgeChunk, JudgeConfig, JudgeJob
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -165,7 +166,7 @@ def no_broker(monkeypatch):
 
     calls = {"launch": [], "pending": []}
     monkeypatch.setattr(judge_job_launch_task, "delay_on_commit", lambda job_id: calls["launch"].append(job_id))
-    monkeypatch.setattr(jobs, "_enqueue_pending", lambda job: calls["pending"].append(job.id))
+    monkeypatch.setattr(launch, "enqueue_pending", lambda job: calls["pending"].append(job.id))
     return calls
 
 

@@ -20,8 +20,16 @@ from django.conf import settings as django_settings
 
 from annotation.models import Label, LabelSource, Pair, ProductImage
 from judging import jobs, prompts
-from judging.jobs import judge_chunk_run, judge_job_cancel, judge_job_create, judge_job_launch
-from judging.models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Judgment, Price
+from judging.jobs import (
+    create,
+    finish,
+    judge_chunk,
+    judge_chunk_run,
+    judge_job_cancel,
+    judge_job_create,
+    judge_job_launch,
+)
+from judging.models import Guideline, ImageDescription, JudgeChunk, JudgeConfig, JudgeJob, Judgment, Price
 from tests.fakes.openai_server import FakeOpenAIServer, count_completion_tokens, count_prompt_tokens
 
 from .conftest import KEY_ENV, grid, pair_ids
@@ -370,7 +378,7 @@ def test_a_chunk_retry_waits_at_least_the_servers_retry_after(llm_project, catal
 def test_results_are_written_in_batches_while_calls_go_on_and_counted_once(
     llm_project, catalogue, drive, fake_llm, monkeypatch
 ):
-    monkeypatch.setattr(jobs, "WRITE_BATCH_MIN", 5)
+    monkeypatch.setattr(judge_chunk, "WRITE_BATCH_MIN", 5)
     project = llm_project("text", max_in_flight=1)  # one call at a time, batches of 5 judgments
     run = catalogue(project).run("A", grid("q1 q2 q3 q4 q5 q6", "p1 p2 p3 p4 p5 p6 p7 p8"))
     fake_llm.inject("500", count=3, match_task="judgment")  # one pair fails in the first attempt
@@ -524,6 +532,69 @@ def test_logprobs_give_the_label_tokens_probability_as_confidence(llm_project, c
     assert [label.confidence for label in llm_labels(project)] == pytest.approx([0.8] * 3)
 
 
+# --- the configuration a job records ------------------------------------------------------
+
+
+def test_a_job_keeps_the_models_and_mode_it_was_created_with_when_the_lead_changes_them(
+    llm_project, catalogue, drive, fake_llm
+):
+    project = llm_project("caption", samples=1)
+    run = catalogue(project).run("A", grid("q1 q2", "p1 p2"))
+    job = judge_job_create(project=project, run=run)
+    JudgeConfig.objects.filter(project=project).update(
+        mode="text", guideline_model="new-guide", vision_model="new-vision", judge_model="new-judge", samples=3
+    )
+
+    result = drive(job)
+
+    assert (result.job.status, result.job.done) == ("done", 4)
+    judgments = Judgment.objects.filter(project=project)
+    assert {(j.model, j.mode, j.backend) for j in judgments} == {("fake-judge", "caption", "openai")}
+    assert set(llm_labels(project).values_list("rater", flat=True)) == {"fake-judge"}
+    assert set(Guideline.objects.filter(project=project).values_list("model", flat=True)) == {"fake-guide"}
+    assert set(ImageDescription.objects.values_list("model", flat=True)) == {"fake-vision"}
+    assert {body["model"] for body in bodies(fake_llm, "judgment")} == {"fake-judge"}
+    assert all(body.get("n", 1) == 1 for body in bodies(fake_llm, "judgment"))  # k = 1, as recorded
+    # Caption mode, as recorded: the judge read the image descriptions, no image.
+    assert not any(image_parts(body) for body in bodies(fake_llm, "judgment"))
+
+
+def test_a_job_records_what_its_chunks_read_and_the_keys_variable_name_not_the_key(llm_project, no_broker, fake_llm):
+    project = llm_project("vision", samples=3, requests_per_minute=600)
+
+    job = judge_job_create(project=project, pair_ids=[])
+
+    assert job.config == {
+        "backend": "openai",
+        "mode": "vision",
+        "base_url": fake_llm.base_url,
+        "api_key_env": KEY_ENV,
+        "guideline_model": "fake-guide",
+        "vision_model": "fake-vision",
+        "judge_model": "fake-judge",
+        "samples": 3,
+        "use_logprobs": False,
+        "max_in_flight": 8,
+        "requests_per_minute": 600,
+        "tokens_per_minute": 0,
+    }
+    assert "test-key" not in json.dumps(job.config)
+
+
+def test_a_job_made_before_jobs_recorded_their_configuration_runs_with_the_projects(
+    llm_project, catalogue, drive, fake_llm
+):
+    project = llm_project("text")
+    job = judge_job_create(project=project, run=catalogue(project).run("A", grid("q1", "p1 p2")))
+    JudgeJob.objects.filter(id=job.id).update(config={})
+    JudgeConfig.objects.filter(project=project).update(judge_model="new-judge")
+
+    result = drive(job)
+
+    assert result.job.status == "done"
+    assert set(Judgment.objects.filter(project=project).values_list("model", flat=True)) == {"new-judge"}
+
+
 # --- exactly once, cancel, on_done ----------------------------------------------------
 
 
@@ -611,7 +682,7 @@ def test_the_on_done_task_is_sent_once_when_the_job_finishes(
     llm_project, catalogue, drive, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr(jobs, "current_app", SimpleNamespace(send_task=lambda name, args: sent.append((name, args))))
+    monkeypatch.setattr(finish, "current_app", SimpleNamespace(send_task=lambda name, args: sent.append((name, args))))
     project = llm_project("text")
     run = catalogue(project).run("A", grid("q1", "p1 p2"))
     job = judge_job_create(project=project, run=run, on_done="reviews.route_judged")
@@ -754,7 +825,7 @@ def test_the_migration_keeps_the_oldest_of_a_runs_active_jobs_and_cancels_the_ot
 
     world = build_world(django_user_model)
     with connection.cursor() as cursor:  # as before 0003 (rolled back with the test)
-        cursor.execute(f"DROP INDEX {jobs.ONE_ACTIVE_PER_RUN}")
+        cursor.execute(f"DROP INDEX {create.ONE_ACTIVE_PER_RUN}")
     first, second = start_job(world["project"], run=world["run"]), start_job(world["project"], run=world["run"])
 
     importlib.import_module("judging.migrations.0003_judgejob_one_active_per_run").cancel_duplicate_active_jobs(

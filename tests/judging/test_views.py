@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from unittest import mock
 
 import pytest
+from celery import current_app
 from django.test import Client
 from django.urls import reverse
 
 from annotation.models import Label, Membership, Pair, Product, ProductImage, Query, SearchResult, SearchRun
 from annotation.selectors import run_queries_page
 from annotation.services import project_create
+from judging import hooks
 from judging.jobs import job_usage, judge_chunk_run, judge_job_create, judge_job_launch
 from judging.models import JudgeChunk, JudgeConfig, JudgeJob, Judgment
 from judging.offline import OFFLINE_MODEL
@@ -36,7 +38,7 @@ def enqueue_spy():
     chunk enqueues. Yields the launch mock."""
     with (
         mock.patch.object(judge_job_launch_task, "delay_on_commit") as launch,
-        mock.patch("judging.jobs._enqueue_pending"),
+        mock.patch("judging.jobs.launch.enqueue_pending"),
     ):
         yield launch
 
@@ -335,6 +337,38 @@ def test_it_answers_400_with_the_message_when_the_job_cannot_be_made(lead_client
     assert "unknown mode" in body
     assert "&lt;i&gt;x&lt;/i&gt;" in body and "<i>x</i>" not in body
     assert not JudgeJob.objects.filter(run=world["run"]).exists()
+
+
+def fill_url(world) -> str:
+    return reverse("judging:run_fill_holes", args=[world["project"].id, world["run"].id])
+
+
+def test_reviews_registers_its_routing_task_as_the_after_run_judged_hook():
+    current_app.loader.import_default_modules()
+
+    assert hooks.after_run_judged() == "reviews.route_job"
+    assert "reviews.route_job" in current_app.tasks
+
+
+def test_a_job_filling_the_gold_holes_hands_over_to_the_registered_hook(lead_client, world, monkeypatch):
+    monkeypatch.setattr(hooks, "after_run_judged", lambda: "an_app.take_over")
+
+    with enqueue_spy():
+        response = lead_client.post(fill_url(world), {"k": "3", "source": "gold"}, **PANEL)
+
+    job = JudgeJob.objects.get(run=world["run"])
+    assert response.status_code == 200
+    assert (job.total, job.on_done) == (3, "an_app.take_over")
+
+
+def test_a_job_filling_the_gold_holes_hands_over_to_nothing_when_no_hook_is_registered(lead_client, world, monkeypatch):
+    monkeypatch.setattr(hooks, "after_run_judged", lambda: "")
+
+    with enqueue_spy():
+        response = lead_client.post(fill_url(world), {"k": "3", "source": "gold"}, **PANEL)
+
+    assert response.status_code == 200
+    assert JudgeJob.objects.get(run=world["run"]).on_done == ""
 
 
 def test_a_lead_cancels_a_running_job_from_the_panel(lead_client, world):

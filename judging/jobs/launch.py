@@ -1,0 +1,116 @@
+"""Launching a job (planning its prep and judge chunks), enqueueing the chunks that are
+due, and resuming a job whose queued work was lost."""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Pair, ProductImage, Query
+
+from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
+from ..services import description_key, guideline_key, job_judge_config, models_for, project_vocabulary
+from .finish import job_finish, job_finish_if_complete
+
+
+def _slices(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or []
+
+
+def judge_job_launch(*, job_id: int) -> None:
+    job = JudgeJob.objects.select_related("project").get(id=job_id)
+    if job.status not in JudgeJob.ACTIVE:
+        return
+    if job.chunks.exists():  # re-delivered launch: only re-enqueue what is not done
+        enqueue_pending(job)
+        return
+    project = job.project
+    config = job_judge_config(job)
+    models = models_for(config)
+    if job.total == 0:
+        job_finish(job.id)
+        return
+
+    query_ids = sorted(set(Pair.objects.filter(id__in=job.pair_ids).values_list("query_id", flat=True)))
+    rulebook = list(project.rulebook or [])
+    have = set(Guideline.objects.filter(query_id__in=query_ids).values_list("cache_key", flat=True))
+    queries_needed = [
+        q.id
+        for q in Query.objects.filter(id__in=query_ids)
+        if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have
+    ]
+    images_needed: list[int] = []
+    if job.mode == Mode.CAPTION:
+        product_ids = set(Pair.objects.filter(id__in=job.pair_ids).values_list("product_id", flat=True))
+        images = list(ProductImage.objects.filter(product_id__in=product_ids))
+        # Descriptions are cached by image content, not by image row: products sharing
+        # an image share one description (one call), whichever row it was made for.
+        image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
+        described = set(
+            ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
+        )
+        needed: dict[str, int] = {}
+        for image in images:
+            if image_keys[image.id] not in described:
+                needed.setdefault(image_keys[image.id], image.id)
+        images_needed = sorted(needed.values())
+
+    # One chunk fills one worker process's in-flight window: with bigger chunks the
+    # last round ran half empty (1,000 guidelines in 5 chunks of 200 on 2 processes).
+    prep_size = max(config.max_in_flight, 50)
+    prep_items = [("queries", q) for q in queries_needed] + [("images", i) for i in images_needed]
+    chunks = []
+    for index, part in enumerate(_slices(prep_items, prep_size)):
+        items = {"queries": [v for k, v in part if k == "queries"], "images": [v for k, v in part if k == "images"]}
+        chunks.append(JudgeChunk(job=job, phase=JudgeChunk.Phase.PREP, index=index, items=items))
+    judge_slices = _slices(job.pair_ids, settings.QRELAY_JUDGE_CHUNK_SIZE)
+    for index, part in enumerate(judge_slices):
+        chunks.append(JudgeChunk(job=job, phase=JudgeChunk.Phase.JUDGE, index=index, items={"pairs": part}))
+    with transaction.atomic():
+        JudgeChunk.objects.bulk_create(chunks)
+        vocabulary = project_vocabulary(project) if queries_needed else {}
+        # Conditional: a cancel that arrived while the chunks were planned must win.
+        started = JudgeJob.objects.filter(id=job.id, status__in=JudgeJob.ACTIVE).update(
+            status=JudgeJob.Status.RUNNING,
+            started_at=timezone.now(),
+            vocabulary=vocabulary,
+            prep_total=len(chunks) - len(judge_slices),
+            chunks_total=len(judge_slices),
+        )
+        if started != 1:
+            transaction.set_rollback(True)
+            return
+        job.refresh_from_db()
+        transaction.on_commit(lambda: enqueue_pending(job))
+
+
+def enqueue_pending(job: JudgeJob) -> None:
+    """Enqueue the chunks that are due: the unfinished prep chunks while any is left,
+    then the unfinished judge chunks (a chord built in the database)."""
+    from ..tasks import judge_chunk_task  # tasks import this package
+
+    pending = JudgeChunk.objects.filter(job=job, done=False)
+    if job.prep_done < job.prep_total:
+        pending = pending.filter(phase=JudgeChunk.Phase.PREP)
+    for chunk_id in pending.values_list("id", flat=True):
+        judge_chunk_task.delay(chunk_id)
+
+
+def judge_job_resume(*, job_id: int) -> str:
+    """Enqueue again whatever an active job still waits for: its launch, its unfinished
+    chunks, or its finish. Safe to repeat: every step is idempotent. Returns what was
+    enqueued, for the caller's log."""
+    from ..tasks import judge_job_launch_task  # tasks import this package
+
+    job = JudgeJob.objects.get(id=job_id)
+    if not job.chunks.exists():
+        judge_job_launch_task.delay_on_commit(job.id)  # the launch message itself was lost
+        return "launch"
+    pending = JudgeChunk.objects.filter(job=job, done=False)
+    unfinished = pending.count()
+    if unfinished:
+        # Counts as a sign of life: the watchdog's next tick waits a whole stall again.
+        pending.update(touched_at=timezone.now())
+        enqueue_pending(job)
+        return f"{unfinished} unfinished chunks"
+    job_finish_if_complete(job.id)  # every chunk is done; the worker died before finishing the job
+    return "the finish"
