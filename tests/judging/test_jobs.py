@@ -527,7 +527,8 @@ def test_logprobs_give_the_label_tokens_probability_as_confidence(llm_project, c
 
     drive(judge_job_create(project=project, run=run))
 
-    assert all(b["logprobs"] is True and b["top_logprobs"] == 3 and "n" not in b for b in bodies(fake_llm, "judgment"))
+    # Every label of the (3-level) scale and two more, to renormalise the label's probability over them.
+    assert all(b["logprobs"] is True and b["top_logprobs"] == 5 and "n" not in b for b in bodies(fake_llm, "judgment"))
     assert [j.confidence for j in Judgment.objects.all()] == pytest.approx([0.8] * 3)
     assert [label.confidence for label in llm_labels(project)] == pytest.approx([0.8] * 3)
 
