@@ -76,13 +76,16 @@ def backend_for(config: JudgeConfig, *, max_in_flight: int | None = None):
     if config.backend == Backend.OFFLINE:
         return OfflineBackend()
     api_key = os.environ.get(config.api_key_env, "")
-    if not api_key:
+    base_url = config.base_url or settings.OPENAI_BASE_URL or None
+    # A server of your own (llama.cpp, vLLM, Ollama) usually wants no key; OpenAI's does.
+    if not api_key and not base_url:
         raise JudgingConfigError(
-            f"the project uses an OpenAI-compatible endpoint but ${config.api_key_env} is not set in the worker's environment"
+            f"the project uses OpenAI's endpoint but ${config.api_key_env} is not set in the worker's environment "
+            "(set it, or OPENAI_BASE_URL for a server of your own)"
         )
     models = models_for(config)
     client = LLMClient(
-        base_url=config.base_url or settings.OPENAI_BASE_URL or None,
+        base_url=base_url,
         api_key=api_key,
         timeout=float(settings.QRELAY_LLM_TIMEOUT),
         max_connections=max_in_flight or config.max_in_flight,
