@@ -37,7 +37,8 @@ from .serializers import (
     RunStatusSerializer,
     SegmentParams,
 )
-from .services import policy_current, run_evaluate, run_status
+from .services.evaluate import run_evaluate, run_status
+from .services.policies import policy_current
 
 
 class ReviewStats(ProjectScopedView):

@@ -32,7 +32,9 @@ from annotation.models import MetricSnapshot, Query, RepeatSchedule
 from judging.jobs import JobError
 from judging.models import JudgeJob
 
-from .services import ReviewError, route_pairs, run_evaluate, unrouted_pair_ids
+from .services.errors import ReviewError
+from .services.evaluate import run_evaluate, unrouted_pair_ids
+from .services.route import route_pairs
 
 logger = logging.getLogger(__name__)
 DUE_BATCH = 100

@@ -18,7 +18,7 @@ from annotation.models import MetricSnapshot, Product, RepeatSchedule, SearchCon
 
 from .forms_repeat import ConnectorForm, ProbeForm, ScheduleForm
 from .repeat import repeat_now, top_queries
-from .services import ReviewError
+from .services.errors import ReviewError
 
 PAGE = "reviews/repeat.html"
 HISTORY = 30

@@ -6,7 +6,7 @@ from annotation.models import Project
 
 from .dashboard.snapshot import dashboard_refresh
 from .repeat import repeat_due, repeat_fetch
-from .services import route_job
+from .services.route import route_job
 
 
 @shared_task(acks_late=True, name="reviews.route_job")

@@ -8,21 +8,15 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
+from annotation.access import require_lead
 from annotation.models import GoldProvenance, Pair, Project
 from judging.models import Judgment
 
 from ..models import Reason, ReviewTask, RoutingPolicy
 from ..routing import SEGMENT_DIMENSIONS, PolicyView, decide, segment_set
-from ..services import (
-    SETTLED,
-    ReroutePreview,
-    latest_judgments,
-    policy_current,
-    policy_update,
-    require_lead,
-    reroute_apply,
-    signals_for,
-)
+from ..services.policies import policy_current, policy_update
+from ..services.reroute import ReroutePreview, reroute_apply
+from ..services.route import SETTLED, latest_judgments, signals_for
 
 LLM_ALONE = "llm"
 TO_HUMANS = "humans"

@@ -33,20 +33,11 @@ from ..dashboard.policy import whatif_figures
 from ..dashboard.snapshot import dashboard_touch
 from ..forms import FlagForm, PolicyForm, SubmitForm
 from ..models import Reason, ReviewTask
-from ..services import (
-    ReviewError,
-    policy_current,
-    policy_update,
-    reroute_apply,
-    reroute_preview,
-    run_evaluate,
-    run_status,
-    task_claim_next,
-    task_flag,
-    task_skip,
-    task_submit,
-    task_undo,
-)
+from ..services.errors import ReviewError
+from ..services.evaluate import run_evaluate, run_status
+from ..services.policies import policy_current, policy_update
+from ..services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
+from ..services.reroute import reroute_apply, reroute_preview
 
 CARD = "reviews/review.html#card"
 

@@ -24,7 +24,7 @@ from annotation.models import (
 from judging.models import JudgeJob
 from reviews import repeat
 from reviews.models import ReviewTask
-from reviews.services import ReviewError
+from reviews.services.errors import ReviewError
 from tests.fakes.search_engine import FakeSearchEngine
 
 PRODUCTS = {

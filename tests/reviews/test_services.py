@@ -10,25 +10,16 @@ from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
 from judging import prompts
 from judging.models import JudgeJob, Judgment
 from judging.services import judge_config_for, models_for
-from reviews import services
 from reviews.models import Reason, ReviewTask, RoutingPolicy, TaskSkip
 from reviews.routing import PolicyView
-from reviews.services import (
-    ReviewError,
-    gold_resolve,
-    policy_current,
-    policy_update,
-    reroute_apply,
-    reroute_preview,
-    route_job,
-    route_pairs,
-    run_status,
-    task_claim_next,
-    task_flag,
-    task_skip,
-    task_submit,
-    task_undo,
-)
+from reviews.services import queue as queue_services
+from reviews.services.errors import ReviewError
+from reviews.services.evaluate import run_evaluate, run_status
+from reviews.services.gold import gold_resolve
+from reviews.services.policies import policy_current, policy_update
+from reviews.services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
+from reviews.services.reroute import reroute_apply, reroute_preview
+from reviews.services.route import route_job, route_pairs
 from reviews.tasks import route_job_task
 
 pytestmark = pytest.mark.django_db
@@ -288,7 +279,7 @@ def test_claim_gives_the_highest_priority_task_first(project, member, queue):
 
     assert claimed.id == high.id
     assert (claimed.status, claimed.claimed_by) == (ReviewTask.Status.CLAIMED, ann)
-    assert claimed.lease_expires_at > timezone.now() + services.LEASE - timedelta(seconds=30)
+    assert claimed.lease_expires_at > timezone.now() + queue_services.LEASE - timedelta(seconds=30)
     assert task_claim_next(project=project, user=member("bob")).id == middle.id
     assert task_claim_next(project=project, user=member("cy")).id == low.id
     assert task_claim_next(project=project, user=member("dee")) is None
@@ -337,7 +328,7 @@ def test_an_expired_lease_lets_another_annotator_claim_the_task(project, member,
 
 def test_a_short_lease_expires_by_itself(project, member, queue, monkeypatch):
     [task] = queue(1)
-    monkeypatch.setattr(services, "LEASE", timedelta(seconds=-1))
+    monkeypatch.setattr(queue_services, "LEASE", timedelta(seconds=-1))
     task_claim_next(project=project, user=member("ann"))
 
     assert task_claim_next(project=project, user=member("bob")).id == task.id
@@ -846,7 +837,7 @@ def test_run_evaluate_routes_judged_pairs_and_judges_the_holes(
     Judgment.objects.update(model=model, prompt_version=prompts.JUDGMENT_VERSION, mode=judge_config_for(project).mode)
 
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.run_evaluate(run=run)
+        job = run_evaluate(run=run)
 
     assert gold(confident.pair)[:2] == (2, GoldProvenance.LLM_AUTO)
     assert [t.reason for t in tasks_of(doubtful.pair)] == [Reason.LOW_CONFIDENCE]
