@@ -5,7 +5,7 @@ from celery import shared_task
 from annotation.models import Project
 
 from .dashboard.snapshot import dashboard_refresh
-from .repeat import repeat_due, repeat_fetch
+from .repeat.services import repeat_due, repeat_fetch
 from .services.route import route_job
 
 
@@ -24,7 +24,7 @@ def dashboard_refresh_task(project_id: int, part: str) -> None:
         dashboard_refresh(project=project, part=part)
 
 
-# --- "Repeat" (reviews/repeat.py) ------------------------------------------------------
+# --- "Repeat" (reviews/repeat/services.py) ------------------------------------------------------
 
 
 @shared_task(acks_late=True, name="reviews.repeat_due")

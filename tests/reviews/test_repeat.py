@@ -22,8 +22,8 @@ from annotation.models import (
     SearchRun,
 )
 from judging.models import JudgeJob
-from reviews import repeat
 from reviews.models import ReviewTask
+from reviews.repeat import services as repeat
 from reviews.services.errors import ReviewError
 from tests.fakes.search_engine import FakeSearchEngine
 
