@@ -2,7 +2,8 @@
 
 - `policies`: policy versions (the current one, a cached read of any) and saving a change;
 - `route`: routing judged pairs to gold (llm-auto) or to review tasks;
-- `reroute`: what a draft policy would move, and moving it;
+- `reroute`: what a draft policy would move, moving it, and `policy_change` (a new
+  version and its rerouting in one transaction);
 - `queue`: claiming tasks under a lease; submit, skip, flag, undo; a lead's answer to a flag;
 - `gold`: gold from human labels and adjudications;
 - `evaluate`: "evaluate run R" and where a run's pairs stand;

@@ -15,6 +15,7 @@ from annotation.access import require_lead
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Project, ScaleLevel
 from judging.models import Guideline
 
+from ..dashboard.snapshot import dashboard_touch
 from ..models import ReviewTask, TaskSkip
 from .errors import ReviewError
 from .gold import gold_resolve, gold_set
@@ -122,6 +123,10 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
             )
         else:
             gold_resolve(pair_id=task.pair_id)
+        # The agreement figures are now behind this label: the next view refreshes them.
+        # After commit, so a refresh that starts meanwhile cannot miss the label and
+        # still count as fresh.
+        transaction.on_commit(lambda: dashboard_touch(project=task.project))
     return label
 
 

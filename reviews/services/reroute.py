@@ -1,5 +1,5 @@
-"""Re-routing after a policy change: what a draft policy would move (preview) and
-moving it (apply).
+"""Re-routing after a policy change: what a draft policy would move (preview), moving
+it (apply), and `policy_change`, the one call that saves a new version and reroutes.
 
 Only LLM-decided pairs move: auto-accepted gold may go to humans, untouched open tasks
 may go back to the LLM; whatever a person labelled or is labelling stays with people."""
@@ -12,8 +12,10 @@ from django.db import transaction
 from annotation.access import require_lead
 from annotation.models import GoldProvenance, Pair, Project
 
+from ..dashboard.snapshot import dashboard_touch
 from ..models import Reason, ReviewTask, RoutingPolicy
 from ..routing import PolicyView, decide
+from .policies import policy_update
 from .route import latest_judgments, route_pairs, signals_for
 
 
@@ -103,3 +105,21 @@ def reroute_apply(*, project: Project, user, policy: RoutingPolicy) -> ReroutePr
         # auto-accepted, not drawn for an audit under the new version.
         result.to_llm = route_pairs(project=project, pair_ids=back, policy=policy, view=view).auto_accepted
     return result
+
+
+@dataclass
+class PolicyChange:
+    policy: RoutingPolicy  # the new version
+    moves: ReroutePreview  # what rerouting under it moved
+
+
+@transaction.atomic
+def policy_change(*, project: Project, user, note: str = "", **changes) -> PolicyChange:
+    """Save `changes` as a new policy version and reroute under it, in one transaction:
+    a version is never saved without its rerouting."""
+    policy = policy_update(project=project, user=user, note=note, **changes)
+    moves = reroute_apply(project=project, user=user, policy=policy)
+    # Rerouting moves gold and tasks, which the figures count (segments by reason, by
+    # label): mark them stale once this is committed, not before.
+    transaction.on_commit(lambda: dashboard_touch(project=project))
+    return PolicyChange(policy=policy, moves=moves)
