@@ -17,11 +17,12 @@ def route_job_task(job_id: int) -> None:
 
 
 @shared_task(acks_late=True, name="reviews.dashboard_refresh")
-def dashboard_refresh_task(project_id: int, part: str) -> None:
+def dashboard_refresh_task(project_id: int, part: str, options: dict | None = None) -> None:
     # Recomputing is idempotent: a redelivered task stores the same snapshot again.
+    # `options` are an API read's (the page's parts have none).
     project = Project.objects.filter(id=project_id).first()
     if project is not None:
-        dashboard_refresh(project=project, part=part)
+        dashboard_refresh(project=project, part=part, options=options)
 
 
 # --- "Repeat" (reviews/repeat/services.py) ------------------------------------------------------

@@ -13,14 +13,9 @@ a summary or segment counts the pairs compared: those with a human label or huma
 (a pair only the LLM labelled has a single rater and adds nothing to any figure).
 """
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
-from django.core.cache import cache
 
 from annotation.models import Project
 
@@ -411,40 +406,3 @@ def annotator_agreement(
         "annotators": annotators,
         "all": _annotator_figures(table, reference, ctx, bucket_size, buckets),
     }
-
-
-# --- cached figures for pages ------------------------------------------------------------------
-
-CACHE_SECONDS = 300
-_CACHEABLE = {
-    f.__name__: f
-    for f in (project_agreement_summary, agreement_by_segment, annotator_agreement, human_pairwise_agreement)
-}
-
-
-def agreement_cached(name: str, project: Project, *, max_age: float = CACHE_SECONDS, **kwargs) -> dict:
-    """One of the functions above by name, from Django's cache when it was computed less
-    than max_age seconds ago: {"result", "computed_at" (ISO, UTC), "compute_seconds"}.
-
-    With a million labels a fresh summary takes seconds (docs in bench/bench_agreement.py),
-    so a page shows these figures with their age; max_age=0 recomputes."""
-    if name not in _CACHEABLE:
-        raise ValueError(f"not an agreement function: {name!r}")
-    # The creation time too: with a shared (Redis) cache, a recreated database reuses ids.
-    born = project.created_at.isoformat() if project.created_at else ""
-    key = (
-        "qrelay:agreement:"
-        + hashlib.sha256(json.dumps([name, project.id, born, kwargs], sort_keys=True).encode()).hexdigest()
-    )
-    entry = cache.get(key)
-    if entry is not None and time.time() - entry["timestamp"] <= max_age:
-        return entry["value"]
-    started = time.time()
-    result = _CACHEABLE[name](project, **kwargs)
-    value = {
-        "result": result,
-        "computed_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
-        "compute_seconds": round(time.time() - started, 3),
-    }
-    cache.set(key, {"timestamp": started, "value": value}, timeout=max(24 * 3600, max_age))
-    return value
