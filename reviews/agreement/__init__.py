@@ -18,16 +18,11 @@ the `krippendorff` package, always with an explicit level of measurement.
 
 import numpy as np
 
+from .annotators import annotator_agreement
+from .context import default_level
 from .data import LLM_RATER, ReliabilityMatrix, Scale, reliability_matrix, scale_of
-from .report import (
-    BY_CHOICES,
-    agreement_by_segment,
-    annotator_agreement,
-    default_level,
-    human_pairwise_agreement,
-    project_agreement_summary,
-    segment_name,
-)
+from .humans import human_pairwise_agreement
+from .report import BY_CHOICES, agreement_by_segment, project_agreement_summary, segment_name
 from .stats import LEVELS, N_BOOT, SEED, alpha_figure, kappa
 
 
