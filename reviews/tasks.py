@@ -25,7 +25,7 @@ def dashboard_refresh_task(project_id: int, part: str, options: dict | None = No
         dashboard_refresh(project=project, part=part, options=options)
 
 
-# --- "Repeat" (reviews/repeat/services.py) ------------------------------------------------------
+# --- "Repeat" (reviews/repeat/services.py) --------------------------------------------
 
 
 @shared_task(acks_late=True, name="reviews.repeat_due")
