@@ -302,13 +302,13 @@ def main() -> None:
     from annotation.models import Project
     from reviews.agreement import (
         agreement_by_segment,
-        agreement_cached,
         annotator_agreement,
         human_pairwise_agreement,
         project_agreement_summary,
         scale_of,
     )
     from reviews.agreement.data import agreement_tables
+    from reviews.dashboard.snapshot import agreement_figures
 
     existing = Project.objects.filter(name=NAME).first()
     if existing and not args.reuse:
@@ -329,9 +329,9 @@ def main() -> None:
     summary = timed("project_agreement_summary", args.runs, lambda: project_agreement_summary(project, **boot))
     timed("project_agreement_summary, no bootstrap", args.runs, lambda: project_agreement_summary(project, n_boot=0))
     timed(
-        "agreement_cached('project_agreement_summary'): a cache hit",
+        "agreement_figures('project_agreement_summary'): a cache hit",
         args.runs,
-        lambda: agreement_cached("project_agreement_summary", project, **boot),
+        lambda: agreement_figures(project, "project_agreement_summary", **boot),
     )
     slices = {}
     for by in ("tag", "category", "locale", "reason", "label", "model", "prompt", "mode"):

@@ -238,7 +238,7 @@ def step_loop(
 
     from annotation.models import Project
     from reviews.models import ReviewTask
-    from reviews.services import task_claim_next, task_submit
+    from reviews.services.queue import task_claim_next, task_submit
 
     project = Project.objects.get(id=project_id)
     user = get_user_model().objects.get(id=user_id)
@@ -320,7 +320,7 @@ def explain_claim(project, user, reason: str | None = None) -> None:
     from django.db import connection, transaction
 
     from reviews.models import ReviewTask
-    from reviews.services import _claimable
+    from reviews.services.queue import _claimable
 
     candidates = _claimable(project, user, ReviewTask.Kind.LABEL)
     if reason:

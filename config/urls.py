@@ -10,6 +10,6 @@ urlpatterns = [
     path("api/", include("config.api_urls")),
     path("", include("annotation.urls")),
     path("", include("reviews.urls")),
-    path("", include("reviews.repeat_urls")),
+    path("", include("reviews.repeat.urls")),
     path("", include("judging.urls")),
 ]

@@ -8,8 +8,9 @@
     GET  /api/projects/<p>/agreement/annotators/      per annotator and per pair of raters (leads)
 
 What is leads-only in the web UI is leads-only here (403 for annotators). Agreement
-figures come from reviews.agreement.agreement_cached: up to five minutes old unless
-?fresh=true, with the time they were computed.
+figures come from the snapshots the dashboard reads (reviews.dashboard.snapshot): a
+stale one (over five minutes old, or older than the last label) is answered while one
+task recomputes it; ?fresh=true (leads) recomputes now. Each says when it was computed.
 """
 
 from django.shortcuts import get_object_or_404
@@ -28,7 +29,7 @@ from judging.selectors import job_figures
 from judging.serializers import JudgeJobSerializer
 
 from . import selectors
-from .agreement import CACHE_SECONDS, agreement_cached
+from .dashboard.snapshot import agreement_figures
 from .models import ReviewTask
 from .serializers import (
     AgreementParams,
@@ -37,7 +38,8 @@ from .serializers import (
     RunStatusSerializer,
     SegmentParams,
 )
-from .services import policy_current, run_evaluate, run_status
+from .services.evaluate import run_evaluate, run_status
+from .services.policies import policy_current
 
 
 class ReviewStats(ProjectScopedView):
@@ -136,7 +138,7 @@ class AgreementView(ProjectScopedView):
             # A recomputation takes seconds on a big project and holds a web worker.
             self.require_lead("recompute agreement figures (fresh=true)")
         options = {"level": params.get("level"), "n_boot": params["boot"], "seed": params["seed"], **extra}
-        return agreement_cached(function, self.project, max_age=0 if params["fresh"] else CACHE_SECONDS, **options)
+        return agreement_figures(self.project, function, fresh=params["fresh"], **options)
 
     def figures(self, compute) -> Response:
         try:

@@ -2,7 +2,7 @@ from django import forms
 
 from .models import RoutingPolicy
 from .routing import SEGMENT_DIMENSIONS, PolicyView, segment_set
-from .services import POLICY_FIELDS
+from .services.policies import POLICY_FIELDS
 
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
 MAX_KEYWORDS = 100

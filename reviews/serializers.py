@@ -48,7 +48,9 @@ class AgreementParams(serializers.Serializer):
     )
     seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**32 - 1)
     fresh = serializers.BooleanField(
-        required=False, default=False, help_text="Recompute instead of using figures up to 5 minutes old."
+        required=False,
+        default=False,
+        help_text="Recompute now instead of using the cached figures (stale after 5 minutes or a new label).",
     )
 
 

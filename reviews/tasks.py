@@ -5,8 +5,8 @@ from celery import shared_task
 from annotation.models import Project
 
 from .dashboard.snapshot import dashboard_refresh
-from .repeat import repeat_due, repeat_fetch
-from .services import route_job
+from .repeat.services import repeat_due, repeat_fetch
+from .services.route import route_job
 
 
 @shared_task(acks_late=True, name="reviews.route_job")
@@ -17,14 +17,15 @@ def route_job_task(job_id: int) -> None:
 
 
 @shared_task(acks_late=True, name="reviews.dashboard_refresh")
-def dashboard_refresh_task(project_id: int, part: str) -> None:
+def dashboard_refresh_task(project_id: int, part: str, options: dict | None = None) -> None:
     # Recomputing is idempotent: a redelivered task stores the same snapshot again.
+    # `options` are an API read's (the page's parts have none).
     project = Project.objects.filter(id=project_id).first()
     if project is not None:
-        dashboard_refresh(project=project, part=part)
+        dashboard_refresh(project=project, part=part, options=options)
 
 
-# --- "Repeat" (reviews/repeat.py) ------------------------------------------------------
+# --- "Repeat" (reviews/repeat/services.py) --------------------------------------------
 
 
 @shared_task(acks_late=True, name="reviews.repeat_due")

@@ -8,8 +8,9 @@
   by position in the day (fatigue).
 - `human_pairwise_agreement(project)`: κ of every pair of human raters.
 - `reliability_matrix(project)` and `alpha(matrix, …)`: the raw building blocks.
-- `agreement_cached(name, project, max_age=…)`: any of the above from Django's cache,
-  for pages (a fresh summary of a million labels takes seconds).
+
+Pages and the API read these through one cache (reviews/dashboard/snapshot.py): a fresh
+summary of a million labels takes seconds.
 
 Figures are computed from aggregated rows (`data`) with numpy (`stats`); α comes from
 the `krippendorff` package, always with an explicit level of measurement.
@@ -17,18 +18,11 @@ the `krippendorff` package, always with an explicit level of measurement.
 
 import numpy as np
 
+from .annotators import annotator_agreement
+from .context import default_level
 from .data import LLM_RATER, ReliabilityMatrix, Scale, reliability_matrix, scale_of
-from .report import (
-    BY_CHOICES,
-    CACHE_SECONDS,
-    agreement_by_segment,
-    agreement_cached,
-    annotator_agreement,
-    default_level,
-    human_pairwise_agreement,
-    project_agreement_summary,
-    segment_name,
-)
+from .humans import human_pairwise_agreement
+from .report import BY_CHOICES, agreement_by_segment, project_agreement_summary, segment_name
 from .stats import LEVELS, N_BOOT, SEED, alpha_figure, kappa
 
 
@@ -45,13 +39,11 @@ def alpha(matrix: ReliabilityMatrix, *, domain, level: str, n_boot: int = N_BOOT
 
 __all__ = [
     "BY_CHOICES",
-    "CACHE_SECONDS",
     "LEVELS",
     "LLM_RATER",
     "ReliabilityMatrix",
     "Scale",
     "agreement_by_segment",
-    "agreement_cached",
     "alpha",
     "annotator_agreement",
     "default_level",

@@ -4,12 +4,12 @@ the paper's error analysis, kept in the product."""
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
+from annotation.access import require_lead
 from annotation.models import Label, LabelSource, Pair, Project
 from judging.models import Judgment
 
 from ..agreement.data import HUMAN_GOLD, scale_of
 from ..models import DisagreementTag, ErrorCategory
-from ..services import require_lead
 
 
 def max_gap(project: Project) -> int:

@@ -8,21 +8,15 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
+from annotation.access import require_lead
 from annotation.models import GoldProvenance, Pair, Project
 from judging.models import Judgment
 
 from ..models import Reason, ReviewTask, RoutingPolicy
 from ..routing import SEGMENT_DIMENSIONS, PolicyView, decide, segment_set
-from ..services import (
-    SETTLED,
-    ReroutePreview,
-    latest_judgments,
-    policy_current,
-    policy_update,
-    require_lead,
-    reroute_apply,
-    signals_for,
-)
+from ..services.policies import policy_current
+from ..services.reroute import ReroutePreview, policy_change
+from ..services.route import SETTLED, latest_judgments, signals_for
 
 LLM_ALONE = "llm"
 TO_HUMANS = "humans"
@@ -93,7 +87,8 @@ def policy_accept_recommendations(
     *, project: Project, user, by: str, recommendations: list[dict], target: float, min_n: int
 ) -> Accepted:
     """Save the accepted recommendations (and the target they were measured against) as
-    a new policy version and reroute under it, in one transaction."""
+    a new policy version and reroute under it (reroute.policy_change), in one transaction
+    with the read of the current version they change."""
     require_lead(user, project)
     with transaction.atomic():
         current = policy_current(project)
@@ -109,9 +104,8 @@ def policy_accept_recommendations(
             return Accepted(policy=current, created=False)
         routed = sum(1 for row in recommendations if row["recommendation"] == TO_HUMANS)
         note = f"accepted recommendations by {by} (target α {target:g}, min n {min_n}): {routed} segment(s) to humans"
-        new = policy_update(project=project, user=user, note=note[:300], **changes)
-        moves = reroute_apply(project=project, user=user, policy=new)
-    return Accepted(policy=new, created=True, moves=moves)
+        change = policy_change(project=project, user=user, note=note[:300], **changes)
+    return Accepted(policy=change.policy, created=True, moves=change.moves)
 
 
 # --- what-if ------------------------------------------------------------------------------

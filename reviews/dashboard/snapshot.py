@@ -1,15 +1,23 @@
-"""The dashboard's figures from the shared cache, stale-while-revalidate.
+"""The one cache of agreement figures, stale-while-revalidate, for the dashboard page and
+the REST API alike.
 
 A fresh summary of a million labels takes seconds (bench/bench_agreement.py), far over
-what a page may take. So the page reads a snapshot from Django's cache (Redis in the
-full stack, shared by every web process and worker) and only the first request for a
-project with nothing cached yet computes inline, and only when the project is small; a
-big one shows a "computing" page that polls until the first snapshot is there. A snapshot older than MAX_AGE, or
-older than the project's last label write (`dashboard_touch`), is still shown — with
-its age — while one Celery task recomputes it; a lock in the cache keeps a burst of
-page views from queueing a burst of recomputations.
+what a request may take. So both read snapshots from Django's cache (Redis in the full
+stack, shared by every web process and worker). A snapshot older than MAX_AGE, or older
+than the project's last label write (`dashboard_touch`), is stale: it is still served,
+with its age, while one Celery task recomputes it; a lock in the cache keeps a burst of
+reads from queueing a burst of recomputations.
+
+The page reads parts (`dashboard_part`): "core" (summary, annotators, charts) and one per
+segment dimension, with the default options. Only a small project never computed waits
+for its figures; a big one shows a "computing" page that polls until the first snapshot
+is there. The API reads one agreement function with the caller's options
+(`agreement_figures`): a missing snapshot is computed inline whatever the project's size
+(an API answer carries figures, never "pending"), and `fresh` recomputes it now.
 """
 
+import hashlib
+import json
 import time
 from datetime import UTC, datetime
 
@@ -22,6 +30,7 @@ from annotation.models import Label, Project
 from ..agreement import (
     agreement_by_segment,
     annotator_agreement,
+    human_pairwise_agreement,
     project_agreement_summary,
 )
 from ..agreement.timeline import agreement_over_time, label_distribution
@@ -33,12 +42,19 @@ KEEP_SECONDS = 7 * 24 * 3600
 INLINE_LABELS = 50_000  # up to this many labels, a first view computes inline (about 1 s)
 SEGMENT_ROWS = 50  # segments per dimension on the page, largest first
 PARTS = ("core", *(f"segments:{by}" for by in SEGMENT_DIMENSIONS))
+# What the API reads by name, each with the caller's options (level, n_boot, seed, …).
+FUNCTIONS = {
+    f.__name__: f
+    for f in (project_agreement_summary, agreement_by_segment, annotator_agreement, human_pairwise_agreement)
+}
 
 
-def _key(project: Project, part: str, suffix: str = "") -> str:
+def _key(project: Project, part: str, suffix: str = "", *, options: dict | None = None) -> str:
     # The project's creation time is part of the key: ids are reused when a test (or a
     # restored backup) recreates the database, and the cache must not outlive them.
     born = int(project.created_at.timestamp() * 1e6)
+    if options:
+        part += ":" + hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:32]
     return f"qrelay:dashboard:{project.id}:{born}:{part}{suffix}"
 
 
@@ -46,7 +62,11 @@ def _touch_key(project: Project) -> str:
     return _key(project, "touched")
 
 
-def compute_part(project: Project, part: str) -> dict:
+def compute_part(project: Project, part: str, options: dict | None = None) -> dict:
+    if part in FUNCTIONS:
+        return FUNCTIONS[part](project, **(options or {}))
+    if options:
+        raise ValueError(f"the page's part {part!r} takes no options")
     if part == "core":
         return {
             "summary": project_agreement_summary(project),
@@ -60,18 +80,18 @@ def compute_part(project: Project, part: str) -> dict:
     return {"by": by, "rows": agreement_by_segment(project, by, limit=SEGMENT_ROWS)}
 
 
-def dashboard_refresh(*, project: Project, part: str) -> dict:
+def dashboard_refresh(*, project: Project, part: str, options: dict | None = None) -> dict:
     """Recompute one part and store it (what the refresh task runs)."""
     started = time.time()
-    data = compute_part(project, part)
+    data = compute_part(project, part, options)
     entry = {
         "data": data,
         "timestamp": started,
         "computed_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "compute_seconds": round(time.time() - started, 3),
     }
-    cache.set(_key(project, part), entry, timeout=KEEP_SECONDS)
-    cache.delete(_key(project, part, ":lock"))
+    cache.set(_key(project, part, options=options), entry, timeout=KEEP_SECONDS)
+    cache.delete(_key(project, part, ":lock", options=options))
     return entry
 
 
@@ -80,14 +100,20 @@ def dashboard_touch(*, project: Project) -> None:
     cache.set(_touch_key(project), time.time(), timeout=KEEP_SECONDS)
 
 
-def _schedule(project: Project, part: str) -> bool:
-    if not cache.add(_key(project, part, ":lock"), 1, timeout=LOCK_SECONDS):
+def _stale(project: Project, entry: dict, max_age: float) -> bool:
+    touched = cache.get(_touch_key(project)) or 0
+    return time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
+
+
+def _schedule(project: Project, part: str, options: dict | None = None) -> bool:
+    if not cache.add(_key(project, part, ":lock", options=options), 1, timeout=LOCK_SECONDS):
         return False  # a refresh is already queued or running
     from ..tasks import (
         dashboard_refresh_task,  # tasks import services; the page must not need Celery to import
     )
 
-    transaction.on_commit(lambda: dashboard_refresh_task.delay(project.id, part))
+    args = (project.id, part, options) if options else (project.id, part)
+    transaction.on_commit(lambda: dashboard_refresh_task.delay(*args))
     return True
 
 
@@ -112,11 +138,25 @@ def dashboard_part(project: Project, part: str, *, max_age: float = MAX_AGE) -> 
         # polls, rather than holding a web worker for the seconds the aggregation takes.
         _schedule(project, part)
         return {"data": None, "pending": True, "stale": False, "refreshing": True}
-    touched = cache.get(_touch_key(project)) or 0
-    stale = time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
+    stale = _stale(project, entry, max_age)
     refreshing = _schedule(project, part) if stale else False
     return {
         **entry,
         "stale": stale,
         "refreshing": refreshing or (stale and cache.get(_key(project, part, ":lock")) is not None),
     }
+
+
+def agreement_figures(project: Project, name: str, *, fresh: bool = False, **options) -> dict:
+    """One agreement function's figures with `options`, as the API answers them:
+    {"result", "computed_at" (ISO, UTC), "compute_seconds"}. From the snapshot when there
+    is one (a stale one schedules its recomputation); computed now when there is none or
+    when `fresh`."""
+    if name not in FUNCTIONS:
+        raise ValueError(f"not an agreement function: {name!r}")
+    entry = None if fresh else cache.get(_key(project, name, options=options))
+    if entry is None:
+        entry = dashboard_refresh(project=project, part=name, options=options)
+    elif _stale(project, entry, MAX_AGE):
+        _schedule(project, name, options)
+    return {"result": entry["data"], "computed_at": entry["computed_at"], "compute_seconds": entry["compute_seconds"]}

@@ -40,7 +40,7 @@ from ..dashboard.policy import (
 from ..dashboard.snapshot import dashboard_part
 from ..models import ErrorCategory
 from ..routing import SEGMENT_DIMENSIONS
-from ..services import policy_current
+from ..services.policies import policy_current
 
 DIMENSION_NAMES = {
     "tag": "Query tag",

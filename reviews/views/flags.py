@@ -12,7 +12,8 @@ from annotation.access import lead_project
 
 from .. import selectors
 from ..models import ReviewTask
-from ..services import ReviewError, task_flag_resolve
+from ..services.errors import ReviewError
+from ..services.queue import task_flag_resolve
 
 PAGE_SIZE = 50
 

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,23 +29,13 @@ from judging.selectors import run_has_active_job
 
 from .. import selectors
 from ..dashboard.policy import whatif_figures
-from ..dashboard.snapshot import dashboard_touch
 from ..forms import FlagForm, PolicyForm, SubmitForm
 from ..models import Reason, ReviewTask
-from ..services import (
-    ReviewError,
-    policy_current,
-    policy_update,
-    reroute_apply,
-    reroute_preview,
-    run_evaluate,
-    run_status,
-    task_claim_next,
-    task_flag,
-    task_skip,
-    task_submit,
-    task_undo,
-)
+from ..services.errors import ReviewError
+from ..services.evaluate import run_evaluate, run_status
+from ..services.policies import policy_current
+from ..services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
+from ..services.reroute import policy_change, reroute_preview
 
 CARD = "reviews/review.html#card"
 
@@ -194,8 +183,6 @@ def submit(request, project_id: int, task_id: int):
         task_submit(task=task, user=request.user, value=data["value"], time_spent_ms=data["time_spent_ms"])
     except ReviewError as exc:
         return _problem_response(request, project, exc, reason=reason, kind=task.kind)
-    # The dashboard's cached figures are now behind this label: the next view refreshes them.
-    dashboard_touch(project=project)
     return _after_action(request, project, task)
 
 
@@ -295,18 +282,11 @@ def policy(request, project_id: int):
     if not changes:
         messages.info(request, f"Nothing changed: version {current.version} stays current.")
         return redirect("reviews:policy", project.id)
-    try:
-        # One transaction: a version is never saved without its rerouting.
-        with transaction.atomic():
-            new = policy_update(project=project, user=request.user, note=form.cleaned_data["note"], **changes)
-            moved = reroute_apply(project=project, user=request.user, policy=new)
-    except ReviewError as exc:
-        raise PermissionDenied(str(exc)) from None
-    dashboard_touch(project=project)
+    change = policy_change(project=project, user=request.user, note=form.cleaned_data["note"], **changes)
     messages.success(
         request,
-        f"Saved version {new.version}: {moved.to_humans} pair(s) sent to humans, "
-        f"{moved.to_llm} pair(s) settled by the LLM instead.",
+        f"Saved version {change.policy.version}: {change.moves.to_humans} pair(s) sent to humans, "
+        f"{change.moves.to_llm} pair(s) settled by the LLM instead.",
     )
     return redirect("reviews:policy", project.id)
 

@@ -11,7 +11,7 @@ from annotation.models import GoldProvenance, Label, LabelSource, Membership, Pa
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews.models import ReviewTask, RoutingPolicy
-from reviews.services import route_pairs
+from reviews.services.route import route_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -19,7 +19,7 @@ from annotation.models import (
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews.models import Reason, ReviewTask, RoutingPolicy
-from reviews.services import route_pairs
+from reviews.services.route import route_pairs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

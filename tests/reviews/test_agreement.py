@@ -494,23 +494,49 @@ def test_confusion_bootstrap_resamples_pairs_not_label_pairs():
     assert figures["agreement"]["ci"] == [0.0, 1.0]
 
 
-def test_cached_figures_are_reused_until_they_are_older_than_max_age(graded, settings):
-    from reviews.agreement import agreement_cached
+def test_cached_figures_are_reused_until_they_are_stale_and_then_refreshed_once(
+    graded, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    # The API's figures come from the dashboard's snapshots: one cache, one staleness rule.
+    from reviews.dashboard import snapshot
+    from reviews.dashboard.snapshot import agreement_figures, dashboard_touch
+    from reviews.tasks import dashboard_refresh_task
 
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "agreement-tests"}
     }
+    queued = []
+    monkeypatch.setattr(dashboard_refresh_task, "delay", lambda *args: queued.append(args))
     pairs = make_pairs(graded, 4)
     add_labels(graded, pairs, [0, 1, 2, 3], rater="gpt-x", source=LabelSource.LLM)
     add_labels(graded, pairs, [0, 1, 2, 3], rater="anna")
-    first = agreement_cached("project_agreement_summary", graded, n_boot=0)
+    first = agreement_figures(graded, "project_agreement_summary", n_boot=0)
     add_labels(graded, pairs, [3, 3, 3, 3], rater="anna")
-    assert agreement_cached("project_agreement_summary", graded, n_boot=0) == first
-    fresh = agreement_cached("project_agreement_summary", graded, max_age=0, n_boot=0)
+    assert agreement_figures(graded, "project_agreement_summary", n_boot=0) == first
+    fresh = agreement_figures(graded, "project_agreement_summary", fresh=True, n_boot=0)
     assert first["result"]["llm_vs_human"]["agreement"]["value"] == 1.0
     assert fresh["result"]["llm_vs_human"]["agreement"]["value"] == 0.25
     assert fresh["computed_at"] >= first["computed_at"] and fresh["compute_seconds"] >= 0
-    by_tag = agreement_cached("agreement_by_segment", graded, by="tag", n_boot=0)
+    assert set(fresh) == {"result", "computed_at", "compute_seconds"}
+    by_tag = agreement_figures(graded, "agreement_by_segment", by="tag", n_boot=0)
     assert by_tag["result"][0]["segment"] == "(untagged)"
     with pytest.raises(ValueError):
-        agreement_cached("reliability_matrix", graded)
+        agreement_figures(graded, "reliability_matrix")
+
+    # A label write makes the snapshot stale: it is still answered, and one refresh is queued.
+    add_labels(graded, pairs, [0, 1, 2, 3], rater="anna")
+    dashboard_touch(project=graded)
+    with django_capture_on_commit_callbacks(execute=True):
+        stale = agreement_figures(graded, "project_agreement_summary", n_boot=0)
+        again = agreement_figures(graded, "project_agreement_summary", n_boot=0)
+    assert stale == again == fresh
+    assert queued == [(graded.id, "project_agreement_summary", {"n_boot": 0})]
+    dashboard_refresh_task(*queued[0])
+    refreshed = agreement_figures(graded, "project_agreement_summary", n_boot=0)
+    assert refreshed["result"]["llm_vs_human"]["agreement"]["value"] == 1.0
+
+    # So does age alone.
+    monkeypatch.setattr(snapshot, "MAX_AGE", -1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert agreement_figures(graded, "project_agreement_summary", n_boot=0) == refreshed
+    assert len(queued) == 2

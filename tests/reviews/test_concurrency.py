@@ -22,7 +22,8 @@ from annotation.models import (
 )
 from annotation.services import project_create
 from reviews.models import Reason, ReviewTask, RoutingPolicy
-from reviews.services import ReviewError, task_claim_next, task_submit
+from reviews.services.errors import ReviewError
+from reviews.services.queue import task_claim_next, task_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

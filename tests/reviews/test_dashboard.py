@@ -22,7 +22,7 @@ from reviews.dashboard.policy import (
 )
 from reviews.dashboard.snapshot import dashboard_part, dashboard_touch
 from reviews.models import DisagreementTag, Reason, ReviewTask, RoutingPolicy
-from reviews.services import route_pairs
+from reviews.services.route import route_pairs
 from reviews.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db

@@ -7,14 +7,10 @@ from django.urls import reverse
 
 from annotation.models import Role
 from reviews.models import ReviewTask
-from reviews.services import (
-    ReviewError,
-    route_pairs,
-    task_claim_next,
-    task_flag,
-    task_flag_resolve,
-    unrouted_pair_ids,
-)
+from reviews.services.errors import ReviewError
+from reviews.services.evaluate import unrouted_pair_ids
+from reviews.services.queue import task_claim_next, task_flag, task_flag_resolve
+from reviews.services.route import route_pairs
 
 pytestmark = pytest.mark.django_db
 

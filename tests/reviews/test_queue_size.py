@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from reviews import selectors
-from reviews.services import route_pairs
+from reviews.services.route import route_pairs
 
 pytestmark = pytest.mark.django_db
 

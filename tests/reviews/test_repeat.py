@@ -22,9 +22,9 @@ from annotation.models import (
     SearchRun,
 )
 from judging.models import JudgeJob
-from reviews import repeat
 from reviews.models import ReviewTask
-from reviews.services import ReviewError
+from reviews.repeat import services as repeat
+from reviews.services.errors import ReviewError
 from tests.fakes.search_engine import FakeSearchEngine
 
 PRODUCTS = {

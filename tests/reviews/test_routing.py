@@ -284,7 +284,7 @@ def test_segment_rules_are_read_from_the_stored_policy_and_unknown_ones_ignored(
 
 
 def test_routing_gives_pairs_the_segments_the_dashboard_measures(project, judge):
-    from reviews.services import latest_judgments, signals_for
+    from reviews.services.route import latest_judgments, signals_for
 
     judged = judge(tags=["brand", "negation"])
     judged.pair.product.category = "shoes"

@@ -10,25 +10,18 @@ from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
 from judging import prompts
 from judging.models import JudgeJob, Judgment
 from judging.services import judge_config_for, models_for
-from reviews import services
+from reviews.dashboard.snapshot import dashboard_part
 from reviews.models import Reason, ReviewTask, RoutingPolicy, TaskSkip
 from reviews.routing import PolicyView
-from reviews.services import (
-    ReviewError,
-    gold_resolve,
-    policy_current,
-    policy_update,
-    reroute_apply,
-    reroute_preview,
-    route_job,
-    route_pairs,
-    run_status,
-    task_claim_next,
-    task_flag,
-    task_skip,
-    task_submit,
-    task_undo,
-)
+from reviews.services import queue as queue_services
+from reviews.services import reroute
+from reviews.services.errors import ReviewError
+from reviews.services.evaluate import run_evaluate, run_status
+from reviews.services.gold import gold_resolve
+from reviews.services.policies import policy_current, policy_update
+from reviews.services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
+from reviews.services.reroute import policy_change, reroute_apply, reroute_preview
+from reviews.services.route import route_job, route_pairs
 from reviews.tasks import route_job_task
 
 pytestmark = pytest.mark.django_db
@@ -288,7 +281,7 @@ def test_claim_gives_the_highest_priority_task_first(project, member, queue):
 
     assert claimed.id == high.id
     assert (claimed.status, claimed.claimed_by) == (ReviewTask.Status.CLAIMED, ann)
-    assert claimed.lease_expires_at > timezone.now() + services.LEASE - timedelta(seconds=30)
+    assert claimed.lease_expires_at > timezone.now() + queue_services.LEASE - timedelta(seconds=30)
     assert task_claim_next(project=project, user=member("bob")).id == middle.id
     assert task_claim_next(project=project, user=member("cy")).id == low.id
     assert task_claim_next(project=project, user=member("dee")) is None
@@ -337,7 +330,7 @@ def test_an_expired_lease_lets_another_annotator_claim_the_task(project, member,
 
 def test_a_short_lease_expires_by_itself(project, member, queue, monkeypatch):
     [task] = queue(1)
-    monkeypatch.setattr(services, "LEASE", timedelta(seconds=-1))
+    monkeypatch.setattr(queue_services, "LEASE", timedelta(seconds=-1))
     task_claim_next(project=project, user=member("ann"))
 
     assert task_claim_next(project=project, user=member("bob")).id == task.id
@@ -419,6 +412,25 @@ def test_a_single_human_label_becomes_gold(project, member, queue):
     task_submit(task=task_claim_next(project=project, user=ann), user=ann, value=2)
 
     assert gold(task.pair) == (2, GoldProvenance.HUMAN, 1)
+
+
+def test_a_submit_marks_the_agreement_figures_stale_once_it_is_committed(
+    project, member, queue, django_capture_on_commit_callbacks
+):
+    [task] = queue(1)
+    ann = member("ann")
+    claimed = task_claim_next(project=project, user=ann)
+    before = dashboard_part(project, "core")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        task_submit(task=claimed, user=ann, value=2)
+        uncommitted = dashboard_part(project, "core")
+    for callback in callbacks:
+        callback()
+    committed = dashboard_part(project, "core")
+
+    assert not before["stale"] and not uncommitted["stale"]
+    assert committed["stale"] and committed["data"] == before["data"]
 
 
 def test_a_skipped_task_is_not_offered_to_the_same_user_again_but_to_others(project, member, queue):
@@ -718,6 +730,45 @@ def test_raising_min_confidence_sends_auto_accepted_pairs_to_humans(project, pol
     assert gold(human.pair)[:2] == (1, GoldProvenance.HUMAN) and tasks_of(human.pair) == []
 
 
+def test_a_policy_change_saves_a_version_reroutes_and_marks_the_figures_stale(
+    project, policy, lead, judge, django_capture_on_commit_callbacks
+):
+    at_85 = judge(value=2, confidence=0.85)
+    route_pairs(project=project, pair_ids=[at_85.pair.id])
+    before = dashboard_part(project, "core")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        change = policy_change(project=project, user=lead, note="stricter", min_confidence=0.9)
+
+    assert (change.policy.version, change.policy.note, change.policy.min_confidence) == (2, "stricter", 0.9)
+    assert policy_current(project) == change.policy
+    assert (change.moves.to_humans, change.moves.to_llm) == (1, 0)
+    assert gold(at_85.pair) == (None, "", None) and [t.policy_version for t in tasks_of(at_85.pair)] == [2]
+    assert not before["stale"] and dashboard_part(project, "core")["stale"]
+
+
+def test_a_policy_change_whose_rerouting_fails_saves_no_version(project, policy, lead, judge, monkeypatch):
+    at_85 = judge(value=2, confidence=0.85)
+    route_pairs(project=project, pair_ids=[at_85.pair.id])
+
+    def broken(**kwargs):
+        raise RuntimeError("rerouting failed")
+
+    monkeypatch.setattr(reroute, "reroute_apply", broken)
+    with pytest.raises(RuntimeError):
+        policy_change(project=project, user=lead, min_confidence=0.9)
+
+    assert list(RoutingPolicy.objects.filter(project=project).values_list("version", flat=True)) == [1]
+    assert gold(at_85.pair) == (2, GoldProvenance.LLM_AUTO, 1)
+
+
+def test_only_a_lead_changes_the_policy(project, policy, member):
+    with pytest.raises(LeadRequired):
+        policy_change(project=project, user=member("ann"), min_confidence=0.9)
+
+    assert RoutingPolicy.objects.filter(project=project).count() == 1
+
+
 def test_lowering_min_confidence_gives_untouched_open_tasks_back_to_the_llm(project, policy, lead, member, judge):
     untouched = [judge(value=1, confidence=c) for c in (0.5, 0.6)]
     claimed, labelled, still_doubtful = (
@@ -846,7 +897,7 @@ def test_run_evaluate_routes_judged_pairs_and_judges_the_holes(
     Judgment.objects.update(model=model, prompt_version=prompts.JUDGMENT_VERSION, mode=judge_config_for(project).mode)
 
     with django_capture_on_commit_callbacks(execute=False):
-        job = services.run_evaluate(run=run)
+        job = run_evaluate(run=run)
 
     assert gold(confident.pair)[:2] == (2, GoldProvenance.LLM_AUTO)
     assert [t.reason for t in tasks_of(doubtful.pair)] == [Reason.LOW_CONFIDENCE]

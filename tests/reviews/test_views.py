@@ -20,7 +20,8 @@ from annotation.models import (
 from annotation.services import project_create
 from judging.models import Guideline, JudgeJob, Judgment
 from reviews.models import Reason, ReviewTask, RoutingPolicy, TaskSkip
-from reviews.services import route_pairs, task_claim_next
+from reviews.services.queue import task_claim_next
+from reviews.services.route import route_pairs
 
 pytestmark = pytest.mark.django_db
 

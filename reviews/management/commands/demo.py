@@ -15,7 +15,7 @@ from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
 from annotation.services import membership_set, project_create
 from judging.models import JudgeJob
-from reviews.services import run_evaluate, run_status
+from reviews.services.evaluate import run_evaluate, run_status
 
 DEMO_PROJECT = "demo-fashion"
 DEMO_PASSWORD = "qrelay-demo"

@@ -32,7 +32,9 @@ from annotation.models import MetricSnapshot, Query, RepeatSchedule
 from judging.jobs import JobError
 from judging.models import JudgeJob
 
-from .services import ReviewError, route_pairs, run_evaluate, unrouted_pair_ids
+from ..services.errors import ReviewError
+from ..services.evaluate import run_evaluate, unrouted_pair_ids
+from ..services.route import route_pairs
 
 logger = logging.getLogger(__name__)
 DUE_BATCH = 100
@@ -63,7 +65,7 @@ def top_queries(project, n: int) -> list[Query]:
 
 
 def _enqueue_fetch(snapshot_id: int) -> None:
-    from .tasks import repeat_fetch_task  # tasks import this module
+    from ..tasks import repeat_fetch_task  # tasks import this module
 
     repeat_fetch_task.delay(snapshot_id)
 

@@ -16,9 +16,9 @@ from annotation.access import lead_project
 from annotation.connectors import ConnectorError, FetchError, SpecError, connector_search
 from annotation.models import MetricSnapshot, Product, RepeatSchedule, SearchConnector
 
-from .forms_repeat import ConnectorForm, ProbeForm, ScheduleForm
-from .repeat import repeat_now, top_queries
-from .services import ReviewError
+from ..services.errors import ReviewError
+from .forms import ConnectorForm, ProbeForm, ScheduleForm
+from .services import repeat_now, top_queries
 
 PAGE = "reviews/repeat.html"
 HISTORY = 30

@@ -1,0 +1,11 @@
+"""The hybrid policy in action, one module per topic (import from the module itself):
+
+- `policies`: policy versions (the current one, a cached read of any) and saving a change;
+- `route`: routing judged pairs to gold (llm-auto) or to review tasks;
+- `reroute`: what a draft policy would move, moving it, and `policy_change` (a new
+  version and its rerouting in one transaction);
+- `queue`: claiming tasks under a lease; submit, skip, flag, undo; a lead's answer to a flag;
+- `gold`: gold from human labels and adjudications;
+- `evaluate`: "evaluate run R" and where a run's pairs stand;
+- `errors`: `ReviewError`, a refused state change.
+"""
