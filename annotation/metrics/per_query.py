@@ -162,7 +162,7 @@ def query_metrics(
 
 
 def ordered_results(results: Iterable[tuple[str, int, float | None]]) -> list[tuple[str, int, float | None]]:
-    """(product external id, rank, score) tuples in qrelay's order (see the module doc):
+    """(product external id, rank, score) tuples in qrelay's order (see the package doc):
     rank asc, score desc with missing scores last, external id desc by code point."""
     by_id_desc = sorted(results, key=lambda r: r[0], reverse=True)
     # Python's sort is stable, so equal (rank, score) keep the id-descending order.
