@@ -1,4 +1,4 @@
-"""Writes on annotation data: projects, memberships, pairs. Keyword-only, typed."""
+"""Writes on annotation data: projects, memberships, pairs, runs. Keyword-only, typed."""
 
 import hashlib
 import json
@@ -6,11 +6,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .bulk import bulk_insert_rows
-from .models import Membership, Pair, Project, Role, ScaleLevel
+from .models import Membership, Pair, Project, Role, ScaleLevel, SearchRun
 from .scales import BUILTIN_SCALES, Level, ScaleError, parse_custom_scale, validate_levels
 
 T = TypeVar("T")
@@ -117,3 +117,17 @@ def membership_set(*, project: Project, username: str, role: str = Role.ANNOTATO
     user = get_user_model().objects.get(username=username)
     membership, _ = Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
     return membership
+
+
+class RunExists(ValueError):
+    pass
+
+
+def run_create(*, project: Project, name: str, description: str = "") -> SearchRun:
+    """An empty run, to be filled by uploading its results. The unique constraint, not
+    a prior lookup, decides a race between two creators of the same name."""
+    try:
+        with transaction.atomic():
+            return SearchRun.objects.create(project=project, name=name, description=description)
+    except IntegrityError:
+        raise RunExists(f"The project has a run named {name!r} already.") from None

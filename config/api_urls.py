@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 urlpatterns = [
-    path("", include("annotation.api", namespace="annotation_api")),
+    path("", include("annotation.api.urls", namespace="annotation_api")),
     path("", include("judging.api", namespace="judging_api")),
     path("", include("reviews.api", namespace="reviews_api")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),

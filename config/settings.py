@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "annotation.api_pagination.ApiPagination",
+    "DEFAULT_PAGINATION_CLASS": "annotation.api.pagination.ApiPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # ?format= is a real parameter of the exports (csv, jsonl, qrels), not a renderer switch.

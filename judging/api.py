@@ -16,7 +16,7 @@ from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
-from annotation.api_base import ProjectScopedView as BaseProjectScopedView
+from annotation.api.base import ProjectScopedView as BaseProjectScopedView
 
 from . import selectors
 from .jobs import JobError, judge_job_cancel, judge_job_create

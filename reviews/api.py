@@ -21,7 +21,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from annotation.access import can_see_all_labels
-from annotation.api_base import ProjectScopedView
+from annotation.api.base import ProjectScopedView
 from annotation.models import SearchRun
 from judging.jobs import JobError
 from judging.models import JudgeJob

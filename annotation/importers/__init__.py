@@ -4,7 +4,8 @@ Every importer validates the whole file before it writes anything, so bad input 
 the database unchanged; the writes happen in one transaction with bulk operations.
 """
 
+from .catalogue import products_import, queries_import
 from .errors import ImportFailed, ImportProblem
-from .services import labels_import, products_import, queries_import, run_import
+from .pairs import labels_import, run_import
 
 __all__ = ["ImportFailed", "ImportProblem", "labels_import", "products_import", "queries_import", "run_import"]

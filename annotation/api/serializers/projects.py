@@ -1,13 +1,10 @@
-"""DRF serializers of annotation data: read shapes, validated query parameters and
-request bodies. Validation only; writes go through annotation.services and importers."""
+"""Read shapes of a project's data (the project, queries, products, pairs, labels) and
+the query parameters that filter their lists."""
 
 from django.urls import reverse
 from rest_framework import serializers
 
-from .api_base import IdField
-from .importers.reading import FORMATS
-from .metrics import LABEL_SOURCES, METRICS
-from .models import (
+from ...models import (
     GoldProvenance,
     Label,
     LabelSource,
@@ -17,14 +14,10 @@ from .models import (
     Project,
     Query,
     ScaleLevel,
-    SearchResult,
     SearchRun,
 )
-
-TEXT_PARAM = 200  # longest search text or name accepted in a query parameter
-
-
-# --- read shapes ---------------------------------------------------------------------------
+from ..base import IdField
+from .common import TEXT_PARAM, ProductRefSerializer, QueryRefSerializer, RunScopedFilter
 
 
 class ScaleLevelSerializer(serializers.ModelSerializer):
@@ -106,46 +99,6 @@ class ProductSerializer(serializers.ModelSerializer):
         ]
 
 
-class RunSerializer(serializers.ModelSerializer):
-    result_count = serializers.IntegerField(read_only=True)
-    query_count = serializers.IntegerField(read_only=True)
-
-    class Meta:
-        model = SearchRun
-        fields = ["id", "name", "description", "created_at", "result_count", "query_count"]
-
-
-class RunCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=SearchRun._meta.get_field("name").max_length)
-    description = serializers.CharField(required=False, default="", allow_blank=True, max_length=10_000)
-
-    def validate_name(self, name: str) -> str:
-        if SearchRun.objects.filter(project=self.context["project"], name=name).exists():
-            raise serializers.ValidationError(f"The project has a run named {name!r} already.")
-        return name
-
-
-class QueryRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
-    text = serializers.CharField()
-
-
-class ProductRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
-    title = serializers.CharField()
-
-
-class ResultSerializer(serializers.ModelSerializer):
-    query = QueryRefSerializer()
-    product = ProductRefSerializer()
-
-    class Meta:
-        model = SearchResult
-        fields = ["id", "query", "product", "pair", "rank", "score"]
-
-
 class PairSerializer(serializers.ModelSerializer):
     query = QueryRefSerializer()
     product = ProductRefSerializer()
@@ -191,7 +144,14 @@ class LabelSerializer(serializers.ModelSerializer):
         return self.context["level_names"].get(label.value)
 
 
-# --- query parameters -------------------------------------------------------------------------
+class PairDetailSerializer(PairSerializer):
+    labels = LabelSerializer(
+        many=True,
+        help_text="Every label of the pair, oldest first (append-only); empty unless the caller leads the project.",
+    )
+
+    class Meta(PairSerializer.Meta):
+        fields = [*PairSerializer.Meta.fields, "labels"]
 
 
 class QueryFilter(serializers.Serializer):
@@ -214,18 +174,6 @@ class ProductFilter(serializers.Serializer):
     category = serializers.CharField(
         required=False, allow_blank=True, max_length=TEXT_PARAM, help_text="Exact category."
     )
-
-
-class RunScopedFilter(serializers.Serializer):
-    """Parameters naming objects of the project by id; an id of another project is a 400."""
-
-    def _project_object(self, model, pk: int | None, what: str):
-        if pk is None:
-            return None
-        obj = model.objects.filter(project=self.context["project"], pk=pk).first()
-        if obj is None:
-            raise serializers.ValidationError(f"No {what} {pk} in this project.")
-        return obj
 
 
 class PairFilter(RunScopedFilter):
@@ -258,98 +206,3 @@ class LabelFilter(RunScopedFilter):
 
     def validate_pair(self, pk):
         return self._project_object(Pair, pk, "pair")
-
-
-class ResultFilter(RunScopedFilter):
-    query = IdField(required=False, help_text="Only the results of this query (id).")
-
-    def validate_query(self, pk):
-        return self._project_object(Query, pk, "query")
-
-
-class MetricsParams(serializers.Serializer):
-    k = serializers.IntegerField(required=False, default=10, min_value=1, max_value=1000, help_text="Cut-off.")
-    labels = serializers.ChoiceField(
-        choices=LABEL_SOURCES,
-        required=False,
-        default="gold",
-        help_text="gold, or the newest llm/human/any label (provisional).",
-    )
-    relevant_min = serializers.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=32767,
-        help_text="Lowest label value that counts as relevant; default: lowest positive gain.",
-    )
-    per_query = serializers.BooleanField(required=False, default=False, help_text="Include one row per query.")
-
-
-class CompareParams(MetricsParams, RunScopedFilter):
-    baseline = IdField(help_text="The baseline run (id); delta = this run − baseline.")
-    metric = serializers.ChoiceField(choices=METRICS, required=False, default="ndcg")
-    seed = serializers.IntegerField(
-        required=False, default=0, min_value=0, max_value=2**32 - 1, help_text="Bootstrap seed."
-    )
-    top = serializers.IntegerField(
-        required=False, default=10, min_value=0, max_value=1000, help_text="Most worsened/improved queries listed."
-    )
-
-    def validate_baseline(self, pk):
-        return self._project_object(SearchRun, pk, "run")
-
-
-GOLD_EXPORT_FORMATS = ("csv", "jsonl", "qrels")
-
-
-class GoldExportParams(serializers.Serializer):
-    format = serializers.ChoiceField(choices=GOLD_EXPORT_FORMATS, required=False, default="csv")
-
-
-class RunExportParams(serializers.Serializer):
-    scores = serializers.ChoiceField(
-        choices=("auto", "rank"),
-        required=False,
-        default="auto",
-        help_text="rank: scores from positions for every query.",
-    )
-    tag = serializers.CharField(
-        required=False, max_length=TEXT_PARAM, help_text="The run tag column; default: the run's name."
-    )
-
-
-# --- uploads --------------------------------------------------------------------------------
-
-
-class UploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV (.csv/.tsv), JSONL (.jsonl) or TREC (.run/.trec/.txt/.qrels).")
-    format = serializers.ChoiceField(
-        choices=FORMATS, required=False, help_text="The file format; by default taken from the file name's extension."
-    )
-
-
-class LabelUploadSerializer(UploadSerializer):
-    rater = serializers.CharField(
-        required=False, max_length=200, help_text="The rater of every row (else a rater column)."
-    )
-    gold = serializers.BooleanField(
-        required=False, default=False, help_text="Also make the labels the pairs' gold (imported)."
-    )
-
-
-class ImportSummarySerializer(serializers.Serializer):
-    file = serializers.CharField()
-    rows = serializers.IntegerField()
-    counts = serializers.DictField(child=serializers.JSONField())
-    notes = serializers.ListField(child=serializers.CharField())
-
-
-class ImportProblemSerializer(serializers.Serializer):
-    file = serializers.CharField()
-    line = serializers.IntegerField(allow_null=True)
-    column = serializers.CharField(allow_null=True)
-    message = serializers.CharField()
-
-
-class ImportErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    problems = ImportProblemSerializer(many=True)

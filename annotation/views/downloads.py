@@ -17,15 +17,15 @@ from django.utils.http import content_disposition_header
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from . import access, selectors
-from .exports import (
+from .. import access, selectors
+from ..exports import (
     GOLD_FORMATS,
     ExportError,
     export_gold,
     export_labels_jsonl,
     export_run_trec,
 )
-from .models import Pair, Project
+from ..models import Pair, Project
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",

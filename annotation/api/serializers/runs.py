@@ -1,9 +1,83 @@
-"""Response shapes of run metrics and comparisons, for the schema: the views return
-annotation.metrics / comparison `to_dict()` output, which these fields describe."""
+"""Runs: their read shapes, the body that creates one, the parameters of results,
+metrics and comparisons, and the response shapes of metrics and comparisons (for the
+schema: the views return annotation.metrics / comparison `to_dict()` output, which
+these fields describe)."""
 
 from rest_framework import serializers
 
-from .metrics import METRICS
+from ...metrics import LABEL_SOURCES, METRICS
+from ...models import Query, SearchResult, SearchRun
+from ..base import IdField
+from .common import ProductRefSerializer, QueryRefSerializer, RunScopedFilter
+
+
+class RunSerializer(serializers.ModelSerializer):
+    result_count = serializers.IntegerField(read_only=True)
+    query_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = SearchRun
+        fields = ["id", "name", "description", "created_at", "result_count", "query_count"]
+
+
+class RunCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=SearchRun._meta.get_field("name").max_length)
+    description = serializers.CharField(required=False, default="", allow_blank=True, max_length=10_000)
+
+    def validate_name(self, name: str) -> str:
+        if SearchRun.objects.filter(project=self.context["project"], name=name).exists():
+            raise serializers.ValidationError(f"The project has a run named {name!r} already.")
+        return name
+
+
+class ResultSerializer(serializers.ModelSerializer):
+    query = QueryRefSerializer()
+    product = ProductRefSerializer()
+
+    class Meta:
+        model = SearchResult
+        fields = ["id", "query", "product", "pair", "rank", "score"]
+
+
+class ResultFilter(RunScopedFilter):
+    query = IdField(required=False, help_text="Only the results of this query (id).")
+
+    def validate_query(self, pk):
+        return self._project_object(Query, pk, "query")
+
+
+class MetricsParams(serializers.Serializer):
+    k = serializers.IntegerField(required=False, default=10, min_value=1, max_value=1000, help_text="Cut-off.")
+    labels = serializers.ChoiceField(
+        choices=LABEL_SOURCES,
+        required=False,
+        default="gold",
+        help_text="gold, or the newest llm/human/any label (provisional).",
+    )
+    relevant_min = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=32767,
+        help_text="Lowest label value that counts as relevant; default: lowest positive gain.",
+    )
+    per_query = serializers.BooleanField(required=False, default=False, help_text="Include one row per query.")
+
+
+class CompareParams(MetricsParams, RunScopedFilter):
+    baseline = IdField(help_text="The baseline run (id); delta = this run − baseline.")
+    metric = serializers.ChoiceField(choices=METRICS, required=False, default="ndcg")
+    seed = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=2**32 - 1, help_text="Bootstrap seed."
+    )
+    top = serializers.IntegerField(
+        required=False, default=10, min_value=0, max_value=1000, help_text="Most worsened/improved queries listed."
+    )
+
+    def validate_baseline(self, pk):
+        return self._project_object(SearchRun, pk, "run")
+
+
+# --- response shapes of metrics and comparisons ------------------------------------------
 
 
 class MeanSerializer(serializers.Serializer):

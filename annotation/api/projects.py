@@ -1,4 +1,4 @@
-"""REST API of the data under evaluation, under /api/ (config/api_urls.py).
+"""REST API of a project's data, under /api/ (annotation/api/urls.py).
 
     GET /api/projects/                          the caller's projects
     GET /api/projects/<p>/                      one project: scale, counts, the caller's role
@@ -10,27 +10,26 @@
     GET /api/projects/<p>/pairs/<id>/           with its labels
     GET /api/projects/<p>/labels/               ?source=llm|human ?pair= ?rater=
 
-Runs, uploads, metrics and exports are in api_runs.py and api_exports.py. Lists are
+Runs, metrics, uploads and exports are in runs.py, imports.py and exports.py. Lists are
 paginated (?page=, ?page_size= up to 1000) in a stable order.
 """
 
 from django.db.models import Prefetch, Q
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
-from . import api_exports, api_imports, api_runs
-from .access import can_see_all_labels, projects_for_user
-from .api_base import ProjectScopedView
-from .models import Label, Membership, Pair, Product, ProductImage, Project, Query, Role, SearchResult
-from .selectors import project_counts
-from .serializers import (
+from ..access import can_see_all_labels, projects_for_user
+from ..models import Label, Membership, Pair, Product, ProductImage, Project, Query, Role, SearchResult
+from ..selectors import project_counts
+from .base import ProjectScopedView
+from .serializers.projects import (
     LabelFilter,
     LabelSerializer,
+    PairDetailSerializer,
     PairFilter,
     PairSerializer,
     ProductFilter,
@@ -171,16 +170,6 @@ class PairList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
         return self.list(request)
 
 
-class PairDetailSerializer(PairSerializer):
-    labels = LabelSerializer(
-        many=True,
-        help_text="Every label of the pair, oldest first (append-only); empty unless the caller leads the project.",
-    )
-
-    class Meta(PairSerializer.Meta):
-        fields = [*PairSerializer.Meta.fields, "labels"]
-
-
 class PairDetail(ScaleContextMixin, ProjectScopedView):
     serializer_class = PairDetailSerializer
 
@@ -216,23 +205,3 @@ class LabelList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
         # Every rater's values and rationales: leads only, as the all-labels download.
         self.require_lead("read every rater's labels")
         return self.list(request)
-
-
-app_name = "annotation_api"
-
-P = "projects/<int:project_id>/"
-
-urlpatterns = [
-    path("projects/", ProjectList.as_view(), name="project_list"),
-    path(P, ProjectDetail.as_view(), name="project_detail"),
-    path(P + "queries/", QueryList.as_view(), name="query_list"),
-    path(P + "queries/<int:query_id>/", QueryDetail.as_view(), name="query_detail"),
-    path(P + "products/", ProductList.as_view(), name="product_list"),
-    path(P + "products/<int:product_id>/", ProductDetail.as_view(), name="product_detail"),
-    path(P + "pairs/", PairList.as_view(), name="pair_list"),
-    path(P + "pairs/<int:pair_id>/", PairDetail.as_view(), name="pair_detail"),
-    path(P + "labels/", LabelList.as_view(), name="label_list"),
-    *api_runs.urlpatterns,
-    *api_imports.urlpatterns,
-    *api_exports.urlpatterns,
-]

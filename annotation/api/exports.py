@@ -13,17 +13,16 @@ import re
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from .api_base import ProjectScopedView
-from .exports import ExportError, export_gold, export_labels_jsonl, export_run_trec
-from .models import SearchRun
-from .serializers import GoldExportParams, RunExportParams
+from ..exports import ExportError, export_gold, export_labels_jsonl, export_run_trec
+from ..models import SearchRun
+from .base import ProjectScopedView
+from .serializers.files import GoldExportParams, RunExportParams
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -109,12 +108,3 @@ class RunExport(ExportView):
         except ExportError as exc:
             return self.refuse(exc)
         return stream(blocks, "run", f"{self.project.name}-{run.name}")
-
-
-P = "projects/<int:project_id>/"
-
-urlpatterns = [
-    path(P + "exports/gold/", GoldExport.as_view(), name="export_gold"),
-    path(P + "exports/labels/", LabelsExport.as_view(), name="export_labels"),
-    path(P + "runs/<int:run_id>/export/", RunExport.as_view(), name="run_export"),
-]

@@ -7,33 +7,33 @@
     GET  /api/projects/<p>/runs/<r>/metrics/          ?k= ?labels= ?relevant_min= ?per_query=
     GET  /api/projects/<p>/runs/<r>/compare/          ?baseline=<run id> ?metric= ?k= ?labels= ?seed= ?top=
 
-Uploading results is in api_imports.py. The figures are annotation.metrics.run_metrics
+Uploading results is in imports.py. The figures are annotation.metrics.run_metrics
 and annotation.comparison.compare_run_metrics, as the `metrics` command prints them.
 """
 
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
-from .api_base import ProjectScopedView
-from .api_services import RunExists, run_create
-from .comparison import compare_run_metrics
-from .metrics import MetricsError, run_metrics
-from .models import SearchResult, SearchRun
-from .selectors import runs_with_counts
-from .serializers import (
+from ..comparison import compare_run_metrics
+from ..metrics import MetricsError, run_metrics
+from ..models import SearchResult, SearchRun
+from ..selectors import runs_with_counts
+from ..services import RunExists, run_create
+from .base import ProjectScopedView
+from .serializers.runs import (
     CompareParams,
+    ComparisonSerializer,
     MetricsParams,
     ResultFilter,
     ResultSerializer,
     RunCreateSerializer,
+    RunMetricsSerializer,
     RunSerializer,
 )
-from .serializers_metrics import ComparisonSerializer, RunMetricsSerializer
 
 
 class RunScopedView(ProjectScopedView):
@@ -134,14 +134,3 @@ class RunCompareView(RunScopedView):
         except MetricsError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(comparison.to_dict(params["top"]))
-
-
-R = "projects/<int:project_id>/runs/"
-
-urlpatterns = [
-    path(R, RunList.as_view(), name="run_list"),
-    path(R + "<int:run_id>/", RunDetail.as_view(), name="run_detail"),
-    path(R + "<int:run_id>/results/", RunResults.as_view(), name="run_results"),
-    path(R + "<int:run_id>/metrics/", RunMetricsView.as_view(), name="run_metrics"),
-    path(R + "<int:run_id>/compare/", RunCompareView.as_view(), name="run_compare"),
-]

@@ -13,19 +13,19 @@ from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from . import access
-from .comparison import LOWER_IS_BETTER, compare_run_metrics, worst_queries
-from .forms import (
+from .. import access
+from ..comparison import LOWER_IS_BETTER, compare_run_metrics, worst_queries
+from ..forms import (
     DEFAULT_K,
     FILLABLE_SOURCES,
     METRIC_TITLES,
     CompareForm,
     RunMetricsForm,
 )
-from .htmx import wants_fragment
-from .metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
-from .models import Label, Project, SearchRun
-from .views import _page_number
+from ..htmx import wants_fragment
+from ..metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
+from ..models import Label, Project, SearchRun
+from .params import page_number
 
 METRIC_ROWS_PER_PAGE = 50
 WORST_N = 10
@@ -116,7 +116,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         ctx["error"] = str(exc)
         return _respond(request, template, "metrics", ctx, status=409)
     rows = sorted_rows(metrics.queries, sort, order)
-    page = Paginator(rows, METRIC_ROWS_PER_PAGE).get_page(_page_number(request))
+    page = Paginator(rows, METRIC_ROWS_PER_PAGE).get_page(page_number(request))
     page.object_list = [(row, [getattr(row.metrics, name) for name in METRICS]) for row in page.object_list]
     raters = label_raters(project, source)
     ctx.update(

@@ -18,16 +18,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from .api_base import ProjectScopedView
-from .importers import ImportFailed, labels_import, products_import, queries_import, run_import
-from .models import LabelSource, SearchRun
-from .serializers import ImportErrorSerializer, ImportSummarySerializer, LabelUploadSerializer, UploadSerializer
+from ..importers import ImportFailed, labels_import, products_import, queries_import, run_import
+from ..models import LabelSource, SearchRun
+from .base import ProjectScopedView
+from .serializers.files import ImportErrorSerializer, ImportSummarySerializer, LabelUploadSerializer, UploadSerializer
 
 MAX_UPLOAD_BYTES = 1 << 30
 MAX_PROBLEMS_SHOWN = 1000
@@ -155,13 +154,3 @@ class LabelsUpload(UploadView):
             source=LabelSource.HUMAN,
             fmt=data.get("format"),
         )
-
-
-P = "projects/<int:project_id>/"
-
-urlpatterns = [
-    path(P + "runs/<int:run_id>/results/upload/", RunResultsUpload.as_view(), name="run_results_upload"),
-    path(P + "queries/upload/", QueriesUpload.as_view(), name="queries_upload"),
-    path(P + "products/upload/", ProductsUpload.as_view(), name="products_upload"),
-    path(P + "labels/upload/", LabelsUpload.as_view(), name="labels_upload"),
-]

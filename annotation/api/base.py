@@ -11,8 +11,8 @@ from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 
-from .access import project_for_user, require_lead
-from .models import Project
+from ..access import project_for_user, require_lead
+from ..models import Project
 
 MAX_ID = 2**63 - 1  # BigAutoField
 

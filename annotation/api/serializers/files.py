@@ -1,0 +1,60 @@
+"""Files in and out: the parameters of the exports, the upload bodies and what an
+import answers (its summary, or every problem found)."""
+
+from rest_framework import serializers
+
+from ...importers.reading import FORMATS
+from .common import TEXT_PARAM
+
+GOLD_EXPORT_FORMATS = ("csv", "jsonl", "qrels")
+
+
+class GoldExportParams(serializers.Serializer):
+    format = serializers.ChoiceField(choices=GOLD_EXPORT_FORMATS, required=False, default="csv")
+
+
+class RunExportParams(serializers.Serializer):
+    scores = serializers.ChoiceField(
+        choices=("auto", "rank"),
+        required=False,
+        default="auto",
+        help_text="rank: scores from positions for every query.",
+    )
+    tag = serializers.CharField(
+        required=False, max_length=TEXT_PARAM, help_text="The run tag column; default: the run's name."
+    )
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV (.csv/.tsv), JSONL (.jsonl) or TREC (.run/.trec/.txt/.qrels).")
+    format = serializers.ChoiceField(
+        choices=FORMATS, required=False, help_text="The file format; by default taken from the file name's extension."
+    )
+
+
+class LabelUploadSerializer(UploadSerializer):
+    rater = serializers.CharField(
+        required=False, max_length=200, help_text="The rater of every row (else a rater column)."
+    )
+    gold = serializers.BooleanField(
+        required=False, default=False, help_text="Also make the labels the pairs' gold (imported)."
+    )
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    file = serializers.CharField()
+    rows = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.JSONField())
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    line = serializers.IntegerField(allow_null=True)
+    column = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    problems = ImportProblemSerializer(many=True)

@@ -1,0 +1,214 @@
+"""Imports whose rows name a pair (query id × product id): a run's results, and labels
+(optionally as gold). Queries and products they name but the project lacks are created
+from the file's text columns. As for the catalogue: validate everything, then one
+transaction of bulk writes; re-importing the same file changes nothing."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.bulk import bulk_insert_rows, bulk_update_rows
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query, SearchResult, SearchRun
+from annotation.services import chunked, external_ids_map, pairs_ensure, product_content_hash
+
+from .errors import ImportFailed, ImportProblem
+from .reading import read_rows
+from .records import LABEL_SPEC, RUN_SPEC, LabelResolver, Problems, label_records, result_records
+from .summary import ImportSummary, fail_if
+
+# --- shared by runs and labels: queries and products named by id, created from text ---
+
+
+def _resolve_entities(project: Project, records: list[tuple[int, object]], problems: Problems):
+    """Find the queries and products the records name; plan the creation of missing
+    ones from the file's `query` / `product_title` text. Returns (query ids, product ids,
+    queries to create, products to create), ids keyed by external id."""
+    query_ids = external_ids_map(Query, project, {r.query_id for _, r in records})
+    product_ids = external_ids_map(Product, project, {r.product_id for _, r in records})
+    new_queries: dict[str, Query] = {}
+    new_products: dict[str, Product] = {}
+    for line, r in records:
+        if r.query_id not in query_ids and r.query_id not in new_queries:
+            if r.query_text:
+                new_queries[r.query_id] = Query(
+                    project=project, external_id=r.query_id, text=r.query_text, locale=r.locale
+                )
+            else:
+                problems.add(
+                    line,
+                    "query_id",
+                    f"unknown query_id {r.query_id!r}: import the queries first or add a 'query' column",
+                )
+        if r.product_id not in product_ids and r.product_id not in new_products:
+            if r.product_title:
+                new_products[r.product_id] = Product(
+                    project=project,
+                    external_id=r.product_id,
+                    title=r.product_title,
+                    content_hash=product_content_hash(title=r.product_title),
+                )
+            else:
+                problems.add(
+                    line,
+                    "product_id",
+                    f"unknown product_id {r.product_id!r}: import the products first or add a 'product_title' column",
+                )
+    return query_ids, product_ids, new_queries, new_products
+
+
+def _create_entities(project, query_ids, product_ids, new_queries, new_products) -> None:
+    batch = settings.QRELAY_IMPORT_BATCH_SIZE
+    Query.objects.bulk_create(new_queries.values(), batch_size=batch)
+    Product.objects.bulk_create(new_products.values(), batch_size=batch)
+    query_ids.update(external_ids_map(Query, project, new_queries))
+    product_ids.update(external_ids_map(Product, project, new_products))
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+def run_import(
+    *, project: Project, run_name: str, path: Path, fmt: str | None = None, description: str = ""
+) -> ImportSummary:
+    path = Path(path)
+    name_limit = SearchRun._meta.get_field("name").max_length
+    if not run_name.strip() or len(run_name) > name_limit:
+        problem = (
+            "the run needs a name" if not run_name.strip() else f"the run name is longer than {name_limit} characters"
+        )
+        raise ImportFailed([ImportProblem(path.name, None, None, problem)])
+    rows = read_rows(path, RUN_SPEC, fmt)
+    problems = Problems(path.name)
+    records = result_records(rows, problems)
+    fail_if(problems)
+    query_ids, product_ids, new_queries, new_products = _resolve_entities(project, records, problems)
+    fail_if(problems)
+
+    with transaction.atomic():
+        run, run_created = SearchRun.objects.get_or_create(
+            project=project, name=run_name, defaults={"description": description}
+        )
+        _create_entities(project, query_ids, product_ids, new_queries, new_products)
+        keys = [(query_ids[r.query_id], product_ids[r.product_id]) for _, r in records]
+        pairs, pairs_created = pairs_ensure(project=project, keys=keys)
+        existing = {
+            (res.query_id, res.product_id): res
+            for res in SearchResult.objects.filter(run=run).only("id", "query_id", "product_id", "rank", "score")
+        }
+        new, changed, unchanged = [], [], 0
+        for (_, r), key in zip(records, keys):
+            current = existing.get(key)
+            if current is None:
+                new.append((run.id, key[0], key[1], pairs[key], r.rank, r.score))
+            elif (current.rank, current.score) != (r.rank, r.score):
+                current.rank, current.score = r.rank, r.score
+                changed.append(current)
+            else:
+                unchanged += 1
+        bulk_insert_rows(SearchResult, ["run", "query", "product", "pair", "rank", "score"], new)
+        bulk_update_rows(SearchResult, changed, ["rank", "score"])
+    counts = {
+        "run": "created" if run_created else "existing",
+        "results created": len(new),
+        "updated": len(changed),
+        "unchanged": unchanged,
+        "new pairs": pairs_created,
+        "queries created": len(new_queries),
+        "products created": len(new_products),
+    }
+    return ImportSummary(path.name, len(rows), counts, problems.notes)
+
+
+# --- labels -------------------------------------------------------------------------
+
+
+def labels_import(
+    *,
+    project: Project,
+    path: Path,
+    rater: str | None = None,
+    gold: bool = False,
+    source: str = LabelSource.HUMAN,
+    fmt: str | None = None,
+) -> ImportSummary:
+    path = Path(path)
+    rows = read_rows(path, LABEL_SPEC, fmt)
+    problems = Problems(path.name)
+    resolver = LabelResolver(list(project.levels.values_list("value", "name")))
+    records = label_records(rows, problems, resolver=resolver, default_rater=rater)
+    fail_if(problems)
+    if gold:
+        _check_one_gold_per_pair(records, problems)
+    query_ids, product_ids, new_queries, new_products = _resolve_entities(project, records, problems)
+    fail_if(problems)
+
+    with transaction.atomic():
+        _create_entities(project, query_ids, product_ids, new_queries, new_products)
+        keys = [(query_ids[r.query_id], product_ids[r.product_id]) for _, r in records]
+        pairs, pairs_created = pairs_ensure(project=project, keys=keys)
+        pair_ids = [pairs[key] for key in keys]
+        latest: dict[tuple[int, str], int] = {}
+        for chunk in chunked(sorted(set(pair_ids))):
+            for pair_id, label_rater, value in (
+                Label.objects.filter(pair_id__in=chunk, source=source)
+                .order_by("id")
+                .values_list("pair_id", "rater", "value")
+            ):
+                latest[(pair_id, label_rater)] = value  # ordered by id: the last one wins
+        new_labels, unchanged = [], 0
+        now = timezone.now()
+        for (_, r), pair_id in zip(records, pair_ids):
+            if latest.get((pair_id, r.rater)) == r.value:
+                unchanged += 1
+                continue
+            new_labels.append((project.id, pair_id, source, r.rater, r.value, "", now))
+        bulk_insert_rows(Label, ["project", "pair", "source", "rater", "value", "rationale", "created_at"], new_labels)
+        gold_counts = _gold_apply(records, pair_ids) if gold else {}
+    counts = {
+        "labels added": len(new_labels),
+        "unchanged": unchanged,
+        "new pairs": pairs_created,
+        "queries created": len(new_queries),
+        "products created": len(new_products),
+        **gold_counts,
+    }
+    return ImportSummary(path.name, len(rows), counts, problems.notes)
+
+
+def _check_one_gold_per_pair(records, problems: Problems) -> None:
+    first: dict[tuple[str, str], tuple[int, int]] = {}
+    for line, r in records:
+        key = (r.query_id, r.product_id)
+        if key in first and first[key][1] != r.value:
+            problems.add(
+                line,
+                "label",
+                f"--gold needs one label per pair, but line {first[key][0]} gives {r.query_id}/{r.product_id} another label",
+            )
+        first.setdefault(key, (line, r.value))
+
+
+def _gold_apply(records, pair_ids: list[int]) -> dict[str, int]:
+    wanted = {pair_id: r.value for (_, r), pair_id in zip(records, pair_ids)}
+    now = timezone.now()
+    changed, unchanged, kept_reviewed = [], 0, 0
+    for chunk in chunked(sorted(wanted)):
+        for pair in Pair.objects.filter(id__in=chunk).only("id", "gold_value", "gold_provenance"):
+            value = wanted[pair.id]
+            if pair.gold_value == value:
+                unchanged += 1
+            elif pair.gold_provenance in (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED):
+                # Gold settled by people in qrelay outranks a file; keep it.
+                kept_reviewed += 1
+            else:
+                pair.gold_value, pair.gold_provenance, pair.gold_policy_version, pair.gold_updated_at = (
+                    value,
+                    GoldProvenance.IMPORTED,
+                    None,
+                    now,
+                )
+                changed.append(pair)
+    bulk_update_rows(Pair, changed, ["gold_value", "gold_provenance", "gold_policy_version", "gold_updated_at"])
+    return {"gold set": len(changed), "gold unchanged": unchanged, "gold kept (human/adjudicated)": kept_reviewed}

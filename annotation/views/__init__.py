@@ -1,0 +1,21 @@
+"""Annotation pages, by topic: home, a project and a run (`projects`), product images
+(`images`), a run's metrics and two runs compared (`evaluate`), and the downloads page
+with the exports it links to (`downloads`). Query-string helpers are in `params`."""
+
+from .downloads import download_gold, download_labels, download_run, downloads
+from .evaluate import run_compare, run_metrics_page
+from .images import product_image
+from .projects import home, project_detail, run_detail
+
+__all__ = [
+    "download_gold",
+    "download_labels",
+    "download_run",
+    "downloads",
+    "home",
+    "product_image",
+    "project_detail",
+    "run_compare",
+    "run_detail",
+    "run_metrics_page",
+]
