@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._base import project_by_name_or_id
 from reviews.calibration import calibration_report
-from reviews.services import policy_current
+from reviews.services.policies import policy_current
 
 from .agreement import cell, clean, table
 
