@@ -8,14 +8,14 @@ Two questions decide what a user may do in a project:
   labels. Annotators label blind: they never see another rater's label or the LLM's
   (outside the tasks the policy shows it on), nor figures computed from them.
 
-Services call `require_lead`; views use `lead_project` / `lead_run`; the REST API uses
-`IsProjectLead` or `ProjectScopedView.require_lead` (annotation/api/base.py). All of them
+Services and views call `require_lead` (or `lead_project` to fetch and check at once); a
+REST API view that only leads may use takes the `IsProjectLead` permission. All of them
 raise `LeadRequired`, a `PermissionDenied`, so Django and DRF both answer 403 for it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -23,11 +23,6 @@ from django.shortcuts import get_object_or_404
 from rest_framework.permissions import BasePermission
 
 from .models import Membership, Project, Role, SearchRun
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    User = AbstractBaseUser | AnonymousUser
 
 LEAD_ROLES = (Role.LEAD, Role.ADMIN)
 
@@ -93,12 +88,6 @@ def lead_project(user: Any, project_id: int, action: str = "do this") -> Project
     return project
 
 
-def lead_run(user: Any, project_id: int, run_id: int, action: str = "do this") -> SearchRun:
-    run = run_for_user(user, project_id, run_id)
-    require_lead(user, run.project, action)
-    return run
-
-
 # --- per-object rules ----------------------------------------------------------------
 # Blind labelling: what a rater may learn about other raters' labels.
 
@@ -117,10 +106,10 @@ def can_manage_jobs(user: Any, project: Project) -> bool:
 
 
 class IsProjectLead(BasePermission):
-    """For views with a `project` attribute (annotation.api.base.ProjectScopedView):
-    only leads pass. The project lookup runs first, so a foreign project stays a 404."""
-
-    message = "Only a lead or admin of the project may do this."
+    """For API views with a `project` attribute (annotation.api.base.ProjectScopedView)
+    that only leads may use; `lead_action` on the view words the refusal. The project is
+    looked up first, so a foreign project stays a 404."""
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        return is_lead(request.user, view.project)
+        require_lead(request.user, view.project, getattr(view, "lead_action", "do this"))
+        return True

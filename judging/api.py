@@ -16,6 +16,7 @@ from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
+from annotation.access import require_lead
 from annotation.api.base import ProjectScopedView as BaseProjectScopedView
 
 from . import selectors
@@ -55,7 +56,7 @@ class JudgeJobListView(ListModelMixin, ProjectScopedView):
     )
     def post(self, request, project_id: int):
         project = self.project
-        self.require_lead("start or cancel judging jobs")
+        require_lead(self.request.user, self.project, "start or cancel judging jobs")
         given = JudgeJobCreateSerializer(data=request.data, context={"project": project})
         given.is_valid(raise_exception=True)
         data = given.validated_data
@@ -85,7 +86,7 @@ class JudgeJobCancelView(ProjectScopedView):
     @extend_schema(request=None, responses={200: JudgeJobSerializer, 409: CONFLICT}, summary="Cancel a job")
     def post(self, request, project_id: int, job_id: int):
         job = selectors.job_for_user(request.user, project_id, job_id)
-        self.require_lead("start or cancel judging jobs")
+        require_lead(self.request.user, self.project, "start or cancel judging jobs")
         if not judge_job_cancel(job=job):
             job.refresh_from_db()
             return Response({"detail": f"The job is already {job.status}."}, status=status.HTTP_409_CONFLICT)

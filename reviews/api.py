@@ -20,7 +20,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from annotation.access import can_see_all_labels
+from annotation.access import can_see_all_labels, require_lead
 from annotation.api.base import ProjectScopedView
 from annotation.models import SearchRun
 from judging.jobs import JobError
@@ -104,7 +104,7 @@ class RunEvaluate(RunScopedView):
     )
     def post(self, request, project_id: int, run_id: int):
         run = self.run
-        self.require_lead("evaluate runs")
+        require_lead(self.request.user, self.project, "evaluate runs")
         # Two jobs over the same holes would pay for every pair twice.
         active = self.active_job()
         if active is not None:
@@ -136,7 +136,7 @@ class AgreementView(ProjectScopedView):
         params = self.filter_params
         if params["fresh"]:
             # A recomputation takes seconds on a big project and holds a web worker.
-            self.require_lead("recompute agreement figures (fresh=true)")
+            require_lead(self.request.user, self.project, "recompute agreement figures (fresh=true)")
         options = {"level": params.get("level"), "n_boot": params["boot"], "seed": params["seed"], **extra}
         return agreement_figures(self.project, function, fresh=params["fresh"], **options)
 
@@ -168,7 +168,7 @@ class AgreementAnnotators(AgreementView):
     )
     def get(self, request, project_id: int):
         # How each person labels is for the leads, as on the dashboard.
-        self.require_lead("see agreement per annotator")
+        require_lead(self.request.user, self.project, "see agreement per annotator")
 
         def compute() -> dict:
             entry = self.cached("annotator_agreement")

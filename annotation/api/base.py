@@ -11,7 +11,7 @@ from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 
-from ..access import project_for_user, require_lead
+from ..access import project_for_user
 from ..models import Project
 
 MAX_ID = 2**63 - 1  # BigAutoField
@@ -37,9 +37,6 @@ class ProjectScopedView(GenericAPIView):
     @cached_property
     def project(self) -> Project:
         return project_for_user(self.request.user, self.kwargs["project_id"])
-
-    def require_lead(self, action: str) -> None:
-        require_lead(self.request.user, self.project, action)
 
     @cached_property
     def filter_params(self) -> dict:

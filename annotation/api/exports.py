@@ -17,8 +17,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from ..access import IsProjectLead
 from ..exports import ExportError, export_gold, export_labels_jsonl, export_run_trec
 from ..models import SearchRun
 from .base import ProjectScopedView
@@ -88,9 +90,11 @@ class GoldExport(ExportView):
 
 
 class LabelsExport(ExportView):
+    permission_classes = [IsAuthenticated, IsProjectLead]
+    lead_action = "download every rater's labels"
+
     @extend_schema(responses=file_responses("jsonl"), summary="Export every label (LLM and human) as JSONL")
     def get(self, request, project_id: int):
-        self.require_lead("download every rater's labels")
         return stream(export_labels_jsonl(self.project), "jsonl", f"{self.project.name}-labels")
 
 

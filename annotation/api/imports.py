@@ -23,6 +23,7 @@ from rest_framework import status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from ..access import require_lead
 from ..importers import ImportFailed, labels_import, products_import, queries_import, run_import
 from ..models import LabelSource, SearchRun
 from .base import ProjectScopedView
@@ -80,7 +81,7 @@ class UploadView(ProjectScopedView):
 
     def post(self, request, project_id: int, **kwargs):
         self.target()
-        self.require_lead(self.action_name)
+        require_lead(self.request.user, self.project, self.action_name)
         given = self.serializer_class(data=request.data)
         given.is_valid(raise_exception=True)
         upload = given.validated_data["file"]

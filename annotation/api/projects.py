@@ -20,9 +20,10 @@ from django.utils.functional import cached_property
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.mixins import ListModelMixin
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from ..access import can_see_all_labels, projects_for_user
+from ..access import IsProjectLead, can_see_all_labels, projects_for_user
 from ..models import Label, Membership, Pair, Product, ProductImage, Project, Query, Role, SearchResult
 from ..selectors import project_counts
 from .base import ProjectScopedView
@@ -189,6 +190,9 @@ class PairDetail(ScaleContextMixin, ProjectScopedView):
 class LabelList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
     serializer_class = LabelSerializer
     filter_serializer_class = LabelFilter
+    # Every rater's values and rationales: leads only, as the all-labels download.
+    permission_classes = [IsAuthenticated, IsProjectLead]
+    lead_action = "read every rater's labels"
 
     def get_queryset(self):
         params = self.filter_params
@@ -202,6 +206,4 @@ class LabelList(ScaleContextMixin, ListModelMixin, ProjectScopedView):
         return labels.order_by("id")
 
     def get(self, request, project_id: int):
-        # Every rater's values and rationales: leads only, as the all-labels download.
-        self.require_lead("read every rater's labels")
         return self.list(request)

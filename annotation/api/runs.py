@@ -18,6 +18,7 @@ from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
+from ..access import require_lead
 from ..comparison import compare_run_metrics
 from ..metrics import MetricsError, run_metrics
 from ..models import SearchResult, SearchRun
@@ -56,7 +57,7 @@ class RunList(ListModelMixin, ProjectScopedView):
     @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
     def post(self, request, project_id: int):
         project = self.project
-        self.require_lead("create runs")
+        require_lead(self.request.user, self.project, "create runs")
         given = RunCreateSerializer(data=request.data, context={"project": project})
         given.is_valid(raise_exception=True)
         try:
