@@ -16,8 +16,9 @@ from annotation.images import ImageRejected, image_reencode, image_save
 from annotation.models import Product, ProductImage, Project, Query
 from annotation.services import chunked, external_ids_map, product_content_hash
 
+from .columns import PRODUCT_SPEC, QUERY_SPEC
 from .reading import read_rows
-from .records import PRODUCT_SPEC, QUERY_SPEC, Problems, ProductRecord, product_records, query_records
+from .records import Problems, ProductRecord, product_records, query_records
 from .summary import ImportSummary, fail_if
 
 # --- products -----------------------------------------------------------------------

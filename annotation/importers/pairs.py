@@ -8,27 +8,47 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from annotation.bulk import bulk_insert_rows, bulk_update_rows
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query, SearchResult, SearchRun
 from annotation.services import chunked, external_ids_map, pairs_ensure, product_content_hash
 
+from .columns import LABEL_SPEC, RUN_SPEC
 from .errors import ImportFailed, ImportProblem
-from .reading import read_rows
-from .records import LABEL_SPEC, RUN_SPEC, LabelResolver, Problems, label_records, result_records
+from .reading import Row, read_rows
+from .records import LabelResolver, Problems, ProductText, label_records, result_records, text_value
 from .summary import ImportSummary, fail_if
 
 # --- shared by runs and labels: queries and products named by id, created from text ---
 
 
-def _resolve_entities(project: Project, records: list[tuple[int, object]], problems: Problems):
+def _locale_titles(rows: list[Row]) -> dict[str, dict[str, str]]:
+    """product id → {locale: title} over every row, the repeats de-duplication skipped too."""
+    titles: dict[str, dict[str, str]] = {}
+    for row in rows:
+        product_id, locale = text_value(row.values.get("product_id")), text_value(row.values.get("locale"))
+        title = text_value(row.values.get("product_title"))
+        if product_id and locale and title:
+            titles.setdefault(product_id, {}).setdefault(locale, title)
+    return titles
+
+
+def _resolve_entities(
+    project: Project, records: list[tuple[int, object]], problems: Problems, locale_titles: dict[str, dict[str, str]]
+):
     """Find the queries and products the records name; plan the creation of missing
-    ones from the file's `query` / `product_title` text. Returns (query ids, product ids,
-    queries to create, products to create), ids keyed by external id."""
+    ones from the file's `query` and product text columns (`product_title`, brand,
+    description, bullet points, colour). Returns (query ids, product ids, queries to create,
+    products to create), ids keyed by external id.
+
+    A product the file shows in several locales (ESCI lists a pair once per product
+    locale, the title in that locale's language) becomes one product with the text of its
+    first row; the other locales' titles are kept in `attributes["titles"]`."""
     query_ids = external_ids_map(Query, project, {r.query_id for _, r in records})
     product_ids = external_ids_map(Product, project, {r.product_id for _, r in records})
     new_queries: dict[str, Query] = {}
-    new_products: dict[str, Product] = {}
+    texts: dict[str, ProductText] = {}
     for line, r in records:
         if r.query_id not in query_ids and r.query_id not in new_queries:
             if r.query_text:
@@ -41,21 +61,42 @@ def _resolve_entities(project: Project, records: list[tuple[int, object]], probl
                     "query_id",
                     f"unknown query_id {r.query_id!r}: import the queries first or add a 'query' column",
                 )
-        if r.product_id not in product_ids and r.product_id not in new_products:
-            if r.product_title:
-                new_products[r.product_id] = Product(
-                    project=project,
-                    external_id=r.product_id,
-                    title=r.product_title,
-                    content_hash=product_content_hash(title=r.product_title),
-                )
-            else:
-                problems.add(
-                    line,
-                    "product_id",
-                    f"unknown product_id {r.product_id!r}: import the products first or add a 'product_title' column",
-                )
+        if r.product_id in product_ids:
+            continue
+        if r.product_id in texts:
+            continue
+        if r.product.title:
+            texts[r.product_id] = r.product
+        else:
+            problems.add(
+                line,
+                "product_id",
+                f"unknown product_id {r.product_id!r}: import the products first or add a 'product_title' column",
+            )
+    new_products = {pid: _product(project, pid, text, locale_titles.get(pid, {})) for pid, text in texts.items()}
     return query_ids, product_ids, new_queries, new_products
+
+
+def _product(project: Project, external_id: str, text: ProductText, titles: dict[str, str]) -> Product:
+    attributes: dict = {}
+    if text.colour:
+        attributes["colour"] = text.colour
+    if len(titles) > 1:
+        attributes["titles"] = titles
+    # ESCI's descriptions carry HTML (<b>, <br/>): the judge reads text.
+    description = "\n".join(strip_tags(part).strip() for part in (text.description, text.bullets) if part)
+    brand = text.brand[: Product._meta.get_field("brand").max_length]
+    return Product(
+        project=project,
+        external_id=external_id,
+        title=text.title,
+        brand=brand,
+        description=description,
+        attributes=attributes,
+        content_hash=product_content_hash(
+            title=text.title, brand=brand, description=description, attributes=attributes
+        ),
+    )
 
 
 def _create_entities(project, query_ids, product_ids, new_queries, new_products) -> None:
@@ -83,7 +124,9 @@ def run_import(
     problems = Problems(path.name)
     records = result_records(rows, problems)
     fail_if(problems)
-    query_ids, product_ids, new_queries, new_products = _resolve_entities(project, records, problems)
+    query_ids, product_ids, new_queries, new_products = _resolve_entities(
+        project, records, problems, _locale_titles(rows)
+    )
     fail_if(problems)
 
     with transaction.atomic():
@@ -141,7 +184,9 @@ def labels_import(
     fail_if(problems)
     if gold:
         _check_one_gold_per_pair(records, problems)
-    query_ids, product_ids, new_queries, new_products = _resolve_entities(project, records, problems)
+    query_ids, product_ids, new_queries, new_products = _resolve_entities(
+        project, records, problems, _locale_titles(rows)
+    )
     fail_if(problems)
 
     with transaction.atomic():

@@ -145,7 +145,8 @@ def _read_csv(name: str, text: str, spec: ColumnSpec, delimiter: str) -> list[Ro
         header_line = previous_end = reader.line_num
         columns = _map_header(name, header, spec, header_line)
         for fields in reader:
-            line = previous_end = reader.line_num
+            # A record is named by the line it starts on (a quoted field may span lines).
+            line, previous_end = previous_end + 1, reader.line_num
             if not fields or all(not f.strip() for f in fields):
                 continue
             if len(fields) != len(columns):

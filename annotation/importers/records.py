@@ -1,4 +1,4 @@
-"""Column specs per file kind and the validation of rows into typed records.
+"""The validation of rows into typed records.
 
 Validation collects every problem (file, line, column) instead of stopping at the first,
 and de-duplicates rows by their key: an exact repeat is reported and skipped, a
@@ -6,78 +6,12 @@ conflicting repeat is an error.
 """
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .columns import PRODUCT_TEXT_COLUMNS
 from .errors import ImportProblem
-from .reading import ColumnSpec, Row
-
-PRODUCT_SPEC = ColumnSpec(
-    required=("product_id", "title"),
-    optional=("brand", "category", "description", "attributes", "image"),
-    aliases={
-        "id": "product_id",
-        "sku": "product_id",
-        "asin": "product_id",
-        "product_title": "title",
-        "name": "title",
-        "product_brand": "brand",
-        "product_description": "description",
-        "product_category": "category",
-        "images": "image",
-        "image_url": "image",
-        "image_urls": "image",
-    },
-)
-
-QUERY_SPEC = ColumnSpec(
-    required=("query_id", "query"),
-    optional=("locale", "traffic"),
-    aliases={
-        "qid": "query_id",
-        "text": "query",
-        "query_text": "query",
-        "product_locale": "locale",
-        "count": "traffic",
-        "frequency": "traffic",
-    },
-)
-
-RUN_SPEC = ColumnSpec(
-    required=("query_id", "product_id", "rank"),
-    optional=("score", "query", "product_title", "locale"),
-    aliases={
-        "qid": "query_id",
-        "docno": "product_id",
-        "docid": "product_id",
-        "doc_id": "product_id",
-        "query_text": "query",
-        "title": "product_title",
-        "product_locale": "locale",
-    },
-    trec_fields=("query_id", "_q0", "product_id", "rank", "score", "_tag"),
-)
-
-LABEL_SPEC = ColumnSpec(
-    required=("query_id", "product_id", "label"),
-    optional=("rater", "query", "product_title", "locale"),
-    aliases={
-        "qid": "query_id",
-        "docno": "product_id",
-        "docid": "product_id",
-        "doc_id": "product_id",
-        "esci_label": "label",
-        "relevance": "label",
-        "rel": "label",
-        "grade": "label",
-        "annotator": "rater",
-        "query_text": "query",
-        "title": "product_title",
-        "product_locale": "locale",
-    },
-    trec_fields=("query_id", "_iteration", "product_id", "label"),
-)
-
+from .reading import Row
 
 # Limits of the database columns (annotation/models.py), checked here so that a value that
 # does not fit is reported on its line like any other problem, not as a database error.
@@ -115,26 +49,54 @@ def too_long(problems: Problems, line: int, values: dict[str, str]) -> bool:
     return False
 
 
-def dedupe(rows: list[tuple[int, tuple, Any]], problems: Problems, what: str) -> list[tuple[int, Any]]:
-    """Keep the first row per key; skip exact repeats (noted), flag conflicting ones."""
+def dedupe(
+    rows: list[tuple[int, tuple, Any]], problems: Problems, what: str, *, text_fields: tuple[str, ...] = ()
+) -> list[tuple[int, Any]]:
+    """Keep the first row per key; skip exact repeats (noted), flag conflicting ones by
+    column with both values. A repeat that differs only in `text_fields` (product text: real
+    ESCI files list a pair once per product locale, the title in that locale's language)
+    is skipped too, keeping the first row's text, and noted."""
     first: dict[tuple, tuple[int, Any]] = {}
     kept: list[tuple[int, Any]] = []
-    repeats = 0
+    repeats = text_repeats = 0
     for line, key, record in rows:
         if key in first:
             first_line, first_record = first[key]
-            if first_record == record:
+            differing = [f for f in fields(record) if getattr(record, f.name) != getattr(first_record, f.name)]
+            conflicts = [f.name for f in differing if f.name not in text_fields]
+            if not differing:
                 repeats += 1
+            elif not conflicts:
+                text_repeats += 1
             else:
-                problems.add(
-                    line, None, f"conflicts with line {first_line}: same {what} {_show(key)} with different values"
-                )
+                column = _COLUMN_NAMES.get(conflicts[0], conflicts[0])
+                problems.add(line, column, _conflict(what, key, first_line, first_record, record, conflicts))
             continue
         first[key] = (line, record)
         kept.append((line, record))
     if repeats:
         problems.notes.append(f"{repeats} exact repeated row(s) skipped")
+    if text_repeats:
+        problems.notes.append(
+            f"{text_repeats} row(s) repeat a {what} with other product text (e.g. another product_locale): "
+            "the first row's text was kept"
+        )
     return kept
+
+
+def _conflict(what: str, key: tuple, first_line: int, first: Any, record: Any, columns: list[str]) -> str:
+    def shown(value: Any) -> str:
+        text = repr(getattr(value, "name", value))
+        return text if len(text) <= 60 else text[:57] + "…'"
+
+    differences = "; ".join(
+        f"{_COLUMN_NAMES.get(c, c)} {shown(getattr(first, c))} there, {shown(getattr(record, c))} here" for c in columns
+    )
+    return f"conflicts with line {first_line}: same {what} {_show(key)} with a different {differences}"
+
+
+# Record fields under the file's column names, for messages.
+_COLUMN_NAMES = {"value": "label", "text": "query", "query_text": "query"}
 
 
 def _show(key: tuple) -> str:
@@ -256,13 +218,28 @@ def query_records(rows: list[Row], problems: Problems) -> list[tuple[int, QueryR
 
 
 @dataclass(frozen=True)
+class ProductText:
+    """What a run or label file says about a product it names."""
+
+    title: str = ""
+    brand: str = ""
+    description: str = ""
+    bullets: str = ""
+    colour: str = ""
+
+
+def product_text(values: dict) -> ProductText:
+    return ProductText(*(text_value(values.get(column)) for column in PRODUCT_TEXT_COLUMNS))
+
+
+@dataclass(frozen=True)
 class ResultRecord:
     query_id: str
     product_id: str
     rank: int
     score: float | None
     query_text: str
-    product_title: str
+    product: ProductText
     locale: str
 
 
@@ -298,11 +275,11 @@ def result_records(rows: list[Row], problems: Problems) -> list[tuple[int, Resul
             rank,
             score,
             text_value(v.get("query")),
-            text_value(v.get("product_title")),
+            product_text(v),
             text_value(v.get("locale")),
         )
         parsed.append((row.line, ids, record))
-    return dedupe(parsed, problems, "query_id/product_id")
+    return dedupe(parsed, problems, "query_id/product_id", text_fields=("product", "locale"))
 
 
 def _pair_ids(row: Row, problems: Problems) -> tuple[str, str] | None:
@@ -330,7 +307,7 @@ class LabelRecord:
     rater: str
     value: int
     query_text: str
-    product_title: str
+    product: ProductText
     locale: str
 
 
@@ -391,8 +368,8 @@ def label_records(
             rater,
             value,
             text_value(v.get("query")),
-            text_value(v.get("product_title")),
+            product_text(v),
             text_value(v.get("locale")),
         )
         parsed.append((row.line, (ids[0], ids[1], rater), record))
-    return dedupe(parsed, problems, "query_id/product_id/rater")
+    return dedupe(parsed, problems, "query_id/product_id/rater", text_fields=("product", "locale"))

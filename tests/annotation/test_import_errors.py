@@ -462,28 +462,31 @@ CONFLICTS = {
         {},
         "products.csv",
         "product_id,title\np1,Red dress v2\np3,Hat\np1,Blue dress\n",
-        "products.csv, line 4: conflicts with line 2: same product_id p1 with different values",
+        "products.csv, line 4, column 'title': conflicts with line 2: same product_id p1 with a different title "
+        "'Red dress v2' there, 'Blue dress' here",
     ),
     "queries": (
         "import_queries",
         {},
         "queries.csv",
         "query_id,query,traffic\nq1,red dress,11\nq3,hat,1\nq3,hat,2\n",
-        "queries.csv, line 4: conflicts with line 3: same query_id q3 with different values",
+        "queries.csv, line 4, column 'traffic': conflicts with line 3: same query_id q3 with a different traffic 1 there, 2 here",
     ),
     "run results": (
         "import_run",
         {"run": "bm25"},
         "bm25.run",
         "q1 Q0 p1 1 9.0 x\nq1 Q0 p2 2 8.0 x\nq1 Q0 p1 3 7.0 x\n",
-        "bm25.run, line 3: conflicts with line 1: same query_id/product_id q1/p1 with different values",
+        "bm25.run, line 3, column 'rank': conflicts with line 1: same query_id/product_id q1/p1 with a different rank "
+        "1 there, 3 here; score 9.0 there, 7.0 here",
     ),
     "labels": (
         "import_labels",
         {"rater": "ann"},
         "labels.csv",
         "query_id,product_id,label\nq1,p1,2\nq2,p2,1\nq1,p1,0\n",
-        "labels.csv, line 4: conflicts with line 2: same query_id/product_id/rater q1/p1/ann with different values",
+        "labels.csv, line 4, column 'label': conflicts with line 2: same query_id/product_id/rater q1/p1/ann with a "
+        "different label 2 there, 0 here",
     ),
 }
 

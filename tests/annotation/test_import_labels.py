@@ -312,3 +312,44 @@ def test_labels_without_gold_leave_gold_alone(catalogue, write, command):
     command("import_labels", write("b.csv", "query_id,product_id,label\nq1,p1,0\n"), project=PROJECT, rater="bob")
 
     assert gold_by_key() == {("q1", "p1"): (2, "imported")}
+
+
+# --- real ESCI files: every column, products in several locales -------------------------
+
+ESCI_FULL = """example_id,query,query_id,product_id,product_locale,esci_label,small_version,large_version,product_title,product_description,product_bullet_point,product_brand,product_color,product_text,language
+11,jeans for men,7,B01,us,E,1,1,"Levi's 501 Original Jeans","<b>Classic</b> straight fit<br/>","Button fly
+100% cotton",Levi's,Dark Stonewash,ignored,en
+12,jeans for men,7,B01,es,E,1,1,"Vaqueros Levi's 501 para hombre",,,Levi's,,ignored,es
+13,jeans for men,7,B02,us,S,1,1,"Wrangler Relaxed Jeans",,,Wrangler,Blue,ignored,en
+"""
+
+
+def test_a_full_esci_file_imports_as_it_is_with_products_seen_in_several_locales(esci_project, write, command):
+    out = command("import_labels", write("esci.csv", ESCI_FULL), project="esci-us", rater="esci")
+
+    assert "3 row(s) read; labels added 2" in out
+    assert "1 row(s) repeat a query_id/product_id/rater with other product text" in out
+    levis = Product.objects.get(external_id="B01")
+    assert levis.title == "Levi's 501 Original Jeans" and levis.brand == "Levi's"
+    assert levis.description == "Classic straight fit\nButton fly\n100% cotton"  # HTML gone
+    assert levis.attributes == {
+        "colour": "Dark Stonewash",
+        "titles": {"us": "Levi's 501 Original Jeans", "es": "Vaqueros Levi's 501 para hombre"},
+    }
+    assert Product.objects.get(external_id="B02").attributes == {"colour": "Blue"}
+    assert Query.objects.get(external_id="7").locale == "us"
+
+
+def test_the_same_pair_with_another_label_is_an_error_naming_the_column_and_both_values(
+    esci_project, write, command_error, snapshot
+):
+    conflicting = ESCI_FULL.replace("12,jeans for men,7,B01,es,E,", "12,jeans for men,7,B01,es,S,")
+
+    message = command_error("import_labels", write("esci.csv", conflicting), project="esci-us", rater="esci")
+
+    # The first record spans lines 2-3 (its bullet points hold a line break): lines are where records start.
+    assert (
+        "esci.csv, line 4, column 'label': conflicts with line 2: same query_id/product_id/rater 7/B01/esci" in message
+    )
+    assert "with a different label 3 there, 2 here" in message
+    assert not Label.objects.exists()
