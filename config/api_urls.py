@@ -4,7 +4,7 @@ The schema and the docs page are public (they describe the API, they hold no dat
 every endpoint they describe needs a token or a session (see docs/api.md)."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 urlpatterns = [
@@ -13,6 +13,6 @@ urlpatterns = [
     path("", include("reviews.api", namespace="reviews_api")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
     path(
-        "docs/", SpectacularSwaggerView.as_view(url_name="api_schema", permission_classes=[AllowAny]), name="api_docs"
+        "docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema", permission_classes=[AllowAny]), name="api_docs"
     ),
 ]

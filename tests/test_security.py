@@ -97,8 +97,9 @@ def test_requests_are_logged_without_their_query_string(client, user, caplog):
 
 
 def test_check_deploy_is_clean_with_the_https_switch():
+    # Playwright's fixtures set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment would not.
     env = {
-        **{k: v for k, v in os.environ.items() if k != "QRELAY_DEBUG"},
+        **{k: v for k, v in os.environ.items() if k not in ("QRELAY_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")},
         "QRELAY_HTTPS": "true",
         "SECRET_KEY": "k3y-" + "x7Qz" * 16,
         "ALLOWED_HOSTS": "qrelay.example.com",

@@ -136,7 +136,7 @@ def llm_project(db, fake_llm, monkeypatch, tmp_path):
             project=project,
             backend="openai",
             mode=mode,
-            base_url=(server or fake_llm).base_url,
+            base_url=config.pop("base_url", (server or fake_llm).base_url),
             api_key_env=KEY_ENV,
             **{**MODELS, "max_in_flight": 8, **config},
         )

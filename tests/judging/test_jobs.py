@@ -444,8 +444,12 @@ def test_a_wrong_api_key_fails_the_job_with_a_clear_error_and_no_retries(llm_pro
     assert not Judgment.objects.exists() and not llm_labels(project).exists()
 
 
-def test_a_missing_api_key_fails_the_job_naming_the_variable(llm_project, catalogue, drive, fake_llm, monkeypatch):
-    project = llm_project("text")
+def test_a_missing_api_key_fails_the_job_naming_the_variable(
+    llm_project, catalogue, drive, fake_llm, monkeypatch, settings
+):
+    # OpenAI's own endpoint (no base URL anywhere) needs a key; a server of your own does not.
+    project = llm_project("text", base_url="")
+    settings.OPENAI_BASE_URL = ""
     monkeypatch.delenv(KEY_ENV)
     run = catalogue(project).run("A", [("q1", "p1")])
 
