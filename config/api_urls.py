@@ -13,6 +13,8 @@ urlpatterns = [
     path("", include("reviews.api", namespace="reviews_api")),
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="api_schema"),
     path(
-        "docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema", permission_classes=[AllowAny]), name="api_docs"
+        "docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api_schema", permission_classes=[AllowAny]),
+        name="api_docs",
     ),
 ]
