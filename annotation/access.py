@@ -97,6 +97,21 @@ def can_see_all_labels(user: Any, project: Project) -> bool:
     return is_lead(user, project)
 
 
+def require_label_source(user: Any, project: Project, source: str) -> None:
+    """Figures from gold are for everyone in the project. Figures from the LLM's or the
+    human raters' labels are for leads: per query, or compared at k and k-1, they give away
+    single labels an annotator is asked to give blind."""
+    if source != "gold":
+        require_lead(user, project, f"see figures computed from {source} labels (annotators see gold figures)")
+
+
+def require_default_agreement_options(user: Any, project: Project, options: dict, defaults: dict) -> None:
+    """Agreement figures with other options than the defaults (level, bootstrap size,
+    seed) are computed anew, seconds of a worker each time: leads choose them."""
+    if any(options.get(name) != value for name, value in defaults.items()):
+        require_lead(user, project, "choose the level, bootstrap replicates or seed of agreement figures")
+
+
 def can_manage_jobs(user: Any, project: Project) -> bool:
     """Starting and cancelling judging jobs spends money."""
     return is_lead(user, project)

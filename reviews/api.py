@@ -20,7 +20,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from annotation.access import can_see_all_labels, require_lead
+from annotation.access import can_see_all_labels, require_default_agreement_options, require_lead
 from annotation.api.base import ProjectScopedView
 from annotation.models import SearchRun
 from judging.jobs import JobError
@@ -137,6 +137,12 @@ class AgreementView(ProjectScopedView):
         if params["fresh"]:
             # A recomputation takes seconds on a big project and holds a web worker.
             require_lead(self.request.user, self.project, "recompute agreement figures (fresh=true)")
+        require_default_agreement_options(
+            self.request.user,
+            self.project,
+            {"level": params.get("level"), "boot": params["boot"], "seed": params["seed"]},
+            {"level": None, "boot": AgreementParams().fields["boot"].default, "seed": 0},
+        )
         options = {"level": params.get("level"), "n_boot": params["boot"], "seed": params["seed"], **extra}
         return agreement_figures(self.project, function, fresh=params["fresh"], **options)
 

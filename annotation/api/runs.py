@@ -18,7 +18,7 @@ from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 
-from ..access import require_lead
+from ..access import require_label_source, require_lead
 from ..comparison import compare_run_metrics
 from ..metrics import MetricsError, run_metrics
 from ..models import SearchResult, SearchRun
@@ -105,6 +105,7 @@ class RunMetricsView(RunScopedView):
     def get(self, request, project_id: int, run_id: int):
         run = self.run  # a foreign run is a 404 before any parameter is judged
         params = self.filter_params
+        require_label_source(request.user, self.project, params["labels"])
         try:
             metrics = run_metrics(
                 run, k=params["k"], label_source=params["labels"], relevant_min_value=params.get("relevant_min")
@@ -124,6 +125,7 @@ class RunCompareView(RunScopedView):
     def get(self, request, project_id: int, run_id: int):
         run = self.run
         params = self.filter_params
+        require_label_source(request.user, self.project, params["labels"])
         options = {"k": params["k"], "label_source": params["labels"], "relevant_min_value": params.get("relevant_min")}
         try:
             comparison = compare_run_metrics(

@@ -109,6 +109,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
     if not form.is_valid():
         return _respond(request, template, "metrics", ctx, status=400)
     k, source, sort, order = (form.cleaned_data[name] for name in ("k", "source", "sort", "order"))
+    access.require_label_source(request.user, project, source)
     try:
         metrics = run_metrics(run, k=k, label_source=source)
     except MetricsError as exc:
@@ -152,6 +153,7 @@ def run_compare(request, project_id: int):
     if not form.is_valid():
         return _respond(request, template, "comparison", ctx, status=400)
     run_a, run_b, metric, k, source = (form.cleaned_data[name] for name in ("a", "b", "metric", "k", "source"))
+    access.require_label_source(request.user, project, source)
     try:
         metrics_a = run_metrics(run_a, k=k, label_source=source)
         metrics_b = run_metrics(run_b, k=k, label_source=source)

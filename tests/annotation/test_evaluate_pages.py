@@ -204,8 +204,8 @@ def test_llm_figures_are_marked_provisional_and_the_offline_baseline_as_such(wor
     for pair in Pair.objects.filter(project=project):
         Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="offline-baseline-v1", value=1)
 
-    llm = world["annotator"].get(metrics_url(world, source="llm")).content.decode()
-    gold = world["annotator"].get(metrics_url(world)).content.decode()
+    llm = world["lead"].get(metrics_url(world, source="llm")).content.decode()
+    gold = world["lead"].get(metrics_url(world)).content.decode()
 
     assert "LLM labels (not gold): provisional figures, not gold." in llm
     assert "offline baseline" in llm and "offline-baseline-v1" in llm
@@ -449,3 +449,11 @@ def test_an_unknown_format_is_404_and_an_export_the_format_cannot_hold_is_400(wo
 
     assert response.status_code == 400 and not response.streaming
     assert "whitespace" in response.content.decode()
+
+
+@pytest.mark.parametrize("source", ["llm", "human", "any"])
+def test_annotators_see_metrics_from_gold_only(world, source):
+    # Per-query figures from the LLM's labels would give away the labels of blind audits.
+    assert world["annotator"].get(metrics_url(world, source=source)).status_code == 403
+    assert world["annotator"].get(metrics_url(world)).status_code == 200
+    assert world["lead"].get(metrics_url(world, source=source)).status_code == 200

@@ -170,3 +170,27 @@ def test_a_session_write_needs_the_csrf_token_but_a_token_write_does_not(world):
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert accepted.status_code == 201
     assert not SearchRun.objects.filter(name="by-session").exists()
+
+
+@pytest.mark.parametrize("labels", ["llm", "human", "any"])
+def test_annotators_get_no_metrics_from_other_raters_labels_which_would_reveal_blind_labels(
+    annotator_api, lead_api, world, labels
+):
+    # The security audit recovered every blind LLM label from per-query metrics at k and k-1.
+    p, run = world["project"].id, world["run"]
+    for path in (
+        f"runs/{run.id}/metrics/?labels={labels}&per_query=true&k=1",
+        f"runs/{run.id}/compare/?baseline={run.id}&labels={labels}",
+    ):
+        refused = annotator_api.get(f"/api/projects/{p}/{path}")
+        assert refused.status_code == 403 and "gold" in refused.json()["detail"]
+        assert lead_api.get(f"/api/projects/{p}/{path}").status_code == 200
+    assert annotator_api.get(f"/api/projects/{p}/runs/{run.id}/metrics/?labels=gold&per_query=true").status_code == 200
+
+
+def test_only_leads_choose_agreement_options_that_force_a_recomputation(annotator_api, lead_api, world):
+    p = world["project"].id
+    for options in ("boot=7", "seed=3", "level=nominal"):
+        assert annotator_api.get(f"/api/projects/{p}/agreement/?{options}").status_code == 403
+        assert lead_api.get(f"/api/projects/{p}/agreement/?{options}").status_code == 200
+    assert annotator_api.get(f"/api/projects/{p}/agreement/").status_code == 200

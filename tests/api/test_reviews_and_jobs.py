@@ -94,8 +94,9 @@ def test_agreement_is_the_summary_the_service_computes(lead_api, world):
 
 
 def test_only_leads_may_force_a_recomputation_of_agreement(lead_api, annotator_api, world):
-    assert annotator_api.get(url(world, "agreement/?boot=50")).status_code == 200
-    assert annotator_api.get(url(world, "agreement/?boot=50&fresh=true")).status_code == 403
+    assert annotator_api.get(url(world, "agreement/")).status_code == 200
+    assert annotator_api.get(url(world, "agreement/?fresh=true")).status_code == 403
+    assert annotator_api.get(url(world, "agreement/?boot=50")).status_code == 403  # other options recompute too
     assert lead_api.get(url(world, "agreement/?boot=50&fresh=true")).status_code == 200
 
 
