@@ -145,15 +145,20 @@ def macro_f1(pairs: list[tuple[int, int]]) -> float:
     return sum(scores) / len(scores)
 
 
-def reliability(confidences: list[float], correct: list[bool], bins: int) -> list[tuple[str, int, float, float]]:
-    """(bin, n, mean confidence, observed accuracy) per confidence bin with pairs in it."""
+def reliability(
+    confidences: list[float], correct: list[bool], bins: int, weights: list[float] | None = None
+) -> list[tuple[str, int, float, float]]:
+    """(bin, n, mean confidence, observed accuracy) per confidence bin with pairs in it;
+    with weights, the observed accuracy is the weighted one."""
+    w = weights or [1.0] * len(confidences)
     table = []
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
         inside = [i for i, c in enumerate(confidences) if lo <= c < hi or (b == bins - 1 and c == 1.0)]
         if inside:
             mean = sum(confidences[i] for i in inside) / len(inside)
-            table.append((f"{lo:.1f}–{hi:.1f}", len(inside), mean, sum(correct[i] for i in inside) / len(inside)))
+            observed = sum(w[i] for i in inside if correct[i]) / sum(w[i] for i in inside)
+            table.append((f"{lo:.1f}–{hi:.1f}", len(inside), mean, observed))
     return table
 
 
@@ -231,12 +236,13 @@ def main() -> None:
             f"{names[g]:>12}" + "".join(f"{sum(1 for x, p in pairs if x == g and p == v):>12}" for v in sorted(names))
         )
 
-    print(
-        f"\nreliability (4-level label correct), ECE {expected_calibration_error(confidences, correct, args.bins):.3f}"
-    )
-    print(f"{'confidence':>12} {'pairs':>7} {'stated':>8} {'observed':>9}")
-    for label, count, mean, observed in reliability(confidences, correct, args.bins):
-        print(f"{label:>12} {count:>7} {mean:>8.3f} {observed:>9.3f}")
+    ece = expected_calibration_error(confidences, correct, args.bins)
+    print(f"\nreliability (4-level label correct), ECE {ece:.3f}")
+    balanced = reliability(confidences, correct, args.bins, weights) if weights else None
+    print(f"{'confidence':>12} {'pairs':>7} {'stated':>8} {'observed':>9}" + ("  (at even odds)" if balanced else ""))
+    for k, (label, count, mean, observed) in enumerate(reliability(confidences, correct, args.bins)):
+        extra = f"  ({balanced[k][3]:.3f})" if balanced else ""
+        print(f"{label:>12} {count:>7} {mean:>8.3f} {observed:>9.3f}{extra}")
 
     accepted = [i for i, c in enumerate(confidences) if c >= args.min_confidence]
     routed = [i for i, c in enumerate(confidences) if c < args.min_confidence]

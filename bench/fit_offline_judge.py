@@ -197,7 +197,7 @@ def main() -> None:
         values = [f[name] for f in per_run]
         print(f"  {name:<22} {statistics.mean(values):.3f} ({statistics.pstdev(values):.3f})")
     pooled = [x for run in runs for x in run]
-    weights = [w for run in runs for w in even_odds([g for g, _, _ in run], RELEVANT)]
+    weights = [w for run in runs for w in even_odds([g for g, _, _ in run], RELEVANT) or [1.0] * len(run)]
     print("  reliability, pooled over repeats: confidence bin, pairs per repeat, stated, observed acc@4 (as is;")
     print("  at even odds of relevant vs not)")
     for b in range(10):

@@ -117,7 +117,7 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> list[Requirement]:
         if negate and (end := _phrase_end(tokens, i + length, phrases, longest)) > i + length:
             # "without blue light blocking" excludes the phrase, not "blue" alone while
             # asking for "light" and "blocking".
-            attribute, value, length = "keyword", " ".join(tokens[i:end]), end - i
+            attribute, value, length = "keyword", " ".join(t for t in tokens[i:end] if t), end - i
         add(attribute, value, negated)
         last_negated = attribute if negated else None
         negate = with_feature = False
@@ -170,9 +170,9 @@ def _build_index(vocabulary: dict[str, list[str]]) -> tuple[dict[Phrase, list[Co
     return index, max((len(p) for p in index), default=1)
 
 
-def _longest(tokens: tuple[str, ...], i: int, phrases: dict[Phrase, list[Concept]], longest: int):
+def _longest(tokens: tuple[str | None, ...], i: int, phrases: dict[Phrase, list[Concept]], longest: int):
     for n in range(min(longest, len(tokens) - i), 0, -1):
-        readings = phrases.get(tokens[i : i + n])
+        readings = phrases.get(tokens[i : i + n])  # type: ignore[arg-type]  # a None never matches
         if readings:
             return readings, n
     return [], 0

@@ -1,15 +1,22 @@
 """The verdict: lexical rules and semantic similarity weighed into a label and a calibrated
 confidence.
 
-Three kinds of evidence, in the order they decide:
-1. Decisive rules: the product has what the query excludes, is another product type the
-   lexicon can name, or is by another brand when the query names only a brand. Such a
-   product is irrelevant whatever else it matches.
-2. A query that names no product, brand or unknown word ("gift for dad") is judged on its
-   hints alone, as a guess for a human to confirm.
-3. Otherwise the weighted requirement match and the query–product similarity are summed
-   into one score, and calibration.py turns it into probabilities of irrelevant / partial /
-   exact (see there for where the constants come from).
+The evidence decides in this order:
+1. Decisive rules. The product has what the query excludes, is another product type the
+   lexicon can name, or is by another brand when the query names only a brand: it is
+   irrelevant whatever else it matches. It is a related type (running shoes for
+   "sneakers"): a substitute at best.
+2. A query that names no product type, brand or unknown word ("gift for dad") is judged
+   on its hints alone, as a guess for a human to confirm.
+3. Otherwise the weighted requirement match and the query–product similarity make one
+   score, which calibration.py turns into probabilities of irrelevant, partial and exact;
+   a product that states another value than asked (a black dress for "red dress") is at
+   best partial. The label is the likeliest grade, relevant-or-not decided first, and
+   its probability is the confidence.
+
+Scales of any length get the three grades on their lowest, second-highest and highest
+level (a two-level scale: exact or not), so the offline judge never uses the levels in
+between on a scale of four or more.
 """
 
 from dataclasses import dataclass, replace

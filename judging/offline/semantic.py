@@ -23,10 +23,14 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from judging.contracts import GuidelineDraft, ProductContext
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 WEIGHTS = "weights/l2_supercat_256.safetensors"
 TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
@@ -48,7 +52,7 @@ class ModelMissing(RuntimeError):
 @dataclass(frozen=True)
 class _Model:
     vectors: np.ndarray  # (vocabulary, 256) float32
-    tokenizer: object  # tokenizers.Tokenizer
+    tokenizer: "Tokenizer"
 
 
 _model: _Model | None = None
@@ -96,23 +100,28 @@ def loaded() -> bool:
 # tokens in turn (tests/judging/test_offline_semantic.py checks this on real titles).
 # Looking words up here makes embedding a title several times faster than tokenizing it.
 _ids: dict[str, tuple[int, ...]] = {}
-MAX_CACHED_WORDS = 1 << 18
+MAX_CACHED_WORDS = 1 << 16  # a catalogue's vocabulary; about 15 MB at most
 _SPACE = "▁"
 
 
 def _token_ids(words: list[str]) -> list[int]:
-    ids = _ids
-    unseen = [w for w in dict.fromkeys(words) if w not in ids]
+    # Reads go through a local dict: another thread may clear the cache meanwhile.
+    found: dict[str, tuple[int, ...]] = {}
+    unseen = []
+    for word in dict.fromkeys(words):
+        ids = _ids.get(word)
+        if ids is None:
+            unseen.append(word)
+        else:
+            found[word] = ids
     if unseen:
-        _learn(unseen)
-    return [i for word in words for i in ids[word]]
+        found.update(_learn(unseen))
+    return [i for word in words for i in found[word]]
 
 
-def _learn(words: list[str]) -> None:
-    """Tokenize new words in one call (a call per word costs twice as much): every word's
-    first token, and no other, starts with "▁"."""
-    if len(_ids) + len(words) > MAX_CACHED_WORDS:
-        _ids.clear()
+def _learn(words: list[str]) -> dict[str, tuple[int, ...]]:
+    """Token ids of new words, tokenized in one call (a call per word costs twice as
+    much): every word's first token, and no other, starts with "▁"."""
     tokenizer = load().tokenizer
     plain = [w for w in words if _SPACE not in w]
     encoding = tokenizer.encode(" ".join(plain), add_special_tokens=False)
@@ -121,11 +130,14 @@ def _learn(words: list[str]) -> None:
         if token.startswith(_SPACE) or not groups:
             groups.append([])
         groups[-1].append(token_id)
-    if len(groups) == len(plain):
-        _ids.update(zip(plain, map(tuple, groups)))
+    learned = dict(zip(plain, map(tuple, groups))) if len(groups) == len(plain) else {}
     for word in words:
-        if word not in _ids:
-            _ids[word] = tuple(tokenizer.encode(word, add_special_tokens=False).ids)
+        if word not in learned:
+            learned[word] = tuple(tokenizer.encode(word, add_special_tokens=False).ids)
+    if len(_ids) + len(learned) > MAX_CACHED_WORDS:
+        _ids.clear()
+    _ids.update(learned)
+    return learned
 
 
 def embed(text: str) -> np.ndarray | None:
@@ -133,7 +145,8 @@ def embed(text: str) -> np.ndarray | None:
     ids = _token_ids(text.split()[:MAX_WORDS])
     if not ids:
         return None
-    vector = load().vectors.take(ids, axis=0).mean(axis=0)
+    # The sum points where the mean does, and costs less; the norm scales it to 1.
+    vector = load().vectors.take(ids, axis=0).sum(axis=0)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else None
 

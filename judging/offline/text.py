@@ -7,6 +7,7 @@ German query meets an English product and the other way round.
 """
 
 import functools
+import itertools
 import re
 
 # German word -> English text. Only words a shopper types for fashion; everything else
@@ -228,7 +229,7 @@ _GERMAN_ENDINGS = ("en", "er", "es", "em", "e", "n")
 _GERMAN_STARTS = frozenset(word[:3] for word in (*GERMAN, *COMPOUNDS))
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=4096)
 def normalise(text: str) -> tuple[str, ...]:
     """Canonical English tokens of text (lower case, German translated, plurals folded).
     Cached: a product's title and description are read for every query it is judged for."""
@@ -236,7 +237,7 @@ def normalise(text: str) -> tuple[str, ...]:
     for hint, pattern, replacement in _FUSED:
         if hint in text:  # a substring test is far cheaper than the pattern
             text = pattern.sub(replacement, text)
-    return tuple(t for word in _WORD.findall(text) for t in _word(word))
+    return tuple(itertools.chain.from_iterable(map(_word, _WORD.findall(text))))
 
 
 @functools.lru_cache(maxsize=8192)
