@@ -78,7 +78,8 @@ def read_esci(path: Path) -> list[Row]:
 
 def guidelines(rows: list[Row]) -> dict[tuple[str, str], GuidelineDraft]:
     """One guideline per query, with the catalogue vocabulary, as a judge job writes them."""
-    products = {row.product.external_id: row.product for row in rows}
+    # ESCI repeats a product id per locale, with the title in that locale's language.
+    products = {(row.product.external_id, row.locale): row.product for row in rows}
     vocabulary = vocabulary_from_products(products.values())
     queries = {(row.query, row.locale) for row in rows}
     return {
@@ -252,6 +253,17 @@ def main() -> None:
     for name, group in (("auto-accepted", accepted), ("routed", routed)):
         chosen = [pairs[i] for i in group]
         print(f"  {name:<14} acc@4 {accuracy(chosen):.3f}   acc@2 {accuracy(chosen, es):.3f}   (n = {len(chosen)})")
+
+    if len(locales) > 1:
+        print("\nper locale")
+        for locale in sorted(locales):
+            group = [i for i, row in enumerate(rows) if (row.locale or "(none)") == locale]
+            chosen = [pairs[i] for i in group]
+            share = sum(confidences[i] >= args.min_confidence for i in group) / len(group)
+            print(
+                f"  {locale:<8} n {len(group):>6}   acc@4 {accuracy(chosen):.3f}   acc@2 {accuracy(chosen, es):.3f}"
+                f"   majority acc@2 {majority([g for g, _ in chosen], es)[0]:.3f}   auto-accepted {share:.1%}"
+            )
 
     print("\nspeed, one core (pairs/s): " + ", ".join(f"{name} {rate:,.0f}" for name, rate in speed.items()))
     print(

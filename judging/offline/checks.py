@@ -33,6 +33,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 # own ("Men's …", "… – Black", "Canvas …"); a style word in a title is marketing.
 _VALUES = {"colour": COLOURS, "gender": GENDERS, "material": MATERIALS}
 _NAMED_IN_TITLES = frozenset(_VALUES)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ def check(requirement: Requirement, v: ProductView, product: ProductContext, kin
     else:
         fields = v.descriptive + ((v.brand,) if attribute == "keyword" else ())
         present = float(contains(fields, satisfiers))
+        if not present and _CJK.search(value):
+            # Japanese and Chinese titles write words without spaces, so a term is one
+            # token in the query and part of a longer one in the title: look for its
+            # characters instead.
+            present = float("".join(normalise(value)) in "".join(t for field in fields for t in field))
     label = f"{attribute}={'not ' if requirement.negated else ''}{value}"
     outcome = (1.0 - present) if requirement.negated else present
     # Negated checks report the product's value only when it has the excluded thing.

@@ -213,7 +213,7 @@ ENGLISH = {
     "children": "kids",
 }
 
-NEGATORS = frozenset({"not", "without", "no", "non", "never", "except"})
+NEGATORS = frozenset({"not", "without", "no", "non", "never", "except", "sin"})  # sin: Spanish "without"
 
 # Multi-word terms that must not be split, because their parts mean something else alone:
 # faux leather is not leather ("handbag not leather" should accept it).

@@ -27,6 +27,7 @@ from judging.offline import (
     offline_judge,
     vocabulary_from_products,
 )
+from judging.offline.text import normalise
 
 SCALES = {name: [LevelInfo(level.value, level.name) for level in levels] for name, levels in BUILTIN_SCALES.items()}
 DEFAULT = SCALES["default"]  # irrelevant 0, acceptable substitute 1, highly relevant 2
@@ -580,3 +581,51 @@ def test_requirements_an_llm_left_empty_or_overweighted_are_tamed():
     assert verdict.requirements_met == ["product_type=dress"]
     assert verdict.requirements_unmet == ["style=boho"]
     assert verdict.value == 1  # 1 / 1.4: the style still counts against a capped type weight
+
+
+# --- real shopper text ------------------------------------------------------------------
+
+
+def test_a_negation_covers_the_phrase_after_it_up_to_punctuation():
+    draft = guideline("reading glasses without blue light blocking")
+    assert {(r.attribute, r.value, r.negated) for r in draft.requirements} == {
+        ("keyword", "reading", False),
+        ("keyword", "glass", False),
+        ("keyword", "blue light blocking", True),
+    }
+    draft = guideline("clamp without stud, includes wedge")
+    assert ("keyword", "stud", True) in {(r.attribute, r.value, r.negated) for r in draft.requirements}
+    assert ("keyword", "wedge", False) in {(r.attribute, r.value, r.negated) for r in draft.requirements}
+    blocking = product("JJWELL Blue Light Blocking Reading Glasses for Women")
+    plain = product("Foster Grant Reading Glasses +1.75 Tortoise")
+    assert judge("reading glasses without blue light blocking", blocking).value == 0
+    assert judge("reading glasses without blue light blocking", plain).value == 2
+
+
+def test_english_plurals_meet_their_singulars():
+    assert normalise("boxes accessories hoodies Hoody ladies") == ("box", "accessory", "hoody", "hoody", "women")
+    assert judge("wooden boxes", product("Rustic Wooden Display Box")).requirements_unmet == []
+
+
+def test_a_title_naming_another_colour_makes_a_product_at_best_a_substitute():
+    masks = product("AIMIKE 2Pcs Superhero Masks, Black Felt Eye Masks")
+    verdict = judge("red masquerade mask", masks)
+    assert verdict.value < 2
+    assert "colour=red (product: black)" in verdict.rationale
+    assert judge("red masquerade mask", product("Red Venetian Masquerade Mask for Women")).value == 2
+
+
+def test_japanese_terms_are_found_inside_unspaced_titles():
+    earbuds = product("Anker Soundcore ワイヤレスイヤホン Bluetooth 5.0")
+    knife = product("貝印 KAI 三徳包丁 関孫六 ステンレス 165mm 日本製")
+    assert judge("ワイヤレス イヤホン", earbuds).requirements_unmet == []
+    assert (judge("ワイヤレス イヤホン", earbuds).value, judge("ワイヤレス イヤホン", knife).value) == (2, 0)
+
+
+def test_spanish_function_words_ask_for_nothing_and_sin_excludes():
+    draft = guideline("zapatillas sin cordones para hombre")
+    assert {(r.value, r.negated) for r in draft.requirements} == {
+        ("zapatilla", False),
+        ("cordone", True),
+        ("hombre", False),
+    }
