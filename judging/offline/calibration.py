@@ -18,7 +18,9 @@ Everything in FITTED was fitted by `bench/fit_offline_judge.py` on
 12 Irrelevant, 1 Complement) and copied here; rerun it to refit. Three choices are made,
 not fitted, because 13 irrelevant pairs cannot support more:
 - the score weighs the two signals equally: each weight is 1 / the signal's standard
-  deviation over the file (cross-validated, fitting the two weights did worse);
+  deviation over the file. The similarity ranks ESCI pairs better, but only the rules
+  read German (bench/fit_offline_judge.py, MATCH_SHARE, has the figures); cross-validated,
+  fitting the two weights did worse;
 - the file is 94% relevant, a share no judging workload can be assumed to have, so the
   relevant/irrelevant curve is fitted with both sides weighted equally: before looking,
   the judge gives a result even odds of being relevant, and its confidence is calibrated
