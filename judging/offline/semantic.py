@@ -19,6 +19,7 @@ LLM server and threaded workers judge from several threads.
 import functools
 import html
 import importlib.util
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class ModelMissing(RuntimeError):
 class _Model:
     vectors: np.ndarray  # (vocabulary, 256) float32
     tokenizer: "Tokenizer"
+    whole_words: dict[str, int]  # word -> id of the token "▁word"
 
 
 _model: _Model | None = None
@@ -87,7 +89,8 @@ def load() -> _Model:
                 tokenizer = Tokenizer.from_file(str(tokenizer_file))
                 tokenizer.no_padding()
                 tokenizer.no_truncation()
-                _model = _Model(vectors, tokenizer)
+                whole = {t[1:]: i for t, i in tokenizer.get_vocab().items() if t.startswith(_SPACE) and len(t) > 1}
+                _model = _Model(vectors, tokenizer, whole)
     return _model
 
 
@@ -122,18 +125,29 @@ def _token_ids(words: list[str]) -> list[int]:
 def _learn(words: list[str]) -> dict[str, tuple[int, ...]]:
     """Token ids of new words, tokenized in one call (a call per word costs twice as
     much): every word's first token, and no other, starts with "▁"."""
-    tokenizer = load().tokenizer
-    plain = [w for w in words if _SPACE not in w]
+    model = load()
+    tokenizer = model.tokenizer
+    # A word that is one token of the vocabulary tokenizes to it (checked on the 3,000
+    # such words of the ESCI calibration file): no need to ask the tokenizer.
+    learned = {w: (i,) for w in words if (i := model.whole_words.get(w)) is not None}
+    plain = [w for w in words if w not in learned and _SPACE not in w]
+    if not plain:
+        return _remember(learned)
     encoding = tokenizer.encode(" ".join(plain), add_special_tokens=False)
     groups: list[list[int]] = []
     for token, token_id in zip(encoding.tokens, encoding.ids):
         if token.startswith(_SPACE) or not groups:
             groups.append([])
         groups[-1].append(token_id)
-    learned = dict(zip(plain, map(tuple, groups))) if len(groups) == len(plain) else {}
+    if len(groups) == len(plain):
+        learned.update(zip(plain, map(tuple, groups)))
     for word in words:
         if word not in learned:
             learned[word] = tuple(tokenizer.encode(word, add_special_tokens=False).ids)
+    return _remember(learned)
+
+
+def _remember(learned: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
     if len(_ids) + len(learned) > MAX_CACHED_WORDS:
         _ids.clear()
     _ids.update(learned)
@@ -147,7 +161,7 @@ def embed(text: str) -> np.ndarray | None:
         return None
     # The sum points where the mean does, and costs less; the norm scales it to 1.
     vector = load().vectors.take(ids, axis=0).sum(axis=0)
-    norm = float(np.linalg.norm(vector))
+    norm = math.sqrt(float(vector @ vector))
     return vector / norm if norm > 0 else None
 
 
