@@ -10,8 +10,9 @@ every pair exactly as bench_offline_judge.py runs it, then fits
   weighted equally (even odds, whatever the file's skew);
 - P(exact | relevant, score): a logistic curve over the relevant pairs whose product
   states nothing against the query;
-- each decisive rule's confidence, (right + 1) / (fired + 2), and the share of
-  Substitutes among relevant pairs with a conflicting attribute, (S + 1) / (relevant + 2).
+- the decisive rules' confidence, (right + 1) / (fired + 2), pooled over the three
+  that make a product irrelevant, and the share of Substitutes among relevant pairs with
+  a conflicting attribute, (S + 1) / (relevant + 2).
 
 Then repeated stratified k-fold cross-validation of the curves (the rules do not depend on
 the folds) prints out-of-fold figures: what the judge is worth on pairs it was not fitted
@@ -110,19 +111,28 @@ def fit(pairs: list[Pair], base: Calibration = FITTED) -> Calibration:
     )
 
 
+# The rules that make a product irrelevant (an excluded property present, another
+# product type, another brand) are one kind of evidence, a hard violation the lexicon
+# found, and each fires on a handful of pairs: their record is pooled.
+VIOLATIONS = ("negation", "type", "brand")
+
+
 def rule_rates(pairs: list[Pair]) -> tuple[dict[str, float], float, dict[str, tuple[int, int]]]:
-    """Each rule's (right + 1) / (fired + 2), the conflict share and the raw counts."""
+    """The rules' confidences, (right + 1) / (fired + 2) with the violations pooled, the
+    conflict share (substitutes + 1) / (relevant + 2), and the raw counts."""
     counts = {}
-    for rule, right_label in (("negation", 0), ("type", 0), ("brand", 0), ("related", RELEVANT)):
+    for rule, right_label in (*((rule, 0) for rule in VIOLATIONS), ("related", RELEVANT)):
         fired = [p for p in pairs if p.evidence is not None and p.evidence.rule == rule]
-        right = sum(p.gold == right_label for p in fired)
-        counts[rule] = (right, len(fired))
+        counts[rule] = (sum(p.gold == right_label for p in fired), len(fired))
     conflicted = [p for p in pairs if p.curved and p.evidence.conflicts and p.gold >= RELEVANT]
-    substitutes = sum(p.gold == RELEVANT for p in conflicted)
-    counts["conflict"] = (substitutes, len(conflicted))
-    rates = {rule: round((right + 1) / (fired + 2), 2) for rule, (right, fired) in counts.items()}
-    conflict = rates.pop("conflict")
-    return rates, conflict, counts
+    counts["conflict"] = (sum(p.gold == RELEVANT for p in conflicted), len(conflicted))
+
+    def rate(right: int, fired: int) -> float:
+        return round((right + 1) / (fired + 2), 2)
+
+    violations = rate(sum(counts[r][0] for r in VIOLATIONS), sum(counts[r][1] for r in VIOLATIONS))
+    rates = dict.fromkeys(VIOLATIONS, violations) | {"related": rate(*counts["related"])}
+    return rates, rate(*counts["conflict"]), counts
 
 
 def predictions(pairs: list[Pair], calibration: Calibration) -> list[tuple[int, int, float]]:
