@@ -580,7 +580,9 @@ def test_requirements_an_llm_left_empty_or_overweighted_are_tamed():
     verdict = offline_judge(guideline=draft, product=RED_DRESS, levels=DEFAULT)
     assert verdict.requirements_met == ["product_type=dress"]
     assert verdict.requirements_unmet == ["style=boho"]
-    assert verdict.value == 1  # 1 / 1.4: the style still counts against a capped type weight
+    # 1 / 1.4: the style still counts against a capped type weight (uncapped: 5 / 5.4).
+    assert "Weighted match 0.71" in verdict.rationale
+    assert verdict.value == 1  # the product's own style (elegant) is not the one asked for
 
 
 # --- real shopper text ------------------------------------------------------------------
