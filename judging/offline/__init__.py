@@ -1,9 +1,16 @@
 """The offline judge: a deterministic, no-network stand-in for the LLM.
 
-Same role as the LLM backend — guideline, image description, judgment — decided by rules
-over a small English/German fashion lexicon. The embedded demo, the tests and the fake
-OpenAI server use it; in the UI its labels are a baseline, rated as OFFLINE_MODEL.
+Same role as the LLM backend — guideline, image description, judgment. The guideline is
+read off the query by rules over a small English/German fashion lexicon; the judgment
+weighs those rules with the semantic similarity of query and product (WordLlama
+embeddings shipped inside the wordllama wheel) and states a calibrated confidence
+(docs/offline-judge.md). The embedded demo, the tests and the fake OpenAI server use it;
+in the UI its labels are a baseline, rated as OFFLINE_MODEL.
 No Django here: the fake server imports it without settings.
+
+Modules: guideline (query → requirements), checks (one requirement against one
+product), semantic (embeddings), calibration (fitted constants), judge (the verdict),
+product / text / lexicon (shared reading of text), describe (images), vocabulary.
 """
 
 from .describe import offline_describe

@@ -1,6 +1,7 @@
 """Rule-based guideline: the requirements a query states, read off its words."""
 
 import re
+from collections import deque
 
 from judging.contracts import QUERY_TAGS, GuidelineDraft, QueryContext, Requirement
 
@@ -35,6 +36,11 @@ _VOCAB_ATTRIBUTES = {
     "genders": "gender",
 }
 _CONTINUE_NEGATION = frozenset({"or", "and", "nor"})
+# Phrase indexes of the last few vocabularies seen (the vocabulary, its index).
+_INDEXES: deque = deque(maxlen=4)
+_SEGMENT = re.compile(r"[,;:()\[\]!?]")
+MAX_NEGATED_EXTRA = 2  # words a negated phrase may run on by
+_NOT_PLAIN = NEGATORS | _CONTINUE_NEGATION | STOPWORDS | VAGUE | {"with"}
 
 
 def offline_guideline(query: QueryContext) -> GuidelineDraft:
@@ -65,14 +71,20 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> list[Requirement]:
         add("price", f"under {match.group(1).replace(',', '.')}", False)
     text = _PRICE.sub(" ", text)
 
-    phrases = _phrase_index(vocabulary)
-    longest = max((len(p) for p in phrases), default=1)
-    tokens = normalise(text)
+    phrases, longest = _phrase_index(vocabulary)
+    # Punctuation ends a negation's reach ("clamp without stud, includes wedge"); None
+    # marks where a comma or bracket was.
+    tokens = tuple(t for segment in _SEGMENT.split(text) for t in (*normalise(segment), None))
     negate = with_feature = False
     last_negated: str | None = None  # attribute of the last negated requirement
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token is None:
+            negate = with_feature = False
+            last_negated = None
+            i += 1
+            continue
         if token in NEGATORS:
             negate, i = True, i + 1
             continue
@@ -102,6 +114,10 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> list[Requirement]:
             # An unknown word still says something ("floral", a brand the catalogue lacks).
             attribute, value, length = ("feature" if with_feature else "keyword"), token, 1
             negated = negate
+        if negate and (end := _phrase_end(tokens, i + length, phrases, longest)) > i + length:
+            # "without blue light blocking" excludes the phrase, not "blue" alone while
+            # asking for "light" and "blocking".
+            attribute, value, length = "keyword", " ".join(t for t in tokens[i:end] if t), end - i
         add(attribute, value, negated)
         last_negated = attribute if negated else None
         negate = with_feature = False
@@ -109,9 +125,32 @@ def _parse(text: str, vocabulary: dict[str, list[str]]) -> list[Requirement]:
     return requirements
 
 
-def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, list[Concept]]:
-    """Every phrase a query may use -> the concepts it may mean, the preferred one first;
-    the catalogue's words extend the built-ins."""
+def _phrase_end(tokens: tuple[str | None, ...], j: int, phrases: dict, longest: int) -> int:
+    """Where a negated phrase ends: it runs on over up to MAX_NEGATED_EXTRA plain unknown
+    words (no known term, stopword, number or list word)."""
+    start = j
+    while j < len(tokens) and j - start < MAX_NEGATED_EXTRA:
+        token = tokens[j]
+        if token is None or token in _NOT_PLAIN or token.isdigit() or _longest(tokens, j, phrases, longest)[0]:
+            break
+        j += 1
+    return j
+
+
+def _phrase_index(vocabulary: dict[str, list[str]]) -> tuple[dict[Phrase, list[Concept]], int]:
+    """(every phrase a query may use -> the concepts it may mean, the preferred one first;
+    the longest phrase's length). The catalogue's words extend the built-ins. A judge job
+    hands every query the same vocabulary: its index is built once, not once per query."""
+    snapshot = {key: list(values) for key, values in vocabulary.items()}
+    for cached, index in list(_INDEXES):
+        if cached == snapshot:
+            return index
+    index = _build_index(snapshot)
+    _INDEXES.append((snapshot, index))  # a deque of a few: appends are thread-safe
+    return index
+
+
+def _build_index(vocabulary: dict[str, list[str]]) -> tuple[dict[Phrase, list[Concept]], int]:
     concepts = list(BUILTIN)
     known = {p for c in BUILTIN for p in c.terms}
     for key, attribute in _VOCAB_ATTRIBUTES.items():
@@ -128,12 +167,12 @@ def _phrase_index(vocabulary: dict[str, list[str]]) -> dict[Phrase, list[Concept
     rank = {attribute: n for n, attribute in enumerate(_PRIORITY)}
     for readings in index.values():
         readings.sort(key=lambda c: rank.get(c.attribute, len(rank)))  # stable: lexicon order breaks ties
-    return index
+    return index, max((len(p) for p in index), default=1)
 
 
-def _longest(tokens: tuple[str, ...], i: int, phrases: dict[Phrase, list[Concept]], longest: int):
+def _longest(tokens: tuple[str | None, ...], i: int, phrases: dict[Phrase, list[Concept]], longest: int):
     for n in range(min(longest, len(tokens) - i), 0, -1):
-        readings = phrases.get(tokens[i : i + n])
+        readings = phrases.get(tokens[i : i + n])  # type: ignore[arg-type]  # a None never matches
         if readings:
             return readings, n
     return [], 0

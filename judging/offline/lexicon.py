@@ -261,6 +261,8 @@ VAGUE = frozenset(
 STOPWORDS = frozenset(
     normalise(
         "for a an the and or in on of to by from at made my your his her some pair set "
-        "der die das den dem ein eine einen im am zu vom von aus auf in"
+        "der die das den dem ein eine einen im am zu vom von aus auf in "
+        # Spanish: ESCI has a Spanish store, whose queries would otherwise ask for "para".
+        "de del la las el los para con y en un una al por"
     )
 )

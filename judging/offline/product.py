@@ -99,9 +99,20 @@ def has_type(fields: tuple[Phrase, ...], phrases: tuple[Phrase, ...]) -> bool:
 def product_type_name(product: ProductContext) -> str:
     """What the product is, for rationales and descriptions: the most specific known type
     named in its title, else the last segment of its category, else "product"."""
-    title = _title_fields(product)
-    found = [(len(p), c.value) for c in TYPES for p in c.terms if has_type(title, (p,))]
-    if found:
-        return max(found, key=lambda f: f[0])[1]
+    known = named_type(_title_fields(product))
+    if known:
+        return known
     segments = [s.strip() for s in product.category.split(">") if s.strip()]
     return segments[-1].lower() if segments else "product"
+
+
+def named_type(fields: tuple[Phrase, ...]) -> str | None:
+    """The most specific built-in product type the fields name, or None."""
+    words = {t for tokens in fields for t in tokens}
+    found = [
+        (len(p), c.value)
+        for c in TYPES
+        for p in c.terms
+        if p[0] in words and has_type(fields, (p,))  # the set test skips most types cheaply
+    ]
+    return max(found, key=lambda f: f[0])[1] if found else None

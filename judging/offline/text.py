@@ -7,6 +7,7 @@ German query meets an English product and the other way round.
 """
 
 import functools
+import itertools
 import re
 
 # German word -> English text. Only words a shopper types for fashion; everything else
@@ -193,7 +194,7 @@ ENGLISH = {
     "pullover": "jumper",
     "tee": "tshirt",
     "rucksack": "backpack",
-    "ladie": "women",
+    "lady": "women",
     "woman": "women",
     "womens": "women",
     "female": "women",
@@ -212,29 +213,31 @@ ENGLISH = {
     "children": "kids",
 }
 
-NEGATORS = frozenset({"not", "without", "no", "non", "never", "except"})
+NEGATORS = frozenset({"not", "without", "no", "non", "never", "except", "sin"})  # sin: Spanish "without"
 
 # Multi-word terms that must not be split, because their parts mean something else alone:
 # faux leather is not leather ("handbag not leather" should accept it).
 _FUSED = [
-    (re.compile(r"\b(?:faux|vegan|pu|imitation)[\s-]+leather\b"), " fauxleather "),
-    (re.compile(r"\bt[\s-]?shirts?\b"), " tshirt "),
-    (re.compile(r"'s\b"), ""),
+    ("leather", re.compile(r"\b(?:faux|vegan|pu|imitation)[\s-]+leather\b"), " fauxleather "),
+    ("shirt", re.compile(r"\bt[\s-]?shirts?\b"), " tshirt "),
+    ("'s", re.compile(r"'s\b"), ""),
 ]
 _WORD = re.compile(r"[^\W_]+")
 # No plain "s": English plurals would collide with German stems ("huts" -> "hut").
 _GERMAN_ENDINGS = ("en", "er", "es", "em", "e", "n")
+# First letters of every German word and compound known: a word's inflected forms keep them.
+_GERMAN_STARTS = frozenset(word[:3] for word in (*GERMAN, *COMPOUNDS))
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise(text: str) -> tuple[str, ...]:
-    """Canonical English tokens of text (lower case, German translated, plurals folded)."""
+    """Canonical English tokens of text (lower case, German translated, plurals folded).
+    Cached: a product's title and description are read for every query it is judged for."""
     text = text.lower()
-    for pattern, replacement in _FUSED:
-        text = pattern.sub(replacement, text)
-    tokens: list[str] = []
-    for word in _WORD.findall(text):
-        tokens.extend(_word(word))
-    return tuple(tokens)
+    for hint, pattern, replacement in _FUSED:
+        if hint in text:  # a substring test is far cheaper than the pattern
+            text = pattern.sub(replacement, text)
+    return tuple(itertools.chain.from_iterable(map(_word, _WORD.findall(text))))
 
 
 @functools.lru_cache(maxsize=8192)
@@ -249,6 +252,8 @@ def _german(word: str) -> str | None:
     """English text for a German word, a German inflected form or a German compound."""
     if word in GERMAN_EXACT:
         return GERMAN_EXACT[word]
+    if word[:3] not in _GERMAN_STARTS and not word.startswith(COMPOUND_MODIFIERS):
+        return None  # no German word starts like it: most English words end here
     for form in _german_forms(word):
         if form in COMPOUNDS:
             return COMPOUNDS[form]
@@ -276,11 +281,17 @@ def _english(word: str) -> tuple[str, ...]:
     if word == "s":  # left over from "women's"-like forms
         return ()
     # Crude plural folding, applied to query and product alike: "boots" -> "boot",
-    # "dresses" -> "dress"; consistency matters more than correct English.
-    if word.endswith("sses"):
+    # "dresses" -> "dress", "boxes" -> "box", "accessories" -> "accessory"; consistency
+    # matters more than correct English. Final "ie" folds onto "y" with "ies", so that
+    # "hoodie", "hoodies" and "hoody" meet.
+    if word.endswith("sses") or word.endswith(("xes", "ches", "shes")) and len(word) > 4:
         word = word[:-2]
+    elif len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
     elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
+    if len(word) > 3 and word.endswith("ie"):
+        word = word[:-2] + "y"
     return (ENGLISH.get(word, word),)
 
 
@@ -289,11 +300,18 @@ def find(tokens: tuple[str, ...], needle: tuple[str, ...]) -> list[int]:
     n = len(needle)
     if not n:
         return []
+    first = needle[0]
+    if first not in tokens:  # the common case, answered at C speed
+        return []
     hits = []
-    for i in range(len(tokens) - n + 1):
+    i = tokens.index(first)
+    while True:
         if tokens[i : i + n] == needle and not any(t in NEGATORS for t in tokens[max(0, i - 2) : i]):
             hits.append(i)
-    return hits
+        try:
+            i = tokens.index(first, i + 1)
+        except ValueError:
+            return hits
 
 
 def contains(fields, needles) -> bool:

@@ -34,8 +34,12 @@ def vocabulary_from_products(products: Iterable[ProductContext]) -> dict[str, li
             for name in ATTRIBUTE_KEYS[attribute]:
                 found[key].update(_values(attributes.get(name)))
         title = (normalise(product.title),)
+        words = set(title[0])
         for key, concepts in _TITLE_CONCEPTS.items():
-            found[key].update(c.value for c in concepts if contains(title, c.terms))
+            # The set test skips the concepts whose words the title lacks, cheaply.
+            found[key].update(
+                c.value for c in concepts if any(t[0] in words for t in c.terms) and contains(title, c.terms)
+            )
     return {key: sorted(values) for key, values in found.items()}
 
 
