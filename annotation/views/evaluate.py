@@ -29,9 +29,9 @@ from .params import page_number
 
 METRIC_ROWS_PER_PAGE = 50
 WORST_N = 10
-# The judging app rates its rule-based baseline under this name (judging.offline); its
-# figures must not pass for an LLM's.
-OFFLINE_RATER = "offline-baseline-v1"
+# The judging app rates its offline baseline under names starting so (judging.offline,
+# one per version); its figures must not pass for an LLM's.
+OFFLINE_RATER_PREFIX = "offline-baseline"
 SHOWN_RATERS = 10
 
 
@@ -131,7 +131,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         means=mean_rows(metrics),
         rows=page,
         raters=raters,
-        offline=OFFLINE_RATER in raters,
+        offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and access.can_manage_jobs(request.user, project),
     )
     return _respond(request, template, "metrics", ctx)
@@ -187,7 +187,7 @@ def run_compare(request, project_id: int):
         ],
         lower_is_better=metric in LOWER_IS_BETTER,
         raters=raters,
-        offline=OFFLINE_RATER in raters,
+        offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         worst_n=WORST_N,
     )
     return _respond(request, template, "comparison", ctx)

@@ -18,6 +18,8 @@ from .guideline import offline_guideline
 from .judge import offline_judge
 from .vocabulary import vocabulary_from_products
 
-OFFLINE_MODEL = "offline-baseline-v1"
+# The name is part of every cache key: a new version of the judge's logic gets a new name,
+# so labels of an older version are never served as this one's.
+OFFLINE_MODEL = "offline-baseline-v2"
 
 __all__ = ["OFFLINE_MODEL", "offline_describe", "offline_guideline", "offline_judge", "vocabulary_from_products"]

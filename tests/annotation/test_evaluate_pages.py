@@ -202,13 +202,13 @@ def test_bad_settings_are_a_400_with_the_forms_error(world, params, field):
 def test_llm_figures_are_marked_provisional_and_the_offline_baseline_as_such(world):
     project = world["project"]
     for pair in Pair.objects.filter(project=project):
-        Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="offline-baseline-v1", value=1)
+        Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="offline-baseline-v2", value=1)
 
     llm = world["lead"].get(metrics_url(world, source="llm")).content.decode()
     gold = world["lead"].get(metrics_url(world)).content.decode()
 
     assert "LLM labels (not gold): provisional figures, not gold." in llm
-    assert "offline baseline" in llm and "offline-baseline-v1" in llm
+    assert "offline baseline" in llm and "offline-baseline-v2" in llm
     assert "provisional" not in gold
 
 

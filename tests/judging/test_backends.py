@@ -257,4 +257,4 @@ def test_the_offline_backend_answers_every_step_without_network():
     assert guideline.ok and guideline.value.requirements
     assert "blue" in description.value.lower()
     assert verdict.value.value == 2
-    assert {guideline.model, description.model, verdict.model} == {"offline-baseline-v1"}
+    assert {guideline.model, description.model, verdict.model} == {"offline-baseline-v2"}

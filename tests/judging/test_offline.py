@@ -99,7 +99,7 @@ BLUE_RUNNERS = product(
 
 
 def test_the_model_name_marks_labels_as_the_offline_baseline():
-    assert OFFLINE_MODEL == "offline-baseline-v1"
+    assert OFFLINE_MODEL == "offline-baseline-v2"
 
 
 # --- guideline ----------------------------------------------------------------------
