@@ -3,7 +3,7 @@ the ordinal scale (top label vs bottom label), and the lead's error category for
 the paper's error analysis, kept in the product."""
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
@@ -14,18 +14,16 @@ from judging.models import Judgment
 from ..agreement.data import HUMAN_GOLD, scale_of
 from ..models import DisagreementTag, ErrorCategory
 
-
-class _DisagreementAnnotations(TypedDict):
-    # Set on every pair returned: the filter compares llm_value with a scale value.
-    llm_value: int
-    llm_label_id: int
-    error_category: str | None  # None: untagged
-
-
 if TYPE_CHECKING:  # django_stubs_ext is a development requirement, for mypy only
-    from typing import TypeAlias
+    from typing import TypeAlias, TypedDict
 
     from django_stubs_ext import WithAnnotations
+
+    class _DisagreementAnnotations(TypedDict):
+        # Set on every pair returned: the filter compares llm_value with a scale value.
+        llm_value: int
+        llm_label_id: int
+        error_category: str | None  # None: untagged
 
     # A Pair as hard_disagreements() returns it.
     DisagreementPair: TypeAlias = WithAnnotations[Pair, _DisagreementAnnotations]
