@@ -5,6 +5,8 @@ are raw ids (no <select> with every row), the joins a changelist needs are named
 explicitly, and the exact total count is skipped.
 """
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
@@ -143,10 +145,11 @@ class LabelAdminForm(forms.ModelForm):
         model = Label
         fields = "__all__"
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         # The database checks these too, but only at commit (deferred foreign keys),
         # which would surface as a server error instead of a form error.
-        cleaned = super().clean()
+        super().clean()  # returns self.cleaned_data (typed Optional for overrides)
+        cleaned = self.cleaned_data
         project, pair, value = cleaned.get("project"), cleaned.get("pair"), cleaned.get("value")
         if project and pair and pair.project_id != project.id:
             self.add_error("pair", "This pair belongs to another project.")

@@ -203,8 +203,8 @@ def compare_runs(
     """Run b against baseline run a, both scored with the same labels, k and cut."""
     if run_a.project_id != run_b.project_id:
         raise MetricsError("runs of different projects cannot be compared: their labels and scales differ")
-    options = dict(k=k, relevant_min_value=relevant_min_value, label_source=label_source)
-    metrics_a, metrics_b = run_metrics(run_a, **options), run_metrics(run_b, **options)
+    metrics_a = run_metrics(run_a, k=k, relevant_min_value=relevant_min_value, label_source=label_source)
+    metrics_b = run_metrics(run_b, k=k, relevant_min_value=relevant_min_value, label_source=label_source)
     return compare_run_metrics(
         metrics_a, metrics_b, metric=metric, resamples=resamples, confidence=confidence, seed=seed
     )

@@ -4,6 +4,8 @@ They read query strings, so every field is optional with the default a first vis
 needs; a value that is present but wrong is a form error (400), never silently replaced.
 """
 
+from typing import Any
+
 from django import forms
 
 from .metrics import METRICS
@@ -70,14 +72,17 @@ class CompareForm(MetricSettingsForm):
         super().__init__(*args, **kwargs)
         # Only the project's runs are choices, so a foreign run id is a form error.
         runs = SearchRun.objects.filter(project=project).order_by("-created_at", "-id")
-        self.fields["a"].queryset = runs
-        self.fields["b"].queryset = runs
+        for name in ("a", "b"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = runs
 
     def clean_metric(self) -> str:
         return self.cleaned_data.get("metric") or "ndcg"
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (typed Optional for overrides)
+        cleaned = self.cleaned_data
         a, b = cleaned.get("a"), cleaned.get("b")
         if a is not None and a == b:
             self.add_error("b", "Choose two different runs.")

@@ -1,6 +1,8 @@
 """Reads that are reused across views and the API. Every entry point is scoped to the
 projects the user may see, so a foreign id is a 404 rather than a leak."""
 
+from typing import TYPE_CHECKING, cast
+
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
@@ -27,6 +29,37 @@ from .models import (
     SearchResult,
     SearchRun,
 )
+
+if TYPE_CHECKING:  # django_stubs_ext is a development requirement, for mypy only
+    from typing import TypeAlias, TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _ProjectCounts(TypedDict):
+        query_count: int
+        product_count: int
+        pair_count: int
+        run_count: int
+        label_count: int
+        gold_count: int
+
+    class _StoredImages(TypedDict):
+        stored_images: list[ProductImage]
+
+    class _ShownResult(TypedDict):
+        gold_name: str | None
+        llm_label: Label | None
+        llm_name: str | None
+        thumbnail: ProductImage | None
+
+    ProjectWithCounts: TypeAlias = WithAnnotations[Project, _ProjectCounts]
+    # What run_queries_page sets on its results and queries for the run page.
+    ShownResult: TypeAlias = WithAnnotations[SearchResult, _ShownResult]
+
+    class _ShownQuery(TypedDict):
+        top_results: list[ShownResult]
+
+    ShownQuery: TypeAlias = WithAnnotations[Query, _ShownQuery]
 
 QUERIES_PER_PAGE = 50
 RUN_QUERIES_PER_PAGE = 20
@@ -55,7 +88,7 @@ def _count(model, *, link: str = "project", **filters) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
 
 
-def _with_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
+def _with_counts(projects: QuerySet[Project]) -> "QuerySet[ProjectWithCounts]":
     return projects.annotate(
         query_count=_count(Query),
         product_count=_count(Product),
@@ -66,7 +99,7 @@ def _with_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
     )
 
 
-def projects_with_counts(user) -> QuerySet[Project]:
+def projects_with_counts(user) -> "QuerySet[ProjectWithCounts]":
     return _with_counts(projects_for_user(user)).order_by("name")
 
 
@@ -131,7 +164,7 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
     result_page.object_list = list(result_page.object_list)
 
     level_names = dict(run.project.levels.values_list("value", "name"))
-    results = (
+    results = list(
         SearchResult.objects.filter(run=run, query_id__in=[q.id for q in result_page.object_list], rank__lte=top_k)
         .select_related("product", "pair")
         .prefetch_related(
@@ -143,15 +176,18 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
         )
         .order_by("query_id", "rank")
     )
-    results = list(results)
     llm_labels = latest_llm_labels({result.pair_id for result in results})
-    by_query: dict[int, list[SearchResult]] = {}
-    for result in results:
+    by_query: dict[int, list[ShownResult]] = {}
+    # The casts name the attributes set here (and the prefetch's, which the plugin types
+    # only on the queryset's own model, not through product__).
+    for result in cast("list[ShownResult]", results):
+        product = cast("WithAnnotations[Product, _StoredImages]", result.product)
+        llm_label = llm_labels.get(result.pair_id)
         result.gold_name = level_names.get(result.pair.gold_value) if result.pair.gold_value is not None else None
-        result.llm_label = llm_labels.get(result.pair_id)
-        result.llm_name = level_names.get(result.llm_label.value) if result.llm_label else None
-        result.thumbnail = result.product.stored_images[0] if result.product.stored_images else None
+        result.llm_label = llm_label
+        result.llm_name = level_names.get(llm_label.value) if llm_label else None
+        result.thumbnail = product.stored_images[0] if product.stored_images else None
         by_query.setdefault(result.query_id, []).append(result)
-    for query in result_page.object_list:
+    for query in cast("list[ShownQuery]", result_page.object_list):
         query.top_results = by_query.get(query.id, [])
     return result_page

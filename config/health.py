@@ -4,7 +4,7 @@ ok/failed per part (nothing an outsider could use)."""
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -29,7 +29,7 @@ def _broker_and_worker() -> tuple[str, str]:
 
 @never_cache
 @require_safe
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     parts: dict[str, str] = {}
     try:
         parts["database"] = _database()

@@ -8,6 +8,7 @@ CELERY_BROKER_URL switches to the full stack (PostgreSQL + Redis + `celery worke
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -107,7 +108,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dj_database_url.DBConfig | dict[str, Any]:
     url = env_str("DATABASE_URL")
     if not url:
         return {
@@ -289,7 +290,7 @@ if QRELAY_REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "qrelay"}}
 
-LOGGING = {
+LOGGING: dict[str, Any] = {  # a logging.dictConfig() dict: nested and heterogeneous
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},

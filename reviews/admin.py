@@ -1,9 +1,11 @@
 """Admin for the review side. Policy versions are immutable once saved: every routing
 decision and gold label records the version it was made under."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max
 
 from .forms import KeywordsField, SegmentsField
@@ -28,11 +30,15 @@ class RoutingPolicyForm(forms.ModelForm):
             if name in self.fields:
                 self.fields[name].required = False
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (typed Optional for overrides)
+        data = self.cleaned_data
         for name in DEFAULTED:
             if data.get(name) is None and name not in self.errors:
-                data[name] = RoutingPolicy._meta.get_field(name).get_default()
+                field = RoutingPolicy._meta.get_field(name)
+                if not isinstance(field, models.Field):  # DEFAULTED names columns, not relations
+                    raise TypeError(f"RoutingPolicy.{name} is not a column")
+                data[name] = field.get_default()
         return data
 
 

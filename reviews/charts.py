@@ -115,9 +115,9 @@ def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], titl
         for k, count in enumerate(counts):
             share = count / total
             bar_h = inner_h * share
-            x = x0 + k * bar_w
+            bar_x = x0 + k * bar_w
             body.append(
-                f'<rect x="{x:.1f}" y="{top + inner_h - bar_h:.1f}" width="{bar_w - 1:.1f}" height="{bar_h:.1f}" '
+                f'<rect x="{bar_x:.1f}" y="{top + inner_h - bar_h:.1f}" width="{bar_w - 1:.1f}" height="{bar_h:.1f}" '
                 f'fill="{PALETTE[k % len(PALETTE)]}"><title>{_t(group)} · {_t(series[k] if k < len(series) else k)}: '
                 f"{count} ({share:.0%})</title></rect>"
             )

@@ -1,8 +1,14 @@
+from typing import TYPE_CHECKING, Any
+
 from django import forms
+from django.db import models
 
 from .models import RoutingPolicy
 from .routing import SEGMENT_DIMENSIONS, PolicyView, segment_set
 from .services.policies import POLICY_FIELDS
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
 MAX_KEYWORDS = 100
@@ -88,8 +94,11 @@ class SegmentsField(forms.CharField):
         return sorted(rules, key=lambda r: (r["by"], r["key"]))
 
 
-def _help(name: str) -> str:
-    return RoutingPolicy._meta.get_field(name).help_text
+def _help(name: str) -> "StrOrPromise":
+    field = RoutingPolicy._meta.get_field(name)
+    if not isinstance(field, models.Field):  # the form's fields mirror columns, not relations
+        raise TypeError(f"RoutingPolicy.{name} is not a column")
+    return field.help_text
 
 
 class PolicyForm(forms.Form):
@@ -155,8 +164,9 @@ class PolicyForm(forms.Form):
 
     KEEP_WHEN_MISSING = ("route_segments", "target_alpha", "min_segment_n", "hourly_rate")
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (typed Optional for overrides)
+        data = self.cleaned_data
         for name in self.KEEP_WHEN_MISSING:
             if name not in self.data or (data.get(name) is None and name not in self.errors):
                 data[name] = self.initial.get(name)

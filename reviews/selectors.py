@@ -4,6 +4,7 @@ see (annotation.access.project_for_user), so a foreign id is a 404."""
 import math
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Self
 
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
@@ -61,7 +62,9 @@ QUEUE_COUNT_CAP = 1_000
 class QueueSize(int):
     """A count that stopped at QUEUE_COUNT_CAP when `capped`; it prints as "1,000+"."""
 
-    def __new__(cls, count: int, *, capped: bool = False):
+    capped: bool
+
+    def __new__(cls, count: int, *, capped: bool = False) -> Self:
         size = super().__new__(cls, count)
         size.capped = capped
         return size

@@ -60,7 +60,9 @@ def stream(blocks, kind: str, stem: str) -> StreamingHttpResponse:
 
 
 def file_responses(*kinds: str) -> dict:
-    responses = {(200, CONTENT_TYPES[kind].split(";")[0]): OpenApiTypes.STR for kind in kinds}
+    responses: dict[int | tuple[int, str], OpenApiTypes | OpenApiResponse] = {
+        (200, CONTENT_TYPES[kind].split(";")[0]): OpenApiTypes.STR for kind in kinds
+    }
     responses[400] = OpenApiResponse(
         description="The data cannot be written in this format (e.g. whitespace in an id for TREC)."
     )

@@ -79,7 +79,9 @@ class UploadView(ProjectScopedView):
     def target(self):
         """Checked before the body is read: a foreign object is a 404 whatever is sent."""
 
-    def post(self, request, project_id: int, **kwargs):
+    def upload(self, request) -> Response:
+        """What every subclass's post does; each declares its own post for its URL's
+        parameters and its schema."""
         self.target()
         require_lead(self.request.user, self.project, self.action_name)
         given = self.serializer_class(data=request.data)
@@ -109,7 +111,7 @@ class RunResultsUpload(UploadView):
 
     @extend_schema(request=UploadSerializer, responses=UPLOAD_RESPONSES, summary="Upload a run's results")
     def post(self, request, project_id: int, run_id: int):
-        return super().post(request, project_id, run_id=run_id)
+        return self.upload(request)
 
     def run(self, path: Path, data: dict):
         run = self.run_object
@@ -121,7 +123,7 @@ class QueriesUpload(UploadView):
 
     @extend_schema(request=UploadSerializer, responses=UPLOAD_RESPONSES, summary="Import queries from a file")
     def post(self, request, project_id: int):
-        return super().post(request, project_id)
+        return self.upload(request)
 
     def run(self, path: Path, data: dict):
         return queries_import(project=self.project, path=path, fmt=data.get("format"))
@@ -132,7 +134,7 @@ class ProductsUpload(UploadView):
 
     @extend_schema(request=UploadSerializer, responses=UPLOAD_RESPONSES, summary="Import products from a file")
     def post(self, request, project_id: int):
-        return super().post(request, project_id)
+        return self.upload(request)
 
     def run(self, path: Path, data: dict):
         return products_import(project=self.project, path=path, fmt=data.get("format"))
@@ -144,7 +146,7 @@ class LabelsUpload(UploadView):
 
     @extend_schema(request=LabelUploadSerializer, responses=UPLOAD_RESPONSES, summary="Import human labels from a file")
     def post(self, request, project_id: int):
-        return super().post(request, project_id)
+        return self.upload(request)
 
     def run(self, path: Path, data: dict):
         return labels_import(

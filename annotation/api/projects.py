@@ -72,7 +72,9 @@ class ProjectDetail(ProjectScopedView):
         return Response(ProjectDetailSerializer(project, context=context).data)
 
 
-class ScaleContextMixin:
+class ScaleContextMixin(ProjectScopedView):
+    """The scale's level names in the serializer context (a project-scoped view's)."""
+
     @cached_property
     def level_names(self) -> dict[int, str]:
         return dict(self.project.levels.values_list("value", "name"))

@@ -53,7 +53,7 @@ class Origin:
         return cls(parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80))
 
 
-def _allowed_by_operator(host: str, address: ipaddress._BaseAddress) -> bool:
+def _allowed_by_operator(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     for entry in settings.QRELAY_CONNECTOR_ALLOWED_HOSTS:
         if entry == host:
             return True
@@ -73,7 +73,7 @@ _IPV4_CARRIERS = [
 ]
 
 
-def _public(address: ipaddress._BaseAddress) -> bool:
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             address = address.ipv4_mapped
@@ -90,7 +90,9 @@ def resolve_checked(host: str, port: int) -> str:
         raise FetchError(f"cannot resolve {host}: {exc}") from None
     addresses = []
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        host_address = info[4][0]
+        assert isinstance(host_address, str)  # an AF_INET or AF_INET6 address: (host, port, …)
+        address = ipaddress.ip_address(host_address.split("%", 1)[0])
         if address not in addresses:
             addresses.append(address)
     if not addresses:

@@ -146,7 +146,8 @@ def connector_fetch_run(
     k = k or connector.k
     queries = list(queries)
     name = name.strip()
-    if not name or len(name) > SearchRun._meta.get_field("name").max_length:
+    max_length = SearchRun._meta.get_field("name").max_length
+    if not name or (max_length is not None and len(name) > max_length):
         raise ConnectorError("the run needs a name of at most 200 characters")
     if SearchRun.objects.filter(project=project, name=name).exists():
         raise ConnectorError(f"a run named {name!r} exists already")

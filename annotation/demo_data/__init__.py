@@ -82,7 +82,7 @@ def write_demo_files(directory: pathlib.Path, *, seed: int = 7) -> dict[str, pat
     return paths
 
 
-def _write_csv(path: pathlib.Path, header: list[str], rows: list[list]) -> None:
+def _write_csv(path: pathlib.Path, header: list[str], rows: list[list[object]]) -> None:
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)

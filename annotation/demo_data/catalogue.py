@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clothing import CLOTHING
 from .rankers import product_bag
@@ -185,7 +186,7 @@ class DemoProduct:
     brand: str
     category: str
     description: str
-    attributes: dict
+    attributes: dict[str, Any]
     silhouette: str
     popularity: float  # tie-breaker shared by both rankers, like a sales rank
     images: list[str] = field(default_factory=list)
@@ -217,7 +218,7 @@ def make_products(rng: random.Random) -> list[DemoProduct]:
     return products
 
 
-def _make_product(rng: random.Random, spec: dict) -> DemoProduct:
+def _make_product(rng: random.Random, spec: dict[str, Any]) -> DemoProduct:
     ptype = TYPES_BY_KEY[spec["type"]]
     brand = spec.get("brand") or rng.choice([b.name for b in BRANDS if ptype.key in b.types])
     brand_styles = next(b.styles for b in BRANDS if b.name == brand)

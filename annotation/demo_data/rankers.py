@@ -148,7 +148,8 @@ def _prefix_match(a: str, b: str) -> bool:
 @functools.lru_cache(maxsize=256)
 def _parse(query: str) -> tuple[tuple[set[str], ...], tuple[set[str], ...]]:
     """(positive slots, negated slots); a negator applies to the one word after it."""
-    positives, negatives = [], []
+    positives: list[set[str]] = []
+    negatives: list[set[str]] = []
     words = [t for t in _tokens(query) if t not in STOPWORDS]
     for i, token in enumerate(words):
         if token in NEGATORS:

@@ -78,7 +78,7 @@ def _gold_chunks(
             out = []
             for pair_id, qid, query, pid, title, value, provenance, policy, updated in batch:
                 humans, model = found.get(pair_id, _NO_DETAILS)
-                row = (
+                row: tuple = (
                     qid,
                     query,
                     pid,
@@ -114,7 +114,7 @@ def _pair_details(label_chunks: Iterator[list[tuple[int, str, str]]]):
         models: dict[int, str] = {}
         while True:
             if not pending:
-                pending = next(label_chunks, None) or []
+                pending = next(label_chunks, [])
                 if not pending:
                     break
             if pending[-1][0] <= upto:

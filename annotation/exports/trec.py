@@ -25,9 +25,10 @@ def _trec_keeps_order(results: list[tuple[str, float | None]]) -> bool:
     """Whether trec_eval, which sorts by score descending and then docno descending,
     reads these (docno, score) rows in the order given."""
     # A missing score cannot be written, even for a query with a single result.
-    if any(score is None for _, score in results):
+    scored = [(docno, score) for docno, score in results if score is not None]
+    if len(scored) < len(results):
         return False
-    for (id_a, score_a), (id_b, score_b) in pairwise(results):
+    for (id_a, score_a), (id_b, score_b) in pairwise(scored):
         if score_a < score_b or (score_a == score_b and id_a < id_b):
             return False
     return True
@@ -65,7 +66,8 @@ def export_run_trec(
         keep = scores == "auto" and _trec_keeps_order(ranked)
         n = len(ranked)
         return "".join(
-            f"{qid} Q0 {pid} {position} {_score_text(score) if keep else n - position + 1} {tag}\n"
+            # keep holds only when every score is set; `is not None` tells the type checker so.
+            f"{qid} Q0 {pid} {position} {_score_text(score) if keep and score is not None else n - position + 1} {tag}\n"
             for position, (pid, score) in enumerate(ranked, start=1)
         )
 

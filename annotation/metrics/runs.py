@@ -4,7 +4,7 @@ and feeds the per-query figures; `unjudged_pairs`: the holes a judge job should 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, RowRange, Sum, Value, When, Window
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, RowRange, Sum, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from ..models import Pair, Query, SearchResult, SearchRun
@@ -78,7 +78,9 @@ class RunMetrics:
         }
 
 
-def _read_top(run: SearchRun, scale: MetricScale, k: int, label_source: str):
+def _read_top(
+    run: SearchRun, scale: MetricScale, k: int, label_source: str
+) -> tuple[dict[int, list[int | None]], dict[int, int], dict[int, int]]:
     """The label values of every query's top k ({query id: [value or None] * k}), the
     position of its first relevant result wherever it is ({query id: position}) and the
     length of its list ({query id: results}).
@@ -198,7 +200,7 @@ def run_metrics(
     return result
 
 
-def unjudged_pairs(run: SearchRun, *, k: int | None = None, label_source: str = "gold"):
+def unjudged_pairs(run: SearchRun, *, k: int | None = None, label_source: str = "gold") -> "QuerySet[Pair, int]":
     """The pairs of the run's results (within the top k of each query, if k is given)
     that have no label of label_source: the holes a judge job should fill. A queryset of
     Pair ids, so callers can hand it to a job without loading it."""

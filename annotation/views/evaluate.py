@@ -7,8 +7,10 @@ access-checked selectors, so a foreign id is a 404; a bad k, label source or run
 is a 400 that shows the form's errors.
 """
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
@@ -19,6 +21,7 @@ from ..forms import (
     DEFAULT_K,
     FILLABLE_SOURCES,
     METRIC_TITLES,
+    SOURCE_CHOICES,
     CompareForm,
     RunMetricsForm,
 )
@@ -104,7 +107,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
     project = run.project
     # Defaults first, so that the form shows the figures' settings on a first visit too.
     form = RunMetricsForm({"k": DEFAULT_K, "source": "gold", "sort": "ndcg", "order": "worst", **request.GET.dict()})
-    ctx = {"project": project, "run": run, "form": form}
+    ctx: dict[str, object] = {"project": project, "run": run, "form": form}
     template = "annotation/run_metrics.html"
     if not form.is_valid():
         return _respond(request, template, "metrics", ctx, status=400)
@@ -117,14 +120,15 @@ def run_metrics_page(request, project_id: int, run_id: int):
         ctx["error"] = str(exc)
         return _respond(request, template, "metrics", ctx, status=409)
     rows = sorted_rows(metrics.queries, sort, order)
-    page = Paginator(rows, METRIC_ROWS_PER_PAGE).get_page(page_number(request))
+    # Any: the page's rows become (row, metric values) pairs for the table.
+    page: Page[Any] = Paginator(rows, METRIC_ROWS_PER_PAGE).get_page(page_number(request))
     page.object_list = [(row, [getattr(row.metrics, name) for name in METRICS]) for row in page.object_list]
     raters = label_raters(project, source)
     ctx.update(
         metrics=metrics,
         k=k,
         source=source,
-        source_title=dict(form.fields["source"].choices)[source],
+        source_title=dict(SOURCE_CHOICES)[source],
         sort=sort,
         order=order,
         columns=[{"name": name, "title": metric_title(name, k)} for name in METRICS],
@@ -142,7 +146,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
 def run_compare(request, project_id: int):
     project = access.project_for_user(request.user, project_id)
     template = "annotation/run_compare.html"
-    ctx = {"project": project}
+    ctx: dict[str, object] = {"project": project}
     if "a" not in request.GET or "b" not in request.GET:
         # A first visit (or one from a run's page, ?b=): nothing computed yet; B is that
         # run or the newest, A the newest other run.
@@ -173,7 +177,7 @@ def run_compare(request, project_id: int):
         metric_title=title,
         k=k,
         source=source,
-        source_title=dict(form.fields["source"].choices)[source],
+        source_title=dict(SOURCE_CHOICES)[source],
         comparison=comparison,
         worsened=[
             {"delta": d, "delta_text": f"{d.delta:+.3f}", "query_id": links_b.get(d.external_id)}

@@ -1,6 +1,10 @@
 """Query-string parameters of the annotation pages: these pages only display, so a bad
 value falls back to a default instead of failing."""
 
+from typing import TypeVar
+
+_Default = TypeVar("_Default", int, None)
+
 
 def page_number(request) -> int:
     # Out-of-range numbers are clamped by Paginator.get_page; junk means the first page.
@@ -10,7 +14,7 @@ def page_number(request) -> int:
         return 1
 
 
-def int_param(request, name: str, *, default: int | None, low: int, high: int | None = None) -> int | None:
+def int_param(request, name: str, *, default: _Default, low: int, high: int | None = None) -> int | _Default:
     try:
         value = int(request.GET[name])
     except (KeyError, ValueError):

@@ -1,6 +1,8 @@
 """Human vs human: Cohen's κ, weighted κ and agreement per pair of human raters, and
 their mean weighted by the pairs each pair of raters shares (figures as in `report`)."""
 
+from typing import Any
+
 import numpy as np
 
 from annotation.models import Project
@@ -53,7 +55,7 @@ def human_figures(hp: HumanPairs, ctx: Context, *, detail: bool = False) -> dict
         "weighted_kappa": kappa(confusion, weighted=True),
         "agreement": accuracy(confusion),
     }
-    out = {
+    out: dict[str, Any] = {
         name: weighted_mean_figure(point[name], n, boot[name], n=total, reason=reason)
         for name in ("kappa", "weighted_kappa", "agreement")
     }

@@ -14,6 +14,8 @@ a summary or segment counts the pairs compared: those with a human label or huma
 (a pair only the LLM labelled has a single rater and adds nothing to any figure).
 """
 
+from typing import Any
+
 import numpy as np
 
 from annotation.models import Project
@@ -47,7 +49,7 @@ def _pair_figures(
     size, boot = ctx.scale.size, {"n_boot": ctx.n_boot, "seed": ctx.seed}
     domain = ctx.scale.values
     llm = one_hot(t.llm, size)
-    out = {
+    out: dict[str, Any] = {
         "n_pairs": int(t.w.sum()),
         "alpha": alpha_figure(t.h + llm, t.w, domain=domain, level=ctx.level, n_raters=raters_all, **boot),
         "alpha_humans": alpha_figure(t.h, t.w, domain=domain, level=ctx.level, n_raters=raters_human, **boot),
@@ -107,6 +109,7 @@ def project_agreement_summary(
     tables = agreement_tables(project, ctx.scale, counts=True)
     table, humans = tables.pairs, tables.humans
     n_humans = len(humans.labels_per_rater)
+    assert tables.any_llm is not None  # counts=True fills it
     figures = _pair_figures(
         table, ctx, raters_all=n_humans + tables.any_llm, raters_human=n_humans, any_llm=tables.any_llm, confusion=True
     )

@@ -12,12 +12,15 @@ from a multinomial over the groups is exactly resampling pairs with replacement,
 costs O(groups), not O(pairs), per replicate.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal, TypeGuard
 
 import krippendorff
 import numpy as np
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+LEVELS: tuple[Level, ...] = ("nominal", "ordinal", "interval", "ratio")
 N_BOOT = 1000
 SEED = 0
 # A CI is reported only when at least this share of the replicates gives a defined value.
@@ -159,14 +162,15 @@ def confusion_figures(
     replicates = resample_weights(weights, n_boot, seed)
     boot = replicates @ groups.reshape(len(groups), -1) if replicates.size else np.zeros((0, size * size))
     boot = boot.reshape(-1, size, size)
-    functions = {
+    functions: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "kappa": lambda c: kappa(c),
         "weighted_kappa": lambda c: kappa(c, weighted=True),
         "agreement": accuracy,
         "accuracy": accuracy,
-        "binary_accuracy": lambda c: binary_accuracy(c, cut),
         "macro_f1": macro_f1,
     }
+    if cut is not None:  # without a cut, binary_accuracy is reported missing below
+        functions["binary_accuracy"] = lambda c: binary_accuracy(c, cut)
     out = {}
     for name in metrics:
         if name == "binary_accuracy" and cut is None:
@@ -229,6 +233,10 @@ def alpha_from_coincidences(o: np.ndarray, domain: np.ndarray, level: str) -> np
         return np.where(expected > 0, 1.0 - observed / expected, np.nan)
 
 
+def _is_level(level: str) -> TypeGuard[Level]:
+    return level in LEVELS
+
+
 def alpha_figure(
     value_counts: np.ndarray,
     weights: np.ndarray,
@@ -240,7 +248,7 @@ def alpha_figure(
     seed: int = SEED,
 ) -> dict:
     """Krippendorff's α from grouped per-pair value counts; n = pairs with ≥ 2 values."""
-    if level not in LEVELS:
+    if not _is_level(level):
         raise ValueError(f"level of measurement must be one of {', '.join(LEVELS)}, got {level!r}")
     vc = np.asarray(value_counts, dtype=np.int64).reshape(-1, domain.size)
     weights = np.asarray(weights, dtype=np.int64)

@@ -2,6 +2,8 @@
 the pairs both labelled, with the figures a lead needs to pick a model and a routing
 threshold (reviews.calibration.figures) and the cost per 1,000 pairs."""
 
+from typing import Any
+
 import numpy as np
 
 from annotation.models import Project
@@ -53,7 +55,7 @@ def calibration_report(
         n_judged = len(judged.values)
         curve = routing_curve(compared)
         rows = reliability(compared)
-        entry = {
+        entry: dict[str, Any] = {
             "configuration": key.as_dict(),
             "label": key.label,
             "n_judged": n_judged,

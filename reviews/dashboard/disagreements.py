@@ -2,6 +2,9 @@
 the ordinal scale (top label vs bottom label), and the lead's error category for each —
 the paper's error analysis, kept in the product."""
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
 from annotation.access import require_lead
@@ -11,13 +14,27 @@ from judging.models import Judgment
 from ..agreement.data import HUMAN_GOLD, scale_of
 from ..models import DisagreementTag, ErrorCategory
 
+if TYPE_CHECKING:  # django_stubs_ext is a development requirement, for mypy only
+    from typing import TypeAlias, TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _DisagreementAnnotations(TypedDict):
+        # Set on every pair returned: the filter compares llm_value with a scale value.
+        llm_value: int
+        llm_label_id: int
+        error_category: str | None  # None: untagged
+
+    # A Pair as hard_disagreements() returns it.
+    DisagreementPair: TypeAlias = WithAnnotations[Pair, _DisagreementAnnotations]
+
 
 def max_gap(project: Project) -> int:
     """The largest distance on the scale, in steps (2 on a 0/1/2 scale)."""
     return scale_of(project).size - 1
 
 
-def hard_disagreements(project: Project, *, gap: int | None = None) -> QuerySet:
+def hard_disagreements(project: Project, *, gap: int | None = None) -> "QuerySet[DisagreementPair]":
     """Pairs with human gold whose latest LLM label is at least `gap` scale steps away
     from it (default: the whole scale apart), most searched queries first. Each pair
     carries llm_value, llm_label_id and its tag's category ('' = untagged)."""
@@ -45,10 +62,10 @@ def hard_disagreements(project: Project, *, gap: int | None = None) -> QuerySet:
     )
 
 
-def rows_for_page(pairs: list[Pair]) -> list[dict]:
+def rows_for_page(pairs: "list[DisagreementPair]") -> list[dict]:
     """The page's rows: each pair with its LLM rationale and its human labels."""
     ids = [p.id for p in pairs]
-    rationale = {}
+    rationale: dict[int, Mapping[str, object]] = {}
     for j in Judgment.objects.filter(label_id__in=[p.llm_label_id for p in pairs if p.llm_label_id]).values(
         "label_id", "rationale", "model"
     ):

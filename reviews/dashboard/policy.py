@@ -93,7 +93,7 @@ def policy_accept_recommendations(
     with transaction.atomic():
         current = policy_current(project)
         rules = rules_after_accepting(current.route_segments, by=by, recommendations=recommendations)
-        changes = {}
+        changes: dict[str, object] = {}
         if segment_set(rules) != segment_set(current.route_segments):
             changes["route_segments"] = rules
         if target != current.target_alpha:
@@ -122,7 +122,8 @@ def seconds_per_label(project: Project) -> tuple[float, int]:
     n = timed.count()
     if not n:
         return ASSUMED_SECONDS_PER_LABEL, 0
-    middle = list(timed.order_by("time_spent_ms").values_list("time_spent_ms", flat=True)[(n - 1) // 2 : n // 2 + 1])
+    ordered = timed.order_by("time_spent_ms").values_list("time_spent_ms", flat=True)
+    middle = [ms for ms in ordered[(n - 1) // 2 : n // 2 + 1] if ms is not None]  # none is: filtered above
     return sum(middle) / len(middle) / 1000, n
 
 

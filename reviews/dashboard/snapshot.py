@@ -62,7 +62,9 @@ def _touch_key(project: Project) -> str:
     return _key(project, "touched")
 
 
-def compute_part(project: Project, part: str, options: dict | None = None) -> dict:
+def compute_part(project: Project, part: str, options: dict | None = None) -> dict | list[dict]:
+    """One part's data: a page part's dict, or what the agreement function named `part`
+    returns (agreement_by_segment returns a list)."""
     if part in FUNCTIONS:
         return FUNCTIONS[part](project, **(options or {}))
     if options:

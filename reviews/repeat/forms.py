@@ -6,6 +6,7 @@ names that are tokens, and a secret named by an environment variable, never stor
 
 import json
 import re
+from typing import Any
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -59,8 +60,10 @@ class ConnectorForm(forms.ModelForm):
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
         self.project = project
-        self.fields["method"].required = False
-        self.fields["method"].choices = [("", "preset's")] + list(SearchConnector.Method.choices)
+        method = self.fields["method"]
+        assert isinstance(method, forms.ChoiceField)  # the model field has choices
+        method.required = False
+        method.choices = [("", "preset's")] + list(SearchConnector.Method.choices)
         _bounds(self.fields["k"], 1, 1000)
         _bounds(self.fields["timeout_seconds"], 1, 120)
         generic, es = PRESETS["generic"], PRESETS["elasticsearch"]
@@ -134,8 +137,9 @@ class ConnectorForm(forms.ModelForm):
                 raise forms.ValidationError(f"Header {name!r}: a token name and a one-line text value, please.")
         return headers
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()  # returns self.cleaned_data (typed Optional for overrides)
+        data = self.cleaned_data
         header, env = data.get("secret_header", "").strip(), data.get("secret_env", "").strip()
         if header and not HEADER_NAME.match(header):
             self.add_error("secret_header", "Not a valid header name.")
@@ -172,7 +176,9 @@ class ScheduleForm(forms.ModelForm):
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["connector"].queryset = SearchConnector.objects.filter(project=project)
+        connector = self.fields["connector"]
+        assert isinstance(connector, forms.ModelChoiceField)
+        connector.queryset = SearchConnector.objects.filter(project=project)
         _bounds(self.fields["top_n"], 1, 100_000)
         _bounds(self.fields["k"], 1, 1000)
         _bounds(self.fields["interval_minutes"], 5)

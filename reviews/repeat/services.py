@@ -109,6 +109,7 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
     if snapshot.status == MetricSnapshot.Status.FETCHING:
 
         def written(report: FetchReport) -> None:
+            assert report.run is not None  # on_written runs once the run is stored
             moved = MetricSnapshot.objects.filter(id=snapshot.id, status=MetricSnapshot.Status.FETCHING).update(
                 run=report.run,
                 run_name=report.run.name,
@@ -220,6 +221,7 @@ def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:
             else [f"judging ended {job.status}: {job.error}".strip()]
         )
         if fell and lower_coverage:
+            assert previous is not None  # lower_coverage compared with it
             notes.append(
                 f"not comparable (lower coverage): nDCG@{snapshot.k} fell from {previous_ndcg:.4f} to {ndcg:.4f} "
                 f"with coverage@{snapshot.k} {metrics.coverage or 0.0:.2f} against {previous.coverage:.2f}; "

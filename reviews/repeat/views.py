@@ -63,6 +63,7 @@ def _schedules(project) -> list[dict]:
 
 def _page(request, project, *, connector_form=None, schedule_form=None, editing=None, status: int = 200):
     connectors = list(SearchConnector.objects.filter(project=project))
+    top = top_queries(project, 1)
     ctx = {
         "project": project,
         "connectors": connectors,
@@ -70,7 +71,7 @@ def _page(request, project, *, connector_form=None, schedule_form=None, editing=
         "connector_form": connector_form or ConnectorForm(project=project, instance=editing),
         "schedule_form": schedule_form or ScheduleForm(project=project),
         "schedules": _schedules(project),
-        "probe_default": (top_queries(project, 1) or [None])[0],
+        "probe_default": top[0] if top else None,
     }
     return TemplateResponse(request, PAGE, ctx, status=status)
 
@@ -108,9 +109,9 @@ def connector_test(request, project_id: int, connector_id: int):
     if not form.is_valid():
         ctx["error"], status = "Give a query to test with.", 400
     else:
-        ctx["query"] = form.cleaned_data["query"]
+        query = ctx["query"] = form.cleaned_data["query"]
         try:
-            hits, ctx["problems"] = connector_search(connector=connector, query_text=ctx["query"])
+            hits, ctx["problems"] = connector_search(connector=connector, query_text=query)
         except (FetchError, SpecError, ConnectorError) as exc:
             # The engine's failure is reported on the page, not as an error of this request.
             ctx["error"] = str(exc)

@@ -37,7 +37,7 @@ def policy_current(project: Project) -> RoutingPolicy:
 _POLICY_VERSIONS: dict[tuple[int, int], RoutingPolicy | None] = {}
 
 
-def policy_version_of(project_id: int, version: int | None) -> RoutingPolicy | None:
+def policy_version_of(project_id: int, version: int) -> RoutingPolicy | None:
     key = (project_id, version)
     if key not in _POLICY_VERSIONS:
         policy = RoutingPolicy.objects.filter(project_id=project_id, version=version).order_by().first()

@@ -120,8 +120,10 @@ def _route_batch(project, ids, policy, view, summary) -> None:
                     )
                 )
         elif not signals[pair.id].invalid:
+            value = judgments[pair.id].value
+            assert value is not None  # a valid judgment has one (constraint judgment_ok_has_value)
             summary.auto_accepted += 1
-            accept.setdefault(judgments[pair.id].value, []).append(pair.id)
+            accept.setdefault(value, []).append(pair.id)
     with transaction.atomic():
         ReviewTask.objects.bulk_create(tasks, ignore_conflicts=True)
         for value, pair_ids in accept.items():

@@ -146,6 +146,7 @@ def dashboard(request, project_id: int):
         # Moving the target or the dimension redraws the segment table only.
         response = TemplateResponse(request, "reviews/dashboard.html#segments", ctx)
     else:
+        assert core is not None  # read above for every whole page
         ctx.update(
             core=core,
             summary=core["data"]["summary"],
@@ -183,6 +184,7 @@ def dashboard_accept(request, project_id: int):
     if not accepted.created:
         messages.info(request, f"Nothing changed: version {accepted.policy.version} already routes these segments.")
     else:
+        assert accepted.moves is not None  # a new version is always rerouted
         messages.success(
             request,
             f"Saved version {accepted.policy.version}: {accepted.moves.to_humans} pair(s) sent to humans, "

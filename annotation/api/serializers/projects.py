@@ -198,7 +198,11 @@ class PairFilter(RunScopedFilter):
 
 
 class LabelFilter(RunScopedFilter):
-    source = serializers.ChoiceField(choices=LabelSource.choices, required=False, help_text="llm or human.")
+    # The stubs see Field.source (a serializer is a field); the metaclass moves a declared
+    # field out of the class attributes, so this query parameter never replaces it.
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=LabelSource.choices, required=False, help_text="llm or human."
+    )
     pair = IdField(required=False, help_text="Only labels of this pair (id).")
     rater = serializers.CharField(
         required=False, max_length=TEXT_PARAM, help_text="Exact rater: a model name or a username."

@@ -3,6 +3,7 @@ as JSON (--json) for machines; --by adds one row per segment or annotator."""
 
 import json
 import re
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -64,7 +65,7 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
         if options["boot"] < 0 or options["limit"] < 1:
             raise CommandError("--boot must be ≥ 0 and --limit ≥ 1")
         common = {"level": options["level"], "n_boot": options["boot"], "seed": options["seed"]}
-        result = {"summary": project_agreement_summary(project, **common)}
+        result: dict[str, Any] = {"summary": project_agreement_summary(project, **common)}
         by = options["by"]
         if by == "annotator":
             result["annotators"] = annotator_agreement(project, **common)
