@@ -105,7 +105,9 @@ def require_label_source(user: Any, project: Project, source: str) -> None:
         require_lead(user, project, f"see figures computed from {source} labels (annotators see gold figures)")
 
 
-def require_default_agreement_options(user: Any, project: Project, options: dict, defaults: dict) -> None:
+def require_default_agreement_options(
+    user: Any, project: Project, options: dict[str, Any], defaults: dict[str, Any]
+) -> None:
     """Agreement figures with other options than the defaults (level, bootstrap size,
     seed) are computed anew, seconds of a worker each time: leads choose them."""
     if any(options.get(name) != value for name, value in defaults.items()):

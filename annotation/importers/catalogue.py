@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.bulk import bulk_update_rows
-from annotation.images import ImageRejected, image_reencode, image_save
+from annotation.images import ImageRejected, StoredImage, image_reencode, image_save
 from annotation.models import Product, ProductImage, Project, Query
 from annotation.services import chunked, external_ids_map, product_content_hash
 
@@ -83,7 +83,7 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
             "id", "external_id", "content_hash"
         )
     }
-    to_write: list[tuple[ProductRecord, str, list]] = []
+    to_write: list[tuple[ProductRecord, str, list[tuple[_PreparedImage, tuple[bytes, int, int] | None]]]] = []
     unchanged = 0
     for line, record in records:
         images = _prepare_images(record, line, base_dir, problems)
@@ -102,9 +102,9 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
             unchanged += 1
             continue
         # Decode and re-encode now, outside the transaction: slow work never holds locks.
-        encoded = []
+        encoded: list[tuple[_PreparedImage, tuple[bytes, int, int] | None]] = []
         for image in images:
-            if image.status == ProductImage.Status.STORED:
+            if image.status == ProductImage.Status.STORED and image.data is not None:
                 try:
                     encoded.append((image, image_reencode(image.data)))
                 except ImageRejected as exc:
@@ -114,11 +114,12 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
         to_write.append((record, content_hash, encoded))
     fail_if(problems)
     # Files are written only now that every row is valid, so a rejected import leaves none behind.
-    for _, _, images in to_write:
-        for index, (image, jpeg) in enumerate(images):
+    stored: dict[int, StoredImage] = {}  # id(prepared image) → where its file went
+    for _, _, prepared in to_write:
+        for image, jpeg in prepared:
             if jpeg is not None:
                 data, width, height = jpeg
-                images[index] = (image, image_save(encoded=data, width=width, height=height))
+                stored[id(image)] = image_save(encoded=data, width=width, height=height)
 
     created = updated = images_written = 0
     with transaction.atomic():
@@ -151,8 +152,9 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
         ids = external_ids_map(Product, project, [record.product_id for record, _, _ in to_write])
         ProductImage.objects.filter(product_id__in=[p.id for p in changed_products]).delete()
         image_rows = []
-        for record, _, stored in to_write:
-            for position, (image, saved) in enumerate(stored):
+        for record, _, encoded_images in to_write:
+            for position, (image, _jpeg) in enumerate(encoded_images):
+                saved = stored.get(id(image))
                 image_rows.append(
                     ProductImage(
                         product_id=ids[record.product_id],

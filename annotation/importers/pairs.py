@@ -3,6 +3,7 @@
 from the file's text columns. As for the catalogue: validate everything, then one
 transaction of bulk writes; re-importing the same file changes nothing."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +18,16 @@ from annotation.services import chunked, external_ids_map, pairs_ensure, product
 from .columns import LABEL_SPEC, RUN_SPEC
 from .errors import ImportFailed, ImportProblem
 from .reading import Row, read_rows
-from .records import LabelResolver, Problems, ProductText, label_records, result_records, text_value
+from .records import (
+    LabelRecord,
+    LabelResolver,
+    Problems,
+    ProductText,
+    ResultRecord,
+    label_records,
+    result_records,
+    text_value,
+)
 from .summary import ImportSummary, fail_if
 
 # --- shared by runs and labels: queries and products named by id, created from text ---
@@ -35,8 +45,11 @@ def _locale_titles(rows: list[Row]) -> dict[str, dict[str, str]]:
 
 
 def _resolve_entities(
-    project: Project, records: list[tuple[int, object]], problems: Problems, locale_titles: dict[str, dict[str, str]]
-):
+    project: Project,
+    records: Sequence[tuple[int, ResultRecord | LabelRecord]],
+    problems: Problems,
+    locale_titles: dict[str, dict[str, str]],
+) -> tuple[dict[str, int], dict[str, int], dict[str, Query], dict[str, Product]]:
     """Find the queries and products the records name; plan the creation of missing
     ones from the file's `query` and product text columns (`product_title`, brand,
     description, bullet points, colour). Returns (query ids, product ids, queries to create,
@@ -114,7 +127,7 @@ def run_import(
     *, project: Project, run_name: str, path: Path, fmt: str | None = None, description: str = ""
 ) -> ImportSummary:
     path = Path(path)
-    name_limit = SearchRun._meta.get_field("name").max_length
+    name_limit = SearchRun._meta.get_field("name").max_length or 0
     if not run_name.strip() or len(run_name) > name_limit:
         problem = (
             "the run needs a name" if not run_name.strip() else f"the run name is longer than {name_limit} characters"
@@ -211,7 +224,7 @@ def labels_import(
             new_labels.append((project.id, pair_id, source, r.rater, r.value, "", now))
         bulk_insert_rows(Label, ["project", "pair", "source", "rater", "value", "rationale", "created_at"], new_labels)
         gold_counts = _gold_apply(records, pair_ids) if gold else {}
-    counts = {
+    counts: dict[str, int | str] = {
         "labels added": len(new_labels),
         "unchanged": unchanged,
         "new pairs": pairs_created,

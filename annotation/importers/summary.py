@@ -11,7 +11,7 @@ from .records import Problems
 class ImportSummary:
     file: str
     rows: int
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int | str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
