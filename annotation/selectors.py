@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 
 from .access import projects_for_user
 from .models import (
+    GoldProvenance,
     Label,
     LabelSource,
     Pair,
@@ -191,3 +192,13 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
     for query in cast("list[ShownQuery]", result_page.object_list):
         query.top_results = by_query.get(query.id, [])
     return result_page
+
+
+# Gold that people settled: reviewed in qrelay, adjudicated, or imported from their files.
+PEOPLE = (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.IMPORTED)
+
+
+def human_labelled_pairs(project: Project) -> QuerySet[Pair]:
+    """The pairs people labelled or settled: what a judge can be measured on."""
+    humans = Label.objects.filter(project=project, source=LabelSource.HUMAN).values("pair_id")
+    return Pair.objects.filter(project=project).filter(Q(gold_provenance__in=PEOPLE) | Q(id__in=humans))

@@ -126,3 +126,67 @@ def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], titl
             f"{_t(group)}</text>"
         )
     return _svg(WIDTH, height, title, body)
+
+
+def routing_curve(points: list[dict], *, title: str, link: str = "", current: float | None = None) -> str:
+    """The routing-value curve: x = share of pairs sent to humans, y = share of the judge's
+    errors among them (and, dashed, the accuracy of what is auto-accepted). Each point links
+    to `link` + its threshold (e.g. a policy form pre-filled with it); the point of the
+    `current` threshold is ringed."""
+    height, left, right, top, bottom = 260, 44, 12, 12, 44
+    inner_w, inner_h = WIDTH - left - right, height - top - bottom
+    body = [
+        f'<line x1="{left}" y1="{top + inner_h}" x2="{WIDTH - right}" y2="{top + inner_h}" class="chart-axis"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + inner_h}" class="chart-axis"/>',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1):
+        x, y = left + inner_w * tick, top + inner_h * (1 - tick)
+        body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" class="chart-grid"/>')
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="chart-tick">{tick:.0%}</text>')
+        body.append(
+            f'<text x="{x:.1f}" y="{top + inner_h + 16}" text-anchor="middle" class="chart-tick">{tick:.0%}</text>'
+        )
+    body.append(
+        f'<text x="{left + inner_w / 2:.0f}" y="{height - 6}" text-anchor="middle" class="chart-tick">'
+        "pairs sent to humans</text>"
+    )
+    usable = [p for p in points if p["errors_caught"] is not None]
+    if not usable:
+        body.append(
+            f'<text x="{WIDTH / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" class="chart-empty">'
+            "no judge errors to catch yet</text>"
+        )
+        return _svg(WIDTH, height, title, body)
+
+    def xy(share: float, value: float) -> tuple[float, float]:
+        return left + inner_w * share, top + inner_h * (1 - value)
+
+    caught = " ".join("{:.1f},{:.1f}".format(*xy(p["to_humans"], p["errors_caught"])) for p in usable)
+    body.append(f'<polyline points="{caught}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+    accurate = [p for p in usable if p["auto_accuracy"] is not None]
+    if len(accurate) > 1:
+        line = " ".join("{:.1f},{:.1f}".format(*xy(p["to_humans"], p["auto_accuracy"])) for p in accurate)
+        body.append(
+            f'<polyline points="{line}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+        )
+    for p in usable:
+        x, y = xy(p["to_humans"], p["errors_caught"])
+        threshold = p["threshold"]
+        label = "everything to humans" if threshold is None else f"min confidence {threshold:.3f}"
+        tip = f"{label}: {p['to_humans']:.0%} to humans, {p['errors_caught']:.0%} of errors caught" + (
+            "" if p["auto_accuracy"] is None else f", auto-accepted accuracy {p['auto_accuracy']:.0%}"
+        )
+        ring = current is not None and threshold is not None and abs(threshold - current) < 1e-9
+        dot = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if ring else 3.5}" fill="{PALETTE[4] if ring else PALETTE[0]}"><title>{_t(tip)}</title></circle>'
+        if link and threshold is not None:
+            dot = f'<a href="{_t(link)}{threshold:.4f}" aria-label="{_t(tip)}">{dot}</a>'
+        body.append(dot)
+    legend_y = top + 10
+    body.append(
+        f'<line x1="{WIDTH - 210}" y1="{legend_y}" x2="{WIDTH - 190}" y2="{legend_y}" stroke="{PALETTE[0]}" stroke-width="2"/>'
+        f'<text x="{WIDTH - 186}" y="{legend_y + 4}" class="chart-tick">errors caught</text>'
+        f'<line x1="{WIDTH - 210}" y1="{legend_y + 16}" x2="{WIDTH - 190}" y2="{legend_y + 16}" stroke="{PALETTE[1]}" '
+        f'stroke-width="1.5" stroke-dasharray="4 3"/>'
+        f'<text x="{WIDTH - 186}" y="{legend_y + 20}" class="chart-tick">auto-accepted accuracy</text>'
+    )
+    return _svg(WIDTH, height, title, body)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("projects/<int:project_id>/review/policy/", views.policy, name="policy"),
     path("projects/<int:project_id>/review/policy/preview/", views.policy_preview, name="policy_preview"),
     path("projects/<int:project_id>/agreement/", views.dashboard, name="dashboard"),
+    path("projects/<int:project_id>/agreement/judge/", views.calibration, name="calibration"),
     path("projects/<int:project_id>/agreement/accept/", views.dashboard_accept, name="dashboard_accept"),
     path("projects/<int:project_id>/agreement/disagreements/", views.disagreements, name="disagreements"),
     path(

@@ -12,10 +12,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Project
+from annotation.models import Label, LabelSource, Pair, Project
+from annotation.selectors import PEOPLE, human_labelled_pairs
 from judging.models import Judgment
-
-PEOPLE = (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.IMPORTED)
 
 
 @dataclass(frozen=True, order=True)
@@ -83,7 +82,9 @@ def judgments_by_configuration(project: Project, pair_ids) -> dict[JudgeConfigur
     wanted = set(pair_ids)
     out: dict[JudgeConfiguration, ConfigurationJudgments] = defaultdict(ConfigurationJudgments)
     rows = (
-        Judgment.objects.filter(project=project)
+        # Filtered in the database: a project may hold a million judgments and a few
+        # thousand human labels.
+        Judgment.objects.filter(project=project, pair__in=human_labelled_pairs(project).values("id"))
         .order_by("created_at", "id")
         .values_list(
             "pair_id",

@@ -1,7 +1,8 @@
 """Review pages, by topic: the queue, review card, policy and run status (`review`),
-the lead's agreement dashboard and hard disagreements (`dashboard`), and flagged tasks
-(`flags`)."""
+the lead's agreement dashboard and hard disagreements (`dashboard`), judge against
+humans (`calibration`), and flagged tasks (`flags`)."""
 
+from .calibration import calibration
 from .dashboard import dashboard, dashboard_accept, disagreement_tag, disagreements
 from .flags import flag_resolve, flagged
 from .review import (
@@ -18,6 +19,7 @@ from .review import (
 )
 
 __all__ = [
+    "calibration",
     "dashboard",
     "dashboard_accept",
     "disagreement_tag",

@@ -36,6 +36,7 @@ from ..services.evaluate import run_evaluate, run_status
 from ..services.policies import policy_current
 from ..services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
 from ..services.reroute import policy_change, reroute_preview
+from .calibration import DEFAULT_CATCH, routing_panel, unit_param
 
 CARD = "reviews/review.html#card"
 
@@ -233,7 +234,7 @@ def undo(request, project_id: int, task_id: int):
 # --- routing policy (leads) ---------------------------------------------------------------
 
 
-def _policy_page(request, project, form: PolicyForm, *, status: int = 200):
+def _policy_page(request, project, form: PolicyForm, *, status: int = 200, picked: str = ""):
     current = policy_current(project)
     ctx = {
         "project": project,
@@ -241,6 +242,8 @@ def _policy_page(request, project, form: PolicyForm, *, status: int = 200):
         "form": form,
         "versions": selectors.policy_versions(project),
         "preview": None,
+        "picked": picked,
+        "routing": routing_panel(project, threshold=current.min_confidence, catch=_catch(request)),
     }
     if form.is_bound and form.is_valid():
         ctx["preview"] = _preview(project, form, current)
@@ -274,7 +277,12 @@ def policy(request, project_id: int):
     require_lead(request.user, project)
     current = policy_current(project)
     if request.method != "POST":
-        return _policy_page(request, project, PolicyForm.for_policy(current))
+        form = PolicyForm.for_policy(current)
+        picked = _picked_threshold(request, project, current)
+        if picked is not None:
+            # A point picked on the routing-value curve: shown in the form, saved only by Apply.
+            form.initial["min_confidence"] = picked[0]
+        return _policy_page(request, project, form, picked=picked[1] if picked else "")
     form = PolicyForm.for_policy(current, data=request.POST)
     if not form.is_valid():
         return _policy_page(request, project, form, status=400)
@@ -289,6 +297,34 @@ def policy(request, project_id: int):
         f"{change.moves.to_llm} pair(s) settled by the LLM instead.",
     )
     return redirect("reviews:policy", project.id)
+
+
+def _catch(request) -> float:
+    try:
+        return unit_param(request.GET.get("catch"), DEFAULT_CATCH) or 0.0
+    except ValueError:
+        return DEFAULT_CATCH
+
+
+def _picked_threshold(request, project, current) -> tuple[float, str] | None:
+    """?min_confidence=T (a point on the curve) or ?catch=S (the cheapest threshold that
+    catches S of the judge's errors): the threshold and a sentence saying where it came from."""
+    try:
+        threshold = unit_param(request.GET.get("min_confidence"), None)
+    except ValueError:
+        return None
+    if threshold is not None:
+        return threshold, f"Min. confidence {threshold:.3f} picked on the routing-value curve."
+    if "catch" not in request.GET:
+        return None
+    panel = routing_panel(project, threshold=current.min_confidence, catch=_catch(request))
+    if panel is None or panel["target"] is None or panel["target"]["threshold"] is None:
+        return None
+    target = panel["target"]
+    return target["threshold"], (
+        f"Min. confidence {target['threshold']:.3f} catches {target['errors_caught']:.0%} of the judge's errors "
+        f"and sends {target['to_humans']:.0%} of the pairs to humans."
+    )
 
 
 @require_POST

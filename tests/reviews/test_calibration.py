@@ -177,3 +177,35 @@ def test_a_real_esci_file_is_imported_judged_without_a_run_and_calibrated(db, dr
     assert entry["n_compared"] + entry["n_invalid"] == 200
     assert entry["figures"]["accuracy"]["n"] == entry["n_compared"]
     assert {row["segment"] for row in entry["segments"]["locale"]} <= {"us", "es", "jp"}
+
+
+# --- the page and the policy page's curve ---------------------------------------------
+
+
+def test_the_judge_vs_humans_page_is_for_leads(client, project, labelled, lead, member):
+    client.force_login(lead)
+    page = client.get(f"/projects/{project.id}/agreement/judge/")
+    client.force_login(member("ann"))
+    refused = client.get(f"/projects/{project.id}/agreement/judge/")
+
+    assert page.status_code == 200 and refused.status_code == 403
+    text = page.content.decode()
+    assert "fake-judge · text · prompt j1 · k=1" in text and "Routing value" in text and "<svg" in text
+    assert f"/projects/{project.id}/review/policy/?min_confidence=" in text  # every point picks a threshold
+
+
+def test_the_policy_page_puts_the_threshold_that_catches_the_asked_share_of_errors_in_the_form(
+    client, project, policy, labelled, lead
+):
+    client.force_login(lead)
+    report = calibration_report(project, min_confidence=policy.min_confidence, n_boot=0, segments=False)
+    target = threshold_for_errors_caught(report["configurations"][0]["curve"], 0.5)
+
+    page = client.get(f"/projects/{project.id}/review/policy/?catch=0.5")
+    picked = client.get(f"/projects/{project.id}/review/policy/?min_confidence=0.42")
+
+    assert page.status_code == 200
+    assert page.context["form"].initial["min_confidence"] == target["threshold"]
+    assert f"catches {target['errors_caught']:.0%} of the judge" in page.content.decode()
+    assert picked.context["form"].initial["min_confidence"] == 0.42
+    assert policy.min_confidence == 0.7 and project.policies.count() == 1  # nothing saved

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.management.commands._base import project_by_name_or_id
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, SearchRun
+from annotation.models import Pair, SearchRun
+from annotation.selectors import human_labelled_pairs
 from judging.jobs import JobError, job_eta, judge_job_create
 from judging.models import Backend, JudgeJob, Mode
 from judging.services import judge_config_for
@@ -65,11 +66,7 @@ without runs judges all its pairs."""
             self._start(project, options, run=run)
 
     def _judge_pairs(self, project, scope: str, options):
-        pairs = Pair.objects.filter(project=project)
-        if scope == "labelled":
-            humans = Label.objects.filter(project=project, source=LabelSource.HUMAN).values("pair_id")
-            people_gold = (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.IMPORTED)
-            pairs = pairs.filter(id__in=humans) | pairs.filter(gold_provenance__in=people_gold)
+        pairs = human_labelled_pairs(project) if scope == "labelled" else Pair.objects.filter(project=project)
         pair_ids = list(pairs.values_list("id", flat=True).distinct())
         if not pair_ids:
             what = "pairs with human labels" if scope == "labelled" else "pairs"
