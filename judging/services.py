@@ -59,6 +59,11 @@ def endpoint_limits(config: JudgeConfig) -> dict:
     return limits
 
 
+def calls_in_flight(config: JudgeConfig) -> int:
+    """How many LLM calls a task of a job with this configuration keeps going."""
+    return int(endpoint_limits(config)["max_in_flight"])
+
+
 def judge_config_record(config: JudgeConfig, *, mode: str) -> dict:
     """What a job records of its project's configuration when it is created
     (JudgeJob.config), with the environment's values filled in: everything its chunks

@@ -17,6 +17,7 @@ from ..backends import StepResult
 from ..llm_client import LLMCallError
 from ..models import ImageDescription, JudgeChunk, JudgeJob, Judgment, Mode, PrepFailure
 from ..services import (
+    calls_in_flight,
     current_guidelines,
     description_key,
     guideline_draft,
@@ -126,7 +127,7 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     # the whole chunk (cache keys; labels only for unlabelled judgments of this job), and
     # a killed task keeps the batches it wrote.
     for batch in (
-        calls_in_background(config, factories, results, batch=max(2 * config.max_in_flight, WRITE_BATCH_MIN))
+        calls_in_background(config, factories, results, batch=max(2 * calls_in_flight(config), WRITE_BATCH_MIN))
         if todo
         else []
     ):

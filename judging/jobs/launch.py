@@ -8,7 +8,7 @@ from django.utils import timezone
 from annotation.models import Pair, ProductImage, Query
 
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
-from ..services import description_key, guideline_key, job_judge_config, models_for, project_vocabulary
+from ..services import calls_in_flight, description_key, guideline_key, job_judge_config, models_for, project_vocabulary
 from .finish import job_finish, job_finish_if_complete
 from .sending import send_chunk, send_launch
 
@@ -57,7 +57,7 @@ def judge_job_launch(*, job_id: int) -> None:
 
     # One chunk fills one worker process's in-flight window: with bigger chunks the
     # last round ran half empty (1,000 guidelines in 5 chunks of 200 on 2 processes).
-    prep_size = max(config.max_in_flight, 50)
+    prep_size = max(calls_in_flight(config), 50)
     prep_items = [("queries", q) for q in queries_needed] + [("images", i) for i in images_needed]
     chunks = []
     for index, part in enumerate(_slices(prep_items, prep_size)):

@@ -16,6 +16,7 @@ from .. import prompts
 from ..llm_client import LLMCallError
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, PrepFailure
 from ..services import (
+    calls_in_flight,
     description_key,
     guideline_key,
     image_data_url,
@@ -63,7 +64,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         return calls
 
     called = time.monotonic()
-    results = asyncio.run(run_with_backend(config, config.max_in_flight, factories))
+    results = asyncio.run(run_with_backend(config, calls_in_flight(config), factories))
     answered = time.monotonic()
     failures = call_failures(results)
     prices = price_table()
