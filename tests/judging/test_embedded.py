@@ -109,6 +109,34 @@ def test_the_judge_command_runs_a_job_through_server_errors_and_prints_why_pairs
     assert embedded == [5.0]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_run_pages_button_runs_the_job_through_server_errors_and_shows_it_done(
+    embedded, llm_project, catalogue, fake_llm, client, django_user_model
+):
+    from django.urls import reverse
+
+    from annotation.models import Membership
+
+    project = llm_project("text", max_in_flight=1)
+    run = catalogue(project).run("A", grid("q1", "p1 p2"))
+    lead = django_user_model.objects.create_user(username="lena")
+    Membership.objects.create(project=project, user=lead, role="lead")
+    client.force_login(lead)
+    fake_llm.inject("429", count=3, match_task="judgment")
+
+    page = client.post(
+        reverse("judging:run_judge_start", args=[project.id, run.id]),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="judging-panel",
+    )
+
+    assert page.status_code == 200
+    job = JudgeJob.objects.get(run=run)
+    assert (job.status, job.done, job.failed) == ("done", 2, 0)
+    assert "status-done" in page.content.decode()
+    assert embedded == [5.0]
+
+
 # --- resume_jobs (item 2) ------------------------------------------------------------------
 
 
