@@ -4,6 +4,7 @@ A value that is set but malformed raises ImproperlyConfigured at start-up rather
 silently falling back to a default: a typo in production must not go unnoticed.
 """
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -52,4 +53,28 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
     value = os.environ.get(name, default).strip()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def env_int_or_none(name: str, *, minimum: int | None = None) -> int | None:
+    """An integer, or None when the variable is unset or empty (the caller's default
+    then depends on other settings, e.g. a preset)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return env_int(name, 0, minimum=minimum)
+
+
+def env_json_strings(name: str) -> list[str] | None:
+    """A JSON list of strings (e.g. stop sequences, which may hold commas or newlines), or
+    None when the variable is unset or empty."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f'{name} must be a JSON list of strings, e.g. ["\\n\\n"], got {raw!r}') from None
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ImproperlyConfigured(f"{name} must be a JSON list of non-empty strings, got {raw!r}")
     return value

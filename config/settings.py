@@ -13,7 +13,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_choice, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_int, env_int_or_none, env_json_strings, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("QRELAY_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -198,14 +198,33 @@ QRELAY_IMAGE_MAX_BYTES = env_int("QRELAY_IMAGE_MAX_BYTES", 20 * 1024 * 1024, min
 QRELAY_IMAGE_MAX_SIDE = env_int("QRELAY_IMAGE_MAX_SIDE", 1024, minimum=64)
 QRELAY_IMPORT_BATCH_SIZE = env_int("QRELAY_IMPORT_BATCH_SIZE", 2000, minimum=1)
 
-# The LLM layer. A project's JudgeConfig starts from these and may override them.
+# The LLM layer: defaults that a project's JudgeConfig may override.
 QRELAY_LLM_BACKEND = env_choice("QRELAY_LLM_BACKEND", "offline", {"offline", "openai"})
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")  # empty: the SDK's default (api.openai.com)
 QRELAY_GUIDELINE_MODEL = env_str("QRELAY_GUIDELINE_MODEL", "gpt-4o")
 QRELAY_VISION_MODEL = env_str("QRELAY_VISION_MODEL", "gpt-4o-mini")
 QRELAY_JUDGE_MODEL = env_str("QRELAY_JUDGE_MODEL", "gpt-4o-mini")
-QRELAY_LLM_TIMEOUT = env_int("QRELAY_LLM_TIMEOUT", 60, minimum=1)
-QRELAY_LLM_MAX_IN_FLIGHT = env_int("QRELAY_LLM_MAX_IN_FLIGHT", 32, minimum=1)
+# How hard a job drives its endpoint. A preset fits the kind of server: `hosted` (an API
+# that takes many calls at once), `local-cpu` (a llama.cpp-style server on CPU: one call per
+# slot, slow answers, shorter answers) or `local-gpu`. The four variables after it override
+# the preset's values; unset (None) means the preset's. A project may set its own preset
+# or values (JudgeConfig); a job records what it used when it starts.
+QRELAY_LLM_PRESETS = {
+    "hosted": {"max_in_flight": 32, "timeout": 60, "max_tokens": 1024, "stop": []},
+    # One call per server slot: more wait in the server's queue until they time out.
+    "local-cpu": {
+        "max_in_flight": env_int("QRELAY_LLM_SLOTS", 4, minimum=1),
+        "timeout": 300,
+        "max_tokens": 512,
+        "stop": [],
+    },
+    "local-gpu": {"max_in_flight": 16, "timeout": 120, "max_tokens": 1024, "stop": []},
+}
+QRELAY_LLM_PRESET = env_choice("QRELAY_LLM_PRESET", "hosted", set(QRELAY_LLM_PRESETS))
+QRELAY_LLM_MAX_IN_FLIGHT = env_int_or_none("QRELAY_LLM_MAX_IN_FLIGHT", minimum=1)
+QRELAY_LLM_TIMEOUT = env_int_or_none("QRELAY_LLM_TIMEOUT", minimum=1)  # seconds per call
+QRELAY_LLM_MAX_TOKENS = env_int_or_none("QRELAY_LLM_MAX_TOKENS", minimum=16)  # per answer
+QRELAY_LLM_STOP = env_json_strings("QRELAY_LLM_STOP")  # a JSON list of stop sequences
 # Pairs per judging task; a task keeps up to max_in_flight calls going.
 QRELAY_JUDGE_CHUNK_SIZE = env_int("QRELAY_JUDGE_CHUNK_SIZE", 500, minimum=1)
 # Celery-level retries of a chunk whose calls keep failing transiently (429/5xx/timeouts).

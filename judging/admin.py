@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from .jobs import judge_job_cancel
-from .models import Guideline, ImageDescription, JudgeChunk, JudgeConfig, JudgeJob, Judgment, Price
+from .models import Guideline, ImageDescription, JudgeChunk, JudgeConfig, JudgeJob, Judgment, PrepFailure, Price
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -40,7 +40,11 @@ class JudgeConfigAdmin(admin.ModelAdmin):
         ("Endpoint", {"fields": ("base_url", "api_key_env")}),
         ("Models (empty: the environment's defaults)", {"fields": ("guideline_model", "vision_model", "judge_model")}),
         ("Confidence", {"fields": ("samples", "use_logprobs")}),
-        ("Throughput", {"fields": ("max_in_flight", "requests_per_minute", "tokens_per_minute")}),
+        (
+            "Endpoint limits (empty: the environment's when a job starts)",
+            {"fields": ("preset", "max_in_flight", "timeout", "max_tokens", "stop")},
+        ),
+        ("Throughput", {"fields": ("requests_per_minute", "tokens_per_minute")}),
     )
 
 
@@ -86,6 +90,16 @@ class ImageDescriptionAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
 
 
+@admin.register(PrepFailure)
+class PrepFailureAdmin(ReadOnlyAdmin):
+    list_display = ("id", "job", "step", "error", "model", "calls", "cost_eur", "created_at")
+    list_filter = ("step",)
+    search_fields = ("=job__id",)
+    raw_id_fields = ("job", "query", "image")
+    fields = ("job", "step", "query", "image", "error", *LLM_CALL_FIELDS, "raw_response")
+    ordering = ("-id",)
+
+
 @admin.register(JudgeJob)
 class JudgeJobAdmin(ReadOnlyAdmin):
     list_display = (
@@ -113,6 +127,7 @@ class JudgeJobAdmin(ReadOnlyAdmin):
         "description",
         "status",
         "error",
+        "failures",
         "backend",
         "mode",
         "model",

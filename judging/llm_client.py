@@ -21,8 +21,16 @@ CONNECT_TIMEOUT = 5.0
 # OpenAI's SDK insists on a key; local servers (llama.cpp, vLLM, Ollama) ignore it.
 NO_KEY = "no-key"
 
-# How servers say that the model cannot take an input (images, audio): no retry helps.
-_UNSUPPORTED_INPUT = ("image input is not supported", "mmproj", "does not support image", "multimodal is not")
+# How servers say that the model cannot take an input (images, audio, a prompt longer
+# than its context): no retry of that request helps, other requests may work.
+_UNSUPPORTED_INPUT = (
+    "image input is not supported",
+    "mmproj",
+    "does not support image",
+    "multimodal is not",
+    "exceeds the available context size",  # llama.cpp (HTTP 400)
+    "maximum context length",  # OpenAI, vLLM
+)
 
 
 class LLMCallError(Exception):
@@ -39,7 +47,8 @@ class LLMCallError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
-        # The model cannot read what was sent (e.g. images to a text-only model).
+        # The model cannot take what was sent (images to a text-only model, a prompt over
+        # its context size): that item fails, the endpoint still works for others.
         self.unsupported_input = unsupported_input
 
 

@@ -24,8 +24,20 @@ class Mode(models.TextChoices):
     VISION = "vision", "Vision (image sent to the model)"
 
 
+class Preset(models.TextChoices):
+    """How hard a job drives its endpoint (values in settings.QRELAY_LLM_PRESETS)."""
+
+    HOSTED = "hosted", "Hosted API (32 calls in flight, 60 s, 1,024 tokens)"
+    LOCAL_CPU = "local-cpu", "Local server on CPU (one call per slot, 300 s, 512 tokens)"
+    LOCAL_GPU = "local-gpu", "Local server on GPU (16 calls in flight, 120 s, 1,024 tokens)"
+
+
 class JudgeConfig(models.Model):
-    """How a project's pairs are judged. Missing fields fall back to the environment."""
+    """How a project's pairs are judged. Missing fields fall back to the environment.
+
+    The endpoint settings (preset, max_in_flight, timeout, max_tokens, stop) are empty
+    unless a lead set them: empty means "the environment's value when a job starts", so
+    that changing QRELAY_LLM_* reaches every project that did not choose its own."""
 
     project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="judge_config")
     backend = models.CharField(max_length=10, choices=Backend.choices, default=Backend.OFFLINE)
@@ -39,14 +51,44 @@ class JudgeConfig(models.Model):
     judge_model = models.CharField(max_length=100, blank=True)
     samples = models.PositiveSmallIntegerField(default=1, help_text="k samples per pair for self-consistency")
     use_logprobs = models.BooleanField(default=False, help_text="Confidence from label-token logprobs when k = 1")
-    max_in_flight = models.PositiveIntegerField(default=32, help_text="Concurrent LLM calls per worker process")
+    preset = models.CharField(
+        max_length=20, choices=Preset.choices, blank=True, help_text="Empty: QRELAY_LLM_PRESET (default hosted)"
+    )
+    max_in_flight = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Concurrent LLM calls per worker process; empty: QRELAY_LLM_MAX_IN_FLIGHT, else the preset's",
+    )
+    timeout = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds per LLM call; empty: QRELAY_LLM_TIMEOUT, else the preset's"
+    )
+    max_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Longest answer in tokens; empty: QRELAY_LLM_MAX_TOKENS, else the preset's"
+    )
+    stop = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Stop sequences as a JSON list, e.g. ["\\n\\n\\n"]; empty: QRELAY_LLM_STOP, else none',
+    )
     requests_per_minute = models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit")
     tokens_per_minute = models.PositiveIntegerField(default=0, help_text="Shared by all workers; 0 = no limit")
+
+    # Not a setting: whether the job's endpoint is llama.cpp's server, as the job found
+    # out when it was created (services.job_judge_config sets it from JudgeJob.config).
+    llama_cpp = False
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(samples__gte=1) & Q(samples__lte=15), name="judgeconfig_samples_range"),
-            models.CheckConstraint(condition=Q(max_in_flight__gte=1), name="judgeconfig_in_flight_positive"),
+            models.CheckConstraint(
+                condition=Q(max_in_flight__isnull=True) | Q(max_in_flight__gte=1), name="judgeconfig_in_flight_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout__isnull=True) | Q(timeout__gte=1), name="judgeconfig_timeout_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_tokens__isnull=True) | Q(max_tokens__gte=16), name="judgeconfig_max_tokens_min"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +195,9 @@ class JudgeJob(models.Model):
     tokens_out = models.PositiveBigIntegerField(default=0)
     cost_eur = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     error = models.TextField(blank=True)
+    failures = models.JSONField(
+        default=dict, blank=True, help_text="Why pairs failed: each reason with the number of pairs it stopped"
+    )
     # Celery task name called with the job id when the job is done (e.g. reviews routing).
     on_done = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -223,8 +268,14 @@ class JudgeChunk(models.Model):
 class Judgment(LLMCallFields):
     """The LLM's judgment of one pair: the details behind its Label.
 
-    status `invalid` means the answers stayed invalid after bounded retries: no label
-    is guessed; the pair goes to a human with reason llm-invalid."""
+    status `invalid` means the pair got no label: the answers stayed invalid after
+    bounded retries, the model could not read its input, or a step it needed (guideline,
+    image description) failed; `error` says which. No label is guessed; the pair goes to
+    a human with reason llm-invalid. Only an `ok` judgment is a cache entry (one per
+    cache key); an invalid one is the record of one job's attempt (one per key and job),
+    and a later job asks again."""
+
+    cache_key = models.CharField(max_length=64, db_index=True)
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
@@ -259,7 +310,37 @@ class Judgment(LLMCallFields):
                 condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
                 name="judgment_confidence_unit",
             ),
+            models.UniqueConstraint(fields=["cache_key"], condition=Q(status="ok"), name="judgment_one_ok_per_key"),
+            # A re-delivered chunk finds its own invalid rows and adds none.
+            models.UniqueConstraint(
+                fields=["cache_key", "job"], condition=Q(status="invalid"), name="judgment_one_invalid_per_key_and_job"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"judgment of {self.pair_id}: {self.value} ({self.status})"
+
+
+class PrepFailure(LLMCallFields):
+    """A guideline or image description that a job could not get: the answers stayed
+    invalid, a call kept failing until the chunk's retries were used up, or the model
+    cannot read the input (an image sent to a text-only model). The job's pairs that
+    needed it end as invalid judgments carrying `error`. Not a cache entry: a later job
+    asks again. Its calls were paid for, so the job's cost counts them."""
+
+    class Step(models.TextChoices):
+        GUIDELINE = "guideline", "Guideline"
+        DESCRIPTION = "description", "Image description"
+
+    cache_key = models.CharField(max_length=64)  # the key the result would have had
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="prep_failures")
+    step = models.CharField(max_length=12, choices=Step.choices)
+    query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    image = models.ForeignKey(ProductImage, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    error = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "cache_key"], name="prepfailure_once_per_job_and_key")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} {self.step} failed: {self.error[:60]}"

@@ -26,6 +26,7 @@ from .models import (
     JudgeConfig,
     JudgeJob,
     Judgment,
+    PrepFailure,
 )
 from .offline import OFFLINE_MODEL
 from .services import current_guidelines, models_for
@@ -68,7 +69,7 @@ def usage_by_job(job_ids) -> dict[int, dict]:
     totals = {job_id: {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)} for job_id in ids}
     if not ids:
         return totals
-    for model in (Judgment, Guideline, ImageDescription):
+    for model in (Judgment, Guideline, ImageDescription, PrepFailure):
         rows = (
             model.objects.filter(job_id__in=ids)
             .order_by()

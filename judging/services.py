@@ -24,18 +24,52 @@ class JudgingConfigError(ValueError):
 
 
 def judge_config_for(project: Project) -> JudgeConfig:
-    config, _ = JudgeConfig.objects.get_or_create(
-        project=project,
-        defaults={"backend": settings.QRELAY_LLM_BACKEND, "max_in_flight": settings.QRELAY_LLM_MAX_IN_FLIGHT},
-    )
+    # Only the backend is copied: the endpoint settings stay empty (= the environment's
+    # when a job starts), so changing QRELAY_LLM_* later reaches this project too.
+    config, _ = JudgeConfig.objects.get_or_create(project=project, defaults={"backend": settings.QRELAY_LLM_BACKEND})
     return config
+
+
+ENDPOINT_FIELDS = ("max_in_flight", "timeout", "max_tokens", "stop")
+
+
+def endpoint_limits(config: JudgeConfig) -> dict:
+    """How hard a job starting now drives its endpoint: max_in_flight, timeout (seconds),
+    max_tokens and stop, and the preset they start from. A lead's choice wins: the
+    project's own values, then the project's preset. Without one, the environment's:
+    QRELAY_LLM_MAX_IN_FLIGHT / _TIMEOUT / _MAX_TOKENS / _STOP, then QRELAY_LLM_PRESET's."""
+    environment = {
+        "max_in_flight": settings.QRELAY_LLM_MAX_IN_FLIGHT,
+        "timeout": settings.QRELAY_LLM_TIMEOUT,
+        "max_tokens": settings.QRELAY_LLM_MAX_TOKENS,
+        "stop": settings.QRELAY_LLM_STOP,
+    }
+    preset = config.preset or settings.QRELAY_LLM_PRESET
+    values = settings.QRELAY_LLM_PRESETS[preset]
+    limits: dict = {"preset": preset}
+    for name in ENDPOINT_FIELDS:
+        own = getattr(config, name)
+        if own is not None:
+            limits[name] = own
+        elif not config.preset and environment[name] is not None:
+            limits[name] = environment[name]
+        else:
+            limits[name] = values[name]
+    limits["stop"] = list(limits["stop"] or [])
+    return limits
+
+
+def calls_in_flight(config: JudgeConfig) -> int:
+    """How many LLM calls a task of a job with this configuration keeps going."""
+    return int(endpoint_limits(config)["max_in_flight"])
 
 
 def judge_config_record(config: JudgeConfig, *, mode: str) -> dict:
     """What a job records of its project's configuration when it is created
-    (JudgeJob.config), with the environment's defaults filled in: everything its chunks
-    read, so that they run with exactly these values whatever a lead changes meanwhile.
-    The API key stays in the environment; only its variable's name is recorded."""
+    (JudgeJob.config), with the environment's values filled in: everything its chunks
+    read, so that they run with exactly these values whatever a lead or an operator
+    changes meanwhile. The API key stays in the environment; only its variable's name is
+    recorded."""
     models = models_for(config)
     return {
         "backend": config.backend,
@@ -47,18 +81,27 @@ def judge_config_record(config: JudgeConfig, *, mode: str) -> dict:
         "judge_model": models["judge"],
         "samples": config.samples,
         "use_logprobs": config.use_logprobs,
-        "max_in_flight": config.max_in_flight,
+        **endpoint_limits(config),
         "requests_per_minute": config.requests_per_minute,
         "tokens_per_minute": config.tokens_per_minute,
+        # What judge_job_create's endpoint check finds out (jobs/endpoint.py).
+        "llama_cpp": False,
+        "endpoint_note": "",
     }
 
 
 def job_judge_config(job: JudgeJob) -> JudgeConfig:
     """The configuration a job runs with: the one it recorded when it was created, as an
-    unsaved JudgeConfig; jobs created before jobs recorded theirs use the project's."""
-    if not job.config:
-        return judge_config_for(job.project)
-    return JudgeConfig(project_id=job.project_id, **job.config)
+    unsaved JudgeConfig; jobs created before jobs recorded theirs use the project's.
+    Endpoint settings a record lacks (made before they were recorded) come from the
+    environment."""
+    record = job.config or judge_config_record(judge_config_for(job.project), mode=job.mode)
+    fields = {field.name for field in JudgeConfig._meta.concrete_fields} - {"id", "project"}
+    config = JudgeConfig(project_id=job.project_id, **{k: v for k, v in record.items() if k in fields})
+    for name, value in endpoint_limits(config).items():
+        setattr(config, name, value)
+    config.llama_cpp = bool(record.get("llama_cpp"))
+    return config
 
 
 def models_for(config: JudgeConfig) -> dict[str, str]:
@@ -84,11 +127,12 @@ def backend_for(config: JudgeConfig, *, max_in_flight: int | None = None):
             "(set it, or OPENAI_BASE_URL for a server of your own)"
         )
     models = models_for(config)
+    limits = endpoint_limits(config)
     client = LLMClient(
         base_url=base_url,
         api_key=api_key,
-        timeout=float(settings.QRELAY_LLM_TIMEOUT),
-        max_connections=max_in_flight or config.max_in_flight,
+        timeout=float(limits["timeout"]),
+        max_connections=max_in_flight or limits["max_in_flight"],
     )
     limiter = RateLimiter(
         key=f"project{config.project_id}",
@@ -102,6 +146,9 @@ def backend_for(config: JudgeConfig, *, max_in_flight: int | None = None):
         vision_model=models["vision"],
         judge_model=models["judge"],
         limiter=limiter if limiter.active else None,
+        max_tokens=limits["max_tokens"],
+        stop=limits["stop"],
+        llama_cpp=config.llama_cpp,
     )
 
 

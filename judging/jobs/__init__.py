@@ -10,11 +10,13 @@ transaction that also marks the chunk done, conditionally: a re-delivered chunk 
 its results (cache keys) or its done flag and adds nothing. LLM calls never run inside
 a transaction.
 
-Modules, in the order a job meets them: `create` (creating, cancelling), `launch`
-(planning chunks, enqueueing them, resuming a stalled job), `chunks` (one attempt at a
-chunk) running `prep_chunk` or `judge_chunk`, whose LLM calls run in `calls` and whose
-attempts end as `outcome` says; `finish` (done, failed, on_done) and `figures` (usage,
-ETA). The names below are what the rest of qrelay uses.
+Modules, in the order a job meets them: `create` (creating, cancelling) with
+`endpoint` (the endpoint's /v1/models, checked at creation), `launch` (planning chunks,
+enqueueing them, resuming a stalled job), `sending` (a Celery message, or a run in this
+process when there is no broker), `chunks` (one attempt at a chunk) running `prep_chunk`
+or `judge_chunk`, whose LLM calls run in `calls` and whose attempts end as `outcome`
+says; `finish` (done, failed, on_done) and `figures` (usage, ETA). The names below are
+what the rest of qrelay uses.
 """
 
 from .chunks import judge_chunk_run

@@ -10,7 +10,7 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 
-from ..services import backend_for, cost_eur
+from ..services import backend_for, calls_in_flight, cost_eur
 
 
 async def _limited(limit: int, factories: list[Callable[[], Awaitable]]) -> list:
@@ -46,8 +46,9 @@ def calls_in_background(
     failure: list[BaseException] = []
 
     async def run() -> None:
-        backend = backend_for(config, max_in_flight=config.max_in_flight)
-        semaphore = asyncio.Semaphore(config.max_in_flight)
+        limit = calls_in_flight(config)
+        backend = backend_for(config, max_in_flight=limit)
+        semaphore = asyncio.Semaphore(limit)
 
         async def one(index: int, factory) -> None:
             async with semaphore:

@@ -11,7 +11,9 @@ from annotation.models import Pair, Project, SearchResult, SearchRun
 from .. import prompts
 from ..models import JudgeJob, Judgment, Mode
 from ..services import judge_config_for, judge_config_record, models_for
+from .endpoint import EndpointRefused, endpoint_check
 from .finish import store_usage
+from .sending import send_launch
 
 
 class JobError(ValueError):
@@ -34,17 +36,25 @@ def run_pair_ids(run: SearchRun) -> list[int]:
 
 
 def judged_pair_ids(*, project: Project, pair_ids: Iterable[int], mode: str) -> set[int]:
-    """Pairs that already have a judgment from the project's current model, prompt and mode."""
+    """Pairs whose latest judgment from the project's current model, prompt and mode is
+    valid. A pair whose latest one is invalid is a hole: a later job asks again (its
+    invalid judgment sent it to a human meanwhile)."""
     config = judge_config_for(project)
     model = models_for(config)["judge"]
     found: set[int] = set()
     ids = list(pair_ids)
     for start in range(0, len(ids), 5000):
-        found.update(
+        latest: dict[int, str] = {}
+        rows = (
             Judgment.objects.filter(
                 pair_id__in=ids[start : start + 5000], model=model, mode=mode, prompt_version=prompts.JUDGMENT_VERSION
-            ).values_list("pair_id", flat=True)
+            )
+            .order_by("pair_id", "-created_at", "-id")
+            .values_list("pair_id", "status")
         )
+        for pair_id, status in rows:
+            latest.setdefault(pair_id, status)
+        found.update(pair_id for pair_id, status in latest.items() if status == Judgment.Status.OK)
     return found
 
 
@@ -90,6 +100,14 @@ def judge_job_create(
         list(Pair.objects.filter(id__in=ids).order_by("query_id", "id").values_list("id", flat=True)) if ids else []
     )
     models = models_for(config)
+    record = judge_config_record(config, mode=mode)
+    if ordered:
+        # Before anything is written: a request to an endpoint that cannot run the job
+        # fails here, in seconds, instead of in every chunk after their retries.
+        try:
+            record.update(endpoint_check(record))
+        except EndpointRefused as exc:
+            raise JobError(str(exc)) from None
     try:
         # A savepoint: the caller's transaction stays usable when the insert is refused.
         with transaction.atomic():
@@ -102,7 +120,7 @@ def judge_job_create(
                 model=models["judge"],
                 # The chunks run with this record, not the live settings: a lead who
                 # changes the model or mode meanwhile must not get a job mixing two.
-                config=judge_config_record(config, mode=mode),
+                config=record,
                 pair_ids=ordered,
                 total=len(ordered),
                 created_by=user if user is not None and user.is_authenticated else None,
@@ -111,15 +129,26 @@ def judge_job_create(
     except IntegrityError as exc:
         # The partial unique index, not a check-then-create, decides: of two requests
         # racing over the same run exactly one job is made, and the LLM is paid once.
-        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != ONE_ACTIVE_PER_RUN:
+        if run is None or not _one_active_per_run_refused(exc, run):
             raise
         active = JudgeJob.objects.filter(run=run, status__in=JudgeJob.ACTIVE).first()
         ident = f" {active.id}" if active is not None else ""
         raise JobConflict(f"Judging job{ident} of run {run.name} is still active; wait for it or cancel it.") from None
-    from ..tasks import judge_job_launch_task  # tasks import this package
-
-    judge_job_launch_task.delay_on_commit(job.id)
+    send_launch(job.id)
     return job
+
+
+def _one_active_per_run_refused(exc: IntegrityError, run: SearchRun) -> bool:
+    """Whether the insert broke the one-active-job-per-run index. PostgreSQL names the
+    constraint; SQLite only says "UNIQUE constraint failed: judging_judgejob.run_id", so
+    there the run's active job is the evidence (the savepoint has rolled back: the query
+    works)."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint is not None:
+        return constraint == ONE_ACTIVE_PER_RUN
+    return (
+        "judging_judgejob.run_id" in str(exc) or JudgeJob.objects.filter(run=run, status__in=JudgeJob.ACTIVE).exists()
+    )
 
 
 def judge_job_cancel(*, job: JudgeJob) -> bool:

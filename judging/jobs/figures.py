@@ -9,13 +9,14 @@ from django.utils import timezone
 
 from annotation.models import Project
 
-from ..models import Guideline, ImageDescription, JudgeJob, Judgment
+from ..models import Guideline, ImageDescription, JudgeJob, Judgment, PrepFailure
 
 
 def job_usage(job: JudgeJob) -> dict:
-    """Calls, tokens and cost of everything this job paid for, from the stored rows."""
+    """Calls, tokens and cost of everything this job paid for, from the stored rows (the
+    failed guideline and description steps too)."""
     totals = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)}
-    for model in (Judgment, Guideline, ImageDescription):
+    for model in (Judgment, Guideline, ImageDescription, PrepFailure):
         agg = model.objects.filter(job=job).aggregate(
             calls=Sum("calls"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), cost_eur=Sum("cost_eur")
         )

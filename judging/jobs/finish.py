@@ -2,12 +2,12 @@
 judge_job_cancel, cancelled; each keeps on its row what it paid for."""
 
 from celery import current_app
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from ..models import JudgeJob
 from .figures import job_usage
+from .sending import in_process
 
 
 def store_usage(job_id: int) -> None:
@@ -49,10 +49,10 @@ def job_finish(job_id: int) -> None:
 
 
 def _send_on_done(job: JudgeJob) -> None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if in_process():
         # send_task bypasses eager execution; the embedded mode runs the task here,
         # after loading every app's tasks module (autodiscovery is lazy outside workers).
         current_app.loader.import_default_modules()
-        current_app.tasks[job.on_done].delay(job.id)
+        current_app.tasks[job.on_done].apply(args=[job.id])
     else:
         current_app.send_task(job.on_done, args=[job.id])

@@ -8,8 +8,9 @@ from django.utils import timezone
 from annotation.models import Pair, ProductImage, Query
 
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
-from ..services import description_key, guideline_key, job_judge_config, models_for, project_vocabulary
+from ..services import calls_in_flight, description_key, guideline_key, job_judge_config, models_for, project_vocabulary
 from .finish import job_finish, job_finish_if_complete
+from .sending import send_chunk, send_launch
 
 
 def _slices(items: list, size: int) -> list[list]:
@@ -56,7 +57,7 @@ def judge_job_launch(*, job_id: int) -> None:
 
     # One chunk fills one worker process's in-flight window: with bigger chunks the
     # last round ran half empty (1,000 guidelines in 5 chunks of 200 on 2 processes).
-    prep_size = max(config.max_in_flight, 50)
+    prep_size = max(calls_in_flight(config), 50)
     prep_items = [("queries", q) for q in queries_needed] + [("images", i) for i in images_needed]
     chunks = []
     for index, part in enumerate(_slices(prep_items, prep_size)):
@@ -86,24 +87,20 @@ def judge_job_launch(*, job_id: int) -> None:
 def enqueue_pending(job: JudgeJob) -> None:
     """Enqueue the chunks that are due: the unfinished prep chunks while any is left,
     then the unfinished judge chunks (a chord built in the database)."""
-    from ..tasks import judge_chunk_task  # tasks import this package
-
     pending = JudgeChunk.objects.filter(job=job, done=False)
     if job.prep_done < job.prep_total:
         pending = pending.filter(phase=JudgeChunk.Phase.PREP)
-    for chunk_id in pending.values_list("id", flat=True):
-        judge_chunk_task.delay(chunk_id)
+    for chunk_id in list(pending.values_list("id", flat=True)):
+        send_chunk(chunk_id)
 
 
 def judge_job_resume(*, job_id: int) -> str:
     """Enqueue again whatever an active job still waits for: its launch, its unfinished
     chunks, or its finish. Safe to repeat: every step is idempotent. Returns what was
     enqueued, for the caller's log."""
-    from ..tasks import judge_job_launch_task  # tasks import this package
-
     job = JudgeJob.objects.get(id=job_id)
     if not job.chunks.exists():
-        judge_job_launch_task.delay_on_commit(job.id)  # the launch message itself was lost
+        send_launch(job.id)  # the launch message itself was lost
         return "launch"
     pending = JudgeChunk.objects.filter(job=job, done=False)
     unfinished = pending.count()

@@ -4,6 +4,7 @@ to finish enqueues the judge chunks."""
 
 import asyncio
 import time
+from collections import Counter
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -12,9 +13,10 @@ from annotation.bulk import bulk_update_rows
 from annotation.models import ProductImage, Query
 
 from .. import prompts
-from ..contracts import GuidelineDraft
-from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob
+from ..llm_client import LLMCallError
+from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, PrepFailure
 from ..services import (
+    calls_in_flight,
     description_key,
     guideline_key,
     image_data_url,
@@ -25,7 +27,7 @@ from ..services import (
 )
 from . import launch
 from .calls import call_fields, run_with_backend
-from .outcome import ChunkOutcome, log_timing, retry_delay, transient_errors
+from .outcome import ChunkOutcome, call_failures, log_timing, retry_delay, unreadable_input
 
 
 def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
@@ -35,44 +37,64 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     config = job_judge_config(job)
     models = models_for(config)
     rulebook = list(project.rulebook or [])
+    # What an earlier attempt of this chunk could not get stays failed for this job: a
+    # retry is for calls that may work later, not for answers that were invalid.
+    failed = set(PrepFailure.objects.filter(job=job).values_list("cache_key", flat=True))
     queries = list(Query.objects.filter(id__in=chunk.items.get("queries", [])))
-    have = set(Guideline.objects.filter(query__in=queries).values_list("cache_key", flat=True))
-    queries = [q for q in queries if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have]
+    query_keys = {q.id: guideline_key(model=models["guideline"], query=q, rulebook=rulebook) for q in queries}
+    have = set(Guideline.objects.filter(query__in=queries).values_list("cache_key", flat=True)) | failed
+    queries = [q for q in queries if query_keys[q.id] not in have]
     images = list(ProductImage.objects.filter(id__in=chunk.items.get("images", [])).select_related("product"))
     image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
-    described = set(
+    described = failed | set(
         ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
     )
     images = [i for i in images if image_keys[i.id] not in described]
     contexts = [query_context(q, project=project, vocabulary=job.vocabulary) for q in queries]
     image_urls = [image_data_url(i) for i in images]
+    images = [i for i, url in zip(images, image_urls) if url]  # a lost file has nothing to describe
+    image_urls = [url for url in image_urls if url]
 
     def factories(backend):
         calls = [lambda ctx=ctx: backend.guideline(ctx) for ctx in contexts]
         calls += [
             lambda url=url, image=image: backend.describe(image_url=url, title=image.product.title)
             for url, image in zip(image_urls, images)
-            if url
         ]
         return calls
 
     called = time.monotonic()
-    results = asyncio.run(run_with_backend(config, config.max_in_flight, factories))
+    results = asyncio.run(run_with_backend(config, calls_in_flight(config), factories))
     answered = time.monotonic()
-    errors = transient_errors(results)
+    failures = call_failures(results)
     prices = price_table()
-    guideline_rows, description_rows = [], []
+    guideline_rows, description_rows, failure_rows = [], [], []
     for query, result in zip(queries, results[: len(queries)]):
+        key = query_keys[query.id]
         if isinstance(result, BaseException):
-            continue
-        draft = result.value or GuidelineDraft(
-            requirements=[], text=f"(No guideline: the model's answers were invalid: {result.error})"
-        )
-        guideline_rows.append((query, draft, result))
-    for image, result in zip([i for i, u in zip(images, image_urls) if u], results[len(queries) :]):
-        if isinstance(result, BaseException) or result.value is None:
-            continue
-        description_rows.append((image, result))
+            reason = _call_failed(result, final_attempt)
+            if reason:
+                failure_rows.append(_failure(job, PrepFailure.Step.GUIDELINE, key, f"guideline failed: {reason}",
+                                             models["guideline"], query=query))  # fmt: skip
+        elif result.value is None:
+            # An invalid or truncated guideline is never handed to the judge as if it
+            # were one: the query's pairs fail with this reason.
+            failure_rows.append(_failure(job, PrepFailure.Step.GUIDELINE, key, f"guideline invalid: {result.error}",
+                                         models["guideline"], query=query, result=result, prices=prices))  # fmt: skip
+        else:
+            guideline_rows.append((query, result.value, result))
+    for image, result in zip(images, results[len(queries) :]):
+        key = image_keys[image.id]
+        if isinstance(result, BaseException):
+            reason = _call_failed(result, final_attempt)
+            if reason:
+                failure_rows.append(_failure(job, PrepFailure.Step.DESCRIPTION, key, f"image description failed: {reason}",
+                                             models["vision"], image=image))  # fmt: skip
+        elif result.value is None:
+            failure_rows.append(_failure(job, PrepFailure.Step.DESCRIPTION, key, f"image description failed: {result.error}",
+                                         models["vision"], image=image, result=result, prices=prices))  # fmt: skip
+        else:
+            description_rows.append((image, result))
     with transaction.atomic():
         locked = JudgeChunk.objects.select_for_update().get(id=chunk.id)
         if locked.done:
@@ -87,7 +109,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         Guideline.objects.bulk_create(
             [
                 Guideline(
-                    cache_key=guideline_key(model=models["guideline"], query=query, rulebook=rulebook),
+                    cache_key=query_keys[query.id],
                     project=project,
                     query=query,
                     version=versions.get(query.id, 0) + 1,
@@ -105,7 +127,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         ImageDescription.objects.bulk_create(
             [
                 ImageDescription(
-                    cache_key=description_key(model=models["vision"], image=image),
+                    cache_key=image_keys[image.id],
                     image=image,
                     text=result.value,
                     job=job,
@@ -115,17 +137,47 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             ],
             ignore_conflicts=True,
         )
-        if errors and not final_attempt:
-            return ChunkOutcome(retry_in=retry_delay(chunk, errors))
-        JudgeChunk.objects.filter(id=chunk.id).update(
-            done=True, failed=len(errors), error=str(errors[0]) if errors else ""
-        )
-        updated = JudgeJob.objects.filter(id=job.id).update(prep_done=F("prep_done") + 1)
-        job.refresh_from_db(fields=["prep_done", "prep_total", "status"])
-        if updated and job.prep_done == job.prep_total:
-            transaction.on_commit(lambda: launch.enqueue_pending(job))
+        PrepFailure.objects.bulk_create(failure_rows, ignore_conflicts=True)
+        if failures.transient and not failures.fatal and not final_attempt:
+            return ChunkOutcome(retry_in=retry_delay(chunk, failures.transient))
+        if not failures.fatal:
+            reasons = PrepFailure.objects.filter(job=job, cache_key__in=[*query_keys.values(), *image_keys.values()])
+            errors = Counter(reasons.values_list("error", flat=True))
+            JudgeChunk.objects.filter(id=chunk.id).update(
+                done=True, failed=errors.total(), error=errors.most_common(1)[0][0] if errors else ""
+            )
+            updated = JudgeJob.objects.filter(id=job.id).update(prep_done=F("prep_done") + 1)
+            job.refresh_from_db(fields=["prep_done", "prep_total", "status"])
+            if updated and job.prep_done == job.prep_total:
+                transaction.on_commit(lambda: launch.enqueue_pending(job))
+    if failures.fatal:
+        # What was paid for is written; the job fails (judge_chunk_run) and no judge
+        # chunk is sent.
+        raise failures.fatal[0]
     log_timing(chunk, len(results), started, called, answered)
     return ChunkOutcome()
+
+
+def _call_failed(error: BaseException, final_attempt: bool) -> str:
+    """The reason to record for a call that raised, or "" while a retry may still work."""
+    if isinstance(error, LLMCallError) and error.unsupported_input:
+        return unreadable_input(error)
+    if isinstance(error, LLMCallError) and error.retryable and final_attempt:
+        return str(error)
+    return ""
+
+
+def _failure(job, step, key, error, model, *, query=None, image=None, result=None, prices=None) -> PrepFailure:
+    usage = call_fields(result, prices, _PROMPT_VERSIONS[step]) if result is not None else {
+        "model": model, "prompt_version": _PROMPT_VERSIONS[step]
+    }  # fmt: skip
+    return PrepFailure(job=job, step=step, cache_key=key, query=query, image=image, error=error[:2000], **usage)
+
+
+_PROMPT_VERSIONS = {
+    PrepFailure.Step.GUIDELINE: prompts.GUIDELINE_VERSION,
+    PrepFailure.Step.DESCRIPTION: prompts.DESCRIPTION_VERSION,
+}
 
 
 def _merge_query_tags(tagged: list[tuple[Query, list[str]]]) -> None:

@@ -9,7 +9,10 @@ It listens on loopback only and answers like the real API, without any network o
   ``top_logprobs`` and ``max_completion_tokens``/``max_tokens`` are honoured.
 - ``GET /v1/models`` lists the configured model names.
 - Faults are injected in order (``inject("429")``, ``"500"``, ``"hang"``, ``"invalid_json"``,
-  ``"wrong_label"``, ``"refusal"``, ``"truncated"``, ``"missing_field"``).
+  ``"wrong_label"``, ``"refusal"``, ``"truncated"``, ``"missing_field"``, ``"context_size"``
+  (llama.cpp's HTTP 400 for a prompt longer than the context), ``"bad_request"`` (an
+  HTTP 400 that no retry fixes, e.g. a parameter the server refuses)), optionally only
+  after the next ``after`` matching requests.
 
 In-process use (tests)::
 
@@ -53,7 +56,18 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from typing import Self
 
-FAULT_KINDS = ("429", "500", "hang", "invalid_json", "wrong_label", "refusal", "truncated", "missing_field")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "hang",
+    "invalid_json",
+    "wrong_label",
+    "refusal",
+    "truncated",
+    "missing_field",
+    "context_size",
+    "bad_request",
+)
 TASKS = ("guideline", "description", "judgment")
 IMAGE_PART_TOKENS = 85
 WRONG_LABEL = "not-a-label"
@@ -210,7 +224,8 @@ class FakeOpenAIServer:
     llama-server does: a ``timings`` object, usage of the first choice only when n > 1,
     /v1/models owned by "llamacpp" with input modalities, and ``post_sampling_probs``
     answered with ``prob``/``top_probs``), ``text_only`` (a model without vision: any
-    image in a request is refused with llama.cpp's HTTP 500 "image input is not supported").
+    image in a request is refused with llama.cpp's HTTP 500 "image input is not supported"),
+    ``list_models`` (False: no /v1/models, a 404 as from some proxies and gateways).
     """
 
     def __init__(
@@ -230,6 +245,7 @@ class FakeOpenAIServer:
         workers: int = 4,
         llama_cpp: bool = False,
         text_only: bool = False,
+        list_models: bool = True,
     ):
         if not 0.0 <= sample_noise <= 1.0:
             raise ValueError("sample_noise must be within 0..1")
@@ -248,9 +264,10 @@ class FakeOpenAIServer:
         self._workers = workers
         self.llama_cpp = llama_cpp
         self.text_only = text_only
+        self.list_models = list_models
         self._latency = float(latency)
         self._lock = threading.Lock()
-        self._faults: list[list] = []  # [kind, remaining, match_task]
+        self._faults: list[list] = []  # [kind, remaining, match_task, after]
         self._requests: list[dict] = []
         self._calls_by_task: collections.Counter = collections.Counter()
         self._errors: list[str] = []
@@ -349,9 +366,10 @@ class FakeOpenAIServer:
             raise ValueError("latency must be >= 0")
         self._latency = float(seconds)
 
-    def inject(self, kind: str, count: int = 1, match_task: str | None = None) -> None:
+    def inject(self, kind: str, count: int = 1, match_task: str | None = None, *, after: int = 0) -> None:
         """Make the next ``count`` chat requests (of ``match_task`` only, if given) fail
-        with ``kind``. Faults are consumed in the order they were injected."""
+        with ``kind``, once ``after`` such requests have been answered normally. Faults are
+        consumed in the order they were injected."""
         kind = str(kind)
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
@@ -359,8 +377,10 @@ class FakeOpenAIServer:
             raise ValueError("count must be >= 1")
         if match_task is not None and match_task not in TASKS:
             raise ValueError(f"unknown task {match_task!r}; one of {', '.join(TASKS)}")
+        if after < 0:
+            raise ValueError("after must be >= 0")
         with self._lock:
-            self._faults.append([kind, int(count), match_task])
+            self._faults.append([kind, int(count), match_task, int(after)])
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -369,13 +389,16 @@ class FakeOpenAIServer:
     @property
     def pending_faults(self) -> list[tuple[str, int, str | None]]:
         with self._lock:
-            return [tuple(f) for f in self._faults]
+            return [tuple(f[:3]) for f in self._faults]
 
     def _take_fault(self, task: str) -> str | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
-                kind, _, match_task = fault
+                kind, _, match_task, after = fault
                 if match_task is None or match_task == task:
+                    if after:
+                        fault[3] -= 1
+                        return None
                     fault[1] -= 1
                     if fault[1] <= 0:
                         del self._faults[i]
@@ -427,7 +450,7 @@ class FakeOpenAIServer:
                 "in_flight": self._in_flight,
                 "peak_in_flight": self._peak_in_flight,
                 "calls_by_task": dict(self._calls_by_task),
-                "pending_faults": [list(f) for f in self._faults],
+                "pending_faults": [list(f[:3]) for f in self._faults],
                 "errors": len(self._errors),
                 "latency": self._latency,
             }
@@ -537,6 +560,8 @@ class FakeOpenAIServer:
                     raise _HTTPError(405, f"Method {method} not allowed on {path}")
                 return await self._chat(method, path, headers, body)
             if path in ("/v1/models", "/models") or path.startswith(("/v1/models/", "/models/")):
+                if not self.list_models:
+                    raise _HTTPError(404, f"Invalid URL ({method} {path})")
                 if method != "GET":
                     raise _HTTPError(405, f"Method {method} not allowed on {path}")
                 self._check_auth(headers)
@@ -597,7 +622,9 @@ class FakeOpenAIServer:
             if path == "/_fake/stats" and method == "GET":
                 return 200, self.stats(), {}
             if method == "POST" and path == "/_fake/inject":
-                self.inject(data["kind"], int(data.get("count", 1)), data.get("match_task"))
+                self.inject(
+                    data["kind"], int(data.get("count", 1)), data.get("match_task"), after=int(data.get("after", 0))
+                )
             elif method == "POST" and path == "/_fake/latency":
                 self.set_latency(float(data["seconds"]))
             elif method == "POST" and path == "/_fake/reset":
@@ -660,6 +687,22 @@ class FakeOpenAIServer:
                 )
                 entry["status"] = status
                 return status, payload, {"Retry-After": self.retry_after, "x-ratelimit-remaining-requests": "0"}
+            if fault == "context_size":
+                # llama.cpp's answer when the prompt does not fit the slot's context.
+                entry["status"] = 400
+                tokens = count_prompt_tokens(data["messages"])
+                return (
+                    400,
+                    error_body(
+                        f"request ({tokens} tokens) exceeds the available context size ({max(1, tokens // 2)} tokens), "
+                        "try increasing it",
+                        type_="exceed_context_size_error",
+                    ),
+                    {},
+                )
+            if fault == "bad_request":
+                entry["status"] = 400
+                return 400, error_body("Unsupported parameter (fake server).", type_="invalid_request_error"), {}
             if fault == "500":
                 entry["status"] = 500
                 return (

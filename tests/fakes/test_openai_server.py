@@ -426,7 +426,23 @@ def test_inject_rejects_unknown_kinds(server):
         "refusal",
         "truncated",
         "missing_field",
+        "context_size",
+        "bad_request",
     }
+
+
+def test_a_fault_can_wait_for_some_normal_answers_first(server):
+    client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+    server.inject("bad_request", count=1, match_task="judgment", after=2)
+    server.inject("context_size", count=1, match_task="judgment")
+
+    assert judge(client).choices[0].finish_reason == "stop"
+    assert judge(client).choices[0].finish_reason == "stop"
+    with pytest.raises(openai.BadRequestError, match="Unsupported parameter"):
+        judge(client)
+    with pytest.raises(openai.BadRequestError, match="exceeds the available context size"):
+        judge(client)
+    assert server.pending_faults == []
 
 
 def test_api_key_is_required_when_configured():

@@ -20,6 +20,8 @@ from tests.fakes.openai_server import FakeOpenAIServer
 
 KEY_ENV = "QRELAY_TEST_KEY"
 MODELS = {"guideline_model": "fake-guide", "vision_model": "fake-vision", "judge_model": "fake-judge"}
+# What the fake server's /v1/models lists: a job is refused a model its endpoint lacks.
+SERVED = sorted(MODELS.values())
 
 # Titles the offline judge (behind the fake server) can tell apart, so labels vary.
 PRODUCTS = {
@@ -119,7 +121,7 @@ def pair_ids(project, pairs: list[tuple[str, str]]) -> list[int]:
 @pytest.fixture
 def fake_llm():
     """The fake OpenAI-compatible server, in this process, on a free loopback port."""
-    server = FakeOpenAIServer(latency=0.0, hang_seconds=5.0).start()
+    server = FakeOpenAIServer(latency=0.0, hang_seconds=5.0, models=SERVED).start()
     yield server
     server.stop()
 

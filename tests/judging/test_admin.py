@@ -10,14 +10,23 @@ from django.contrib import admin
 from django.urls import reverse
 from PIL import Image
 
-from judging.models import Guideline, ImageDescription, JudgeChunk, JudgeConfig, JudgeJob, Judgment, Price
+from judging.models import (
+    Guideline,
+    ImageDescription,
+    JudgeChunk,
+    JudgeConfig,
+    JudgeJob,
+    Judgment,
+    PrepFailure,
+    Price,
+)
 
 from .test_views import build_world, finish_job, start_job
 
 pytestmark = pytest.mark.django_db
 
-JUDGING_MODELS = [JudgeConfig, Price, Guideline, ImageDescription, JudgeJob, JudgeChunk, Judgment]
-READ_ONLY_MODELS = [Guideline, ImageDescription, JudgeJob, JudgeChunk, Judgment]
+JUDGING_MODELS = [JudgeConfig, Price, Guideline, ImageDescription, JudgeJob, JudgeChunk, Judgment, PrepFailure]
+READ_ONLY_MODELS = [Guideline, ImageDescription, JudgeJob, JudgeChunk, Judgment, PrepFailure]
 
 
 @pytest.fixture
@@ -32,7 +41,17 @@ def data(django_user_model):
     Image.new("RGB", (8, 6), (200, 30, 30)).save(buffer, format="JPEG")
     target.write_bytes(buffer.getvalue())
     JudgeConfig.objects.filter(project=project).update(mode="caption")
-    finish_job(start_job(project, run=world["run"], holes_only=False))
+    caption_job = finish_job(start_job(project, run=world["run"], holes_only=False))
+    for n in range(3):
+        PrepFailure.objects.create(
+            job=caption_job,
+            step="description",
+            image=world["image"],
+            cache_key=f"{n}" * 64,
+            error="image description failed: the model cannot take this input: HTTP 500: image input is not supported",
+            model="gpt-4o-mini",
+            prompt_version="d1",
+        )
     Price.objects.create(model="gpt-4o-mini", input_per_million=Decimal("0.15"), output_per_million=Decimal("0.60"))
     return world
 

@@ -332,8 +332,11 @@ def test_answers_that_stay_invalid_give_an_invalid_judgment_and_no_label(kind, l
     assert "no valid label" in judgment.error
     assert judgment.calls == 3 and judgment.tokens_in > 0
     assert not llm_labels(project).exists()
-    # The pair is not a hole: its invalid judgment goes to a human, it is not re-bought.
-    assert judge_job_create(project=project, run=run).total == 0
+    assert job.failures == {judgment.error: 1}
+    # The pair stays a hole: its invalid judgment sent it to a human, and a later job asks again.
+    again = drive(judge_job_create(project=project, run=run)).job
+    assert (again.status, again.total, again.done, again.failed) == ("done", 1, 1, 0)
+    assert Judgment.objects.filter(pair=judgment.pair).latest("id").status == "ok"
 
 
 def test_persistent_server_errors_retry_the_chunk_then_complete_it_with_those_pairs_failed(
@@ -579,9 +582,15 @@ def test_a_job_records_what_its_chunks_read_and_the_keys_variable_name_not_the_k
         "judge_model": "fake-judge",
         "samples": 3,
         "use_logprobs": False,
+        "preset": "hosted",
         "max_in_flight": 8,
+        "timeout": 60,
+        "max_tokens": 1024,
+        "stop": [],
         "requests_per_minute": 600,
         "tokens_per_minute": 0,
+        "llama_cpp": False,
+        "endpoint_note": "",
     }
     assert "test-key" not in json.dumps(job.config)
 

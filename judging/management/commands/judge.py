@@ -102,10 +102,15 @@ without runs judges all its pairs."""
             f"job {job.id} {job.status}: {job.done} judged ({job.cached} cached), {job.failed} failed, "
             f"{job.calls} LLM calls, {job.tokens_in} tokens in / {job.tokens_out} out, €{job.cost_eur:.4f}"
         )
+        reasons = "".join(f"\n  {count} × {reason}" for reason, count in (job.failures or {}).items())
+        if reasons:
+            reasons = f"\nfailed pairs by reason:{reasons}"
         if job.status == JudgeJob.Status.DONE:
             self.stdout.write(self.style.SUCCESS(line))
+            if reasons:
+                self.stdout.write(self.style.WARNING(reasons.lstrip("\n")))
         else:
-            raise CommandError(f"{line}\n{job.error}")
+            raise CommandError(f"{line}\n{job.error}{reasons}")
 
     def _progress(self, job: JudgeJob):
         width = 30

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from judging.watchdog import judge_jobs_resume_stalled
+from judging.watchdog import judge_jobs_resume_report
 
 
 class Command(BaseCommand):
@@ -21,8 +21,14 @@ class Command(BaseCommand):
         if stall_minutes is not None and stall_minutes <= 0:
             raise CommandError("--stall-minutes must be positive")
         stall = timedelta(minutes=stall_minutes) if stall_minutes is not None else None
-        resumed = judge_jobs_resume_stalled(stall=stall)
+        report = judge_jobs_resume_report(stall=stall)
+        resumed = [entry.job_id for entry in report if not entry.error]
+        failed = [entry for entry in report if entry.error]
         if resumed:
             self.stdout.write(f"resumed {len(resumed)} job(s): {', '.join(map(str, resumed))}")
-        else:
+        elif not failed:
             self.stdout.write("no stalled judge jobs (or work still waits in the broker)")
+        for entry in failed:
+            self.stderr.write(f"job {entry.job_id} could not be resumed: {entry.error}")
+        if failed:
+            raise CommandError(f"{len(failed)} job(s) could not be resumed: {', '.join(str(e.job_id) for e in failed)}")
