@@ -33,7 +33,7 @@ class ProjectScopedView(BaseProjectScopedView):
 
     def job_data(self, jobs) -> list[dict]:
         figures = {job.id: figures for job, figures in selectors.jobs_with_figures(jobs)}
-        return JudgeJobSerializer(jobs, many=True, context={"figures": figures, "request": self.request}).data
+        return list(JudgeJobSerializer(jobs, many=True, context={"figures": figures, "request": self.request}).data)
 
 
 CONFLICT = OpenApiResponse(description="The job is finished already: nothing to cancel.")

@@ -255,6 +255,7 @@ def _verdict_from_samples(
     # Ties go to the lower label: the conservative choice, and its confidence says so.
     value = min(v for v, c in counts.items() if c == top)
     chosen = next(out for v, out, _ in answers if v == value)
+    confidence: float | None
     if requested > 1:
         confidence = top / requested  # invalid samples count against confidence
     elif use_logprobs:

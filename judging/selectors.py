@@ -4,6 +4,7 @@ annotation's project-scoped helpers, so a foreign id is a 404 rather than a leak
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Sum
@@ -66,7 +67,9 @@ def usage_by_job(job_ids) -> dict[int, dict]:
     """Calls, tokens and cost per job, summed over everything each job paid for (the
     same rows as judging.jobs.job_usage), in three grouped queries for any number of jobs."""
     ids = list(job_ids)
-    totals = {job_id: {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)} for job_id in ids}
+    totals: dict[int, dict[str, int | Decimal]] = {
+        job_id: {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)} for job_id in ids
+    }
     if not ids:
         return totals
     for model in (Judgment, Guideline, ImageDescription, PrepFailure):
@@ -77,8 +80,9 @@ def usage_by_job(job_ids) -> dict[int, dict]:
             .annotate(**{field: Sum(field) for field in USAGE_FIELDS})
         )
         for row in rows:
+            sums: dict[str, Any] = dict(row)  # job_id and the annotated sums
             for field in USAGE_FIELDS:
-                totals[row["job_id"]][field] += row[field] or 0
+                totals[sums["job_id"]][field] += sums[field] or 0
     return totals
 
 
@@ -147,8 +151,11 @@ def pair_details(pair: Pair) -> dict:
     project = pair.project
     level_names = dict(project.levels.values_list("value", "name"))
     images = list(pair.product.images.order_by("position"))
-    labels = list(Label.objects.filter(pair=pair).select_related("user").order_by("created_at", "id"))
-    judgments = list(Judgment.objects.filter(pair=pair).select_related("guideline").order_by("-created_at", "-id"))
+    # Any: the instances get attributes for the template below (value_name, offline, details).
+    labels: list[Any] = list(Label.objects.filter(pair=pair).select_related("user").order_by("created_at", "id"))
+    judgments: list[Any] = list(
+        Judgment.objects.filter(pair=pair).select_related("guideline").order_by("-created_at", "-id")
+    )
     judgment_by_label = {j.label_id: j for j in judgments if j.label_id}
     for label in labels:
         label.value_name = level_names.get(label.value, str(label.value))

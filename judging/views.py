@@ -5,6 +5,8 @@ writes go to judging.jobs, and spending money (starting or cancelling a job) nee
 lead or admin role in the project.
 """
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -106,7 +108,7 @@ def run_fill_holes(request, project_id: int, run_id: int):
     access.require_lead(request.user, run.project, "start or cancel judging jobs")
     form = MetricSettingsForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        errors = "; ".join(f"{field}: {' '.join(str(m) for m in messages)}" for field, messages in form.errors.items())
         return _panel_response(request, run, error=f"Bad request: {errors}", status=400)
     if selectors.run_has_active_job(run):
         return _panel_response(request, run, error="A judging job for this run is still active.", status=409)
@@ -181,7 +183,7 @@ def job_list(request, project_id: int):
 @login_required
 def pair_detail(request, project_id: int, pair_id: int):
     pair = selectors.pair_for_user(request.user, project_id, pair_id)
-    ctx = {"project": pair.project, "pair": pair, "query": pair.query, "product": pair.product}
+    ctx: dict[str, Any] = {"project": pair.project, "pair": pair, "query": pair.query, "product": pair.product}
     ctx.update(selectors.pair_details(pair))
     if not access.can_see_all_labels(request.user, pair.project):
         # Annotators label blind (audits, second raters): the LLM's and other people's

@@ -15,7 +15,7 @@ from ..models import Guideline, ImageDescription, JudgeJob, Judgment, PrepFailur
 def job_usage(job: JudgeJob) -> dict:
     """Calls, tokens and cost of everything this job paid for, from the stored rows (the
     failed guideline and description steps too)."""
-    totals = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)}
+    totals: dict[str, int | Decimal] = {"calls": 0, "tokens_in": 0, "tokens_out": 0, "cost_eur": Decimal(0)}
     for model in (Judgment, Guideline, ImageDescription, PrepFailure):
         agg = model.objects.filter(job=job).aggregate(
             calls=Sum("calls"), tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), cost_eur=Sum("cost_eur")

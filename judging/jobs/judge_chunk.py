@@ -4,6 +4,7 @@ written in batches while the other calls are still in flight."""
 import logging
 import time
 from collections import Counter
+from typing import cast
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -249,7 +250,8 @@ def _write_judgments(job, pairs, results, keys, guidelines, prices) -> int:
                 pair_id=j.pair_id,
                 source=LabelSource.LLM,
                 rater=j.model,
-                value=j.value,
+                # Valid judgments always carry a value (constraint judgment_ok_has_value).
+                value=cast(int, j.value),
                 confidence=j.confidence,
                 rationale=j.rationale,
                 guideline_version=j.guideline.version if j.guideline else None,

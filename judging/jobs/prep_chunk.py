@@ -5,6 +5,9 @@ to finish enqueues the judge chunks."""
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Max
@@ -55,10 +58,10 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     images = [i for i, url in zip(images, image_urls) if url]  # a lost file has nothing to describe
     image_urls = [url for url in image_urls if url]
 
-    def factories(backend):
-        calls = [lambda ctx=ctx: backend.guideline(ctx) for ctx in contexts]
+    def factories(backend) -> list[Callable[[], Awaitable[Any]]]:
+        calls: list[Callable[[], Awaitable[Any]]] = [partial(backend.guideline, ctx) for ctx in contexts]
         calls += [
-            lambda url=url, image=image: backend.describe(image_url=url, title=image.product.title)
+            partial(backend.describe, image_url=url, title=image.product.title)
             for url, image in zip(image_urls, images)
         ]
         return calls

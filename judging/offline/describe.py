@@ -103,8 +103,14 @@ def _background(image: Image.Image) -> Image.Image:
     most common border colour. A flood fill, not a colour test: a white shirt on a white
     backdrop keeps its inside, as long as an outline or shadow separates them."""
     w, h = image.size
-    pixels = image.load()
-    border = [pixels[x, y] for x in range(w) for y in (0, h - 1)] + [pixels[x, y] for y in range(h) for x in (0, w - 1)]
+    # An RGB image (the caller converts): every pixel is an (r, g, b) tuple.
+    rgb_image = image.convert("RGB")
+
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        r, g, b = rgb_image.getpixel((x, y))  # type: ignore[misc]  # Pillow types a pixel as a union of modes
+        return r, g, b
+
+    border = [pixel(x, y) for x in range(w) for y in (0, h - 1)] + [pixel(x, y) for y in range(h) for x in (0, w - 1)]
     # Coarse bins absorb JPEG noise when picking the backdrop colour.
     bins = Counter(tuple(c // 16 for c in rgb) for rgb in border)
     top_bin = min(bins.items(), key=lambda item: (-item[1], item[0]))[0]

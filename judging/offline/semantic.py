@@ -129,7 +129,7 @@ def _learn(words: list[str]) -> dict[str, tuple[int, ...]]:
     tokenizer = model.tokenizer
     # A word that is one token of the vocabulary tokenizes to it (checked on the 3,000
     # such words of the ESCI calibration file): no need to ask the tokenizer.
-    learned = {w: (i,) for w in words if (i := model.whole_words.get(w)) is not None}
+    learned: dict[str, tuple[int, ...]] = {w: (i,) for w in words if (i := model.whole_words.get(w)) is not None}
     plain = [w for w in words if w not in learned and _SPACE not in w]
     if not plain:
         return _remember(learned)
@@ -140,7 +140,7 @@ def _learn(words: list[str]) -> dict[str, tuple[int, ...]]:
             groups.append([])
         groups[-1].append(token_id)
     if len(groups) == len(plain):
-        learned.update(zip(plain, map(tuple, groups)))
+        learned.update(zip(plain, (tuple(group) for group in groups)))
     for word in words:
         if word not in learned:
             learned[word] = tuple(tokenizer.encode(word, add_special_tokens=False).ids)
