@@ -147,8 +147,15 @@ def assert_every_pair_ends_judged_once(state: dict) -> None:
 def llama_worker(llama, transactional_db, tmp_path, settings):
     broker = redis.Redis.from_url(BROKER)
     broker.flushdb()
+    # A CPU model answers in seconds to minutes: the tasks' time limit is a deployment's,
+    # not the 10 s the fake-server worker tests use.
     worker = start_worker(
-        name="llama", broker=BROKER, directory=tmp_path, media_root=tmp_path / "media", **llm_env(llama)
+        name="llama",
+        broker=BROKER,
+        directory=tmp_path,
+        media_root=tmp_path / "media",
+        CELERY_TASK_TIME_LIMIT=1800,
+        **llm_env(llama),
     )
     settings.MEDIA_ROOT = tmp_path / "media"
     try:
