@@ -39,6 +39,13 @@ def endpoint_check(record: dict) -> dict:
         return {"llama_cpp": False, "endpoint_note": ""}
     api_key = os.environ.get(record["api_key_env"], "")
     base_url = record["base_url"] or None
+    if not api_key and not base_url:
+        # OpenAI's own endpoint needs a key (a server of your own does not): say so before
+        # asking the network anything.
+        raise EndpointRefused(
+            f"the project uses OpenAI's endpoint but ${record['api_key_env']} is not set "
+            "(set it, or OPENAI_BASE_URL for a server of your own)"
+        )
 
     async def listed() -> tuple[str, list[dict]]:
         client = LLMClient(base_url=base_url, api_key=api_key, timeout=min(CHECK_TIMEOUT, float(record["timeout"])))

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Label, Pair, Query
-from tests.judging.test_views import build_world
+from tests.builders import build_world
 
 
 def token_client(user) -> APIClient:

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import SearchRun
 from judging.models import JudgeJob
-from tests.judging.test_views import enqueue_spy
+from tests.builders import enqueue_spy
 
 from .conftest import token_client
 

@@ -12,7 +12,7 @@ from reviews.agreement import (
     project_agreement_summary,
 )
 from reviews.models import ReviewTask
-from tests.judging.test_views import enqueue_spy, launch_job
+from tests.builders import enqueue_spy, launch_job
 
 pytestmark = pytest.mark.django_db
 

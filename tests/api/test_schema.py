@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 
-from tests.judging.test_views import start_job
+from tests.builders import start_job
 
 pytestmark = pytest.mark.django_db
 

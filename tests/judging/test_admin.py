@@ -20,8 +20,7 @@ from judging.models import (
     PrepFailure,
     Price,
 )
-
-from .test_views import build_world, finish_job, start_job
+from tests.builders import build_world, finish_job, start_job
 
 pytestmark = pytest.mark.django_db
 

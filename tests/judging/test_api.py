@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 from judging.models import JudgeJob
 from judging.offline import OFFLINE_MODEL
 from judging.tasks import judge_job_launch_task
-
-from .test_views import build_world, enqueue_spy, finish_job, launch_job, start_job
+from tests.builders import build_world, enqueue_spy, finish_job, launch_job, start_job
 
 pytestmark = pytest.mark.django_db
 

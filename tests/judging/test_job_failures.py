@@ -15,7 +15,7 @@ from annotation.models import Pair
 from judging.jobs import judge_job_create
 from judging.models import Guideline, ImageDescription, JudgeJob, Judgment, PrepFailure
 from reviews.models import ReviewTask
-from reviews.services import route_job
+from reviews.services.route import route_job
 from tests.fakes.openai_server import FakeOpenAIServer
 
 from .conftest import SERVED, grid
@@ -201,7 +201,7 @@ def test_an_endpoint_that_starts_refusing_midway_fails_the_job_with_counts_of_wh
 
 
 def test_the_run_panel_and_the_job_list_show_why_pairs_failed(client, django_user_model):
-    from .test_views import HTMX, build_world, finish_job, start_job
+    from tests.builders import HTMX, build_world, finish_job, start_job
 
     world = build_world(django_user_model)
     project, run = world["project"], world["run"]

@@ -447,18 +447,17 @@ def test_a_wrong_api_key_fails_the_job_with_a_clear_error_and_no_retries(llm_pro
     assert not Judgment.objects.exists() and not llm_labels(project).exists()
 
 
-def test_a_missing_api_key_fails_the_job_naming_the_variable(
-    llm_project, catalogue, drive, fake_llm, monkeypatch, settings
-):
+def test_a_missing_api_key_refuses_the_job_naming_the_variable(llm_project, catalogue, fake_llm, monkeypatch, settings):
     # OpenAI's own endpoint (no base URL anywhere) needs a key; a server of your own does not.
     project = llm_project("text", base_url="")
     settings.OPENAI_BASE_URL = ""
     monkeypatch.delenv(KEY_ENV)
     run = catalogue(project).run("A", [("q1", "p1")])
 
-    job = drive(judge_job_create(project=project, run=run)).job
+    with pytest.raises(jobs.JobError, match=KEY_ENV):
+        judge_job_create(project=project, run=run)
 
-    assert job.status == "failed" and KEY_ENV in job.error
+    assert not JudgeJob.objects.filter(project=project).exists()
     assert fake_llm.calls_by_task == Counter()
 
 
@@ -810,8 +809,7 @@ def test_the_pages_and_the_api_answer_409_when_the_database_refuses_the_second_j
     from rest_framework.test import APIClient
 
     from judging import selectors
-
-    from .test_views import PANEL, build_world, start_job
+    from tests.builders import PANEL, build_world, start_job
 
     world = build_world(django_user_model)
     project, run = world["project"], world["run"]
@@ -835,7 +833,7 @@ def test_the_migration_keeps_the_oldest_of_a_runs_active_jobs_and_cancels_the_ot
     from django.apps import apps
     from django.db import connection
 
-    from .test_views import build_world, start_job
+    from tests.builders import build_world, start_job
 
     world = build_world(django_user_model)
     with connection.cursor() as cursor:  # as before 0003 (rolled back with the test)

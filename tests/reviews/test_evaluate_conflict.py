@@ -8,7 +8,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from judging.models import JudgeJob
-from tests.judging.test_views import build_world, start_job
+from tests.builders import build_world, start_job
 
 pytestmark = pytest.mark.django_db
 
