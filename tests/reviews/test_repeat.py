@@ -39,8 +39,8 @@ BAD = {"red dress": ["p2", "p3", "p1"], "black boots": ["p3", "p1", "p2"]}
 
 @pytest.fixture
 def engine(settings):
-    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.1"]
     server = FakeSearchEngine(GOOD).start()
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{server.port}"]
     yield server
     server.stop()
 
@@ -217,7 +217,10 @@ def test_only_leads_see_the_page_and_foreign_ids_are_404(project, member, schedu
     assert lead_client.get(url("page", project)).status_code == 200
 
 
-def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client):
+def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client, settings):
+    settings.QRELAY_CONNECTOR_SECRETS = {
+        "QRELAY_CONNECTOR_SECRET_ES_AUTH": {"origin": "https://search.example.com:9200", "projects": [project.name]}
+    }
     bad = {
         "name": "x",
         "preset": "generic",
