@@ -330,29 +330,37 @@ if CELERY_TASK_ALWAYS_EAGER:
 
 
 def _connector_allowed_hosts() -> list[str]:
-    import ipaddress
-    import re
+    """QRELAY_CONNECTOR_ALLOWED_HOSTS, each entry normalised (annotation/connectors/endpoints.py)."""
+    from annotation.connectors.endpoints import EndpointError, parse_allowed_entry
 
     hosts = []
     for entry in env_list("QRELAY_CONNECTOR_ALLOWED_HOSTS", []):
-        entry = entry.lower()
         try:
-            ipaddress.ip_network(entry, strict=False)  # an address or a network
-        except ValueError:
-            if not re.fullmatch(
-                r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*", entry
-            ):
-                raise ImproperlyConfigured(
-                    f"QRELAY_CONNECTOR_ALLOWED_HOSTS: {entry!r} is not a host name, IP address or network (no scheme, no port)"
-                ) from None
-        hosts.append(entry)
+            hosts.append(parse_allowed_entry(entry).text)
+        except EndpointError as exc:
+            raise ImproperlyConfigured(f"QRELAY_CONNECTOR_ALLOWED_HOSTS: {exc}") from None
     return hosts
+
+
+def _connector_secrets() -> dict[str, dict[str, Any]]:
+    """QRELAY_CONNECTOR_SECRETS: which projects may send which secret, to which origin."""
+    from annotation.connectors.endpoints import EndpointError, parse_secret_bindings
+
+    try:
+        return parse_secret_bindings(env_str("QRELAY_CONNECTOR_SECRETS", ""))
+    except EndpointError as exc:
+        raise ImproperlyConfigured(f"QRELAY_CONNECTOR_SECRETS: {exc}") from None
 
 
 # "Retrieve" connectors (annotation/connectors, docs/connectors.md). Search engines are
 # often internal: a host that resolves to a private, loopback or link-local address is
-# refused unless listed here (host names, IP addresses or networks, comma-separated).
+# refused unless listed here (host names, IP addresses or networks, comma-separated). An
+# entry without a port allows ports 80 and 443 only; `host:port` allows that one port.
 QRELAY_CONNECTOR_ALLOWED_HOSTS = _connector_allowed_hosts()
+# Connector secrets: a connector sends the variable QRELAY_CONNECTOR_SECRET_X only when
+# the operator bound X here to the connector's project and to the one origin it goes to:
+# JSON {"QRELAY_CONNECTOR_SECRET_X": {"origin": "https://es.internal:9200", "projects": ["shop-a"]}}.
+QRELAY_CONNECTOR_SECRETS = _connector_secrets()
 # Product images listed as URLs (`manage.py fetch_images`): per-request timeout. The
 # size cap is QRELAY_IMAGE_MAX_BYTES; private addresses need QRELAY_CONNECTOR_ALLOWED_HOSTS.
 QRELAY_IMAGE_FETCH_TIMEOUT = env_int("QRELAY_IMAGE_FETCH_TIMEOUT", 15, minimum=1)

@@ -1,21 +1,27 @@
 """The guarded fetcher: the only way a connector talks to a search engine.
 
 What a search engine (or whoever controls its DNS) can make us do is bounded:
-- http(s) only, to the connector's own host: a redirect to another host is refused;
+- http(s) only, to the connector's own origin: a redirect to another host, scheme or
+  port is refused;
 - the host is resolved here and every address checked: private, loopback, link-local,
   shared and reserved addresses are refused unless the operator listed the host (or its
-  network) in QRELAY_CONNECTOR_ALLOWED_HOSTS; the request then goes to the address that
+  network) with the port in QRELAY_CONNECTOR_ALLOWED_HOSTS (annotation/connectors/
+  endpoints.py: no port means 80 and 443 only); the request then goes to the address that
   was checked (the name is kept for Host and TLS SNI), so DNS cannot change its answer
   between the check and the connection, and every redirect is checked again;
+- a secret header goes only to the origin the operator bound it to, checked on every hop;
+- a connector's `check` (presets.check_search_target) sees every hop's method and path,
+  so a same-origin redirect cannot turn a search into another call;
 - connect, read and overall timeouts; the body is streamed and dropped past a size cap;
-- only JSON answers are accepted; proxies from the environment are ignored (they would
-  connect on our behalf to addresses never checked).
+- only JSON answers are accepted, and an error answer is reported by its status alone
+  (its body may hold another tenant's data or a secret); proxies from the environment
+  are ignored (they would connect on our behalf to addresses never checked).
 """
 
 import ipaddress
-import json
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -23,45 +29,24 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from django.conf import settings
 
+from .endpoints import EndpointError, FetchError, Origin, parse_allowed_entry
+from .headers import Secret
+from .presets import loads_strict
+
+__all__ = ["FetchError", "Origin", "Answer", "fetch", "fetch_json", "fetch_image", "new_client", "resolve_checked"]
+
 REDIRECTS = {301, 302, 303, 307, 308}
 JSON_TYPES = ("application/json",)
 
 
-class FetchError(Exception):
-    """A request refused or failed; the message is meant for the user."""
-
-
-@dataclass(frozen=True)
-class Origin:
-    scheme: str
-    host: str  # lower case, without brackets
-    port: int
-
-    @classmethod
-    def of(cls, url: str) -> "Origin":
+def _allowed_by_operator(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> bool:
+    for text in settings.QRELAY_CONNECTOR_ALLOWED_HOSTS:
         try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise FetchError(f"not a valid URL: {exc}") from None
-        if parts.scheme not in ("http", "https"):
-            raise FetchError(f"only http and https URLs are fetched, not {parts.scheme or 'a relative URL'!r}")
-        if not parts.hostname:
-            raise FetchError("the URL has no host")
-        if parts.username is not None or parts.password is not None:
-            raise FetchError("credentials in the URL are not allowed; use the secret header")
-        return cls(parts.scheme, parts.hostname.lower(), port or (443 if parts.scheme == "https" else 80))
-
-
-def _allowed_by_operator(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    for entry in settings.QRELAY_CONNECTOR_ALLOWED_HOSTS:
-        if entry == host:
+            entry = parse_allowed_entry(text)
+        except EndpointError:
+            continue  # refused at start-up; only a setting changed at run time gets here
+        if entry.allows(host, address, port):
             return True
-        try:
-            if address in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue  # a host name entry
     return False
 
 
@@ -100,10 +85,11 @@ def resolve_checked(host: str, port: int) -> str:
     # Every address, not only the first: a name resolving to one public and one internal
     # address must not reach the internal one on a retry.
     for address in addresses:
-        if not _public(address) and not _allowed_by_operator(host, address):
+        if not _public(address) and not _allowed_by_operator(host, address, port):
             raise FetchError(
                 f"{host} resolves to {address}, a private, loopback or link-local address; "
-                "an operator may allow it with QRELAY_CONNECTOR_ALLOWED_HOSTS"
+                f"an operator may allow it with QRELAY_CONNECTOR_ALLOWED_HOSTS (as host:port for port {port}"
+                f"{'' if port in (80, 443) else ', which a host without a port does not open'})"
             )
     return str(addresses[0])
 
@@ -148,6 +134,8 @@ def fetch_json(
     timeout: float = 10.0,
     client: httpx.Client | None = None,
     max_bytes: int | None = None,
+    secret: Secret | None = None,
+    check: Callable[[str, str], None] | None = None,
 ) -> Any:
     """Send one request to `origin` (the connector's host) and return the decoded JSON."""
     answer = fetch(
@@ -159,6 +147,8 @@ def fetch_json(
         timeout=timeout,
         client=client,
         max_bytes=max_bytes,
+        secret=secret,
+        check=check,
     )
     content_type = answer.content_type
     if content_type not in JSON_TYPES and not (
@@ -166,9 +156,29 @@ def fetch_json(
     ):
         raise FetchError(f"the search engine answered {content_type or 'without a content type'}, not JSON")
     try:
-        return json.loads(answer.body)
+        data = loads_strict(answer.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise FetchError(f"the answer is not valid JSON: {exc}") from None
+    # Parsed, a document nested 900 levels deep would still overflow whatever walks it.
+    if _depth_over(data, MAX_ANSWER_DEPTH):
+        raise FetchError(f"the answer is nested more than {MAX_ANSWER_DEPTH} levels deep")
+    return data
+
+
+MAX_ANSWER_DEPTH = 100
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack += [(sub, depth + 1) for sub in item.values()]
+        elif isinstance(item, list):
+            stack += [(sub, depth + 1) for sub in item]
+    return False
 
 
 def fetch_image(*, url: str, timeout: float, max_bytes: int, client: httpx.Client | None = None) -> bytes:
@@ -194,8 +204,13 @@ def fetch(
     timeout: float = 10.0,
     client: httpx.Client | None = None,
     max_bytes: int | None = None,
+    secret: Secret | None = None,
+    check: Callable[[str, str], None] | None = None,
 ) -> Answer:
-    """Send one request to `origin`, following redirects on the same origin only."""
+    """Send one request to `origin`, following redirects on the same origin only.
+
+    `secret` is added to the headers of a hop only when that hop goes to the secret's
+    bound origin; `check(method, path_and_query)` may refuse a hop (FetchError)."""
     max_bytes = max_bytes or settings.QRELAY_CONNECTOR_MAX_BYTES
     own_client = client is None
     client = client or new_client(timeout)
@@ -210,9 +225,17 @@ def fetch(
                     f"refused to leave {origin.scheme}://{origin.host}:{origin.port}: "
                     f"the request would go to {target.scheme}://{target.host}:{target.port}"
                 )
-            response_or_next = _one_request(
-                client, url, target, method, body, headers or {}, timeout, max_bytes, deadline
-            )
+            if check is not None:
+                parts = urlsplit(url)
+                check(method, parts.path + (f"?{parts.query}" if parts.query else ""))
+            sent = dict(headers or {})
+            if secret is not None:
+                # Belt and braces: the origin check above already holds every hop to one
+                # origin; the secret itself is tied to the origin the operator bound.
+                if target != secret.origin:
+                    raise FetchError(f"refused to send the secret header to {target}: it is bound to {secret.origin}")
+                sent[secret.header] = secret.value
+            response_or_next = _one_request(client, url, target, method, body, sent, timeout, max_bytes, deadline)
             if isinstance(response_or_next, tuple):
                 url, method, body = response_or_next
                 continue
@@ -234,7 +257,9 @@ def _one_request(client, url, target: Origin, method, body, headers, timeout, ma
     request = client.build_request(
         method,
         pinned,
-        headers={**headers, "Host": host_header},
+        # Latin-1, as HTTP/1.1 allows (httpx would encode text as ASCII); the names and
+        # values were checked by headers.header_problem.
+        headers={**{name: value.encode("latin-1") for name, value in headers.items()}, "Host": host_header},
         json=body if method == "POST" and body is not None else None,
         extensions={
             **extensions,
@@ -256,6 +281,11 @@ def _one_request(client, url, target: Origin, method, body, headers, timeout, ma
             if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                 method, body = "GET", None
             return urljoin(url, location), method, body
+        if response.status_code >= 400:
+            # By status only: an engine's error body may quote another tenant's documents,
+            # the request (with its secret header) or internals.
+            kind = "refused the request" if response.status_code < 500 else "failed"
+            raise FetchError(f"HTTP {response.status_code} from {target.host}: the server {kind}")
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise FetchError(f"the answer is {encoding}-compressed although an uncompressed one was asked for")
@@ -265,8 +295,6 @@ def _one_request(client, url, target: Origin, method, body, headers, timeout, ma
             raise FetchError(f"the answer from {target.host} stalled for more than {timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"the answer from {target.host} broke off: {exc.__class__.__name__}") from None
-        if response.status_code >= 400:
-            raise FetchError(f"HTTP {response.status_code} from {target.host}: {raw[:300].decode('utf-8', 'replace')}")
         if not 200 <= response.status_code < 300:
             raise FetchError(f"unexpected HTTP {response.status_code} from {target.host}")
         return Answer(raw, response.headers.get("content-type", "").split(";", 1)[0].strip().lower())

@@ -5,10 +5,19 @@ A connector stores only what differs from its preset; `spec_for` merges the two.
 templates are filled by plain replacement of `{query}` and `{k}` (never str.format, so
 other braces are left alone): URL-encoded in the path, as JSON values in the body (the
 body template is parsed first, so a query can never break out of its string).
+
+Read-only by construction: `check_search_target` is an allow-list of what a search
+request looks like, checked when a lead saves a connector and by the fetcher before every
+request and redirect. Elasticsearch/OpenSearch: GET or POST `/_search` or
+`/<index>/_search`, nothing else. Generic: plain path segments (no leading `_` or `.`,
+no `%`; the last may be `_search`), a query string of `name=value` pairs, `{query}` and
+`{k}` only in the query string or the body; a POST only to a search endpoint (the last
+segment one of SEARCH_ENDPOINTS). So no `_delete_by_query`, `_bulk`, `_update`, `..`.
 """
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -48,6 +57,55 @@ class SpecError(ValueError):
     """A template or path that cannot work; the message is meant for the user."""
 
 
+# A path segment: a word that starts with a letter or digit (so never `.`, `..` or an
+# engine's `_action`); `,` and `*` name several indices or a pattern (`logs-*,shop`).
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._~,*+-]*"
+_ES_PATH = re.compile(rf"^(?:/{_SEGMENT})?/_search$")
+_GENERIC_PATH = re.compile(rf"^(?:/{_SEGMENT})*(?:/_search)?/?$")
+_PARAM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}=(?:[A-Za-z0-9._~,:*+-]|%[0-9A-Fa-f]{2})*$")
+# The last segment of a path a generic connector may POST to.
+SEARCH_ENDPOINTS = {"_search", "search", "query", "select", "multi_search"}
+
+
+def check_search_target(preset: str, method: str, target: str) -> None:
+    """Refuse (SpecError) a request that does not look like a search: `target` is the
+    path and query string actually sent (placeholders filled in)."""
+    path, question, query = target.partition("?")
+    if method not in ("GET", "POST"):
+        raise SpecError(f"only GET and POST searches are sent, not {method}")
+    if preset == ELASTICSEARCH:
+        if question or not _ES_PATH.match(path):
+            raise SpecError(
+                f"{path!r} is not a search: an Elasticsearch/OpenSearch connector sends /_search or "
+                "/<index>/_search only, without a query string"
+            )
+        return
+    if path == "/" or not _GENERIC_PATH.match(path):
+        raise SpecError(
+            f"{path!r} is not a search path: plain segments of letters, digits and ._~,*+- that do not "
+            "start with _ or . (the last may be _search), no %-escapes"
+        )
+    if question and not all(_PARAM.match(param) for param in query.split("&")):
+        raise SpecError("the query string is name=value pairs of letters, digits, ._~,:*+- and %-escapes only")
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if method == "POST" and last not in SEARCH_ENDPOINTS:
+        raise SpecError(
+            f"a generic connector POSTs only to a search endpoint (the path ends in one of "
+            f"{', '.join(sorted(SEARCH_ENDPOINTS))}), not to {path!r}"
+        )
+
+
+def check_path_template(preset: str, method: str, template: str) -> None:
+    """The template's own rule: `{query}` and `{k}` only after the `?`, and what it
+    renders to must be a search."""
+    if "#" in template:
+        raise SpecError("the path template has no #fragment")
+    path = template.partition("?")[0]
+    if "{query}" in path or "{k}" in path:
+        raise SpecError("{query} and {k} go in the query string or the body, not in the path")
+    check_search_target(preset, method, render_path(template, query="x", k=10))
+
+
 def spec_for(connector) -> Spec:
     base = PRESETS.get(connector.preset, PRESETS[GENERIC])
     return Spec(
@@ -81,11 +139,53 @@ def _fill(value: Any, query: str, k: int) -> Any:
     return value
 
 
+MAX_BODY_DEPTH = 32
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def bad_json_text(value: Any, max_depth: int) -> str | None:
+    """Why decoded JSON cannot be used, or None: nesting deeper than max_depth, or a
+    string (key or value) holding NUL or a lone surrogate (the database and the UTF-8
+    encoder refuse both). Iterative, so depth itself cannot overflow the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            return f"nested more than {max_depth} levels deep"
+        if isinstance(item, dict):
+            stack += [(key, depth) for key in item] + [(sub, depth + 1) for sub in item.values()]
+        elif isinstance(item, list):
+            stack += [(sub, depth + 1) for sub in item]
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "a string holds a NUL character (\\u0000)"
+            if any("\ud800" <= c <= "\udfff" for c in item):
+                return "a string holds a lone surrogate (invalid Unicode)"
+    return None
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """json.loads without NaN/Infinity; a too deeply nested document is a ValueError."""
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_body_template(template: str) -> Any:
     try:
-        return json.loads(template)
+        body = loads_strict(template)
     except ValueError as exc:
         raise SpecError(f"the body template is not valid JSON: {exc}") from None
+    problem = bad_json_text(body, MAX_BODY_DEPTH)
+    if problem:
+        raise SpecError(
+            f"the body template is {problem}" if problem.startswith("nested") else f"the body template: {problem}"
+        )
+    return body
 
 
 def render_body(template: str, *, query: str, k: int) -> Any:
@@ -146,6 +246,9 @@ def parse_hits(data: Any, spec: Spec, k: int) -> tuple[list[Hit], list[str]]:
             problems.append(f"hit {position}: the product id is not a string or number")
             continue
         product_id = str(raw_id).strip()[:200]
+        if bad_json_text(product_id, 1):
+            problems.append(f"hit {position}: the product id holds a NUL character or invalid Unicode")
+            continue
         if product_id in seen:
             problems.append(f"hit {position}: product {product_id} is listed twice; the first position counts")
             continue

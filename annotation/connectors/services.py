@@ -6,8 +6,6 @@ Products the catalogue does not know are reported and skipped (the connector can
 describe them for the judge); a query whose request fails is reported and left out.
 """
 
-import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,10 +16,27 @@ from annotation.bulk import bulk_insert_rows
 from annotation.models import Product, Query, SearchConnector, SearchResult, SearchRun
 from annotation.services import external_ids_map, pairs_ensure
 
+from .headers import HEADER_NAME, SECRET_ENV_PREFIX, Secret, bound_secret, header_problem
 from .http import FetchError, Origin, fetch_json, new_client
-from .presets import Hit, SpecError, parse_hits, render_body, render_path, spec_for
+from .presets import (
+    Hit,
+    SpecError,
+    check_path_template,
+    check_search_target,
+    parse_hits,
+    render_body,
+    render_path,
+    spec_for,
+)
 
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+__all__ = [
+    "HEADER_NAME",
+    "SECRET_ENV_PREFIX",
+    "ConnectorError",
+    "FetchReport",
+    "connector_fetch_run",
+    "connector_search",
+]
 # Shown per report; the counts are always complete.
 REPORT_LIMIT = 50
 
@@ -71,29 +86,40 @@ class FetchReport:
         return "\n".join(lines)
 
 
-# Environment variables a connector may send as its secret header; everything else in the
-# server's environment (database URL, secret key, LLM keys) is out of a lead's reach.
-SECRET_ENV_PREFIX = "QRELAY_CONNECTOR_SECRET_"
-
-
 def connector_headers(connector: SearchConnector) -> dict[str, str]:
+    """The connector's plain headers (not the secret), each checked."""
     headers: dict[str, str] = {}
     for name, value in (connector.headers or {}).items():
-        if not HEADER_NAME.match(str(name)) or not isinstance(value, str) or "\r" in value or "\n" in value:
-            raise ConnectorError(f"header {name!r} is not a valid header name and text value")
+        problem = header_problem(name, value)
+        if problem:
+            raise ConnectorError(f"header: {problem}")
         headers[str(name)] = value
-    if connector.secret_header:
-        if not (connector.secret_env or "").startswith(SECRET_ENV_PREFIX):
-            # Leads configure connectors; only the operator decides which secrets a
-            # connector may send, by naming them with the prefix (no DATABASE_URL, SECRET_KEY…).
-            raise ConnectorError(f"the secret's environment variable must start with {SECRET_ENV_PREFIX}")
-        value = os.environ.get(connector.secret_env, "")
-        if not value:
-            raise ConnectorError(
-                f"the environment variable {connector.secret_env!r} for header {connector.secret_header} is not set"
-            )
-        headers[connector.secret_header] = value
     return headers
+
+
+def connector_secret(connector: SearchConnector, origin: Origin) -> Secret | None:
+    """The secret header, if the operator bound it to this project and origin (ConnectorError otherwise)."""
+    if not connector.secret_header:
+        return None
+    try:
+        return bound_secret(
+            project=connector.project, header=connector.secret_header, env=connector.secret_env or "", origin=origin
+        )
+    except FetchError as exc:
+        raise ConnectorError(str(exc)) from None
+
+
+def connector_check(connector: SearchConnector) -> Callable[[str, str], None]:
+    """The fetcher's check of every hop: the request must look like a search."""
+    preset = connector.preset
+
+    def check(method: str, target: str) -> None:
+        try:
+            check_search_target(preset, method, target)
+        except SpecError as exc:
+            raise FetchError(f"refused: {exc}") from None
+
+    return check
 
 
 def connector_origin(connector: SearchConnector) -> Origin:
@@ -110,6 +136,7 @@ def connector_search(
     k = k or connector.k
     spec = spec_for(connector)
     origin = connector_origin(connector)
+    check_path_template(connector.preset, spec.method, spec.path_template)
     url = connector.base_url.rstrip("/") + render_path(spec.path_template, query=query_text, k=k)
     body = render_body(spec.body_template, query=query_text, k=k) if spec.method == "POST" else None
     data = fetch_json(
@@ -118,6 +145,8 @@ def connector_search(
         method=spec.method,
         body=body,
         headers=connector_headers(connector),
+        secret=connector_secret(connector, origin),
+        check=connector_check(connector),
         timeout=connector.timeout_seconds,
         client=client,
     )
@@ -153,8 +182,18 @@ def connector_fetch_run(
         raise ConnectorError(f"a run named {name!r} exists already")
     if not queries:
         raise ConnectorError("no queries to fetch")
-    connector_origin(connector)
-    connector_headers(connector)  # a missing secret fails once, not once per query
+    # A misconfigured connector (a path that is no search, an unbound or missing secret)
+    # fails once, before any request, not once per query.
+    origin = connector_origin(connector)
+    connector_headers(connector)
+    connector_secret(connector, origin)
+    spec = spec_for(connector)
+    try:
+        check_path_template(connector.preset, spec.method, spec.path_template)
+        if spec.method == "POST":
+            render_body(spec.body_template, query="", k=k)
+    except SpecError as exc:
+        raise ConnectorError(str(exc)) from None
 
     report = FetchReport(queries=len(queries))
     fetched: list[tuple[Query, list[Hit]]] = []

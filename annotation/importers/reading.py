@@ -176,12 +176,22 @@ def _read_jsonl(name: str, text: str, spec: ColumnSpec) -> list[Row]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             problems.append(ImportProblem(name, line_no, None, f"malformed JSON at character {exc.colno}: {exc.msg}"))
             continue
+        except _Constant as exc:
+            problems.append(ImportProblem(name, line_no, None, f"{exc} is not valid JSON; use null or a number"))
+            continue
+        except RecursionError:
+            problems.append(ImportProblem(name, line_no, None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"))
+            continue
         if not isinstance(obj, dict):
             problems.append(ImportProblem(name, line_no, None, "each line must be a JSON object"))
+            continue
+        unusable = _unusable_json(obj)
+        if unusable:
+            problems.append(ImportProblem(name, line_no, None, unusable))
             continue
         values = {}
         for key, value in obj.items():
@@ -196,6 +206,41 @@ def _read_jsonl(name: str, text: str, spec: ColumnSpec) -> list[Row]:
     if problems:
         raise ImportFailed(problems)
     return rows
+
+
+# Deeper documents would overflow whatever walks them later (the JSON encoder that
+# stores attributes); no catalogue needs this many levels.
+MAX_JSON_DEPTH = 64
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _no_constant(text: str) -> Any:
+    # NaN and Infinity: Python's json accepts them, JSON (and PostgreSQL's jsonb) does not.
+    raise _Constant(text)
+
+
+def _unusable_json(value: Any) -> str | None:
+    """Why a decoded line cannot be stored, or None: too deep, or a string (key or value)
+    holding NUL or a lone surrogate, which PostgreSQL and UTF-8 refuse. Iterative, so a
+    deep document cannot overflow the stack here."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
+        if isinstance(item, dict):
+            stack += [(key, depth) for key in item] + [(sub, depth + 1) for sub in item.values()]
+        elif isinstance(item, list):
+            stack += [(sub, depth + 1) for sub in item]
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "a JSON string holds a NUL character (\\u0000), which cannot be stored"
+            if any("\ud800" <= c <= "\udfff" for c in item):
+                return "a JSON string holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode"
+    return None
 
 
 def _read_trec(name: str, text: str, spec: ColumnSpec) -> list[Row]:

@@ -1,22 +1,22 @@
 """Forms of the "Retrieve & Repeat" page: a search-engine connector and a schedule.
 
 Everything a connector will send is checked here, before it is saved: a base URL that is
-only scheme://host[:port], a path starting with /, a body template that is JSON, header
-names that are tokens, and a secret named by an environment variable, never stored."""
+only scheme://host[:port], a path that looks like a search for its preset and method
+(annotation/connectors/presets.py), a body template that is JSON, headers that are
+tokens with Latin-1 values (not Host, Content-Length…), and a secret named by an
+environment variable the operator bound to this project and origin, never stored."""
 
 import json
-import re
 from typing import Any
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from annotation.connectors.http import FetchError, Origin
-from annotation.connectors.presets import PRESETS, SpecError, parse_body_template
-from annotation.connectors.services import HEADER_NAME, SECRET_ENV_PREFIX
+from annotation.connectors.endpoints import ENV_NAME, SECRET_ENV_PREFIX, FetchError, Origin
+from annotation.connectors.headers import header_problem, secret_problem
+from annotation.connectors.presets import PRESETS, SpecError, check_path_template, parse_body_template, spec_for
 from annotation.models import RepeatSchedule, SearchConnector
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 MAX_HEADERS = 20
 
 
@@ -122,27 +122,25 @@ class ConnectorForm(forms.ModelForm):
             return {}
         try:
             headers = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise forms.ValidationError("Headers are a JSON object of names to text values.") from None
         if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
             raise forms.ValidationError(f"Headers are a JSON object of at most {MAX_HEADERS} names to text values.")
         for name, value in headers.items():
-            if (
-                not HEADER_NAME.match(name)
-                or not isinstance(value, str)
-                or "\r" in value
-                or "\n" in value
-                or len(value) > 2000
-            ):
-                raise forms.ValidationError(f"Header {name!r}: a token name and a one-line text value, please.")
+            problem = header_problem(name, value)
+            if problem is None and len(value) > 2000:
+                problem = f"the value of {name} is longer than 2000 characters"
+            if problem:
+                raise forms.ValidationError(f"Header: {problem}.")
         return headers
 
     def clean(self) -> dict[str, Any]:
         super().clean()  # returns self.cleaned_data (typed Optional for overrides)
         data = self.cleaned_data
         header, env = data.get("secret_header", "").strip(), data.get("secret_env", "").strip()
-        if header and not HEADER_NAME.match(header):
-            self.add_error("secret_header", "Not a valid header name.")
+        problem = header_problem(header, "") if header else None
+        if problem:
+            self.add_error("secret_header", f"Not a valid header name: {problem}.")
         if env and not ENV_NAME.match(env):
             self.add_error("secret_env", "An environment variable name: letters, digits and _.")
         elif env and not env.startswith(SECRET_ENV_PREFIX):
@@ -150,10 +148,25 @@ class ConnectorForm(forms.ModelForm):
                 "secret_env",
                 f"Connector secrets are the variables the operator named {SECRET_ENV_PREFIX}…; others are not sent.",
             )
+        elif env and data.get("base_url"):
+            # Bound by the operator to this project and to this origin, or refused now
+            # (and again by the fetcher on every request).
+            bound = secret_problem(project=self.project, env=env, origin=Origin.of(data["base_url"]))
+            if bound:
+                self.add_error("secret_env", bound[0].upper() + bound[1:] + ".")
         if bool(header) != bool(env):
             self.add_error(
                 "secret_env" if header else "secret_header", "Give both the header and the variable, or neither."
             )
+        if "path_template" in data and "preset" in data:
+            draft = SearchConnector(
+                preset=data["preset"], method=data.get("method") or "", path_template=data["path_template"]
+            )
+            spec = spec_for(draft)
+            try:
+                check_path_template(draft.preset, spec.method, spec.path_template)
+            except SpecError as exc:
+                self.add_error("path_template", str(exc)[0].upper() + str(exc)[1:] + ".")
         return data
 
     def save(self, commit: bool = True) -> SearchConnector:

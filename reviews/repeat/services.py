@@ -147,6 +147,13 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
         except (ConnectorError, _OutOfTime) as exc:
             _fail(snapshot.id, f"fetch: {exc}")
             return MetricSnapshot.objects.get(id=snapshot.id)
+        except Exception as exc:
+            # Anything else (a bug, malformed data the checks missed, the database
+            # refusing a value) must not leave the cycle "fetching" until it goes stale:
+            # it fails now, with the reason. Nothing of the run was stored (one transaction).
+            logger.exception("repeat cycle %s: the fetch failed", snapshot.id)
+            _fail(snapshot.id, f"fetch: unexpected error ({exc.__class__.__name__}); see the worker's log")
+            return MetricSnapshot.objects.get(id=snapshot.id)
     _evaluate(snapshot.id)
     snapshot_finalize(snapshot_id=snapshot.id)
     return MetricSnapshot.objects.get(id=snapshot.id)

@@ -32,8 +32,9 @@ def engine():
 
 
 @pytest.fixture
-def allow_loopback(settings):
-    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.1"]
+def allow_loopback(settings, engine):
+    # The engine's own port: an entry without one opens 80 and 443 only.
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{engine.port}"]
     return settings
 
 
@@ -91,6 +92,9 @@ def results_of(run):
 
 def test_it_fetches_a_run_from_elasticsearch_like_the_run_importer(allow_loopback, project, es, engine, monkeypatch):
     monkeypatch.setenv("QRELAY_CONNECTOR_SECRET_ES_AUTH", "ApiKey s3cret")
+    allow_loopback.QRELAY_CONNECTOR_SECRETS = {
+        "QRELAY_CONNECTOR_SECRET_ES_AUTH": {"origin": engine.base_url, "projects": ["retrieve"]}
+    }
     es.headers = {"X-Team": "search"}
     es.secret_header, es.secret_env = "Authorization", "QRELAY_CONNECTOR_SECRET_ES_AUTH"
     es.save()
@@ -137,7 +141,8 @@ def test_unknown_product_ids_are_reported_and_skipped(allow_loopback, project, e
 def test_a_failing_query_is_reported_and_the_others_are_stored(allow_loopback, project, es, engine):
     engine.query_faults["black boots"] = {"status": 500, "body": b'{"error": "shard failure"}'}
     report = connector_fetch_run(connector=es, queries=queries(project), name="partial")
-    assert set(report.failed) == {"q2"} and "HTTP 500" in report.failed["q2"] and "shard failure" in report.failed["q2"]
+    assert set(report.failed) == {"q2"} and "HTTP 500" in report.failed["q2"]
+    assert "shard failure" not in report.failed["q2"]  # the engine's body is never echoed
     assert {q for q, *_ in results_of(report.run)} == {"q1", "q3"}
 
 
@@ -149,11 +154,14 @@ def test_nothing_is_stored_when_every_query_fails(allow_loopback, project, es, e
 
 
 def test_a_taken_run_name_or_a_missing_secret_fails_before_any_request(allow_loopback, project, es, engine):
+    allow_loopback.QRELAY_CONNECTOR_SECRETS = {
+        "QRELAY_CONNECTOR_SECRET_UNSET": {"origin": engine.base_url, "projects": [project.id]}
+    }
     SearchRun.objects.create(project=project, name="taken")
     with pytest.raises(ConnectorError, match="exists already"):
         connector_fetch_run(connector=es, queries=queries(project), name="taken")
     es.secret_header, es.secret_env = "Authorization", "QRELAY_CONNECTOR_SECRET_UNSET"
-    with pytest.raises(ConnectorError, match="QRELAY_CONNECTOR_SECRET_UNSET"):
+    with pytest.raises(ConnectorError, match="QRELAY_CONNECTOR_SECRET_UNSET.*is not set"):
         connector_fetch_run(connector=es, queries=queries(project), name="new")
     assert engine.requests == []
 
@@ -178,7 +186,7 @@ def test_loopback_is_refused_unless_the_operator_allows_it(settings, project, es
     settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = []
     with pytest.raises(FetchError, match="private, loopback or link-local"):
         connector_search(connector=es, query_text="red dress")
-    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.0/8"]  # a network works too
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.0/8:{engine.port}"]  # a network works too
     assert [h.product_id for h in connector_search(connector=es, query_text="red dress")[0]] == ["p1", "p2"]
     assert len(engine.requests) == 1
 
@@ -304,9 +312,21 @@ def test_paths_are_dotted_or_json_pointers():
 def test_the_allow_list_setting_is_parsed_strictly(monkeypatch):
     from config.settings import _connector_allowed_hosts
 
-    monkeypatch.setenv("QRELAY_CONNECTOR_ALLOWED_HOSTS", "Search.Internal, 10.0.0.0/8 ,::1")
-    assert _connector_allowed_hosts() == ["search.internal", "10.0.0.0/8", "::1"]
-    for bad in ("http://search.internal", "search.internal:9200", "10.0.0.0/33", "a b"):
+    monkeypatch.setenv(
+        "QRELAY_CONNECTOR_ALLOWED_HOSTS",
+        "Search.Internal, 10.0.0.0/8 ,::1, search.internal:9200, 10.0.0.0/8:9200, [FD00::/8]:9200, [::1]",
+    )
+    assert _connector_allowed_hosts() == [
+        "search.internal",
+        "10.0.0.0/8",
+        "::1",
+        "search.internal:9200",
+        "10.0.0.0/8:9200",
+        "[fd00::/8]:9200",
+        "::1",
+    ]
+    bad_entries = ("http://search.internal", "search.internal:0", "search.internal:x", "10.0.0.0/33", "a b")
+    for bad in bad_entries + ("[10.0.0.1]:80", "[::1", "search.internal/x", "host:99999"):
         monkeypatch.setenv("QRELAY_CONNECTOR_ALLOWED_HOSTS", bad)
         with pytest.raises(ImproperlyConfigured):
             _connector_allowed_hosts()

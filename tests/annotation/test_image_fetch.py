@@ -67,8 +67,8 @@ class ImageHost:
 
 @pytest.fixture
 def host(settings):
-    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.1"]
     server = ImageHost()
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{server.port}"]
     yield server
     server.server.shutdown()
 

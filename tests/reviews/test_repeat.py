@@ -39,8 +39,8 @@ BAD = {"red dress": ["p2", "p3", "p1"], "black boots": ["p3", "p1", "p2"]}
 
 @pytest.fixture
 def engine(settings):
-    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = ["127.0.0.1"]
     server = FakeSearchEngine(GOOD).start()
+    settings.QRELAY_CONNECTOR_ALLOWED_HOSTS = [f"127.0.0.1:{server.port}"]
     yield server
     server.stop()
 
@@ -217,7 +217,10 @@ def test_only_leads_see_the_page_and_foreign_ids_are_404(project, member, schedu
     assert lead_client.get(url("page", project)).status_code == 200
 
 
-def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client):
+def test_a_lead_creates_a_connector_and_bad_input_is_a_400(project, lead_client, settings):
+    settings.QRELAY_CONNECTOR_SECRETS = {
+        "QRELAY_CONNECTOR_SECRET_ES_AUTH": {"origin": "https://search.example.com:9200", "projects": [project.name]}
+    }
     bad = {
         "name": "x",
         "preset": "generic",
@@ -450,3 +453,104 @@ def test_a_gold_drop_with_lower_coverage_is_recorded_but_not_flagged(schedule, d
     third = cycle(schedule, drive)
     assert third.coverage == 1.0 and third.previous_ndcg == pytest.approx(second.ndcg) == third.ndcg
     assert not third.regression and third.error == ""
+
+
+# --- the audit: secrets, searches only, malformed input --------------------------------------------
+
+
+def _connector_data(**fields):
+    return {
+        "name": "es",
+        "preset": "elasticsearch",
+        "base_url": "https://es.internal:9200",
+        "path_template": "/products/_search",
+        "k": 10,
+        "timeout_seconds": 5,
+        **fields,
+    }
+
+
+def test_the_form_refuses_a_secret_bound_to_another_project_or_origin(project, lead_client, settings):
+    settings.QRELAY_CONNECTOR_SECRETS = {
+        "QRELAY_CONNECTOR_SECRET_ES_AUTH": {"origin": "https://es.internal:9200", "projects": ["someone-else"]}
+    }
+    secret = {"secret_header": "Authorization", "secret_env": "QRELAY_CONNECTOR_SECRET_ES_AUTH"}
+    response = lead_client.post(url("connector_new", project), _connector_data(**secret))
+    assert response.status_code == 400 and b"the operator must bind it" in response.content
+
+    settings.QRELAY_CONNECTOR_SECRETS["QRELAY_CONNECTOR_SECRET_ES_AUTH"]["projects"] = [project.id]
+    response = lead_client.post(url("connector_new", project), _connector_data(base_url="https://b.example", **secret))
+    assert response.status_code == 400 and b"may only be sent to https://es.internal:9200" in response.content
+    assert not SearchConnector.objects.exists()
+
+    assert lead_client.post(url("connector_new", project), _connector_data(**secret)).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"path_template": "/products/_delete_by_query", "method": "POST"},
+        {"path_template": "/_bulk"},
+        {"preset": "generic", "path_template": "/products/_update/1", "method": "POST"},
+        {"preset": "generic", "path_template": "/search/../_delete_by_query"},
+        {"preset": "generic", "path_template": "/items/remove", "method": "POST"},
+    ],
+)
+def test_the_form_refuses_a_path_that_is_no_search(project, lead_client, fields):
+    response = lead_client.post(url("connector_new", project), _connector_data(**fields))
+    content = response.content
+    assert response.status_code == 400
+    assert b"is not a search" in content or b"POSTs only to a search endpoint" in content
+    assert not SearchConnector.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "headers, message",
+    [
+        ('{"Host": "a.example"}', b"set by qrelay itself"),
+        ('{"Content-Length": "5"}', b"set by qrelay itself"),
+        ('{"Transfer-Encoding": "chunked"}', b"set by qrelay itself"),
+        ('{"X-HTTP-Method-Override": "DELETE"}', b"set by qrelay itself"),
+        ('{"X-Team": "\\u0100"}', b"non-Latin-1"),
+        ('{"X-Team": "a\\u0000b"}', b"control"),
+        ('{"X T": "a"}', b"not a header name"),
+        ('{"a": ' * 3000 + "1" + "}" * 3000, b"JSON object"),
+    ],
+)
+def test_the_form_refuses_bad_headers_with_a_message(project, lead_client, headers, message):
+    response = lead_client.post(url("connector_new", project), _connector_data(headers=headers))
+    assert response.status_code == 400 and message in response.content
+    assert not SearchConnector.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"secret_header": "Host", "secret_env": "QRELAY_CONNECTOR_SECRET_X"}, {"body_template": '{"q": "\\ud800"}'}],
+)
+def test_the_form_refuses_a_forbidden_secret_header_or_a_bad_body(project, lead_client, fields):
+    assert lead_client.post(url("connector_new", project), _connector_data(**fields)).status_code == 400
+    assert not SearchConnector.objects.exists()
+
+
+def test_testing_a_connector_never_shows_the_engines_error_body(project, schedule, lead_client, engine):
+    engine.faults["/"] = {"status": 500, "body": b'{"error": "other tenant doc: secret-data"}'}
+    text = lead_client.post(
+        url("connector_test", project, schedule.connector.id), {"query": "red dress"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "HTTP 500" in text and "secret-data" not in text
+
+
+def test_a_deeply_nested_answer_fails_the_cycle_with_its_reason(schedule, sent, engine):
+    engine.faults["/"] = {"body": b"[" * 5000 + b"]" * 5000}
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+    assert snapshot.status == MetricSnapshot.Status.FAILED and "nested too deeply" in snapshot.error
+
+
+def test_an_unexpected_error_fails_the_cycle_instead_of_leaving_it_fetching(schedule, sent, monkeypatch):
+    def broken(**kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(repeat, "connector_fetch_run", broken)
+    snapshot = repeat.repeat_fetch(snapshot_id=repeat.schedule_start(schedule=schedule).id)
+    assert snapshot.status == MetricSnapshot.Status.FAILED and "unexpected error (RecursionError)" in snapshot.error
+    assert repeat.schedule_start(schedule=schedule) is not None
