@@ -201,6 +201,10 @@ QRELAY_IMPORT_BATCH_SIZE = env_int("QRELAY_IMPORT_BATCH_SIZE", 2000, minimum=1)
 # The LLM layer: defaults that a project's JudgeConfig may override.
 QRELAY_LLM_BACKEND = env_choice("QRELAY_LLM_BACKEND", "offline", {"offline", "openai"})
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")  # empty: the SDK's default (api.openai.com)
+# What a project's judging configuration may name (judging/endpoint_rules.py): key variables
+# (besides any QRELAY_LLM_KEY_<NAME>) and base URLs (besides OPENAI_BASE_URL).
+QRELAY_LLM_KEY_ENVS = env_list("QRELAY_LLM_KEY_ENVS", ["OPENAI_API_KEY"])
+QRELAY_LLM_BASE_URLS = env_list("QRELAY_LLM_BASE_URLS", [])
 QRELAY_GUIDELINE_MODEL = env_str("QRELAY_GUIDELINE_MODEL", "gpt-4o")
 QRELAY_VISION_MODEL = env_str("QRELAY_VISION_MODEL", "gpt-4o-mini")
 QRELAY_JUDGE_MODEL = env_str("QRELAY_JUDGE_MODEL", "gpt-4o-mini")

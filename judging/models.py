@@ -7,10 +7,13 @@ re-delivered Celery task finds its results instead of duplicating them.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from annotation.models import Label, Pair, Product, ProductImage, Project, Query, SearchRun
+
+from .endpoint_rules import endpoint_problem
 
 
 class Backend(models.TextChoices):
@@ -93,6 +96,13 @@ class JudgeConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project}: {self.backend}/{self.mode}"
+
+    def clean(self) -> None:
+        # The admin's form calls this: an unsafe key variable or base URL is a form error.
+        problem = endpoint_problem(api_key_env=self.api_key_env, base_url=self.base_url)
+        if problem:
+            field = "api_key_env" if "key variable" in problem else "base_url"
+            raise ValidationError({field: problem})
 
 
 class Price(models.Model):

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 
+from ..endpoint_rules import endpoint_problem
 from ..llm_client import LLMCallError, LLMClient
 from ..models import Backend, Mode
 
@@ -37,6 +38,9 @@ def endpoint_check(record: dict) -> dict:
     endpoint's /models list. Raises EndpointRefused when the job cannot work there."""
     if record["backend"] != Backend.OPENAI:
         return {"llama_cpp": False, "endpoint_note": ""}
+    problem = endpoint_problem(api_key_env=record["api_key_env"], base_url=record["base_url"])
+    if problem:
+        raise EndpointRefused(problem)
     api_key = os.environ.get(record["api_key_env"], "")
     base_url = record["base_url"] or None
     if not api_key and not base_url:

@@ -18,7 +18,7 @@ from judging.jobs import launch
 from judging.models import JudgeChunk, JudgeConfig, JudgeJob
 from tests.fakes.openai_server import FakeOpenAIServer
 
-KEY_ENV = "QRELAY_TEST_KEY"
+KEY_ENV = "QRELAY_LLM_KEY_TEST"  # a name the endpoint rules allow (judging/endpoint_rules.py)
 MODELS = {"guideline_model": "fake-guide", "vision_model": "fake-vision", "judge_model": "fake-judge"}
 # What the fake server's /v1/models lists: a job is refused a model its endpoint lacks.
 SERVED = sorted(MODELS.values())
@@ -127,18 +127,21 @@ def fake_llm():
 
 
 @pytest.fixture
-def llm_project(db, fake_llm, monkeypatch, tmp_path):
-    """llm_project(mode=..., **config) → a project judged through the fake server."""
+def llm_project(db, fake_llm, monkeypatch, tmp_path, settings):
+    """llm_project(mode=..., **config) → a project judged through the fake server, whose URL
+    the operator allows (settings.QRELAY_LLM_BASE_URLS)."""
     monkeypatch.setenv(KEY_ENV, "test-key")
     counter = iter(range(1, 1000))
 
     def make(mode: str = "text", *, scale: str = "default", server=None, **config):
+        base_url = config.pop("base_url", (server or fake_llm).base_url)
+        settings.QRELAY_LLM_BASE_URLS = [*settings.QRELAY_LLM_BASE_URLS, base_url]
         project = project_create(name=f"judging-{next(counter)}", scale=scale)
         JudgeConfig.objects.create(
             project=project,
             backend="openai",
             mode=mode,
-            base_url=config.pop("base_url", (server or fake_llm).base_url),
+            base_url=base_url,
             api_key_env=KEY_ENV,
             **{**MODELS, "max_in_flight": 8, **config},
         )

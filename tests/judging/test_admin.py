@@ -116,14 +116,15 @@ def test_it_shows_the_size_of_a_job_instead_of_its_pair_ids(admin_client, data):
     assert ">3<" in content
 
 
-def test_it_edits_the_judge_config_of_a_project(admin_client, data):
+def test_it_edits_the_judge_config_of_a_project(admin_client, data, settings):
+    settings.QRELAY_LLM_BASE_URLS = ["http://llm.internal:8000/v1"]  # the operator allows this endpoint
     config = JudgeConfig.objects.get(project=data["project"])
     form = {
         "project": config.project_id,
         "backend": "openai",
         "mode": "vision",
         "base_url": "http://llm.internal:8000/v1",
-        "api_key_env": "VLLM_KEY",
+        "api_key_env": "QRELAY_LLM_KEY_VLLM",
         "guideline_model": "",
         "vision_model": "qwen2-vl",
         "judge_model": "qwen2-vl",
@@ -180,3 +181,31 @@ def test_it_cancels_active_jobs_with_an_action(admin_client, data):
     assert response.status_code == 302
     assert active.status == "cancelled"
     assert finished.status == "done"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("api_key_env", "DATABASE_URL"), ("api_key_env", "SECRET_KEY"), ("base_url", "https://attacker.example/v1")],
+)
+def test_the_judge_config_refuses_key_variables_and_endpoints_the_operator_did_not_allow(
+    admin_client, data, field, value
+):
+    # An admin could otherwise have the worker send DATABASE_URL as a bearer token to a host they run.
+    config = JudgeConfig.objects.get(project=data["project"])
+    form = {
+        "project": config.project_id,
+        "backend": "openai",
+        "mode": "text",
+        "base_url": "",
+        "api_key_env": "OPENAI_API_KEY",
+        "samples": 1,
+        "requests_per_minute": 0,
+        "tokens_per_minute": 0,
+        field: value,
+    }
+
+    response = admin_client.post(url(JudgeConfig, "change", config.id), form)
+
+    assert response.status_code == 200 and "not one the operator allows" in response.content.decode()
+    config.refresh_from_db()
+    assert getattr(config, field) != value

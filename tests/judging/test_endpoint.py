@@ -5,6 +5,7 @@ read when the job starts, a lead's own values) and what the job checks at creati
 import importlib
 import socket
 import time
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -165,8 +166,7 @@ def test_malformed_endpoint_variables_stop_start_up(monkeypatch):
 
 def test_an_unreachable_endpoint_is_refused_at_creation_in_seconds_naming_its_url(llm_project, catalogue, no_broker):
     url = dead_url()
-    project = llm_project("text")
-    JudgeConfig.objects.filter(project=project).update(base_url=url)
+    project = llm_project("text", base_url=url)
     run = catalogue(project).run("A", grid("q1", "p1 p2"))
     started = time.monotonic()
 
@@ -280,3 +280,20 @@ def test_a_job_with_nothing_to_judge_does_not_need_the_endpoint(llm_project, no_
     job = judge_job_create(project=project, pair_ids=[])
 
     assert job.total == 0 and job.config["endpoint_note"] == ""
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"api_key_env": "DATABASE_URL"}, {"base_url": "https://attacker.example/v1"}],
+)
+def test_a_configuration_saved_around_the_admins_checks_makes_no_job(llm_project, catalogue, fake_llm, changes):
+    # The checks hold when a job is made too: a row written without the admin's form (shell, SQL).
+    project = llm_project("text")
+    JudgeConfig.objects.filter(project=project).update(**changes)
+    run = catalogue(project).run("A", [("q1", "p1")])
+
+    with pytest.raises(JobError, match="not one the operator allows"):
+        judge_job_create(project=project, run=run)
+
+    assert not JudgeJob.objects.filter(project=project).exists()
+    assert fake_llm.calls_by_task == Counter()
