@@ -209,3 +209,34 @@ def test_the_policy_page_puts_the_threshold_that_catches_the_asked_share_of_erro
     assert f"catches {target['errors_caught']:.0%} of the judge" in page.content.decode()
     assert picked.context["form"].initial["min_confidence"] == 0.42
     assert policy.min_confidence == 0.7 and project.policies.count() == 1  # nothing saved
+
+
+def test_the_evaluate_command_judges_the_holes_routes_and_prints_where_pairs_went(
+    project, policy, judge, make_pair, drive, monkeypatch
+):
+    from annotation.models import LabelSource
+    from judging.management.commands.judge import Command as JudgeCommand
+    from judging.models import JudgeConfig, JudgeJob
+    from reviews.models import ReviewTask
+
+    JudgeConfig.objects.create(project=project, backend="offline")
+    confident, doubtful = judge(value=2, confidence=0.95), judge(value=1, confidence=0.2)
+    hole = make_pair("linen dress")  # not judged yet
+    for pair in (confident.pair, doubtful.pair, hole):
+        human(pair, 2)
+    watched = JudgeCommand._watch
+
+    def drive_then_watch(self, job_id):  # no broker in tests: run the job's tasks here
+        drive(JudgeJob.objects.get(id=job_id))
+        watched(self, job_id)
+
+    monkeypatch.setattr(JudgeCommand, "_watch", drive_then_watch)
+    out = io.StringIO()
+    call_command("evaluate", project=project.name, pairs="labelled", stdout=out)
+
+    text = out.getvalue()
+    assert "3 pairs of fashion-reviews: 3 pair(s)" in text
+    assert Pair.objects.get(id=confident.pair.id).gold_provenance == GoldProvenance.LLM_AUTO
+    assert ReviewTask.objects.filter(pair=doubtful.pair, reason="low-confidence").exists()
+    assert Label.objects.filter(pair=hole, source=LabelSource.LLM).exists()  # the hole was judged
+    assert "Low LLM confidence" in text and "gold (llm-auto)" in text
