@@ -183,7 +183,12 @@ def test_a_worker_judges_real_pairs_rides_out_a_server_restart_and_pays_once(lla
         guideline_model=ALIAS,
         vision_model=ALIAS,
         judge_model=ALIAS,
+        # The project's own endpoint settings: the job is made in this process, whose
+        # environment has none of llm_env's.
+        preset="local-cpu",
         max_in_flight=4,
+        max_tokens=256,
+        timeout=180,
     )
     pair_ids = list(Pair.objects.filter(project=project).values_list("id", flat=True))
 
