@@ -2,7 +2,7 @@
 in: embedded (SQLite, tasks in-process, the `judge` command in a subprocess) and full stack
 (PostgreSQL, a real `celery worker`). Real ESCI pairs from ../shared/data. Quality is not
 asserted (a 135M model is weak); the plumbing is: every pair ends with a label or
-llm-invalid with its reason, guidelines exist, a second run makes no call, and the server
+llm-invalid with its reason, guidelines exist, a second run pays only for what the first left invalid, and the server
 stopped mid-job and started again costs nothing twice."""
 
 import csv
@@ -23,7 +23,7 @@ from annotation.importers import labels_import
 from annotation.models import Pair
 from annotation.services import project_create
 from judging.jobs import judge_job_create
-from judging.models import Guideline, JudgeConfig, JudgeJob, Judgment
+from judging.models import Guideline, JudgeConfig, JudgeJob, Judgment, PrepFailure
 from tests.judging.test_worker import publishing_to, start_worker
 
 from .conftest import ALIAS
@@ -108,14 +108,27 @@ def test_the_embedded_mode_judges_real_pairs_rides_out_a_server_restart_and_pays
         with sqlite3.connect(f"file:{data / 'qrelay.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
             return db.execute("SELECT COUNT(*) FROM judging_judgment").fetchone()[0]
 
+    def unsettled() -> int:
+        """Pairs without a valid judgment: the only ones a later run asks about again."""
+        with sqlite3.connect(f"file:{data / 'qrelay.sqlite3'}?mode=ro", uri=True, timeout=30) as db:
+            return db.execute(
+                "SELECT COUNT(*) FROM annotation_pair p WHERE NOT EXISTS "
+                "(SELECT 1 FROM judging_judgment j WHERE j.pair_id = p.id AND j.status = 'ok')"
+            ).fetchone()[0]
+
     restart = stop_and_restart_when(llama, lambda: judgments() >= 2)
     first = manage(env, "judge", "--project", "esci", "--pairs", "labelled", "--backend", "openai")
     restart.join(120)
+    left = unsettled()
     second = manage(env, "judge", "--project", "esci", "--pairs", "labelled")
 
     assert "Traceback" not in first.stderr, first.stderr
     assert first.returncode == 0, first.stdout + first.stderr
-    assert second.returncode == 0 and "0 LLM calls" in second.stdout, second.stdout + second.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    # The second run pays only for what the first left invalid (asked again on purpose).
+    assert f", {left} pair(s)," in second.stdout, second.stdout
+    if left == 0:
+        assert "0 LLM calls" in second.stdout
     state = json.loads(manage(env, "shell", "-c", DUMP).stdout)
     assert_every_pair_ends_judged_once(state)
 
@@ -123,26 +136,34 @@ def test_the_embedded_mode_judges_real_pairs_rides_out_a_server_restart_and_pays
 DUMP = """
 import json
 from annotation.models import Pair, Query
-from judging.models import Guideline, Judgment
+from judging.models import Guideline, Judgment, PrepFailure
 print(json.dumps({
     "pairs": list(Pair.objects.values_list("id", flat=True)),
     "queries": Query.objects.count(),
-    "guidelines": list(Guideline.objects.values_list("query_id", "model", "error")),
+    "guidelines": list(Guideline.objects.values_list("query_id", "model")),
+    "prep_failures": list(PrepFailure.objects.values_list("query_id", "error")),
     "judgments": list(Judgment.objects.values_list("pair_id", "status", "value", "error", "model")),
 }))
 """
 
 
 def assert_every_pair_ends_judged_once(state: dict) -> None:
+    """Every pair has a judgment; a valid one at most once (never paid twice); a pair
+    without one has only invalid judgments, each with its reason (it went to a human).
+    Every query has a guideline, or the reason its guideline step failed."""
     by_pair: dict[int, list] = {}
     for pair_id, status, value, error, model in state["judgments"]:
         by_pair.setdefault(pair_id, []).append((status, value, error))
         assert model == ALIAS
-    assert sorted(by_pair) == sorted(state["pairs"])  # every pair, once
-    assert all(len(found) == 1 for found in by_pair.values()), by_pair
-    for ((status, value, error),) in by_pair.values():
-        assert (status == "ok" and value is not None) or (status == "invalid" and error), (status, value, error)
-    assert len({query for query, _, _ in state["guidelines"]}) == state["queries"]
+    assert sorted(by_pair) == sorted(state["pairs"])
+    for rows in by_pair.values():
+        valid = [row for row in rows if row[0] == "ok"]
+        assert len(valid) <= 1, rows
+        assert all(value is not None for _, value, _ in valid), rows
+        assert all(status == "invalid" and error for status, _, error in rows if status != "ok"), rows
+    guided = {query for query, _ in state["guidelines"]}
+    failed = {query for query, error in state["prep_failures"] if query is not None and error}
+    assert len(guided | failed) == state["queries"], state
 
 
 # --- full stack: PostgreSQL and a real celery worker ----------------------------------
@@ -195,14 +216,17 @@ def test_a_worker_judges_real_pairs_rides_out_a_server_restart_and_pays_once(lla
     restart = stop_and_restart_when(llama, lambda: Judgment.objects.filter(project=project).count() >= 2)
     job = wait(judge_job_create(project=project, pair_ids=pair_ids), llama_worker)
     restart.join(120)
+    valid_after_first = set(Judgment.objects.filter(project=project, status="ok").values_list("pair_id", flat=True))
     again = wait(judge_job_create(project=project, pair_ids=pair_ids), llama_worker)
 
     assert (job.status, job.error) == ("done", ""), llama_worker.text()[-3000:]
-    assert again.total == 0 or again.calls == 0
+    # The second job pays only for the pairs the first left without a valid judgment.
+    assert again.total == len(pair_ids) - len(valid_after_first), (again.total, len(valid_after_first))
     state = {
         "pairs": pair_ids,
         "queries": project.queries.count(),
-        "guidelines": list(Guideline.objects.filter(query__project=project).values_list("query_id", "model", "error")),
+        "guidelines": list(Guideline.objects.filter(query__project=project).values_list("query_id", "model")),
+        "prep_failures": list(PrepFailure.objects.filter(job__project=project).values_list("query_id", "error")),
         "judgments": list(
             Judgment.objects.filter(project=project).values_list("pair_id", "status", "value", "error", "model")
         ),
