@@ -101,7 +101,7 @@ def main() -> None:
         started = time.monotonic()
         manage("judge", "--project", "bench", "--pairs", "labelled", "--backend", "openai")
         wall = time.monotonic() - started
-        state = json.loads(manage("shell", "-c", STATE))
+        state = json.loads(manage("shell", "-c", STATE).strip().splitlines()[-1])  # after any log lines
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
