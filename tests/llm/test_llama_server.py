@@ -32,7 +32,6 @@ pytestmark = [pytest.mark.llama, pytest.mark.worker]
 
 ROOT = Path(__file__).resolve().parents[2]
 ESCI = Path(settings.BASE_DIR).parent / "shared" / "data" / "esci-calibration.csv"
-BROKER = "redis://127.0.0.1:6379/12"
 PAIRS = 8
 
 
@@ -171,13 +170,15 @@ def assert_every_pair_ends_judged_once(state: dict) -> None:
 
 @pytest.fixture
 def llama_worker(llama, transactional_db, tmp_path, settings):
-    broker = redis.Redis.from_url(BROKER)
+    # The run's own broker db (TEST_BROKER_URL): two test runs on one machine never share it.
+    broker_url = settings.CELERY_BROKER_URL
+    broker = redis.Redis.from_url(broker_url)
     broker.flushdb()
     # A CPU model answers in seconds to minutes: the tasks' time limit is a deployment's,
     # not the 10 s the fake-server worker tests use.
     worker = start_worker(
         name="llama",
-        broker=BROKER,
+        broker=broker_url,
         directory=tmp_path,
         media_root=tmp_path / "media",
         CELERY_TASK_TIME_LIMIT=1800,
@@ -185,7 +186,7 @@ def llama_worker(llama, transactional_db, tmp_path, settings):
     )
     settings.MEDIA_ROOT = tmp_path / "media"
     try:
-        with publishing_to(BROKER):
+        with publishing_to(broker_url):
             yield worker
     finally:
         worker.kill()
