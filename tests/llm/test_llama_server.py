@@ -128,7 +128,7 @@ def test_the_embedded_mode_judges_real_pairs_rides_out_a_server_restart_and_pays
     assert f", {left} pair(s)," in second.stdout, second.stdout
     if left == 0:
         assert "0 LLM calls" in second.stdout
-    state = json.loads(manage(env, "shell", "-c", DUMP).stdout)
+    state = json.loads(manage(env, "shell", "-c", DUMP).stdout.strip().splitlines()[-1])  # after any log lines
     assert_every_pair_ends_judged_once(state)
 
 
