@@ -234,7 +234,7 @@ def undo(request, project_id: int, task_id: int):
 # --- routing policy (leads) ---------------------------------------------------------------
 
 
-def _policy_page(request, project, form: PolicyForm, *, status: int = 200, picked: str = ""):
+def _policy_page(request, project, form: PolicyForm, *, routing: dict | None, status: int = 200, picked: str = ""):
     current = policy_current(project)
     ctx = {
         "project": project,
@@ -243,7 +243,7 @@ def _policy_page(request, project, form: PolicyForm, *, status: int = 200, picke
         "versions": selectors.policy_versions(project),
         "preview": None,
         "picked": picked,
-        "routing": routing_panel(project, threshold=current.min_confidence, catch=_catch(request)),
+        "routing": routing,
     }
     if form.is_bound and form.is_valid():
         ctx["preview"] = _preview(project, form, current)
@@ -276,16 +276,18 @@ def policy(request, project_id: int):
     project = project_for_user(request.user, project_id)
     require_lead(request.user, project)
     current = policy_current(project)
+    # The curve is drawn from every human-labelled pair's judgments: read once per request.
+    routing = routing_panel(project, threshold=current.min_confidence, catch=_catch(request))
     if request.method != "POST":
         form = PolicyForm.for_policy(current)
-        picked = _picked_threshold(request, project, current)
+        picked = _picked_threshold(request, routing)
         if picked is not None:
             # A point picked on the routing-value curve: shown in the form, saved only by Apply.
             form.initial["min_confidence"] = picked[0]
-        return _policy_page(request, project, form, picked=picked[1] if picked else "")
+        return _policy_page(request, project, form, routing=routing, picked=picked[1] if picked else "")
     form = PolicyForm.for_policy(current, data=request.POST)
     if not form.is_valid():
-        return _policy_page(request, project, form, status=400)
+        return _policy_page(request, project, form, routing=routing, status=400)
     changes = form.changes()
     if not changes:
         messages.info(request, f"Nothing changed: version {current.version} stays current.")
@@ -301,12 +303,13 @@ def policy(request, project_id: int):
 
 def _catch(request) -> float:
     try:
-        return unit_param(request.GET.get("catch"), DEFAULT_CATCH) or 0.0
+        catch = unit_param(request.GET.get("catch"), DEFAULT_CATCH)
     except ValueError:
         return DEFAULT_CATCH
+    return DEFAULT_CATCH if catch is None else catch
 
 
-def _picked_threshold(request, project, current) -> tuple[float, str] | None:
+def _picked_threshold(request, routing: dict | None) -> tuple[float, str] | None:
     """?min_confidence=T (a point on the curve) or ?catch=S (the cheapest threshold that
     catches S of the judge's errors): the threshold and a sentence saying where it came from."""
     try:
@@ -317,10 +320,9 @@ def _picked_threshold(request, project, current) -> tuple[float, str] | None:
         return threshold, f"Min. confidence {threshold:.3f} picked on the routing-value curve."
     if "catch" not in request.GET:
         return None
-    panel = routing_panel(project, threshold=current.min_confidence, catch=_catch(request))
-    if panel is None or panel["target"] is None or panel["target"]["threshold"] is None:
+    if routing is None or routing["target"] is None or routing["target"]["threshold"] is None:
         return None
-    target = panel["target"]
+    target = routing["target"]
     return target["threshold"], (
         f"Min. confidence {target['threshold']:.3f} catches {target['errors_caught']:.0%} of the judge's errors "
         f"and sends {target['to_humans']:.0%} of the pairs to humans."
