@@ -47,13 +47,28 @@ without runs judges all its pairs."""
         if options["backend"] and options["backend"] != config.backend:
             config.backend = options["backend"]
             config.save(update_fields=["backend"])
-        runs = list(project.runs.all())
+        runs, pair_ids = self.chosen_pairs(project, options)
+        if pair_ids is not None:
+            self._start(project, options, pair_ids=pair_ids)
+        for run in runs:
+            self._start(project, options, run=run)
+
+    def chosen_pairs(self, project, options) -> tuple[list[SearchRun], list[int] | None]:
+        """What --run / --pairs name: the runs to take one by one, or (no runs, labelled or
+        all) a list of pair ids. `evaluate` chooses its pairs the same way."""
+        runs = list(project.runs.order_by("name"))
         scope = options["pairs"] or ("runs" if runs or options["run"] else "all")
         if scope != "runs":
             if options["run"]:
                 raise CommandError("--run and --pairs labelled/all exclude each other")
-            self._judge_pairs(project, scope, options)
-            return
+            pairs = human_labelled_pairs(project) if scope == "labelled" else Pair.objects.filter(project=project)
+            pair_ids = list(pairs.values_list("id", flat=True).distinct())
+            if not pair_ids:
+                what = "pairs with human labels" if scope == "labelled" else "pairs"
+                raise CommandError(
+                    f"project {project.name} has no {what}; import some with import_labels or import_run"
+                )
+            return [], pair_ids
         if options["run"]:
             runs = [r for r in runs if r.name == options["run"]]
             if not runs:
@@ -62,16 +77,7 @@ without runs judges all its pairs."""
                 )
         if not runs:
             raise CommandError(f"project {project.name} has no runs; import one with import_run or use --pairs")
-        for run in runs:
-            self._start(project, options, run=run)
-
-    def _judge_pairs(self, project, scope: str, options):
-        pairs = human_labelled_pairs(project) if scope == "labelled" else Pair.objects.filter(project=project)
-        pair_ids = list(pairs.values_list("id", flat=True).distinct())
-        if not pair_ids:
-            what = "pairs with human labels" if scope == "labelled" else "pairs"
-            raise CommandError(f"project {project.name} has no {what}; import some with import_labels or import_run")
-        self._start(project, options, pair_ids=pair_ids)
+        return runs, None
 
     def _start(self, project, options, *, run: SearchRun | None = None, pair_ids: list[int] | None = None):
         try:

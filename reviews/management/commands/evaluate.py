@@ -8,7 +8,6 @@ from django.core.management.base import CommandError
 
 from annotation.management.commands._base import project_by_name_or_id
 from annotation.models import Pair
-from annotation.selectors import human_labelled_pairs
 from judging.jobs import JobError, judge_job_create
 from judging.management.commands.judge import Command as JudgeCommand
 from reviews.models import ReviewTask
@@ -32,35 +31,21 @@ and routed when their job ends, then the routing summary is printed. Without run
 
     def handle(self, *args, **options):
         project = project_by_name_or_id(options["project"])
-        runs = list(project.runs.order_by("name"))
-        scope = options["pairs"] or ("runs" if runs or options["run"] else "all")
-        if scope != "runs":
-            if options["run"]:
-                raise CommandError("--run and --pairs labelled/all exclude each other")
-            pairs = human_labelled_pairs(project) if scope == "labelled" else Pair.objects.filter(project=project)
-            pair_ids = list(pairs.values_list("id", flat=True).distinct())
-            if not pair_ids:
-                raise CommandError(f"project {project.name} has no pairs to evaluate")
+        runs, pair_ids = self.chosen_pairs(project, options)
+        if pair_ids is not None:
             route_pairs(project=project, pair_ids=pair_ids)
             try:
                 job = judge_job_create(project=project, pair_ids=pair_ids, holes_only=True, on_done=ROUTE_TASK)
             except JobError as exc:
                 raise CommandError(str(exc)) from None
             self._evaluated(f"{len(pair_ids)} pairs of {project.name}", job.id, pair_ids)
-            return
-        if options["run"]:
-            runs = [r for r in runs if r.name == options["run"]]
-            if not runs:
-                raise CommandError(f"no run {options['run']!r} in {project.name}")
-        if not runs:
-            raise CommandError(f"project {project.name} has no runs; import one with import_run or use --pairs")
         for run in runs:
             try:
                 job = run_evaluate(run=run)
             except JobError as exc:
                 raise CommandError(f"run {run.name}: {exc}") from None
-            pair_ids = list(Pair.objects.filter(results__run=run).values_list("id", flat=True).distinct())
-            self._evaluated(f"run {run.name}", job.id, pair_ids)
+            run_pairs = list(Pair.objects.filter(results__run=run).values_list("id", flat=True).distinct())
+            self._evaluated(f"run {run.name}", job.id, run_pairs)
 
     def _evaluated(self, what: str, job_id: int, pair_ids: list[int]) -> None:
         self.stdout.write(f"{what}: judging the holes (job {job_id})")
