@@ -28,9 +28,22 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
-# Redis dbs of their own: one for the shared worker, one for the crash test's workers.
-SHARED_BROKER = "redis://127.0.0.1:6379/13"
-CRASH_BROKER = "redis://127.0.0.1:6379/14"
+
+
+def _broker_beside_the_runs(offset: int) -> str:
+    """A Redis db of its own, chosen from the run's (TEST_BROKER_URL, default db 15):
+    two test runs on one machine with broker dbs at least 3 apart never share a queue."""
+    url = django_settings.CELERY_BROKER_URL.rstrip("/")
+    server, _, db = url.rpartition("/")
+    if not db.isdigit():
+        server, db = url, "15"
+    return f"{server}/{(int(db) - offset) % 16}"
+
+
+# Redis dbs of their own: one for the shared worker, one for the crash test's workers
+# (13 and 14 beside the default run db 15).
+SHARED_BROKER = _broker_beside_the_runs(2)
+CRASH_BROKER = _broker_beside_the_runs(1)
 # CELERY_TASK_TIME_LIMIT is the settings' floor (10 s): the broker's visibility timeout
 # (twice that) is how long a killed worker's unacknowledged tasks wait for re-delivery.
 TIME_LIMIT = 10
