@@ -6,13 +6,13 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotation.api.base import MAX_ID
 from annotation.models import Project, SearchRun
 
 from .models import JudgeJob, Mode
 from .selectors import JobFigures
 
 MAX_PAIR_IDS = 100_000
-MAX_ID = 2**63 - 1  # BigAutoField
 MICRO_EUR = Decimal("0.000001")  # the precision of the stored costs
 
 
@@ -95,6 +95,7 @@ class JudgeJobSerializer(serializers.ModelSerializer):
             "finished_at",
             "eta_seconds",
             "error",
+            "failures",
         ]
         read_only_fields = fields
 

@@ -35,6 +35,7 @@ JOB_FIELDS = {
     "finished_at",
     "eta_seconds",
     "error",
+    "failures",
 }
 
 
@@ -273,6 +274,15 @@ def test_it_shows_the_stored_totals_of_a_finished_job(lead_api, world):
     assert (data["status"], data["done"], data["total"]) == ("done", 3, 3)
     assert (data["calls"], data["tokens_in"], data["tokens_out"], data["cost_eur"]) == (4, 1000, 20, "0.001234")
     assert data["eta_seconds"] is None
+
+
+def test_it_shows_why_pairs_failed(lead_api, world):
+    job = finish_job(start_job(world["project"], run=world["run"]))
+    JudgeJob.objects.filter(id=job.id).update(failed=2, failures={"judgment invalid: truncated": 2})
+
+    data = lead_api.get(job_url(job)).json()
+
+    assert data["failures"] == {"judgment invalid: truncated": 2}
 
 
 # --- cancelling ---------------------------------------------------------------------------
