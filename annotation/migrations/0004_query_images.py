@@ -5,38 +5,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0003_connectors_repeat'),
+        ("annotation", "0003_connectors_repeat"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='query',
-            name='conditions',
+            model_name="query",
+            name="conditions",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='query',
-            name='reference_hash',
+            model_name="query",
+            name="reference_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.CreateModel(
-            name='QueryImage',
+            name="QueryImage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('source', models.TextField(help_text='The URL or file path the image was imported from.')),
-                ('status', models.CharField(choices=[('stored', 'Stored'), ('remote', 'Remote')], max_length=10)),
-                ('stored_name', models.CharField(blank=True, max_length=200)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('query', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='annotation.query')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveSmallIntegerField()),
+                ("source", models.TextField(help_text="The URL or file path the image was imported from.")),
+                ("status", models.CharField(choices=[("stored", "Stored"), ("remote", "Remote")], max_length=10)),
+                ("stored_name", models.CharField(blank=True, max_length=200)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "query",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="annotation.query"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['query', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('query', 'position'), name='queryimage_unique_position'), models.CheckConstraint(condition=models.Q(('status', 'remote'), models.Q(models.Q(('stored_name', ''), _negated=True), models.Q(('sha256', ''), _negated=True)), _connector='OR'), name='queryimage_stored_has_file')],
+                "ordering": ["query", "position"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("query", "position"), name="queryimage_unique_position"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("status", "remote"),
+                            models.Q(
+                                models.Q(("stored_name", ""), _negated=True), models.Q(("sha256", ""), _negated=True)
+                            ),
+                            _connector="OR",
+                        ),
+                        name="queryimage_stored_has_file",
+                    ),
+                ],
             },
         ),
     ]

@@ -5,21 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0004_query_images'),
-        ('judging', '0005_endpoint_settings_and_failure_reasons'),
+        ("annotation", "0004_query_images"),
+        ("judging", "0005_endpoint_settings_and_failure_reasons"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='imagedescription',
-            name='query_image',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='descriptions', to='annotation.queryimage'),
+            model_name="imagedescription",
+            name="query_image",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="descriptions",
+                to="annotation.queryimage",
+            ),
         ),
         migrations.AlterField(
-            model_name='imagedescription',
-            name='image',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='descriptions', to='annotation.productimage'),
+            model_name="imagedescription",
+            name="image",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="descriptions",
+                to="annotation.productimage",
+            ),
         ),
     ]
