@@ -97,6 +97,17 @@ class Query(models.Model):
     def __str__(self) -> str:
         return self.text
 
+    def reference_parts(self) -> list[dict]:
+        """The conditions in order, for display: {"text": ...} or {"image": a stored
+        QueryImage or None (not fetched yet), "position": n}."""
+        if not self.conditions:
+            return []
+        stored = {i.position: i for i in self.images.all() if i.status == ProductImage.Status.STORED}
+        return [
+            {"text": c["text"]} if "text" in c else {"image": stored.get(c["image"]), "position": c["image"] + 1}
+            for c in self.conditions
+        ]
+
 
 class Product(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="products")
