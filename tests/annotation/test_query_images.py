@@ -156,3 +156,13 @@ def test_a_remote_reference_image_is_not_served_until_fetched(default_project, c
     client.force_login(member)
 
     assert client.get(reverse("query_image", args=[image.id])).status_code == 404
+
+
+def test_the_readme_example_file_imports(default_project, settings):
+    example = Path(settings.BASE_DIR) / "docs" / "examples" / "queries_with_images.jsonl"
+
+    summary = queries_import(project=default_project, path=example)
+
+    assert summary.counts == {"queries created": 3, "updated": 0, "unchanged": 0, "images written": 4}
+    assert Query.objects.get(external_id="m3").conditions == [{"text": "navy scarf"}, {"image": 0}]
+    assert QueryImage.objects.filter(status="stored").count() == 4
