@@ -48,7 +48,9 @@ def images_fetch_remote(
     """Download, validate and store the project's remote images (at most `limit`).
     A failed image stays remote with its reason in the report; nothing else is touched."""
     pending = remote_images(project).values_list("id", "source")
-    images = [(ProductImage, image_id, url) for image_id, url in (pending[:limit] if limit else pending)]
+    images: list[tuple[type[ProductImage] | type[QueryImage], int, str]] = [
+        (ProductImage, image_id, url) for image_id, url in (pending[:limit] if limit else pending)
+    ]
     # Reference images next, within the same limit.
     room = None if limit is None else max(limit - len(images), 0)
     pending_query = remote_query_images(project).values_list("id", "source")

@@ -97,7 +97,7 @@ class Query(models.Model):
     def __str__(self) -> str:
         return self.text
 
-    def reference_parts(self) -> list[dict]:
+    def reference_parts(self) -> list[dict[str, object]]:
         """The conditions in order, for display: {"text": ...} or {"image": a stored
         QueryImage or None (not fetched yet), "position": n}."""
         if not self.conditions:

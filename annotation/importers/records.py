@@ -240,7 +240,7 @@ def query_conditions(raw: Any, image_count: int, line: int, problems: Problems) 
     if not isinstance(raw, list):
         problems.add(line, "conditions", f"must be a JSON list, e.g. {example}")
         return None
-    conditions = []
+    conditions: list[dict[str, str | int]] = []
     for item in raw:
         if isinstance(item, dict) and set(item) == {"text"} and isinstance(item["text"], str) and item["text"].strip():
             conditions.append({"text": item["text"].strip()})

@@ -46,7 +46,7 @@ def recall_figures(rows: list[QueryRow], locale: str, cutoffs: tuple[int, ...] =
     if not answerable:
         return LocaleRecall(locale, 0, len(rows), dict.fromkeys(cutoffs), None)
     n = len(answerable)
-    recall = {
+    recall: dict[int, float | None] = {
         k: sum(1 for m in answerable if m.first_relevant is not None and m.first_relevant <= k) / n for k in cutoffs
     }
     mrr = sum(1.0 / m.first_relevant if m.first_relevant else 0.0 for m in answerable) / n
