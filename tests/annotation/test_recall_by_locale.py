@@ -49,6 +49,7 @@ def world(tmp_path, django_user_model):
     label_lines = [
         f"{q},{p},{2 if p == 'hit' else 0}" for q, (_, ranked) in QUERIES.items() for p in ranked if q != "fr1"
     ]
+    label_lines.append("de2,hit,2")  # relevant, but not in de2's list: MRR 0
     (tmp_path / "gold.csv").write_text("query_id,product_id,label\n" + "\n".join(label_lines) + "\n")
     labels_import(project=project, path=tmp_path / "gold.csv", rater="expert", gold=True)
     lead = django_user_model.objects.create_user(username="lea")
@@ -116,7 +117,7 @@ def test_the_metrics_api_and_command_report_recall_per_locale(world):
 
 def test_a_metrics_page_of_a_run_without_locales_has_one_unnamed_row(tmp_path, django_user_model):
     project = project_create(name="plain")
-    Path(tmp_path / "run.csv").write_text("query_id,product_id,rank\nq1,p1,1\n")
+    Path(tmp_path / "run.csv").write_text("query_id,query,product_id,product_title,rank\nq1,red,p1,Red dress,1\n")
     run_import(project=project, run_name="r", path=tmp_path / "run.csv")
 
     rows = recall_by_locale(run_metrics(SearchRun.objects.get(project=project), k=10))
