@@ -130,3 +130,22 @@ def test_a_changed_reference_image_is_judged_again_and_an_unchanged_one_is_not(l
     # Only q1's pair: a new guideline and a new judgment; q2's cached judgment is reused.
     assert fake_llm.calls_by_task == Counter({"guideline": 1, "judgment": 1})
     assert _sent_images(_bodies(fake_llm, "judgment")[0])[1:] == _reference_bytes(project)
+
+
+def test_caption_mode_sends_a_pair_to_humans_when_its_reference_image_cannot_be_described(
+    llm_project, catalogue, drive, fake_llm
+):
+    project = llm_project("caption")
+    books = catalogue(project)
+    run = books.run("A", grid("q1 q2", "p1"))
+    drive(judge_job_create(project=project, run=run))  # product images described already
+    _give_q1_reference_images(project, books.directory)
+    fake_llm.reset()
+    fake_llm.inject("refusal", count=100, match_task="description")
+
+    job = drive(judge_job_create(project=project, run=run, holes_only=False)).job
+
+    assert fake_llm.calls_by_task["judgment"] == 0  # q1's pair waits for humans; q2's is cached
+    [invalid] = Judgment.objects.filter(job=job, status=Judgment.Status.INVALID)
+    assert invalid.pair.query.external_id == "q1" and "image description failed" in invalid.error
+    assert (job.failed, job.cached) == (1, 1)
