@@ -15,7 +15,7 @@ from annotation.importers import queries_import
 from annotation.models import QueryImage
 from judging import prompts
 from judging.jobs import judge_job_create
-from judging.models import ImageDescription
+from judging.models import ImageDescription, Judgment
 
 from .conftest import grid, png
 
