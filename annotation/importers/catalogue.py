@@ -202,7 +202,8 @@ def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> I
     for _, record in records:
         current = existing.get(record.query_id)
         reference = references[record.query_id].reference_hash
-        if current is None or current.reference_hash != reference:
+        # Plain queries ("" before and after) never touch the images table.
+        if (current.reference_hash if current else "") != reference:
             images_changed.add(record.query_id)
         if current is None:
             new.append(
