@@ -78,6 +78,12 @@ class Query(models.Model):
     traffic = models.BigIntegerField(default=0)
     # e.g. ["style-sensitive", "brand", "negation"]; set by importers or the guideline step.
     tags = models.JSONField(default=list, blank=True)
+    # MERIT-style interleaved conditions, in order: [{"text": ...}, {"image": 0}, ...],
+    # where an image condition is the position of one of the query's reference images.
+    conditions = models.JSONField(default=list, blank=True)
+    # sha256 over the conditions and the reference images' source content; "" for a plain
+    # text query. Cache keys include it, so a changed reference image is judged again.
+    reference_hash = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -90,6 +96,17 @@ class Query(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    def reference_parts(self) -> list[dict[str, object]]:
+        """The conditions in order, for display: {"text": ...} or {"image": a stored
+        QueryImage or None (not fetched yet), "position": n}."""
+        if not self.conditions:
+            return []
+        stored = {i.position: i for i in self.images.all() if i.status == ProductImage.Status.STORED}
+        return [
+            {"text": c["text"]} if "text" in c else {"image": stored.get(c["image"]), "position": c["image"] + 1}
+            for c in self.conditions
+        ]
 
 
 class Product(models.Model):
@@ -143,6 +160,33 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}#{self.position}"
+
+
+class QueryImage(models.Model):
+    """A reference image a shopper gave with a query (MERIT); stored, validated and
+    served like a ProductImage."""
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField()
+    source = models.TextField(help_text="The URL or file path the image was imported from.")
+    status = models.CharField(max_length=10, choices=ProductImage.Status.choices)
+    stored_name = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["query", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["query", "position"], name="queryimage_unique_position"),
+            models.CheckConstraint(
+                condition=Q(status="remote") | (~Q(stored_name="") & ~Q(sha256="")),
+                name="queryimage_stored_has_file",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"query {self.query_id} image #{self.position}"
 
 
 class SearchRun(models.Model):

@@ -27,6 +27,7 @@ from .models import (
     ProductImage,
     Project,
     Query,
+    QueryImage,
     SearchResult,
     SearchRun,
 )
@@ -73,6 +74,15 @@ def product_image_for_user(user, image_id: int) -> ProductImage:
         pk=image_id,
         status=ProductImage.Status.STORED,
         product__project__in=projects_for_user(user),
+    )
+
+
+def query_image_for_user(user, image_id: int) -> QueryImage:
+    return get_object_or_404(
+        QueryImage.objects.select_related("query"),
+        pk=image_id,
+        status=ProductImage.Status.STORED,
+        query__project__in=projects_for_user(user),
     )
 
 

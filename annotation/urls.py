@@ -7,6 +7,7 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.project_detail, name="project_detail"),
     path("projects/<int:project_id>/runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("images/<int:image_id>/", views.product_image, name="product_image"),
+    path("images/query/<int:image_id>/", views.query_image, name="query_image"),
     path("projects/<int:project_id>/runs/<int:run_id>/metrics/", views.run_metrics_page, name="run_metrics"),
     path("projects/<int:project_id>/compare/", views.run_compare, name="run_compare"),
     path("projects/<int:project_id>/downloads/", views.downloads, name="downloads"),

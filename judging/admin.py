@@ -85,8 +85,8 @@ class ImageDescriptionAdmin(ReadOnlyAdmin):
     list_display = ("id", "image", "model", "tokens_in", "tokens_out", "cost_eur", "created_at")
     list_select_related = ("image",)
     search_fields = ("=image__product__external_id",)
-    raw_id_fields = ("image", "job")
-    fields = ("image", "text", "job", *LLM_CALL_FIELDS, "raw_response")
+    raw_id_fields = ("image", "query_image", "job")
+    fields = ("image", "query_image", "text", "job", *LLM_CALL_FIELDS, "raw_response")
     ordering = ("-id",)
 
 

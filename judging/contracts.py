@@ -64,6 +64,10 @@ class QueryContext:
     # Catalogue vocabulary hints (brands, colours, product types) for grounding.
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
     reference_images: list[str] = field(default_factory=list)  # data: or http(s) URLs
+    # MERIT: the query's ordered conditions, [{"text": ...} | {"image": position}], and in
+    # caption mode the descriptions of its reference images (by position).
+    conditions: list[dict] = field(default_factory=list)
+    reference_descriptions: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from annotation.models import Label, Pair, Product, ProductImage, Project, Query, SearchRun
+from annotation.models import Label, Pair, Product, ProductImage, Project, Query, QueryImage, SearchRun
 
 from .endpoint_rules import endpoint_problem
 
@@ -154,9 +154,15 @@ class Guideline(LLMCallFields):
 
 
 class ImageDescription(LLMCallFields):
-    """A vision model's text about one product image (caption mode)."""
+    """A vision model's text about one product image, or one query's reference image
+    (caption mode): exactly one of the two is set."""
 
-    image = models.ForeignKey(ProductImage, on_delete=models.CASCADE, related_name="descriptions")
+    image = models.ForeignKey(
+        ProductImage, null=True, blank=True, on_delete=models.CASCADE, related_name="descriptions"
+    )
+    query_image = models.ForeignKey(
+        QueryImage, null=True, blank=True, on_delete=models.CASCADE, related_name="descriptions"
+    )
     text = models.TextField()
     job = models.ForeignKey("JudgeJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="descriptions")
 

@@ -47,6 +47,37 @@ def _image_parts(urls: list[str]) -> list[dict]:
     return [{"type": "image_url", "image_url": {"url": url}} for url in urls]
 
 
+# Only for queries with conditions (MERIT), so every other prompt, and its cache key,
+# stays exactly as it was.
+CONDITIONS_NOTE = (
+    "The query is the ordered list of conditions in the input: text, and reference images "
+    "numbered from 1 in the order given. List each condition as its own requirement "
+    '(attribute "condition"; for an image, what the shopper wants from it, e.g. its pattern).'
+)
+
+
+def _conditions(query: QueryContext) -> list[dict]:
+    """The conditions as the prompt shows them: image positions from 1, with the image's
+    description where the caption mode has one."""
+    shown = []
+    for condition in query.conditions:
+        if "text" in condition:
+            shown.append({"text": condition["text"]})
+            continue
+        position = condition["image"]
+        part: dict = {"image": position + 1}
+        if position < len(query.reference_descriptions) and query.reference_descriptions[position]:
+            part["description"] = query.reference_descriptions[position]
+        shown.append(part)
+    return shown
+
+
+def _with_conditions(payload: dict, query: QueryContext) -> dict:
+    if query.conditions:
+        payload["conditions"] = _conditions(query)
+    return payload
+
+
 # --- guideline ----------------------------------------------------------------------
 
 
@@ -88,7 +119,9 @@ def guideline_messages(query: QueryContext) -> list[dict]:
         "rulebook": query.rulebook,
         "catalogue_vocabulary": query.vocabulary,
     }
-    content = [{"type": "text", "text": _input_block(payload)}]
+    content = [{"type": "text", "text": _input_block(_with_conditions(payload, query))}]
+    if query.conditions:
+        content.append({"type": "text", "text": CONDITIONS_NOTE})
     if query.reference_images:
         content.append({"type": "text", "text": "Reference images the shopper gave with the query:"})
         content += _image_parts(query.reference_images)
@@ -155,10 +188,13 @@ def judgment_messages(
         "product": product.text_dict() if mode != "text" else {**product.text_dict(), "image_descriptions": []},
         "labels": [level.name for level in levels],
     }
-    content = [{"type": "text", "text": _input_block(payload)}]
+    content = [{"type": "text", "text": _input_block(_with_conditions(payload, query))}]
     if mode == "vision" and product.images:
         content.append({"type": "text", "text": "Product images:"})
         content += _image_parts(product.images)
+    if mode == "vision" and query.reference_images:
+        content.append({"type": "text", "text": "Reference images the shopper gave with the query, from 1:"})
+        content += _image_parts(query.reference_images)
     return [{"role": "system", "content": JUDGMENT_SYSTEM.format(labels=labels)}, {"role": "user", "content": content}]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from annotation.models import Pair, Product, ProductImage, Project, Query
+from annotation.models import Pair, Product, ProductImage, Project, Query, QueryImage
 
 from . import offline, prompts
 from .backends import OfflineBackend, OpenAIBackend
@@ -163,16 +163,21 @@ def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def guideline_key(*, model: str, query: Query, rulebook: list[str]) -> str:
+def guideline_key(*, model: str, query: Query, rulebook: list[str], mode: str = "") -> str:
     # The catalogue vocabulary is a hint, not part of the key: importing products must
     # not invalidate (and re-bill) every guideline. The query id is part of it: a
     # Guideline row belongs to one query, and a query with the same text (in this or
     # another project) must get its own row instead of finding the other's key, which
     # left it without a guideline and re-billed it on every job.
-    return _hash("guideline", model, prompts.GUIDELINE_VERSION, query.id, query.text, query.locale, rulebook)
+    # A query with reference images (MERIT) adds their content hash, and whether the
+    # guideline step sees the images (vision) or not; a plain query's key is unchanged.
+    references = [query.reference_hash, mode == Mode.VISION] if query.reference_hash else []
+    return _hash(
+        "guideline", model, prompts.GUIDELINE_VERSION, query.id, query.text, query.locale, rulebook, *references
+    )
 
 
-def description_key(*, model: str, image: ProductImage) -> str:
+def description_key(*, model: str, image: ProductImage | QueryImage) -> str:
     return _hash("description", model, prompts.DESCRIPTION_VERSION, image.sha256 or image.source)
 
 
@@ -202,6 +207,8 @@ def judgment_key(
         [(level.value, level.name) for level in levels],
         samples,
         logprobs,
+        # The reference images' content (MERIT): a changed reference image is judged again.
+        *([query.reference_hash] if query.reference_hash else []),
     )
 
 
@@ -218,13 +225,28 @@ def project_vocabulary(project: Project) -> dict[str, list[str]]:
     )
 
 
-def query_context(query: Query, *, project: Project, vocabulary: dict) -> QueryContext:
+def query_context(
+    query: Query, *, project: Project, vocabulary: dict, mode: str = "", descriptions: dict[int, str] | None = None
+) -> QueryContext:
+    """The query for a prompt. Its reference images go along as images in vision mode and
+    as their descriptions (query image id → text) in caption mode."""
+    images = reference_images(query) if query.reference_hash else []
     return QueryContext(
-        text=query.text, locale=query.locale, rulebook=list(project.rulebook or []), vocabulary=vocabulary
+        text=query.text,
+        locale=query.locale,
+        rulebook=list(project.rulebook or []),
+        vocabulary=vocabulary,
+        reference_images=[url for url in (image_data_url(i) for i in images) if url] if mode == Mode.VISION else [],
+        conditions=list(query.conditions or []),
+        reference_descriptions=[(descriptions or {}).get(i.id, "") for i in images] if mode == Mode.CAPTION else [],
     )
 
 
-def image_data_url(image: ProductImage) -> str | None:
+def reference_images(query: Query) -> list[QueryImage]:
+    return sorted(query.images.all(), key=lambda image: image.position)
+
+
+def image_data_url(image: ProductImage | QueryImage) -> str | None:
     """The stored (re-encoded) image as a data: URL, or the remote URL."""
     if image.status == ProductImage.Status.REMOTE:
         return image.source
@@ -270,7 +292,7 @@ def pairs_for_judging(pair_ids) -> list[Pair]:
     return list(
         Pair.objects.filter(id__in=list(pair_ids))
         .select_related("query", "product")
-        .prefetch_related("product__images")
+        .prefetch_related("product__images", "query__images")
         .order_by("id")
     )
 

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from ..access import require_label_source, require_lead
 from ..comparison import compare_run_metrics
 from ..metrics import MetricsError, run_metrics
+from ..metrics.recall import recall_by_locale
 from ..models import SearchResult, SearchRun
 from ..selectors import runs_with_counts
 from ..services import RunExists, run_create
@@ -92,6 +93,7 @@ class RunResults(ListModelMixin, RunScopedView):
 
 def _metrics_data(metrics, per_query: bool) -> dict:
     data = metrics.to_dict()
+    data["by_locale"] = [row.to_dict() for row in recall_by_locale(metrics)]
     if not per_query:
         del data["per_query"]
     return data

@@ -18,7 +18,7 @@ from annotation.services import chunked, external_ids_map, product_content_hash
 
 from .columns import PRODUCT_SPEC, QUERY_SPEC
 from .reading import read_rows
-from .records import Problems, ProductRecord, product_records, query_records
+from .records import Problems, ProductRecord, QueryRecord, product_records, query_records
 from .summary import ImportSummary, fail_if
 
 # --- products -----------------------------------------------------------------------
@@ -33,7 +33,7 @@ class _PreparedImage:
 
 
 def _prepare_images(
-    record: ProductRecord, line: int, base_dir: Path, problems: Problems
+    record: ProductRecord | QueryRecord, line: int, base_dir: Path, problems: Problems
 ) -> list[_PreparedImage] | None:
     prepared = []
     ok = True
@@ -181,21 +181,30 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
 
 
 def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> ImportSummary:
+    from .query_images import query_images_prepare, query_images_write  # it builds on this module
+
     path = Path(path)
     rows = read_rows(path, QUERY_SPEC, fmt)
     problems = Problems(path.name)
     records = query_records(rows, problems)
     fail_if(problems)
+    references = query_images_prepare(records, path.resolve().parent, problems)
+    fail_if(problems)
     existing = {
         q.external_id: q
         for chunk in chunked([r.query_id for _, r in records])
         for q in Query.objects.filter(project=project, external_id__in=chunk).only(
-            "id", "external_id", "text", "locale", "traffic"
+            "id", "external_id", "text", "locale", "traffic", "conditions", "reference_hash"
         )
     }
     new, changed, unchanged = [], [], 0
+    images_changed: set[str] = set()
     for _, record in records:
         current = existing.get(record.query_id)
+        reference = references[record.query_id].reference_hash
+        # Plain queries ("" before and after) never touch the images table.
+        if (current.reference_hash if current else "") != reference:
+            images_changed.add(record.query_id)
         if current is None:
             new.append(
                 Query(
@@ -204,22 +213,34 @@ def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> I
                     text=record.text,
                     locale=record.locale,
                     traffic=record.traffic or 0,
+                    conditions=list(record.conditions),
+                    reference_hash=reference,
                 )
             )
             continue
         traffic = current.traffic if record.traffic is None else record.traffic
         locale = record.locale or current.locale
-        if (current.text, current.locale, current.traffic) == (record.text, locale, traffic):
+        if (current.text, current.locale, current.traffic, current.reference_hash) == (
+            record.text, locale, traffic, reference
+        ):  # fmt: skip
             unchanged += 1
             continue
         current.text, current.locale, current.traffic = record.text, locale, traffic
+        current.conditions, current.reference_hash = list(record.conditions), reference
         changed.append(current)
     with transaction.atomic():
         Query.objects.bulk_create(new, batch_size=settings.QRELAY_IMPORT_BATCH_SIZE)
-        bulk_update_rows(Query, changed, ["text", "locale", "traffic"])
+        bulk_update_rows(Query, changed, ["text", "locale", "traffic", "conditions", "reference_hash"])
+        images = external_ids_map(Query, project, images_changed)
+        images_written = query_images_write(references, images) if images else 0
     return ImportSummary(
         path.name,
         len(rows),
-        {"queries created": len(new), "updated": len(changed), "unchanged": unchanged},
+        {
+            "queries created": len(new),
+            "updated": len(changed),
+            "unchanged": unchanged,
+            **({"images written": images_written} if images_written else {}),
+        },
         problems.notes,
     )

@@ -23,8 +23,11 @@ PRODUCT_SPEC = ColumnSpec(
 
 QUERY_SPEC = ColumnSpec(
     required=("query_id", "query"),
-    optional=("locale", "traffic"),
+    optional=("locale", "traffic", "image", "conditions"),
     aliases={
+        "images": "image",  # reference images (MERIT), like a product's
+        "image_url": "image",
+        "image_urls": "image",
         "qid": "query_id",
         "text": "query",
         "query_text": "query",

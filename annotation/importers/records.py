@@ -135,11 +135,7 @@ def product_records(rows: list[Row], problems: Problems) -> list[tuple[int, Prod
         attributes = _attributes(v.get("attributes"), row.line, problems)
         if attributes is None:
             continue
-        images = v.get("image")
-        if isinstance(images, list):
-            image_list = tuple(text_value(i) for i in images if text_value(i))
-        else:
-            image_list = tuple(part.strip() for part in text_value(images).split("|") if part.strip())
+        image_list = image_sources(v.get("image"))
         record = ProductRecord(
             product_id=product_id,
             title=title,
@@ -151,6 +147,13 @@ def product_records(rows: list[Row], problems: Problems) -> list[tuple[int, Prod
         )
         parsed.append((row.line, (product_id,), record))
     return dedupe(parsed, problems, "product_id")
+
+
+def image_sources(images: Any) -> tuple[str, ...]:
+    """An image cell: a JSON list (JSONL) or `|`-separated URLs or paths (CSV/TSV)."""
+    if isinstance(images, list):
+        return tuple(text_value(i) for i in images if text_value(i))
+    return tuple(part.strip() for part in text_value(images).split("|") if part.strip())
 
 
 def _attributes(raw: Any, line: int, problems: Problems) -> dict | None:
@@ -179,6 +182,8 @@ class QueryRecord:
     text: str
     locale: str
     traffic: int | None
+    images: tuple[str, ...] = ()
+    conditions: tuple = ()  # ({"text": ...} | {"image": position}, ...), validated
 
 
 def query_records(rows: list[Row], problems: Problems) -> list[tuple[int, QueryRecord]]:
@@ -209,9 +214,47 @@ def query_records(rows: list[Row], problems: Problems) -> list[tuple[int, QueryR
             if traffic > MAX_TRAFFIC:
                 problems.add(row.line, "traffic", f"must be at most {MAX_TRAFFIC}, got {raw_traffic!r}")
                 continue
-        record = QueryRecord(query_id, text, locale, traffic)
+        images = image_sources(v.get("image"))
+        conditions = query_conditions(v.get("conditions"), len(images), row.line, problems)
+        if conditions is None:
+            continue
+        if images and not conditions:  # the text, then each image, as MERIT writes them
+            conditions = ({"text": text}, *({"image": i} for i in range(len(images))))
+        record = QueryRecord(query_id, text, locale, traffic, images, conditions)
         parsed.append((row.line, (query_id,), record))
     return dedupe(parsed, problems, "query_id")
+
+
+def query_conditions(raw: Any, image_count: int, line: int, problems: Problems) -> tuple | None:
+    """MERIT's interleaved conditions: a JSON list of {"text": "..."} and {"image": i}
+    (i = position in the query's image list, from 0). None after reporting a problem."""
+    if raw is None or raw == "" or raw == []:
+        return ()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.add(line, "conditions", f"not valid JSON ({exc.msg} at character {exc.pos + 1})")
+            return None
+    example = '[{"text": "the pattern of"}, {"image": 0}]'
+    if not isinstance(raw, list):
+        problems.add(line, "conditions", f"must be a JSON list, e.g. {example}")
+        return None
+    conditions: list[dict[str, str | int]] = []
+    for item in raw:
+        if isinstance(item, dict) and set(item) == {"text"} and isinstance(item["text"], str) and item["text"].strip():
+            conditions.append({"text": item["text"].strip()})
+        elif isinstance(item, dict) and set(item) == {"image"} and type(item["image"]) is int:
+            if not 0 <= item["image"] < image_count:
+                problems.add(
+                    line, "conditions", f"image {item['image']} is not one of the query's {image_count} image(s)"
+                )
+                return None
+            conditions.append({"image": item["image"]})
+        else:
+            problems.add(line, "conditions", 'each condition is {"text": ...} or {"image": n}, e.g. ' + example)
+            return None
+    return tuple(conditions)
 
 
 # --- runs ---------------------------------------------------------------------------

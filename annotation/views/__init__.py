@@ -4,7 +4,7 @@ with the exports it links to (`downloads`). Query-string helpers are in `params`
 
 from .downloads import download_gold, download_labels, download_run, downloads
 from .evaluate import run_compare, run_metrics_page
-from .images import product_image
+from .images import product_image, query_image
 from .projects import home, project_detail, run_detail
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "home",
     "product_image",
     "project_detail",
+    "query_image",
     "run_compare",
     "run_detail",
     "run_metrics_page",

@@ -27,6 +27,7 @@ from ..forms import (
 )
 from ..htmx import wants_fragment
 from ..metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
+from ..metrics.recall import recall_by_locale
 from ..models import Label, Project, SearchRun
 from .params import page_number
 
@@ -134,6 +135,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         columns=[{"name": name, "title": metric_title(name, k)} for name in METRICS],
         means=mean_rows(metrics),
         rows=page,
+        recall_rows=recall_by_locale(metrics),
         raters=raters,
         offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and access.can_manage_jobs(request.user, project),
@@ -193,6 +195,7 @@ def run_compare(request, project_id: int):
         raters=raters,
         offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         worst_n=WORST_N,
+        recall_sides=[(run_a.name, recall_by_locale(metrics_a)), (run_b.name, recall_by_locale(metrics_b))],
     )
     return _respond(request, template, "comparison", ctx)
 

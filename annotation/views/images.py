@@ -1,4 +1,4 @@
-"""Product images, served only to members of the product's project."""
+"""Product images and queries' reference images, served only to members of their project."""
 
 from pathlib import Path
 
@@ -17,11 +17,20 @@ IMAGE_CONTENT_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/
 @require_safe
 @login_required
 def product_image(request, image_id: int):
-    image = selectors.product_image_for_user(request.user, image_id)
+    return _stored_image_response(selectors.product_image_for_user(request.user, image_id).stored_name)
+
+
+@require_safe
+@login_required
+def query_image(request, image_id: int):
+    return _stored_image_response(selectors.query_image_for_user(request.user, image_id).stored_name)
+
+
+def _stored_image_response(stored_name: str) -> FileResponse:
     root = Path(settings.MEDIA_ROOT).resolve()
     try:
         # resolve() follows symlinks too, so a link pointing out of MEDIA_ROOT is refused.
-        path = (root / image.stored_name).resolve()
+        path = (root / stored_name).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             raise Http404("image file not found")
         content_type = IMAGE_CONTENT_TYPES.get(path.suffix.lower().removeprefix("."))

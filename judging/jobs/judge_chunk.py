@@ -52,6 +52,8 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     guidelines = current_guidelines({p.query_id for p in pairs})
     image_keys: dict[int, str] = {}
     descriptions: dict[int, str] = {}
+    query_image_keys: dict[int, str] = {}
+    query_descriptions: dict[int, str] = {}
     if job.mode == Mode.CAPTION:
         # By cache key (image content), as the prep step made them: a description made
         # for another product with the same image is this image's description too.
@@ -62,6 +64,16 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", "text")
         )
         descriptions = {image_id: texts[key] for image_id, key in image_keys.items() if key in texts}
+        # The queries' reference images (MERIT), by content too.
+        query_image_keys = {
+            i.id: description_key(model=models["vision"], image=i) for p in pairs for i in p.query.images.all()
+        }
+        texts = dict(
+            ImageDescription.objects.filter(cache_key__in=set(query_image_keys.values())).values_list(
+                "cache_key", "text"
+            )
+        )
+        query_descriptions = {i: texts[key] for i, key in query_image_keys.items() if key in texts}
     keys = {}
     for pair in pairs:
         guideline = guidelines.get(pair.query_id)
@@ -85,12 +97,15 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     )
     todo = [p for p in pairs if keys[p.id] not in settled]
     missing = _missing_steps(job, todo, guidelines, image_keys, descriptions)
+    missing.update(_missing_references(job, todo, query_image_keys, query_descriptions, skip=missing))
     todo = [p for p in todo if p.id not in missing]
     inputs = []
     for pair in todo:
         inputs.append(
             (
-                query_context(pair.query, project=project, vocabulary={}),
+                query_context(
+                    pair.query, project=project, vocabulary={}, mode=job.mode, descriptions=query_descriptions
+                ),
                 guideline_draft(guidelines[pair.query_id]),
                 product_context(pair.product, mode=job.mode, descriptions=descriptions),
             )
@@ -193,6 +208,23 @@ def _missing_steps(job, pairs, guidelines, image_keys: dict[int, str], descripti
             key = image_keys[image.id]
             if image.id not in descriptions and key in failed:
                 missing[pair.id] = failed[key]
+                break
+    return missing
+
+
+def _missing_references(job, pairs, keys: dict[int, str], descriptions: dict[int, str], *, skip) -> dict[int, str]:
+    """Caption mode: pairs whose query's reference image could not be described for this
+    job, with the reason (a judgment never goes ahead without them)."""
+    if not keys:
+        return {}
+    failed = dict(
+        PrepFailure.objects.filter(job=job, cache_key__in=set(keys.values())).values_list("cache_key", "error")
+    )
+    missing = {}
+    for pair in pairs:
+        for image in pair.query.images.all() if pair.id not in skip else ():
+            if image.id not in descriptions and keys[image.id] in failed:
+                missing[pair.id] = failed[keys[image.id]]
                 break
     return missing
 

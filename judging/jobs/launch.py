@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotation.models import Pair, ProductImage, Query
+from annotation.models import Pair, ProductImage, Query, QueryImage
 
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
 from ..services import calls_in_flight, description_key, guideline_key, job_judge_config, models_for, project_vocabulary
@@ -37,9 +37,10 @@ def judge_job_launch(*, job_id: int) -> None:
     queries_needed = [
         q.id
         for q in Query.objects.filter(id__in=query_ids)
-        if guideline_key(model=models["guideline"], query=q, rulebook=rulebook) not in have
+        if guideline_key(model=models["guideline"], query=q, rulebook=rulebook, mode=job.mode) not in have
     ]
     images_needed: list[int] = []
+    query_images_needed: list[int] = []
     if job.mode == Mode.CAPTION:
         product_ids = set(Pair.objects.filter(id__in=job.pair_ids).values_list("product_id", flat=True))
         images = list(ProductImage.objects.filter(product_id__in=product_ids))
@@ -54,14 +55,31 @@ def judge_job_launch(*, job_id: int) -> None:
             if image_keys[image.id] not in described:
                 needed.setdefault(image_keys[image.id], image.id)
         images_needed = sorted(needed.values())
+        # The queries' reference images (MERIT) are described the same way, by content.
+        query_images = list(QueryImage.objects.filter(query_id__in=query_ids))
+        query_image_keys = {i.id: description_key(model=models["vision"], image=i) for i in query_images}
+        have_query = described | set(
+            ImageDescription.objects.filter(cache_key__in=set(query_image_keys.values())).values_list(
+                "cache_key", flat=True
+            )
+        )
+        needed_query: dict[str, int] = {}
+        for query_image in query_images:
+            key = query_image_keys[query_image.id]
+            if key not in have_query and key not in needed:
+                needed_query.setdefault(key, query_image.id)
+        query_images_needed = sorted(needed_query.values())
 
     # One chunk fills one worker process's in-flight window: with bigger chunks the
     # last round ran half empty (1,000 guidelines in 5 chunks of 200 on 2 processes).
     prep_size = max(calls_in_flight(config), 50)
     prep_items = [("queries", q) for q in queries_needed] + [("images", i) for i in images_needed]
+    prep_items += [("query_images", i) for i in query_images_needed]
     chunks = []
     for index, part in enumerate(_slices(prep_items, prep_size)):
         items = {"queries": [v for k, v in part if k == "queries"], "images": [v for k, v in part if k == "images"]}
+        if query_images_needed:
+            items["query_images"] = [v for k, v in part if k == "query_images"]
         chunks.append(JudgeChunk(job=job, phase=JudgeChunk.Phase.PREP, index=index, items=items))
     judge_slices = _slices(job.pair_ids, settings.QRELAY_JUDGE_CHUNK_SIZE)
     for index, part in enumerate(judge_slices):

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from annotation.bulk import bulk_update_rows
-from annotation.models import ProductImage, Query
+from annotation.models import ProductImage, Query, QueryImage
 
 from .. import prompts
 from ..llm_client import LLMCallError
@@ -43,17 +43,23 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     # What an earlier attempt of this chunk could not get stays failed for this job: a
     # retry is for calls that may work later, not for answers that were invalid.
     failed = set(PrepFailure.objects.filter(job=job).values_list("cache_key", flat=True))
-    queries = list(Query.objects.filter(id__in=chunk.items.get("queries", [])))
-    query_keys = {q.id: guideline_key(model=models["guideline"], query=q, rulebook=rulebook) for q in queries}
+    queries = list(Query.objects.filter(id__in=chunk.items.get("queries", [])).prefetch_related("images"))
+    query_keys = {
+        q.id: guideline_key(model=models["guideline"], query=q, rulebook=rulebook, mode=job.mode) for q in queries
+    }
     have = set(Guideline.objects.filter(query__in=queries).values_list("cache_key", flat=True)) | failed
     queries = [q for q in queries if query_keys[q.id] not in have]
-    images = list(ProductImage.objects.filter(id__in=chunk.items.get("images", [])).select_related("product"))
-    image_keys = {i.id: description_key(model=models["vision"], image=i) for i in images}
+    images: list[ProductImage | QueryImage] = list(
+        ProductImage.objects.filter(id__in=chunk.items.get("images", [])).select_related("product")
+    )
+    # Queries' reference images (MERIT) are described like product images, after them.
+    images += QueryImage.objects.filter(id__in=chunk.items.get("query_images", [])).select_related("query")
+    image_keys = {_image_ref(i): description_key(model=models["vision"], image=i) for i in images}
     described = failed | set(
         ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
     )
-    images = [i for i in images if image_keys[i.id] not in described]
-    contexts = [query_context(q, project=project, vocabulary=job.vocabulary) for q in queries]
+    images = [i for i in images if image_keys[_image_ref(i)] not in described]
+    contexts = [query_context(q, project=project, vocabulary=job.vocabulary, mode=job.mode) for q in queries]
     image_urls = [image_data_url(i) for i in images]
     images = [i for i, url in zip(images, image_urls) if url]  # a lost file has nothing to describe
     image_urls = [url for url in image_urls if url]
@@ -61,7 +67,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     def factories(backend) -> list[Callable[[], Awaitable[Any]]]:
         calls: list[Callable[[], Awaitable[Any]]] = [partial(backend.guideline, ctx) for ctx in contexts]
         calls += [
-            partial(backend.describe, image_url=url, title=image.product.title)
+            partial(backend.describe, image_url=url, title=_image_title(image))
             for url, image in zip(image_urls, images)
         ]
         return calls
@@ -87,7 +93,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         else:
             guideline_rows.append((query, result.value, result))
     for image, result in zip(images, results[len(queries) :]):
-        key = image_keys[image.id]
+        key = image_keys[_image_ref(image)]
         if isinstance(result, BaseException):
             reason = _call_failed(result, final_attempt)
             if reason:
@@ -130,8 +136,9 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         ImageDescription.objects.bulk_create(
             [
                 ImageDescription(
-                    cache_key=image_keys[image.id],
-                    image=image,
+                    cache_key=image_keys[_image_ref(image)],
+                    image=image if isinstance(image, ProductImage) else None,
+                    query_image=image if isinstance(image, QueryImage) else None,
                     text=result.value,
                     job=job,
                     **call_fields(result, prices, prompts.DESCRIPTION_VERSION),
@@ -161,6 +168,15 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     return ChunkOutcome()
 
 
+def _image_ref(image: ProductImage | QueryImage) -> tuple[str, int]:
+    # Product and query images have ids of their own: keyed apart.
+    return (type(image).__name__, image.id)
+
+
+def _image_title(image: ProductImage | QueryImage) -> str:
+    return image.product.title if isinstance(image, ProductImage) else image.query.text
+
+
 def _call_failed(error: BaseException, final_attempt: bool) -> str:
     """The reason to record for a call that raised, or "" while a retry may still work."""
     if isinstance(error, LLMCallError) and error.unsupported_input:
@@ -174,6 +190,8 @@ def _failure(job, step, key, error, model, *, query=None, image=None, result=Non
     usage = call_fields(result, prices, _PROMPT_VERSIONS[step]) if result is not None else {
         "model": model, "prompt_version": _PROMPT_VERSIONS[step]
     }  # fmt: skip
+    if isinstance(image, QueryImage):  # a reference image's failure is its query's
+        query, image = image.query, None
     return PrepFailure(job=job, step=step, cache_key=key, query=query, image=image, error=error[:2000], **usage)
 
 

@@ -151,3 +151,22 @@ def test_the_command_fetches_only_what_is_still_remote_and_reports_failures(proj
     assert "fetched 0 image(s); 1 failed" in out.getvalue()  # the stored one is not fetched again
     assert host.requests.count("/ok.png") == 1
     assert ProductImage.objects.get(id=ok.id).status == "stored"
+
+
+def test_fetch_images_fetches_the_reference_images_of_queries_too(project, host):
+    from annotation.models import Query, QueryImage
+
+    query = Query.objects.create(project=project, external_id="q1", text="like this")
+    ok, bad = (
+        QueryImage.objects.create(query=query, position=i, source=host.url(path), status=ProductImage.Status.REMOTE)
+        for i, path in enumerate(["/ok.png", "/page.html"])
+    )
+    out = StringIO()
+
+    call_command("fetch_images", project=project.name, stdout=out)
+
+    ok.refresh_from_db()
+    bad.refresh_from_db()
+    assert (ok.status, ok.width, ok.height, ok.source) == ("stored", 40, 30, host.url("/ok.png"))
+    assert bad.status == "remote"
+    assert "fetched 1 image(s); 1 failed" in out.getvalue() and f"query image {bad.id}: " in out.getvalue()

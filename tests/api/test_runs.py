@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotation.comparison import compare_run_metrics
 from annotation.exports import export_gold, export_labels_jsonl, export_run_trec
 from annotation.metrics import run_metrics
+from annotation.metrics.recall import recall_by_locale
 from annotation.models import Label, Query, SearchResult, SearchRun
 
 pytestmark = pytest.mark.django_db
@@ -175,7 +176,10 @@ def test_metrics_are_the_figures_run_metrics_computes(lead_api, world):
     response = lead_api.get(url(world, f"runs/{world['run'].id}/metrics/?k=5&per_query=true"))
 
     assert response.status_code == 200
-    expected = json.loads(json.dumps(run_metrics(world["run"], k=5).to_dict()))
+    metrics = run_metrics(world["run"], k=5)
+    expected = json.loads(
+        json.dumps({**metrics.to_dict(), "by_locale": [r.to_dict() for r in recall_by_locale(metrics)]})
+    )
     assert response.json() == expected
     assert response.json()["means"]["ndcg"] == {"value": 1.0, "queries": 1}
 
@@ -183,7 +187,8 @@ def test_metrics_are_the_figures_run_metrics_computes(lead_api, world):
 def test_metrics_from_llm_labels_are_marked_provisional_and_skip_rows_by_default(lead_api, world):
     data = lead_api.get(url(world, f"runs/{world['run'].id}/metrics/?labels=llm&relevant_min=2")).json()
 
-    expected = run_metrics(world["run"], label_source="llm", relevant_min_value=2).to_dict()
+    metrics = run_metrics(world["run"], label_source="llm", relevant_min_value=2)
+    expected = {**metrics.to_dict(), "by_locale": [r.to_dict() for r in recall_by_locale(metrics)]}
     del expected["per_query"]
     assert data == json.loads(json.dumps(expected))
     assert data["provisional"] is True and data["relevant_min_value"] == 2

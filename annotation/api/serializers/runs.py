@@ -108,6 +108,16 @@ class QueryMetricsSerializer(serializers.Serializer):
     coverage = serializers.FloatField(allow_null=True)
 
 
+class LocaleRecallSerializer(serializers.Serializer):
+    locale = serializers.CharField()
+    queries = serializers.IntegerField(help_text="Queries with a relevant judged pair: what the figures are over.")
+    unanswerable = serializers.IntegerField()
+    recall_at_1 = serializers.FloatField(allow_null=True)
+    recall_at_5 = serializers.FloatField(allow_null=True)
+    recall_at_10 = serializers.FloatField(allow_null=True)
+    mrr = serializers.FloatField(allow_null=True)
+
+
 class RunMetricsSerializer(serializers.Serializer):
     run = serializers.CharField()
     k = serializers.IntegerField()
@@ -122,6 +132,7 @@ class RunMetricsSerializer(serializers.Serializer):
     means = serializers.DictField(child=MeanSerializer(), help_text=f"One entry per metric: {', '.join(METRICS)}.")
     notes = serializers.ListField(child=serializers.CharField())
     per_query = QueryMetricsSerializer(many=True, required=False, help_text="Only with ?per_query=true.")
+    by_locale = LocaleRecallSerializer(many=True, help_text="Recall@1/5/10 and MRR (MERIT) per locale, then 'all'.")
 
 
 class QueryDeltaSerializer(serializers.Serializer):

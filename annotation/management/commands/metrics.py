@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.comparison import compare_run_metrics, worst_queries
 from annotation.metrics import LABEL_SOURCES, METRICS, MetricsError, RunMetrics, run_metrics
+from annotation.metrics.recall import recall_by_locale
 
 from ._base import project_by_name_or_id
 from .export_run import run_by_name
@@ -76,14 +77,25 @@ got worse most."""
         if options["json"]:
             data = metrics.to_dict()
             data["worst"] = [row.external_id for row in worst]
+            data["by_locale"] = [row.to_dict() for row in recall_by_locale(metrics)]
             if comparison is not None:
                 data["comparison"] = comparison.to_dict(options["worst"])
             self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
             return
         self._print_metrics(metrics, options)
         self._print_worst(metrics, worst, options["metric"])
+        self._print_recall(metrics)
         if comparison is not None:
             self._print_comparison(comparison, metrics.k, options["worst"])
+
+    def _print_recall(self, metrics: RunMetrics) -> None:
+        self.stdout.write("recall (MERIT: share of queries with a relevant result in the top k) and MRR by locale:")
+        for row in recall_by_locale(metrics):
+            figures = "  ".join(
+                f"{name} {'—' if value is None else f'{value:.4f}'}"
+                for name, value in [*((f"R@{k}", v) for k, v in row.recall.items()), ("MRR", row.mrr)]
+            )
+            self.stdout.write(f"  {row.locale:<8} {figures}  ({row.queries} queries)")
 
     def _cut(self, project, raw: str | None) -> int | None:
         if raw is None:

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from annotation.demo_data import write_demo_files
+from annotation.demo_data.references import write_reference_files
 from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
 from annotation.services import membership_set, project_create
@@ -47,6 +48,11 @@ class Command(BaseCommand):
         self.stdout.write(str(queries_import(project=project, path=files["queries"])))
         for name, key, description in RUNS:
             self.stdout.write(str(run_import(project=project, run_name=name, path=files[key], description=description)))
+        # A few queries with reference images (MERIT), added to both runs.
+        references = write_reference_files(settings.DATA_DIR / "demo")
+        self.stdout.write(str(queries_import(project=project, path=references["queries"])))
+        for name, key, _ in RUNS:
+            self.stdout.write(str(run_import(project=project, run_name=name, path=references[key])))
         self._judge(project)
         self._users(project)
         self.stdout.write(self.style.SUCCESS(f"demo project {project.name!r} is ready"))
