@@ -35,11 +35,12 @@ from ..dashboard.disagreements import (
 from ..dashboard.policy import (
     TO_HUMANS,
     policy_accept_recommendations,
+    rules_after_accepting,
     segment_recommendations,
 )
 from ..dashboard.snapshot import dashboard_part
 from ..models import ErrorCategory
-from ..routing import SEGMENT_DIMENSIONS
+from ..routing import SEGMENT_DIMENSIONS, segment_set
 from ..services.policies import policy_current
 
 DIMENSION_NAMES = {
@@ -77,7 +78,8 @@ def _settings(request, policy) -> tuple[str, float, int] | None:
 
 def _charts(core: dict) -> dict:
     summary = core["summary"]
-    scale_names = [level["name"] for level in summary["scale"]]
+    # "2 · highly relevant": the key a reviewer presses, then the name.
+    scale_names = [f"{level['value']} · {level['name']}" for level in summary["scale"]]
     confusion = summary["llm_vs_gold"].get("confusion") or {}
     return {
         "over_time": mark_safe(  # charts.py escapes every text it writes
@@ -104,6 +106,19 @@ def _charts(core: dict) -> dict:
             )
         ),
     }
+
+
+def accepting_changes(policy, *, by: str, rows: list[dict], target: float, min_n: int) -> bool:
+    """Whether "Accept recommendations" would save anything: the same comparison that
+    policy_accept_recommendations makes before it writes a new version."""
+    if by not in SEGMENT_DIMENSIONS:
+        return False  # segments of this dimension cannot be routed
+    rules = rules_after_accepting(policy.route_segments, by=by, recommendations=rows)
+    return (
+        segment_set(rules) != segment_set(policy.route_segments)
+        or target != policy.target_alpha
+        or min_n != policy.min_segment_n
+    )
 
 
 @require_safe
@@ -141,6 +156,7 @@ def dashboard(request, project_id: int):
         "segments": segments,
         "rows": rows,
         "to_humans": sum(1 for row in rows if row["recommendation"] == TO_HUMANS),
+        "accept_changes": accepting_changes(policy, by=by, rows=rows, target=target, min_n=min_n),
     }
     if wants_fragment(request):
         # Moving the target or the dimension redraws the segment table only.

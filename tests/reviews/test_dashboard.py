@@ -458,3 +458,45 @@ def test_accepting_while_the_figures_are_recomputed_changes_nothing(
 
     assert response.status_code == 302
     assert RoutingPolicy.objects.filter(project=project).count() == 1
+
+
+# --- presentation (issue #14): labels that do not overlap, a legend with values, and ---
+# --- "Accept recommendations" disabled when nothing would change -----------------------
+
+
+def test_accept_is_disabled_once_the_policy_routes_the_segments_as_recommended(project, policy, segmented, lead_client):
+    url = reverse("reviews:dashboard", args=[project.id])
+    settings = {"by": "tag", "target": "0.7", "min_n": "3"}
+
+    before = lead_client.get(url, settings)
+    lead_client.post(reverse("reviews:dashboard_accept", args=[project.id]), settings)
+    after = lead_client.get(url, settings)
+    other_target = lead_client.get(url, {**settings, "target": "0.6"})
+
+    assert before.context_data["accept_changes"] is True
+    assert 'id="accept-recommendations">Accept recommendations as version 2' in before.content.decode()
+    assert after.context_data["accept_changes"] is False
+    page = after.content.decode()
+    assert 'id="accept-recommendations" disabled' in page and "Nothing would change: policy v2" in page
+    # A new target is a change worth a version even when the segments stay as they are.
+    assert other_target.context_data["accept_changes"] is True
+
+
+def test_confusion_matrix_labels_wrap_to_their_cell_and_never_overlap():
+    names = ["0 · irrelevant", "1 · acceptable substitute", "2 · highly relevant"]
+    svg = charts.heatmap(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], rows=names, columns=names, title="t", row_title="r", column_title="c"
+    )
+
+    column_lines = [line for name in names for line in charts.wrap(name)]
+    assert column_lines == ["0 ·", "irrelevant", "1 ·", "acceptable", "substitute", "2 · highly", "relevant"]
+    # 11 characters of 11 px type fit the 76 px cell; no label runs into its neighbour.
+    assert all(len(line) <= 11 for line in column_lines)
+    assert all(f">{line}</tspan>" in svg for line in column_lines)
+
+
+def test_the_distribution_legend_names_each_label_with_its_count_and_share_per_source():
+    svg = charts.grouped_bars([("llm", [1, 3]), ("human", [2, 2])], series=["irrelevant", "relevant"], title="t")
+
+    assert '<tspan class="chart-count">irrelevant</tspan>: llm 1 (25%) · human 2 (50%)' in svg
+    assert '<tspan class="chart-count">relevant</tspan>: llm 3 (75%) · human 2 (50%)' in svg
