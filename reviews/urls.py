@@ -23,6 +23,11 @@ urlpatterns = [
         views.disagreement_tag,
         name="disagreement_tag",
     ),
+    path(
+        "projects/<int:project_id>/agreement/disagreements/<int:pair_id>/action/",
+        views.disagreement_action,
+        name="disagreement_action",
+    ),
     path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
     path("projects/<int:project_id>/review/flagged/", views.flagged, name="flagged"),

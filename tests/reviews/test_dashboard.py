@@ -9,10 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Role
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews import charts
+from reviews.dashboard.disagreements import disagreement_tag_set
 from reviews.dashboard.policy import (
     LLM_ALONE,
     NOT_ENOUGH,
@@ -500,3 +501,70 @@ def test_the_distribution_legend_names_each_label_with_its_count_and_share_per_s
 
     assert '<tspan class="chart-count">irrelevant</tspan>: llm 1 (25%) · human 2 (50%)' in svg
     assert '<tspan class="chart-count">relevant</tspan>: llm 3 (75%) · human 2 (50%)' in svg
+
+
+# --- hard disagreements: thumbnail, link, category filter, adjudication and override ---
+
+
+def test_disagreements_show_a_thumbnail_and_link_to_the_pair(project, policy, far_apart, lead_client):
+    pair = far_apart["top-bottom"].pair
+    image = ProductImage.objects.create(
+        product=pair.product, position=0, source="x", status="stored", stored_name="ab/x.jpg", sha256="b" * 64
+    )
+
+    html = lead_client.get(reverse("reviews:disagreements", args=[project.id])).content.decode()
+
+    assert f'src="{reverse("product_image", args=[image.id])}"' in html
+    assert f'href="{reverse("judging:pair_detail", args=[project.id, pair.id])}"' in html
+
+
+def test_disagreements_filter_by_error_category(project, policy, far_apart, lead, lead_client):
+    tagged = far_apart["top-bottom"].pair
+    disagreement_tag_set(project=project, pair=tagged, user=lead, category="colour")
+    url = reverse("reviews:disagreements", args=[project.id])
+
+    def listed(category):
+        return [row["pair"].id for row in lead_client.get(url, {"category": category}).context_data["rows"]]
+
+    assert listed("colour") == [tagged.id]
+    assert listed("untagged") == [far_apart["bottom-top"].pair.id]
+    assert listed("brand") == []
+    assert lead_client.get(url, {"category": "nonsense"}).status_code == 400
+
+
+def test_a_lead_sends_a_disagreement_to_adjudication_once(project, policy, far_apart, lead_client, member):
+    pair = far_apart["top-bottom"].pair
+    url = reverse("reviews:disagreement_action", args=[project.id, pair.id])
+
+    first = lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+    again = lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+
+    task = ReviewTask.objects.get(pair=pair, kind=ReviewTask.Kind.ADJUDICATION)
+    assert (task.status, task.reason) == ("open", Reason.HUMAN_VS_LLM)
+    assert first.status_code == 200 and "waiting for adjudication" in first.content.decode()
+    assert again.status_code == 409 and "waiting for adjudication already" in again.content.decode()
+    annotator = Client()
+    annotator.force_login(member("ann"))
+    assert annotator.post(url, {"action": "adjudicate"}, **HTMX).status_code == 403
+
+
+def test_a_lead_overrides_gold_with_provenance_recorded(project, policy, far_apart, lead, lead_client):
+    pair = far_apart["top-bottom"].pair  # LLM 0, human gold 2
+    url = reverse("reviews:disagreement_action", args=[project.id, pair.id])
+    lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+
+    response = lead_client.post(url, {"action": "override", "value": "0"}, **HTMX)
+    other = reverse("reviews:disagreement_action", args=[project.id, far_apart["bottom-top"].pair.id])
+    off_scale = lead_client.post(other, {"action": "override", "value": "7"}, **HTMX)
+    settled_now = lead_client.post(url, {"action": "override", "value": "2"}, **HTMX)
+
+    pair.refresh_from_db()
+    assert response.status_code == 200 and "provenance: adjudicated" in response.content.decode()
+    assert (pair.gold_value, pair.gold_provenance, pair.gold_policy_version) == (0, "adjudicated", policy.version)
+    record = Label.objects.filter(pair=pair, source=LabelSource.HUMAN).order_by("-id").first()
+    assert (record.user, record.rater, record.value) == (lead, lead.username, 0)
+    # The open adjudication is moot now.
+    assert not ReviewTask.objects.filter(pair=pair, kind="adjudication", status="open").exists()
+    assert off_scale.status_code == 400 and "not a label of this project" in off_scale.content.decode()
+    # Gold and the LLM agree now: no longer a hard disagreement to act on.
+    assert settled_now.status_code == 404
