@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import Role
+from annotation.models import ProductImage, Role
 from reviews.models import ReviewTask
 from reviews.services.errors import ReviewError
 from reviews.services.evaluate import unrouted_pair_ids
@@ -144,3 +144,19 @@ def test_a_task_never_flagged_shows_no_flag_note(project, policy, judge, member)
     card = client_of(member("bob")).get(reverse("reviews:review", args=[project.id])).content.decode()
 
     assert "data-task=" in card and "rv-flag-note" not in card
+
+
+def test_the_flagged_page_shows_the_products_thumbnail(project, lead, flagged):
+    image = ProductImage.objects.create(
+        product_id=flagged.pair.product_id,
+        position=0,
+        source="x",
+        status="stored",
+        stored_name="ab/x.jpg",
+        sha256="c" * 64,
+    )
+
+    body = client_of(lead).get(reverse("reviews:flagged", args=[project.id])).content.decode()
+
+    assert f'src="{reverse("product_image", args=[image.id])}"' in body
+    assert reverse("judging:pair_detail", args=[project.id, flagged.pair_id]) in body
