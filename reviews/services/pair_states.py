@@ -107,7 +107,7 @@ def _latest_judgment_status(run: SearchRun, ids: list[int]) -> dict[int, str]:
 def _task_states(ids: list[int]) -> dict[int, str]:
     """{pair id: the state its review tasks put it in}, live tasks before flags before drops."""
     rank = {"waiting": 0, "flagged": 1, "dropped": 2}
-    by_status = {
+    by_status: dict[str, str] = {
         ReviewTask.Status.OPEN: "waiting",
         ReviewTask.Status.CLAIMED: "waiting",
         ReviewTask.Status.FLAGGED: "flagged",

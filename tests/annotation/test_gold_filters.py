@@ -26,7 +26,7 @@ def shop(db):
     project = project_create(name="Größe-shop")
     human = add_pair(project, "q1", "p1", gold=2, provenance=GoldProvenance.HUMAN, query_text="Größe 38 Kleid")
     auto = add_pair(project, "q1", "p2", gold=0, provenance=GoldProvenance.LLM_AUTO)
-    imported = add_pair(project, "q2", "p1", gold=1, provenance=GoldProvenance.IMPORTED)
+    add_pair(project, "q2", "p1", gold=1, provenance=GoldProvenance.IMPORTED)
     adjudicated = add_pair(project, "q2", "p3", gold=2, provenance=GoldProvenance.ADJUDICATED)
     add_pair(project, "q3", "p3")  # no gold
     run = SearchRun.objects.create(project=project, name="bm25")

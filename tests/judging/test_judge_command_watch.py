@@ -48,7 +48,7 @@ def test_off_a_terminal_the_progress_prints_a_line_per_tenth(django_user_model):
     out = StringIO()
     progress = judge_command.Progress(OutputWrapper(out), terminal=False)
 
-    for processed in range(0, 101):
+    for processed in range(101):
         JudgeJob.objects.filter(id=job.id).update(done=processed)
         progress.show(JudgeJob.objects.get(id=job.id))
 
