@@ -8,8 +8,9 @@ from typing import Any
 
 from django import forms
 
+from .exports import GoldFilter
 from .metrics import METRICS
-from .models import SearchRun
+from .models import GoldProvenance, SearchRun
 
 DEFAULT_K = 10
 # Beyond a few hundred, a cut-off says nothing about a ranked list a person looks at,
@@ -87,3 +88,32 @@ class CompareForm(MetricSettingsForm):
         if a is not None and a == b:
             self.add_error("b", "Choose two different runs.")
         return cleaned
+
+
+class GoldDownloadForm(forms.Form):
+    """Which gold rows a download holds (annotation.exports.GoldFilter), and whether the
+    CSV is the Excel variant. Every field optional: no filter is the whole gold set."""
+
+    run = forms.ModelChoiceField(
+        queryset=SearchRun.objects.none(), required=False, label="Run", empty_label="all pairs"
+    )
+    provenance = forms.MultipleChoiceField(
+        choices=GoldProvenance.choices, required=False, label="Provenance", widget=forms.CheckboxSelectMultiple
+    )
+    human_only = forms.BooleanField(required=False, label="Human gold only (no LLM auto-accepted)")
+    excel = forms.BooleanField(required=False, label="CSV for Excel (UTF-8 with a byte-order mark)")
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["run"]
+        assert isinstance(field, forms.ModelChoiceField)
+        # Only the project's runs: a foreign run id is a form error.
+        field.queryset = SearchRun.objects.filter(project=project).order_by("name")
+
+    def gold_filter(self) -> GoldFilter:
+        data = self.cleaned_data
+        return GoldFilter(
+            run_id=data["run"].id if data.get("run") else None,
+            provenances=tuple(data.get("provenance") or ()),
+            human_only=bool(data.get("human_only")),
+        )

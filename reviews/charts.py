@@ -60,28 +60,48 @@ def line_chart(points: list[tuple[str, float | None]], *, title: str, y_max: flo
     return _svg(WIDTH, height, title, body)
 
 
+def wrap(text: str, width: int = 11) -> list[str]:
+    """Words into lines of at most `width` characters (a longer word gets a line of its
+    own), so neighbouring axis labels never run into each other."""
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _lines(x: float, y: float, lines: list[str], css: str, anchor: str = "middle") -> str:
+    spans = "".join(f'<tspan x="{x:.0f}" dy="{0 if i == 0 else 13}">{_t(line)}</tspan>' for i, line in enumerate(lines))
+    return f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}" class="{css}">{spans}</text>'
+
+
 def heatmap(
     matrix: list[list[int]], *, rows: list[str], columns: list[str], title: str, row_title: str, column_title: str
 ) -> str:
-    """A confusion matrix: cell shade by its share of the row, the count written in it."""
+    """A confusion matrix: cell shade by its share of the row, the count written in it.
+    Column names are wrapped to the cell's width and row names to the margin's, so long
+    names never overlap."""
     n = len(rows)
-    cell, left, top = 70, 150, 50
+    cell, left = 76, 150
+    column_lines = [wrap(name) for name in columns]
+    depth = max((len(lines) for lines in column_lines), default=1)
+    top = 30 + 13 * depth
     width, height = left + cell * len(columns) + 10, top + cell * n + 30
     body = [
-        f'<text x="{left + cell * len(columns) / 2:.0f}" y="16" text-anchor="middle" class="chart-label">{_t(column_title)} →</text>',
+        f'<text x="{left + cell * len(columns) / 2:.0f}" y="14" text-anchor="middle" class="chart-label">{_t(column_title)} →</text>',
         f'<text x="10" y="{top + cell * n + 22}" class="chart-label">↓ {_t(row_title)}</text>',
     ]
-    for j, name in enumerate(columns):
-        body.append(
-            f'<text x="{left + cell * j + cell / 2:.0f}" y="{top - 8}" text-anchor="middle" class="chart-tick">{_t(name)}</text>'
-        )
+    for j, lines in enumerate(column_lines):
+        # Bottom-aligned: the last line sits just above the cells.
+        body.append(_lines(left + cell * j + cell / 2, top - 8 - 13 * (len(lines) - 1), lines, "chart-tick"))
     for i, name in enumerate(rows):
         row = matrix[i] if i < len(matrix) else []
         total = sum(row) or 1
         y = top + cell * i
-        body.append(
-            f'<text x="{left - 8}" y="{y + cell / 2 + 4:.0f}" text-anchor="end" class="chart-tick">{_t(name)}</text>'
-        )
+        lines = wrap(name, 22)
+        body.append(_lines(left - 8, y + cell / 2 + 4 - 6.5 * (len(lines) - 1), lines, "chart-tick", anchor="end"))
         for j in range(len(columns)):
             count = int(row[j]) if j < len(row) else 0
             share = count / total
@@ -98,17 +118,14 @@ def heatmap(
 
 
 def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], title: str, height: int = 220) -> str:
-    """Shares per group (e.g. a source), one bar per series (e.g. a label), with a legend."""
-    left, top, bottom = 40, 30, 40
+    """Shares per group (e.g. a source), one bar per series (e.g. a label), and a legend
+    below with one line per series: its colour, its name and its count and share in
+    every group, so the figures read without hovering."""
+    left, top, bottom = 40, 14, 30
     inner_h = height - top - bottom
     group_w = (WIDTH - left - 10) / max(len(groups), 1)
     bar_w = max(group_w * 0.8 / max(len(series), 1), 2)
-    body = []
-    for k, name in enumerate(series):
-        x = left + k * 130
-        body.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{PALETTE[k % len(PALETTE)]}"/>')
-        body.append(f'<text x="{x + 14}" y="15" class="chart-tick">{_t(name)}</text>')
-    body.append(f'<line x1="{left}" y1="{top + inner_h}" x2="{WIDTH - 10}" y2="{top + inner_h}" class="chart-axis"/>')
+    body = [f'<line x1="{left}" y1="{top + inner_h}" x2="{WIDTH - 10}" y2="{top + inner_h}" class="chart-axis"/>']
     for g, (group, counts) in enumerate(groups):
         total = sum(counts) or 1
         x0 = left + g * group_w + group_w * 0.1
@@ -125,7 +142,19 @@ def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], titl
             f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle" class="chart-tick">'
             f"{_t(group)}</text>"
         )
-    return _svg(WIDTH, height, title, body)
+    totals = [sum(counts) or 1 for _, counts in groups]
+    for k, name in enumerate(series):
+        y = height + 8 + 18 * k
+        values = " · ".join(
+            f"{group} {counts[k] if k < len(counts) else 0} ({(counts[k] if k < len(counts) else 0) / total:.0%})"
+            for (group, counts), total in zip(groups, totals, strict=True)
+        )
+        body.append(f'<rect x="{left}" y="{y}" width="11" height="11" fill="{PALETTE[k % len(PALETTE)]}"/>')
+        body.append(
+            f'<text x="{left + 16}" y="{y + 10}" class="chart-tick chart-legend">'
+            f'<tspan class="chart-count">{_t(name)}</tspan>: {_t(values)}</text>'
+        )
+    return _svg(WIDTH, height + 14 + 18 * len(series), title, body)
 
 
 def routing_curve(points: list[dict], *, title: str, link: str = "", current: float | None = None) -> str:

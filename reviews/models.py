@@ -113,6 +113,11 @@ class ReviewTask(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     flag_comment = models.TextField(blank=True)
+    # Who flagged it: kept when a lead puts the task back in the queue (claimed_by is
+    # cleared then), so the next reviewer and the lead still see whose comment it is.
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)

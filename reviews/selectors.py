@@ -85,7 +85,7 @@ def flagged_tasks(project: Project):
     """Flagged tasks of a project, newest flag first, with what the page shows."""
     return (
         ReviewTask.objects.filter(project=project, status=ReviewTask.Status.FLAGGED)
-        .select_related("pair__query", "pair__product", "claimed_by")
+        .select_related("pair__query", "pair__product", "claimed_by", "flagged_by")
         .order_by("-completed_at", "-id")
     )
 

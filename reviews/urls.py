@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import run_states
 
 app_name = "reviews"
 
@@ -22,8 +23,24 @@ urlpatterns = [
         views.disagreement_tag,
         name="disagreement_tag",
     ),
+    path(
+        "projects/<int:project_id>/agreement/disagreements/<int:pair_id>/action/",
+        views.disagreement_action,
+        name="disagreement_action",
+    ),
     path("projects/<int:project_id>/runs/<int:run_id>/status/", views.run_status_page, name="run_status"),
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
     path("projects/<int:project_id>/review/flagged/", views.flagged, name="flagged"),
     path("projects/<int:project_id>/review/flagged/<int:task_id>/", views.flag_resolve, name="flag_resolve"),
+    path("projects/<int:project_id>/runs/<int:run_id>/pair-states/", run_states.run_states, name="run_states"),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/pair-states/judge/",
+        run_states.run_states_judge,
+        name="run_states_judge",
+    ),
+    path(
+        "projects/<int:project_id>/runs/<int:run_id>/pair-states/route/",
+        run_states.run_states_route,
+        name="run_states_route",
+    ),
 ]

@@ -2,13 +2,26 @@
 members, images, a run and a foreign project), and jobs started, launched and finished by
 calling the job services directly (tests never talk to the broker here)."""
 
+import uuid
 from contextlib import contextmanager
 from unittest import mock
 
-from annotation.models import Membership, Pair, Product, ProductImage, Query, SearchResult, SearchRun
+from annotation.models import (
+    Label,
+    LabelSource,
+    Membership,
+    Pair,
+    Product,
+    ProductImage,
+    Query,
+    SearchResult,
+    SearchRun,
+)
 from annotation.services import project_create
+from judging import prompts
 from judging.jobs import judge_chunk_run, judge_job_create, judge_job_launch
-from judging.models import JudgeChunk, JudgeConfig, JudgeJob
+from judging.models import JudgeChunk, JudgeConfig, JudgeJob, Judgment
+from judging.services import judge_config_for, models_for
 from judging.tasks import judge_job_launch_task
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -127,3 +140,34 @@ def build_world(django_user_model) -> dict:
         "other_pair": other_pair,
         "other_job": other_job,
     }
+
+
+def judge_now(pair: Pair, *, value: int | None = 2, confidence: float = 0.9, status: str = "ok") -> Judgment:
+    """A judgment of the pair from the project's *current* model, mode and prompt (what a
+    job, or its cache, would have written), with its Label(source=llm) when valid."""
+    config = judge_config_for(pair.project)
+    label = None
+    if status == Judgment.Status.OK:
+        label = Label.objects.create(
+            project_id=pair.project_id,
+            pair=pair,
+            source=LabelSource.LLM,
+            rater=models_for(config)["judge"],
+            value=value,
+            confidence=confidence,
+        )
+    return Judgment.objects.create(
+        cache_key=uuid.uuid4().hex,
+        model=models_for(config)["judge"],
+        prompt_version=prompts.JUDGMENT_VERSION,
+        project_id=pair.project_id,
+        pair=pair,
+        product_id=pair.product_id,
+        label=label,
+        backend=config.backend,
+        mode=config.mode,
+        status=status,
+        value=value if label else None,
+        confidence=confidence if label else None,
+        samples=[value] if label else [],
+    )

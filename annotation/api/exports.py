@@ -2,6 +2,8 @@
 StreamingHttpResponse, so memory stays flat whatever the project's size.
 
     GET /api/projects/<p>/exports/gold/?format=csv|jsonl|qrels   gold labels with provenance
+        &run=<id>&provenance=human,adjudicated&human_only=true     only some gold rows
+        &excel=true                                               csv with a UTF-8 BOM, for Excel
     GET /api/projects/<p>/exports/labels/                         every label (JSONL)
     GET /api/projects/<p>/runs/<r>/export/?scores=auto|rank&tag=  the run as a TREC run file
 
@@ -21,7 +23,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from ..access import IsProjectLead
-from ..exports import ExportError, export_gold, export_labels_jsonl, export_run_trec
+from ..exports import ExportError, GoldFilter, export_gold, export_labels_jsonl, export_run_trec
 from ..models import SearchRun
 from .base import ProjectScopedView
 from .serializers.files import GoldExportParams, RunExportParams
@@ -83,9 +85,14 @@ class GoldExport(ExportView):
         parameters=[GoldExportParams], responses=file_responses("csv", "jsonl", "qrels"), summary="Export gold labels"
     )
     def get(self, request, project_id: int):
-        fmt = self.filter_params["format"]
+        params = self.filter_params
+        fmt = params["format"]
+        run = params.get("run")
+        if run is not None and not SearchRun.objects.filter(pk=run, project=self.project).exists():
+            return self.refuse(ExportError(f"no run {run} in this project"))
+        gold_filter = GoldFilter(run_id=run, provenances=params.get("provenance", ()), human_only=params["human_only"])
         try:
-            blocks = export_gold(self.project, fmt)
+            blocks = export_gold(self.project, fmt, gold_filter=gold_filter, excel=params["excel"])
         except ExportError as exc:
             return self.refuse(exc)
         return stream(blocks, fmt, f"{self.project.name}-gold")

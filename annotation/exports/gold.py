@@ -1,11 +1,13 @@
 """Gold labels with provenance: CSV, JSONL (built by PostgreSQL when it can) and TREC qrels."""
 
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import F
 
-from ..models import Label, LabelSource, Pair, Product, Project, Query, ScaleLevel
+from ..models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query, ScaleLevel, SearchResult
 from .csv_safety import csv_safe_expression, neutralise, safe_sql, safe_text
 from .streaming import copy_csv, csv_blocks, iso_sql, json_lines, json_object, jsonl_blocks
 from .tables import CHUNK, ExportError, ExtraColumns, IsoTimestamp, Table, batches, snapshot, with_extra
@@ -27,12 +29,50 @@ GOLD_COLUMNS = (
 )
 
 
-def _gold_pairs(project: Project):
-    return Pair.objects.filter(project=project, gold_value__isnull=False).order_by("id")
+# Excel reads a CSV without a byte-order mark as the system's code page ("Größe" shows
+# as "GrÃ¶ÃŸe"); with one it reads UTF-8. Other programs do not need it.
+EXCEL_BOM = "\ufeff"
+# Gold that people gave: everything but the LLM's auto-accepted labels.
+HUMAN_PROVENANCES = tuple(value for value in GoldProvenance.values if value != GoldProvenance.LLM_AUTO)
+
+
+@dataclass(frozen=True)
+class GoldFilter:
+    """Which gold rows an export holds: the pairs of one run (its results), some
+    provenances (none named: all), and human_only (no llm-auto gold)."""
+
+    run_id: int | None = None
+    provenances: tuple[str, ...] = ()
+    human_only: bool = False
+
+    def provenance_values(self) -> list[str] | None:
+        """The provenances to keep, or None for all of them."""
+        values = set(self.provenances or GoldProvenance.values)
+        if self.human_only:
+            values &= set(HUMAN_PROVENANCES)
+        return None if values == set(GoldProvenance.values) else sorted(values)
+
+
+NO_FILTER = GoldFilter()
+
+
+def _gold_pairs(project: Project, gold_filter: GoldFilter = NO_FILTER):
+    pairs = Pair.objects.filter(project=project, gold_value__isnull=False)
+    if gold_filter.run_id is not None:
+        pairs = pairs.filter(id__in=SearchResult.objects.filter(run_id=gold_filter.run_id).values("pair_id"))
+    provenances = gold_filter.provenance_values()
+    if provenances is not None:
+        pairs = pairs.filter(gold_provenance__in=provenances)
+    return pairs.order_by("id")
 
 
 def gold_table(
-    project: Project, *, extra: ExtraColumns | None = None, csv_safe: bool = False, chunk_size: int = CHUNK
+    project: Project,
+    *,
+    extra: ExtraColumns | None = None,
+    csv_safe: bool = False,
+    chunk_size: int = CHUNK,
+    gold_filter: GoldFilter = NO_FILTER,
 ) -> Table:
     """The project's gold labels with provenance, in pair order (GOLD_COLUMNS + extra).
 
@@ -41,11 +81,11 @@ def gold_table(
     csv_safe: neutralise formula cells (see the package doc); the database does it for
     the columns it reads, which keeps a million-row export fast.
     Nothing is read until the first chunk is asked for."""
-    return Table(with_extra(GOLD_COLUMNS, extra), _gold_chunks(project, extra, csv_safe, chunk_size))
+    return Table(with_extra(GOLD_COLUMNS, extra), _gold_chunks(project, extra, csv_safe, chunk_size, gold_filter))
 
 
 def _gold_chunks(
-    project: Project, extra: ExtraColumns | None, csv_safe: bool, chunk_size: int
+    project: Project, extra: ExtraColumns | None, csv_safe: bool, chunk_size: int, gold_filter: GoldFilter
 ) -> Iterator[list[tuple]]:
     text = csv_safe_expression if csv_safe else F
     safe = safe_text if csv_safe else str
@@ -53,7 +93,7 @@ def _gold_chunks(
         names = {
             value: safe(name) for value, name in ScaleLevel.objects.filter(project=project).values_list("value", "name")
         }
-        rows = _gold_pairs(project).values_list(
+        rows = _gold_pairs(project, gold_filter).values_list(
             "id",
             text("query__external_id"),
             text("query__text"),
@@ -136,21 +176,37 @@ def _pair_details(label_chunks: Iterator[list[tuple[int, str, str]]]):
         upto = yield found
 
 
-def export_gold_csv(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+def export_gold_csv(
+    project: Project,
+    *,
+    extra: ExtraColumns | None = None,
+    chunk_size: int = CHUNK,
+    gold_filter: GoldFilter = NO_FILTER,
+    excel: bool = False,
+) -> Iterator[str]:
+    """excel: start with a UTF-8 byte-order mark, so Excel reads the text as UTF-8."""
     if extra is None and connection.vendor == "postgresql":
-        return copy_csv(_gold_sql(csv_safe=True), [project.id, project.id])
-    return csv_blocks(gold_table(project, extra=extra, csv_safe=True, chunk_size=chunk_size))
+        blocks = copy_csv(*_gold_sql(project, gold_filter, csv_safe=True))
+    else:
+        blocks = csv_blocks(
+            gold_table(project, extra=extra, csv_safe=True, chunk_size=chunk_size, gold_filter=gold_filter)
+        )
+    return itertools.chain([EXCEL_BOM], blocks) if excel else blocks
 
 
-def export_gold_jsonl(project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK) -> Iterator[str]:
+def export_gold_jsonl(
+    project: Project, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK, gold_filter: GoldFilter = NO_FILTER
+) -> Iterator[str]:
     if extra is None and connection.vendor == "postgresql":
-        return json_lines(_gold_sql(as_json=True), [project.id, project.id], chunk_size)
-    return jsonl_blocks(gold_table(project, extra=extra, chunk_size=chunk_size))
+        sql, params = _gold_sql(project, gold_filter, as_json=True)
+        return json_lines(sql, params, chunk_size)
+    return jsonl_blocks(gold_table(project, extra=extra, chunk_size=chunk_size, gold_filter=gold_filter))
 
 
-def _gold_sql(*, csv_safe: bool = False, as_json: bool = False) -> str:
-    """SELECT of the gold rows (GOLD_COLUMNS, or one JSON object each); parameters: the
-    project id, twice."""
+def _gold_sql(
+    project: Project, gold_filter: GoldFilter, *, csv_safe: bool = False, as_json: bool = False
+) -> tuple[str, list]:
+    """SELECT of the gold rows (GOLD_COLUMNS, or one JSON object each), and its parameters."""
     text = safe_sql if csv_safe else str
     columns = {
         "query_id": text("q.external_id"),
@@ -169,8 +225,17 @@ def _gold_sql(*, csv_safe: bool = False, as_json: bool = False) -> str:
     select = json_object(columns) if as_json else ", ".join(f'{sql} AS "{name}"' for name, sql in columns.items())
     pair, query, product = Pair._meta.db_table, Query._meta.db_table, Product._meta.db_table
     level, label = ScaleLevel._meta.db_table, Label._meta.db_table
+    params: list = [project.id, project.id]
+    where = ""
+    if gold_filter.run_id is not None:
+        where += f" AND p.id IN (SELECT pair_id FROM {SearchResult._meta.db_table} WHERE run_id = %s)"
+        params.append(gold_filter.run_id)
+    provenances = gold_filter.provenance_values()
+    if provenances is not None:
+        where += " AND p.gold_provenance = ANY(%s)"
+        params.append(provenances)
     # raters: distinct, in code-point order as Python's sorted(); model: the newest LLM label's.
-    return f"""
+    sql = f"""
         SELECT {select}
         FROM {pair} p
         JOIN {query} q ON q.id = p.query_id
@@ -185,15 +250,18 @@ def _gold_sql(*, csv_safe: bool = False, as_json: bool = False) -> str:
             ) l
             GROUP BY pair_id
         ) d ON d.pair_id = p.id
-        WHERE p.project_id = %s AND p.gold_value IS NOT NULL
+        WHERE p.project_id = %s AND p.gold_value IS NOT NULL{where}
         ORDER BY p.id
     """
+    return sql, params
 
 
-def export_gold_qrels(project: Project, *, chunk_size: int = CHUNK) -> Iterator[str]:
+def export_gold_qrels(
+    project: Project, *, chunk_size: int = CHUNK, gold_filter: GoldFilter = NO_FILTER
+) -> Iterator[str]:
     """TREC qrels, `query_id 0 product_id label_value`: the label values, not the gains
     (trec_eval takes the values as gains, which match ours on scales where gain == value)."""
-    gold = _gold_pairs(project)
+    gold = _gold_pairs(project, gold_filter)
     refuse_whitespace_ids(
         Query.objects.filter(project=project, id__in=gold.values("query_id")),
         Product.objects.filter(project=project, id__in=gold.values("product_id")),
@@ -210,14 +278,23 @@ def export_gold_qrels(project: Project, *, chunk_size: int = CHUNK) -> Iterator[
 
 
 def export_gold(
-    project: Project, fmt: str, *, extra: ExtraColumns | None = None, chunk_size: int = CHUNK
+    project: Project,
+    fmt: str,
+    *,
+    extra: ExtraColumns | None = None,
+    chunk_size: int = CHUNK,
+    gold_filter: GoldFilter = NO_FILTER,
+    excel: bool = False,
 ) -> Iterator[str]:
+    """excel: a CSV that Excel opens as UTF-8 (a byte-order mark first); csv only."""
+    if excel and fmt != "csv":
+        raise ExportError("the excel variant is a CSV option; choose format csv")
     if fmt == "csv":
-        return export_gold_csv(project, extra=extra, chunk_size=chunk_size)
+        return export_gold_csv(project, extra=extra, chunk_size=chunk_size, gold_filter=gold_filter, excel=excel)
     if fmt == "jsonl":
-        return export_gold_jsonl(project, extra=extra, chunk_size=chunk_size)
+        return export_gold_jsonl(project, extra=extra, chunk_size=chunk_size, gold_filter=gold_filter)
     if fmt == "qrels":
         if extra:
             raise ExportError("qrels have a fixed set of columns; extra columns go into csv or jsonl")
-        return export_gold_qrels(project, chunk_size=chunk_size)
+        return export_gold_qrels(project, chunk_size=chunk_size, gold_filter=gold_filter)
     raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(GOLD_FORMATS)}")

@@ -25,6 +25,7 @@ from ..exports import (
     export_labels_jsonl,
     export_run_trec,
 )
+from ..forms import GoldDownloadForm
 from ..models import Pair, Project
 
 CONTENT_TYPES = {
@@ -55,8 +56,11 @@ def _download(blocks, *, fmt: str, filename: str) -> StreamingHttpResponse:
     return response
 
 
-def _page(request, project: Project, *, error: str = "", status: int = 200) -> TemplateResponse:
+def _page(
+    request, project: Project, *, error: str = "", status: int = 200, form: GoldDownloadForm | None = None
+) -> TemplateResponse:
     ctx = {
+        "form": form or GoldDownloadForm(project=project),
         "project": project,
         "runs": selectors.runs_with_counts(project),
         "gold_pairs": Pair.objects.filter(project=project, gold_value__isnull=False).count(),
@@ -80,11 +84,21 @@ def download_gold(request, project_id: int, fmt: str):
     project = access.project_for_user(request.user, project_id)
     if fmt not in GOLD_FORMATS:
         raise Http404("no such export format")
+    form = GoldDownloadForm(request.GET, project=project)
+    if not form.is_valid():
+        return _page(request, project, error="Check the download's filters.", status=400, form=form)
+    excel = form.cleaned_data["excel"] and fmt == "csv"  # the Excel variant is a CSV option
     try:
-        blocks = export_gold(project, fmt)
+        blocks = export_gold(project, fmt, gold_filter=form.gold_filter(), excel=excel)
     except ExportError as exc:
-        return _page(request, project, error=str(exc), status=400)
-    return _download(blocks, fmt=fmt, filename=f"{_slug(project.name, f'project-{project.id}')}-gold.{fmt}")
+        return _page(request, project, error=str(exc), status=400, form=form)
+    run = form.cleaned_data.get("run")
+    stem = _slug(project.name, f"project-{project.id}")
+    if run is not None:
+        stem += f"-{_slug(run.name, f'run-{run.id}')}"
+    if form.gold_filter().provenance_values() is not None:
+        stem += "-filtered"  # some provenances only
+    return _download(blocks, fmt=fmt, filename=f"{stem}-gold{'-excel' if excel else ''}.{fmt}")
 
 
 @require_safe

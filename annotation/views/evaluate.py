@@ -29,6 +29,7 @@ from ..htmx import wants_fragment
 from ..metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
 from ..metrics.recall import recall_by_locale
 from ..models import Label, Project, SearchRun
+from . import charts
 from .params import page_number
 
 METRIC_ROWS_PER_PAGE = 50
@@ -139,6 +140,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
         raters=raters,
         offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         can_fill=metrics.holes > 0 and source in FILLABLE_SOURCES and access.can_manage_jobs(request.user, project),
+        ndcg_histogram=ndcg_histogram(metrics),
     )
     return _respond(request, template, "metrics", ctx)
 
@@ -196,8 +198,29 @@ def run_compare(request, project_id: int):
         offline=any(rater.startswith(OFFLINE_RATER_PREFIX) for rater in raters),
         worst_n=WORST_N,
         recall_sides=[(run_a.name, recall_by_locale(metrics_a)), (run_b.name, recall_by_locale(metrics_b))],
+        interval_chart=interval_chart(comparison, run_a, run_b, title),
     )
     return _respond(request, template, "comparison", ctx)
+
+
+def ndcg_histogram(metrics: RunMetrics):
+    """Where the queries' nDCG@k fall, in tenths: a mean hides a run that is perfect on
+    half its queries and useless on the rest."""
+    values = [row.metrics.ndcg for row in metrics.queries if row.metrics.ndcg is not None]
+    title = metric_title("ndcg", metrics.k)
+    return charts.histogram(values, title=f"Queries by {title}", x_title=title)
+
+
+def interval_chart(comparison, run_a, run_b, title: str):
+    """Each run's mean over the paired queries with its own 95% bootstrap interval, side
+    by side (the paired interval of the difference is in the figures above)."""
+    rows = [
+        {"label": f"A · {run_a.name}", "mean": comparison.mean_a, "values": [d.a for d in comparison.deltas]},
+        {"label": f"B · {run_b.name}", "mean": comparison.mean_b, "values": [d.b for d in comparison.deltas]},
+    ]
+    for row in rows:
+        row["ci"] = charts.mean_interval(row.pop("values"))
+    return charts.intervals(rows, title=f"{title} of A and B with 95% bootstrap intervals")
 
 
 def _initial_runs(project: Project, wanted_b: str) -> dict:

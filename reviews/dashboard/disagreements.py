@@ -5,14 +5,21 @@ the paper's error analysis, kept in the product."""
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db import transaction
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from annotation.access import require_lead
-from annotation.models import Label, LabelSource, Pair, Project
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Project
 from judging.models import Judgment
 
 from ..agreement.data import HUMAN_GOLD, scale_of
-from ..models import DisagreementTag, ErrorCategory
+from ..models import DisagreementTag, ErrorCategory, Reason, ReviewTask
+from ..services.errors import ReviewError
+from ..services.gold import gold_set
+from ..services.policies import policy_current
+from .snapshot import dashboard_touch
+
+UNTAGGED = "untagged"  # the category filter's value for pairs without a tag
 
 if TYPE_CHECKING:  # django_stubs_ext is a development requirement, for mypy only
     from typing import TypeAlias, TypedDict
@@ -34,10 +41,11 @@ def max_gap(project: Project) -> int:
     return scale_of(project).size - 1
 
 
-def hard_disagreements(project: Project, *, gap: int | None = None) -> "QuerySet[DisagreementPair]":
+def hard_disagreements(project: Project, *, gap: int | None = None, category: str = "") -> "QuerySet[DisagreementPair]":
     """Pairs with human gold whose latest LLM label is at least `gap` scale steps away
     from it (default: the whole scale apart), most searched queries first. Each pair
-    carries llm_value, llm_label_id and its tag's category ('' = untagged)."""
+    carries llm_value, llm_label_id and its tag's category ('' = untagged).
+    category: only pairs tagged so (UNTAGGED: without a tag; '': all)."""
     scale = scale_of(project)
     gap = scale.size - 1 if gap is None else gap
     values = [int(v) for v in scale.values]
@@ -57,9 +65,18 @@ def hard_disagreements(project: Project, *, gap: int | None = None) -> "QuerySet
             error_category=F("disagreement_tag__category"),
         )
         .filter(far)
+        .filter(_category_filter(category))
         .select_related("query", "product")
         .order_by("-query__traffic", "id")
     )
+
+
+def _category_filter(category: str) -> Q:
+    if not category:
+        return Q()
+    if category == UNTAGGED:
+        return Q(disagreement_tag__isnull=True)
+    return Q(disagreement_tag__category=category)
 
 
 def rows_for_page(pairs: "list[DisagreementPair]") -> list[dict]:
@@ -78,6 +95,20 @@ def rows_for_page(pairs: "list[DisagreementPair]") -> list[dict]:
     ):
         humans.setdefault(label["pair_id"], []).append(label)
     llm_rationale = dict(Label.objects.filter(id__in=[p.llm_label_id for p in pairs]).values_list("id", "rationale"))
+    thumbnails: dict[int, int] = {}
+    for image_id, product_id in (
+        ProductImage.objects.filter(product_id__in=[p.product_id for p in pairs], status=ProductImage.Status.STORED)
+        .order_by("product_id", "-position", "-id")
+        .values_list("id", "product_id")
+    ):
+        thumbnails[product_id] = image_id  # the lowest position is read last and wins
+    adjudicating = set(
+        ReviewTask.objects.filter(
+            pair_id__in=ids,
+            kind=ReviewTask.Kind.ADJUDICATION,
+            status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED],
+        ).values_list("pair_id", flat=True)
+    )
     return [
         {
             "pair": p,
@@ -86,6 +117,8 @@ def rows_for_page(pairs: "list[DisagreementPair]") -> list[dict]:
             "rationale": rationale.get(p.llm_label_id, {}).get("rationale") or llm_rationale.get(p.llm_label_id, ""),
             "human_labels": humans.get(p.id, []),
             "category": p.error_category or "",
+            "thumbnail": thumbnails.get(p.product_id),
+            "adjudicating": p.id in adjudicating,
         }
         for p in pairs
     ]
@@ -116,3 +149,57 @@ def disagreement_tag_set(*, project: Project, pair: Pair, user, category: str) -
         pair=pair, defaults={"project": project, "category": category, "tagged_by": user}
     )
     return tag
+
+
+# --- a lead's actions on a disagreement ----------------------------------------------------
+
+
+def send_to_adjudication(*, project: Project, pair: Pair, user) -> ReviewTask:
+    """Open an adjudication task for the pair (a lead settles it in the queue), unless
+    one is open already. The gold stays until the adjudication replaces it."""
+    require_lead(user, project, "send pairs to adjudication")
+    with transaction.atomic():
+        Pair.objects.select_for_update().filter(id=pair.id).first()  # one request at a time per pair
+        tasks = ReviewTask.objects.filter(pair=pair, kind=ReviewTask.Kind.ADJUDICATION)
+        live = tasks.filter(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]).first()
+        if live is not None:
+            raise ReviewError("this pair is waiting for adjudication already")
+        # A done adjudication keeps its slot: the new task takes the next one.
+        slot = (tasks.exclude(status=ReviewTask.Status.CANCELLED).aggregate(m=Max("slot"))["m"] or 0) + 1
+        return ReviewTask.objects.create(
+            project=project,
+            pair=pair,
+            kind=ReviewTask.Kind.ADJUDICATION,
+            slot=slot,
+            reasons=[Reason.HUMAN_VS_LLM],
+            reason=Reason.HUMAN_VS_LLM,
+            priority=1.0,
+            policy_version=policy_current(project).version,
+        )
+
+
+def override_gold(*, project: Project, pair: Pair, user, value: int) -> Label:
+    """A lead sets the pair's gold to `value`: recorded as the lead's own human label and
+    gold with provenance `adjudicated` under the current policy version, so exports and
+    the dashboard say who settled it and how. Open adjudication tasks are cancelled."""
+    require_lead(user, project, "override gold")
+    if not project.levels.filter(value=value).exists():
+        raise ReviewError(f"{value} is not a label of this project's scale", status=400)
+    with transaction.atomic():
+        Pair.objects.select_for_update().filter(id=pair.id).first()
+        label = Label.objects.create(
+            project=project, pair=pair, source=LabelSource.HUMAN, rater=user.get_username(), user=user, value=value
+        )
+        gold_set(
+            pair_id=pair.id,
+            value=value,
+            provenance=GoldProvenance.ADJUDICATED,
+            policy_version=policy_current(project).version,
+        )
+        ReviewTask.objects.filter(
+            pair=pair,
+            kind=ReviewTask.Kind.ADJUDICATION,
+            status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED],
+        ).update(status=ReviewTask.Status.CANCELLED, claimed_by=None, lease_expires_at=None)
+        transaction.on_commit(lambda: dashboard_touch(project=project))  # a new human label and gold
+    return label

@@ -164,7 +164,10 @@ def task_flag(*, task: ReviewTask, user, comment: str) -> None:
         raise ReviewError("a flag needs a comment saying what is wrong", status=400)
     if (
         _owned(task.id, user).update(
-            status=ReviewTask.Status.FLAGGED, flag_comment=comment.strip()[:2000], completed_at=timezone.now()
+            status=ReviewTask.Status.FLAGGED,
+            flag_comment=comment.strip()[:2000],
+            flagged_by=user,
+            completed_at=timezone.now(),
         )
         != 1
     ):
@@ -205,7 +208,8 @@ def task_undo(*, task: ReviewTask, user) -> ReviewTask:
 
 def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
     """A lead's answer to a flag: `reopen` puts the task back in the queue (the pair is
-    fine after all, or its data was fixed); `drop` retires it (the pair cannot be
+    fine after all, or its data was fixed), keeping who flagged it and the comment for the
+    next reviewer (reviews/_flag_note.html); `drop` retires it (the pair cannot be
     labelled, e.g. the product is gone): the pair stays without gold, and routing never
     sends it to humans again."""
     require_lead(user, task.project)

@@ -3,7 +3,7 @@ the lead's agreement dashboard and hard disagreements (`dashboard`), judge again
 humans (`calibration`), and flagged tasks (`flags`)."""
 
 from .calibration import calibration
-from .dashboard import dashboard, dashboard_accept, disagreement_tag, disagreements
+from .dashboard import dashboard, dashboard_accept, disagreement_action, disagreement_tag, disagreements
 from .flags import flag_resolve, flagged
 from .review import (
     flag,
@@ -22,6 +22,7 @@ __all__ = [
     "calibration",
     "dashboard",
     "dashboard_accept",
+    "disagreement_action",
     "disagreement_tag",
     "disagreements",
     "flag",

@@ -26,20 +26,25 @@ from annotation.htmx import wants_fragment
 from .. import charts
 from ..agreement.data import agreement_supported
 from ..dashboard.disagreements import (
+    UNTAGGED,
     category_counts,
     disagreement_tag_set,
     hard_disagreements,
     max_gap,
+    override_gold,
     rows_for_page,
+    send_to_adjudication,
 )
 from ..dashboard.policy import (
     TO_HUMANS,
     policy_accept_recommendations,
+    rules_after_accepting,
     segment_recommendations,
 )
 from ..dashboard.snapshot import dashboard_part
 from ..models import ErrorCategory
-from ..routing import SEGMENT_DIMENSIONS
+from ..routing import SEGMENT_DIMENSIONS, segment_set
+from ..services.errors import ReviewError
 from ..services.policies import policy_current
 
 DIMENSION_NAMES = {
@@ -77,7 +82,8 @@ def _settings(request, policy) -> tuple[str, float, int] | None:
 
 def _charts(core: dict) -> dict:
     summary = core["summary"]
-    scale_names = [level["name"] for level in summary["scale"]]
+    # "2 · highly relevant": the key a reviewer presses, then the name.
+    scale_names = [f"{level['value']} · {level['name']}" for level in summary["scale"]]
     confusion = summary["llm_vs_gold"].get("confusion") or {}
     return {
         "over_time": mark_safe(  # charts.py escapes every text it writes
@@ -104,6 +110,19 @@ def _charts(core: dict) -> dict:
             )
         ),
     }
+
+
+def accepting_changes(policy, *, by: str, rows: list[dict], target: float, min_n: int) -> bool:
+    """Whether "Accept recommendations" would save anything: the same comparison that
+    policy_accept_recommendations makes before it writes a new version."""
+    if by not in SEGMENT_DIMENSIONS:
+        return False  # segments of this dimension cannot be routed
+    rules = rules_after_accepting(policy.route_segments, by=by, recommendations=rows)
+    return (
+        segment_set(rules) != segment_set(policy.route_segments)
+        or target != policy.target_alpha
+        or min_n != policy.min_segment_n
+    )
 
 
 @require_safe
@@ -141,6 +160,7 @@ def dashboard(request, project_id: int):
         "segments": segments,
         "rows": rows,
         "to_humans": sum(1 for row in rows if row["recommendation"] == TO_HUMANS),
+        "accept_changes": accepting_changes(policy, by=by, rows=rows, target=target, min_n=min_n),
     }
     if wants_fragment(request):
         # Moving the target or the dimension redraws the segment table only.
@@ -215,7 +235,10 @@ def disagreements(request, project_id: int):
     gap = _gap(request, project)
     if gap is None:
         return HttpResponseBadRequest("gap must be a whole number of scale steps between 1 and the scale's width")
-    paginator = Paginator(hard_disagreements(project, gap=gap), PAGE_SIZE)
+    category = request.GET.get("category", "")
+    if category and category != UNTAGGED and category not in ErrorCategory.values:
+        return HttpResponseBadRequest("unknown error category")
+    paginator = Paginator(hard_disagreements(project, gap=gap, category=category), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     levels = dict(project.levels.values_list("value", "name"))
     ctx = {
@@ -226,6 +249,8 @@ def disagreements(request, project_id: int):
         "rows": rows_for_page(list(page.object_list)),
         "levels": levels,
         "categories": ErrorCategory.choices,
+        "category": category,
+        "untagged": UNTAGGED,
         "counts": category_counts(project),
     }
     template = "reviews/disagreements.html#list" if wants_fragment(request) else "reviews/disagreements.html"
@@ -257,3 +282,44 @@ def disagreement_tag(request, project_id: int, pair_id: int):
         "oob": True,
     }
     return TemplateResponse(request, "reviews/disagreements.html#tagged", ctx)
+
+
+@require_POST
+@login_required
+def disagreement_action(request, project_id: int, pair_id: int):
+    """A lead's action on a hard disagreement: `adjudicate` (open an adjudication task)
+    or `override` (set gold to `value`, recorded as the lead's label, provenance
+    adjudicated). The answer is the row again, with what happened."""
+    project = lead_project(request.user, project_id)
+    pair = hard_disagreements(project, gap=1).filter(id=pair_id).first()
+    if pair is None:
+        raise Http404("no such disagreement in this project")
+    action, message, status = request.POST.get("action", ""), "", 200
+    try:
+        if action == "adjudicate":
+            send_to_adjudication(project=project, pair=pair, user=request.user)
+            message = "Sent to adjudication: it waits in the adjudication queue."
+        elif action == "override":
+            raw = request.POST.get("value", "")
+            if not raw.lstrip("-").isdigit():
+                raise ReviewError("choose the gold label", status=400)
+            override_gold(project=project, pair=pair, user=request.user, value=int(raw))
+            message = f"Gold set to {raw} by you (provenance: adjudicated)."
+        else:
+            raise ReviewError(f"unknown action {action!r}: adjudicate or override", status=400)
+    except ReviewError as exc:
+        message, status = str(exc), exc.status
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, message)
+        return redirect("reviews:disagreements", project.id)
+    # Its gold as it is now (it may agree with the LLM after an override); the LLM side is as read.
+    pair.refresh_from_db(fields=["gold_value", "gold_provenance", "gold_policy_version", "gold_updated_at"])
+    ctx = {
+        "project": project,
+        "row": rows_for_page([pair])[0],
+        "levels": dict(project.levels.values_list("value", "name")),
+        "categories": ErrorCategory.choices,
+        "action_message": message,
+        "action_error": status != 200,
+    }
+    return TemplateResponse(request, "reviews/disagreements.html#row", ctx, status=status)

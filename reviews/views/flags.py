@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
 from annotation.access import lead_project
+from annotation.models import ProductImage
 
 from .. import selectors
 from ..models import ReviewTask
@@ -23,7 +24,23 @@ PAGE_SIZE = 50
 def flagged(request, project_id: int):
     project = lead_project(request.user, project_id)
     page = Paginator(selectors.flagged_tasks(project), PAGE_SIZE).get_page(request.GET.get("page"))
+    thumbnails = first_images([task.pair.product_id for task in page.object_list])
+    for task in page.object_list:
+        task.thumbnail = thumbnails.get(task.pair.product_id)
     return TemplateResponse(request, "reviews/flagged.html", {"project": project, "page": page})
+
+
+def first_images(product_ids: list[int]) -> dict[int, int]:
+    """{product id: id of its first stored image}, in one query."""
+    found: dict[int, int] = {}
+    rows = (
+        ProductImage.objects.filter(product_id__in=product_ids, status=ProductImage.Status.STORED)
+        .order_by("product_id", "position", "id")
+        .values_list("product_id", "id")
+    )
+    for product_id, image_id in rows:
+        found.setdefault(product_id, image_id)
+    return found
 
 
 @require_POST

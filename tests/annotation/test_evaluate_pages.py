@@ -220,16 +220,17 @@ def test_text_from_imports_is_escaped(world):
     assert "<script>alert(1)</script>" not in content and "&lt;script&gt;alert(1)&lt;/script&gt;" in content
 
 
-def test_the_fill_the_holes_button_is_offered_to_leads_only(world):
+def test_the_metrics_page_names_the_holes_and_leaves_judging_to_the_pair_states_card(world):
+    # One judge action (issue #14): the pair-states card's, loaded with the page's k.
     fill = reverse("judging:run_fill_holes", args=[world["project"].id, world["baseline"].id])
+    states = reverse("reviews:run_states", args=[world["project"].id, world["baseline"].id])
 
-    assert fill in world["lead"].get(metrics_url(world, k=3)).content.decode()
-    annotator_page = world["annotator"].get(metrics_url(world, k=3)).content.decode()
-    assert fill not in annotator_page and "A lead can fill the holes" in annotator_page
-    # Full coverage at k=2 (p9 is third): nothing to fill, no button.
-    assert fill not in world["lead"].get(metrics_url(world, k=2)).content.decode()
-    # An LLM job cannot fill missing human labels.
-    assert fill not in world["lead"].get(metrics_url(world, k=3, source="human")).content.decode()
+    for client in (world["lead"], world["annotator"]):
+        page = client.get(metrics_url(world, k=3)).content.decode()
+        assert fill not in page and f'hx-get="{states}?k=3"' in page
+        assert "result in the top 3 has no gold label" in page
+    # Full coverage at k=2 (p9 is third): no holes to name.
+    assert "has no gold label" not in world["lead"].get(metrics_url(world, k=2)).content.decode()
 
 
 # --- fill the holes ------------------------------------------------------------------------------

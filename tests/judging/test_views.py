@@ -70,11 +70,13 @@ def test_it_answers_the_panel_fragment_to_htmx_and_a_whole_page_otherwise(lead_c
     assert "HX-Request" in fragment["Vary"]
 
 
-def test_it_offers_to_judge_the_holes_of_the_run(lead_client, world):
+def test_the_panel_leaves_starting_a_job_to_the_pair_states_card(lead_client, world):
+    # One judge action per page (issue #14): the pair-states card's, which counts only
+    # the pairs that truly lack a judgment.
     body = lead_client.get(panel_url(world), **HTMX).content.decode()
 
-    assert "Judge holes (3)" in body
-    assert f'hx-post="{start_url(world)}"' in body
+    assert "Judge holes" not in body
+    assert f'hx-post="{start_url(world)}"' not in body
     assert "No judging job for this run yet." in body
     assert 'hx-trigger="every 1s"' not in body
 
@@ -111,7 +113,6 @@ def test_it_polls_while_the_job_is_queued_or_running_and_stops_when_it_is_done(l
     assert "Judge holes" not in running
     assert 'hx-trigger="every 1s"' not in done
     assert "Done" in done and "3 / 3" in done
-    assert "Judge holes (0)" in done and "disabled" in done
     assert f'hx-post="{cancel_url(job)}"' not in done
 
 
@@ -144,7 +145,6 @@ def test_it_shows_the_stored_totals_of_a_finished_job(lead_client, world):
 def test_it_shows_the_holes_to_an_annotator_without_buttons(annotator_client, world):
     body = annotator_client.get(panel_url(world), **HTMX).content.decode()
 
-    assert "3 pairs of this run without a judgment" in body
     assert "Judge holes" not in body
     assert "hx-post" not in body
 

@@ -9,10 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Role
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Role
 from annotation.services import project_create
 from judging.models import Judgment
 from reviews import charts
+from reviews.dashboard.disagreements import disagreement_tag_set
 from reviews.dashboard.policy import (
     LLM_ALONE,
     NOT_ENOUGH,
@@ -458,3 +459,112 @@ def test_accepting_while_the_figures_are_recomputed_changes_nothing(
 
     assert response.status_code == 302
     assert RoutingPolicy.objects.filter(project=project).count() == 1
+
+
+# --- presentation (issue #14): labels that do not overlap, a legend with values, and ---
+# --- "Accept recommendations" disabled when nothing would change -----------------------
+
+
+def test_accept_is_disabled_once_the_policy_routes_the_segments_as_recommended(project, policy, segmented, lead_client):
+    url = reverse("reviews:dashboard", args=[project.id])
+    settings = {"by": "tag", "target": "0.7", "min_n": "3"}
+
+    before = lead_client.get(url, settings)
+    lead_client.post(reverse("reviews:dashboard_accept", args=[project.id]), settings)
+    after = lead_client.get(url, settings)
+    other_target = lead_client.get(url, {**settings, "target": "0.6"})
+
+    assert before.context_data["accept_changes"] is True
+    assert 'id="accept-recommendations">Accept recommendations as version 2' in before.content.decode()
+    assert after.context_data["accept_changes"] is False
+    page = after.content.decode()
+    assert 'id="accept-recommendations" disabled' in page and "Nothing would change: policy v2" in page
+    # A new target is a change worth a version even when the segments stay as they are.
+    assert other_target.context_data["accept_changes"] is True
+
+
+def test_confusion_matrix_labels_wrap_to_their_cell_and_never_overlap():
+    names = ["0 · irrelevant", "1 · acceptable substitute", "2 · highly relevant"]
+    svg = charts.heatmap(
+        [[1, 0, 0], [0, 1, 0], [0, 0, 1]], rows=names, columns=names, title="t", row_title="r", column_title="c"
+    )
+
+    column_lines = [line for name in names for line in charts.wrap(name)]
+    assert column_lines == ["0 ·", "irrelevant", "1 ·", "acceptable", "substitute", "2 · highly", "relevant"]
+    # 11 characters of 11 px type fit the 76 px cell; no label runs into its neighbour.
+    assert all(len(line) <= 11 for line in column_lines)
+    assert all(f">{line}</tspan>" in svg for line in column_lines)
+
+
+def test_the_distribution_legend_names_each_label_with_its_count_and_share_per_source():
+    svg = charts.grouped_bars([("llm", [1, 3]), ("human", [2, 2])], series=["irrelevant", "relevant"], title="t")
+
+    assert '<tspan class="chart-count">irrelevant</tspan>: llm 1 (25%) · human 2 (50%)' in svg
+    assert '<tspan class="chart-count">relevant</tspan>: llm 3 (75%) · human 2 (50%)' in svg
+
+
+# --- hard disagreements: thumbnail, link, category filter, adjudication and override ---
+
+
+def test_disagreements_show_a_thumbnail_and_link_to_the_pair(project, policy, far_apart, lead_client):
+    pair = far_apart["top-bottom"].pair
+    image = ProductImage.objects.create(
+        product=pair.product, position=0, source="x", status="stored", stored_name="ab/x.jpg", sha256="b" * 64
+    )
+
+    html = lead_client.get(reverse("reviews:disagreements", args=[project.id])).content.decode()
+
+    assert f'src="{reverse("product_image", args=[image.id])}"' in html
+    assert f'href="{reverse("judging:pair_detail", args=[project.id, pair.id])}"' in html
+
+
+def test_disagreements_filter_by_error_category(project, policy, far_apart, lead, lead_client):
+    tagged = far_apart["top-bottom"].pair
+    disagreement_tag_set(project=project, pair=tagged, user=lead, category="colour")
+    url = reverse("reviews:disagreements", args=[project.id])
+
+    def listed(category):
+        return [row["pair"].id for row in lead_client.get(url, {"category": category}).context_data["rows"]]
+
+    assert listed("colour") == [tagged.id]
+    assert listed("untagged") == [far_apart["bottom-top"].pair.id]
+    assert listed("brand") == []
+    assert lead_client.get(url, {"category": "nonsense"}).status_code == 400
+
+
+def test_a_lead_sends_a_disagreement_to_adjudication_once(project, policy, far_apart, lead_client, member):
+    pair = far_apart["top-bottom"].pair
+    url = reverse("reviews:disagreement_action", args=[project.id, pair.id])
+
+    first = lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+    again = lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+
+    task = ReviewTask.objects.get(pair=pair, kind=ReviewTask.Kind.ADJUDICATION)
+    assert (task.status, task.reason) == ("open", Reason.HUMAN_VS_LLM)
+    assert first.status_code == 200 and "waiting for adjudication" in first.content.decode()
+    assert again.status_code == 409 and "waiting for adjudication already" in again.content.decode()
+    annotator = Client()
+    annotator.force_login(member("ann"))
+    assert annotator.post(url, {"action": "adjudicate"}, **HTMX).status_code == 403
+
+
+def test_a_lead_overrides_gold_with_provenance_recorded(project, policy, far_apart, lead, lead_client):
+    pair = far_apart["top-bottom"].pair  # LLM 0, human gold 2
+    url = reverse("reviews:disagreement_action", args=[project.id, pair.id])
+    lead_client.post(url, {"action": "adjudicate"}, **HTMX)
+
+    response = lead_client.post(url, {"action": "override", "value": "0"}, **HTMX)
+    other = reverse("reviews:disagreement_action", args=[project.id, far_apart["bottom-top"].pair.id])
+    off_scale = lead_client.post(other, {"action": "override", "value": "7"}, **HTMX)
+    settled_now = lead_client.post(url, {"action": "override", "value": "2"}, **HTMX)
+
+    pair.refresh_from_db()
+    assert response.status_code == 200 and "provenance: adjudicated" in response.content.decode()
+    assert (pair.gold_value, pair.gold_provenance, pair.gold_policy_version) == (0, "adjudicated", policy.version)
+    record = Label.objects.filter(pair=pair, source=LabelSource.HUMAN).order_by("-id").first()
+    assert (record.user, record.rater, record.value) == (lead, lead.username, 0)
+    # The open adjudication is moot now.
+    assert not ReviewTask.objects.filter(pair=pair, kind="adjudication", status="open").exists()
+    assert off_scale.status_code == 400 and "not a label of this project" in off_scale.content.decode()
+    # Gold and the LLM agree now: no longer a hard disagreement to act on.
+    assert settled_now.status_code == 404

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotation.models import Role
+from annotation.models import ProductImage, Role
 from reviews.models import ReviewTask
 from reviews.services.errors import ReviewError
 from reviews.services.evaluate import unrouted_pair_ids
@@ -123,3 +123,40 @@ def test_a_plain_form_post_redirects_back_to_the_list(project, lead, flagged):
     response = client_of(lead).post(resolve_url(flagged), {"action": "drop"})
 
     assert response.status_code == 302 and response["Location"] == reverse("reviews:flagged", args=[project.id])
+
+
+def test_back_to_queue_keeps_who_flagged_it_and_shows_the_comment_to_the_next_reviewer(project, lead, member, flagged):
+    client_of(lead).post(resolve_url(flagged), {"action": "reopen"}, **HTMX)
+    flagged.refresh_from_db()
+    assert (flagged.status, flagged.claimed_by, flagged.flagged_by.username) == ("open", None, "ann")
+
+    card = client_of(member("bob")).get(reverse("reviews:review", args=[project.id])).content.decode()
+
+    assert f'data-task="{flagged.id}"' in card
+    assert 'class="rv-flag-note"' in card and "by ann:" in card
+    assert "<q>&lt;b&gt;image&lt;/b&gt; shows another product</q>" in card
+
+
+def test_a_task_never_flagged_shows_no_flag_note(project, policy, judge, member):
+    doubtful = judge(value=1, confidence=0.3)
+    route_pairs(project=project, pair_ids=[doubtful.pair.id])
+
+    card = client_of(member("bob")).get(reverse("reviews:review", args=[project.id])).content.decode()
+
+    assert "data-task=" in card and "rv-flag-note" not in card
+
+
+def test_the_flagged_page_shows_the_products_thumbnail(project, lead, flagged):
+    image = ProductImage.objects.create(
+        product_id=flagged.pair.product_id,
+        position=0,
+        source="x",
+        status="stored",
+        stored_name="ab/x.jpg",
+        sha256="c" * 64,
+    )
+
+    body = client_of(lead).get(reverse("reviews:flagged", args=[project.id])).content.decode()
+
+    assert f'src="{reverse("product_image", args=[image.id])}"' in body
+    assert reverse("judging:pair_detail", args=[project.id, flagged.pair_id]) in body

@@ -4,6 +4,7 @@ import answers (its summary, or every problem found)."""
 from rest_framework import serializers
 
 from ...importers.reading import FORMATS
+from ...models import GoldProvenance
 from .common import TEXT_PARAM
 
 GOLD_EXPORT_FORMATS = ("csv", "jsonl", "qrels")
@@ -11,6 +12,23 @@ GOLD_EXPORT_FORMATS = ("csv", "jsonl", "qrels")
 
 class GoldExportParams(serializers.Serializer):
     format = serializers.ChoiceField(choices=GOLD_EXPORT_FORMATS, required=False, default="csv")
+    run = serializers.IntegerField(required=False, min_value=1, help_text="Only the pairs of this run (its id).")
+    provenance = serializers.CharField(
+        required=False,
+        max_length=TEXT_PARAM,
+        help_text=f"Only gold of these provenances, comma-separated: {', '.join(GoldProvenance.values)}.",
+    )
+    human_only = serializers.BooleanField(required=False, default=False, help_text="Leave out llm-auto gold.")
+    excel = serializers.BooleanField(
+        required=False, default=False, help_text="csv only: start with a UTF-8 byte-order mark, for Excel."
+    )
+
+    def validate_provenance(self, value: str) -> tuple[str, ...]:
+        names = tuple(sorted({name.strip() for name in value.split(",") if name.strip()}))
+        unknown = [name for name in names if name not in GoldProvenance.values]
+        if unknown:
+            raise serializers.ValidationError(f"unknown provenance {', '.join(unknown)}")
+        return names
 
 
 class RunExportParams(serializers.Serializer):

@@ -1,6 +1,5 @@
 """`python manage.py judge --project P [--run NAME] ...`: judge pairs and show progress."""
 
-import sys
 import time
 
 from django.conf import settings
@@ -12,6 +11,50 @@ from annotation.selectors import human_labelled_pairs
 from judging.jobs import JobError, job_eta, judge_job_create
 from judging.models import Backend, JudgeJob, Mode
 from judging.services import judge_config_for
+
+# A job whose progress has not moved for this long (seconds) makes the command ask the
+# broker whether any worker answers; Celery's ping waits this long for replies.
+NO_WORKER_AFTER = 10.0
+PING_TIMEOUT = 1.0
+POLL_SECONDS = 1.0
+
+
+def workers_answering(timeout: float = PING_TIMEOUT) -> int:
+    """How many Celery workers answer a ping on the configured broker within timeout."""
+    from config.celery import app
+
+    return len(app.control.ping(timeout=timeout) or [])
+
+
+class Progress:
+    """The progress bar: carriage-return frames on a terminal; elsewhere (a log, CI, a
+    pipe) one line per 10% and per status change, not thousands of frames."""
+
+    width = 30
+
+    def __init__(self, out, *, terminal: bool):
+        self.out = out
+        self.terminal = terminal
+        self.last: tuple[int, str] | None = None  # (tenths done, status) of the last line
+
+    def show(self, job: JudgeJob) -> None:
+        filled = int(self.width * job.progress)
+        eta = job_eta(job)
+        eta_text = f" ETA {int(eta.total_seconds())}s" if eta else ""
+        bar = "#" * filled + "-" * (self.width - filled)
+        text = f"[{bar}] {job.processed}/{job.total} ({job.status}){eta_text}"
+        if self.terminal:
+            self.out.write(f"\r{text}   ", ending="")
+            self.out.flush()
+            return
+        step = (int(job.progress * 10), job.status)
+        if step != self.last:
+            self.last = step
+            self.out.write(f"{text} {int(job.progress * 100)}%")
+
+    def end(self) -> None:
+        if self.terminal:
+            self.out.write("")
 
 
 class Command(BaseCommand):
@@ -97,13 +140,20 @@ without runs judges all its pairs."""
             self.stdout.write("\nstopped watching; the job goes on")
 
     def _watch(self, job_id: int):
+        progress = Progress(self.stdout, terminal=self.stdout.isatty())
+        seen, since, warned = None, time.monotonic(), False
         while True:
             job = JudgeJob.objects.get(id=job_id)
-            self._progress(job)
+            progress.show(job)
             if job.status not in JudgeJob.ACTIVE:
                 break
-            time.sleep(1)
-        self.stdout.write("")
+            if (job.processed, job.status, job.prep_done) != seen:
+                seen, since = (job.processed, job.status, job.prep_done), time.monotonic()
+            elif not warned and time.monotonic() - since >= NO_WORKER_AFTER:
+                warned = True  # ask once: the ping itself takes PING_TIMEOUT
+                self._warn_without_workers()
+            time.sleep(POLL_SECONDS)
+        progress.end()
         line = (
             f"job {job.id} {job.status}: {job.done} judged ({job.cached} cached), {job.failed} failed, "
             f"{job.calls} LLM calls, {job.tokens_in} tokens in / {job.tokens_out} out, €{job.cost_eur:.4f}"
@@ -118,11 +168,17 @@ without runs judges all its pairs."""
         else:
             raise CommandError(f"{line}\n{job.error}{reasons}")
 
-    def _progress(self, job: JudgeJob):
-        width = 30
-        filled = int(width * job.progress)
-        eta = job_eta(job)
-        eta_text = f" ETA {int(eta.total_seconds())}s" if eta else ""
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stdout.write(f"\r[{bar}] {job.processed}/{job.total} ({job.status}){eta_text}   ")
-        sys.stdout.flush()
+    def _warn_without_workers(self) -> None:
+        """No progress for a while: say so when no worker answers, and how to start one
+        (a broker with no worker keeps the job queued forever)."""
+        if settings.CELERY_TASK_ALWAYS_EAGER or workers_answering():
+            return
+        self.stdout.write("")
+        self.stdout.write(
+            self.style.WARNING(
+                f"no progress for {NO_WORKER_AFTER:.0f} s and no Celery worker answers on the broker: "
+                f"nothing consumes the queue '{settings.CELERY_TASK_DEFAULT_QUEUE}'. "
+                f"Start one in another shell with `make worker` (celery -A config worker "
+                f"-Q {settings.CELERY_TASK_DEFAULT_QUEUE}); the job goes on once it runs. Ctrl-C stops watching."
+            )
+        )
