@@ -393,3 +393,31 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id} @ {self.created_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+# --- Derived: the current label of each pair, kept by the database ---------------------
+
+
+class CurrentLabel(models.Model):
+    """The newest label (by created_at, then id) of a pair per source ("llm", "human"),
+    and over every source ("any"): what provisional run metrics read instead of looking
+    up the newest label result by result.
+
+    Written only by triggers on annotation_label (migration 0004_current_label), in the
+    transaction of the label write itself, so no write path (imports, judge chunks,
+    reviews, the admin, raw SQL) can forget it; Django never writes it. Deleting labels
+    re-derives the rows from the labels that remain."""
+
+    pk = models.CompositePrimaryKey("pair", "source")
+    # No database foreign keys: the triggers keep the rows in step, and Django must not
+    # cascade into a table it does not write.
+    pair = models.ForeignKey(
+        Pair, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="current_labels"
+    )
+    source = models.CharField(max_length=10)  # a LabelSource value, or "any"
+    label = models.ForeignKey(Label, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    value = models.SmallIntegerField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.pair_id}/{self.source}: {self.value}"
