@@ -74,7 +74,9 @@ PG_FORWARD = [
     """
     CREATE FUNCTION annotation_currentlabel_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        TRUNCATE annotation_currentlabel;
+        -- DELETE, not TRUNCATE: Django's flush truncates both tables in one statement,
+        -- and a nested TRUNCATE of a table that statement holds is refused.
+        DELETE FROM annotation_currentlabel;
         RETURN NULL;
     END $$;
     """,
