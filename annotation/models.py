@@ -421,3 +421,21 @@ class CurrentLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pair_id}/{self.source}: {self.value}"
+
+
+class LabelWrites(models.Model):
+    """How many label rows each database backend has inserted, deleted or updated in a
+    project: the sum over a project's rows grows with every committed label write, so a
+    cached figure that recorded the sum knows it is behind (the agreement dashboard's
+    snapshots). Kept by the same triggers as CurrentLabel (migration 0006_label_writes),
+    one row per (project, backend) so concurrent writers never wait on each other's row."""
+
+    pk = models.CompositePrimaryKey("project", "backend")
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    backend = models.IntegerField()  # pg_backend_pid() of the writer
+    writes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.backend}: {self.writes}"
