@@ -3,7 +3,7 @@ and PostgreSQL settings for one block. The exports share the order and the setti
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, IntegerField, Model, OrderBy, OuterRef, Q, QuerySet, Subquery
@@ -14,10 +14,11 @@ from ..models import Label
 M = TypeVar("M", bound=Model)
 
 
-def annotate_label_value(queryset: QuerySet[M], label_source: str, *, pair: str = "", name: str = "v") -> QuerySet[M]:
+def annotate_label_value(queryset: QuerySet[M], label_source: str, *, pair: str = "", name: str = "v") -> QuerySet[Any]:
     """Annotate `name` with a pair's label value: its gold value, or the current label of
     a source (`CurrentLabel`: the newest per pair and source, or over all sources for
-    "any"). `pair` is the path from the queryset's model to the pair ("" on Pair).
+    "any"). `pair` is the path from the queryset's model to the pair ("" on Pair). The
+    result is typed Any: mypy's Django plugin cannot see an annotation named at runtime.
 
     The current label is one LEFT JOIN on (pair, source), not a lookup of the newest
     label per row: a million results read it in one hash join."""
