@@ -163,6 +163,13 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--llm", action="store_true", help="also write LLM labels and time label_source='llm'")
     parser.add_argument("--old", action="store_true", help="also time the old newest-label subquery (with --llm)")
+    parser.add_argument(
+        "--write-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time inserting N labels in one statement with and without the label triggers (rolled back)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
     args = parser.parse_args()
@@ -181,6 +188,9 @@ def main() -> None:
             gold_share=0.8,
             labels="both" if args.llm else "",
         )
+    if args.write_cost:
+        write_cost(run.project_id, args.write_cost)
+        return
     results = run.results.count()
     sources = ["gold", "llm", "human", "any"] if args.llm else ["gold"]
     for source in sources:
@@ -197,6 +207,33 @@ def main() -> None:
                 metrics = run_metrics(run, k=args.k, label_source=source)
                 times = [time.perf_counter() - start]
             report(f"OLD newest-label subquery, from {source}", metrics, results, times)
+
+
+def write_cost(project_id: int, n: int, rounds: int = 3) -> None:
+    """What the CurrentLabel and LabelWrites triggers add to a bulk label write: N new LLM
+    labels in one INSERT … SELECT (as an import writes them), with the triggers, then with
+    them disabled inside the transaction; each rolled back, alternating."""
+    from django.db import connection, transaction
+
+    triggers = [f"annotation_{name}" for name in ("currentlabel_insert", "labelwrites_insert")]
+    for round_ in range(rounds):
+        for enabled in (True, False):
+            with transaction.atomic(), connection.cursor() as cursor:
+                if not enabled:
+                    for trigger in triggers:
+                        cursor.execute(f"ALTER TABLE annotation_label DISABLE TRIGGER {trigger}")
+                start = time.perf_counter()
+                cursor.execute(
+                    "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
+                    "SELECT project_id, id, 'llm', 'write-cost', 1, '', now() FROM annotation_pair "
+                    "WHERE project_id = %s ORDER BY id LIMIT %s",
+                    [project_id, n],
+                )
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred checks, inside the timing
+                seconds = time.perf_counter() - start
+                transaction.set_rollback(True)
+            state = "with" if enabled else "without"
+            print(f"  round {round_ + 1}: {n:,} labels in one INSERT, {state} the triggers: {seconds:.2f} s")
 
 
 def report(what: str, metrics, results: int, times: list[float]) -> None:
