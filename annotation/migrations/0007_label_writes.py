@@ -50,7 +50,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0005_current_label_backfill"),
+        ("annotation", "0006_current_label_backfill"),
     ]
 
     operations = [

@@ -46,6 +46,6 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0004_current_label")]
+    dependencies = [("annotation", "0005_current_label")]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]

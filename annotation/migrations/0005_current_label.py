@@ -166,7 +166,7 @@ def drop_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0003_connectors_repeat")]
+    dependencies = [("annotation", "0004_query_images")]
 
     operations = [
         migrations.CreateModel(
