@@ -437,3 +437,49 @@ class MetricSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id} @ {self.created_at:%Y-%m-%d %H:%M} ({self.status})"
+
+
+# --- Derived: the current label of each pair, kept by the database ---------------------
+
+
+class CurrentLabel(models.Model):
+    """The newest label (by created_at, then id) of a pair per source ("llm", "human"),
+    and over every source ("any"): what provisional run metrics read instead of looking
+    up the newest label result by result.
+
+    Written only by triggers on annotation_label (migration 0005_current_label), in the
+    transaction of the label write itself, so no write path (imports, judge chunks,
+    reviews, the admin, raw SQL) can forget it; Django never writes it. Deleting labels
+    re-derives the rows from the labels that remain."""
+
+    pk = models.CompositePrimaryKey("pair", "source")
+    # No database foreign keys: the triggers keep the rows in step, and Django must not
+    # cascade into a table it does not write.
+    pair = models.ForeignKey(
+        Pair, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="current_labels"
+    )
+    source = models.CharField(max_length=10)  # a LabelSource value, or "any"
+    label = models.ForeignKey(Label, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+")
+    value = models.SmallIntegerField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.pair_id}/{self.source}: {self.value}"
+
+
+class LabelWrites(models.Model):
+    """How many label rows each database backend has inserted, deleted or updated in a
+    project: the sum over a project's rows grows with every committed label write, so a
+    cached figure that recorded the sum knows it is behind (the agreement dashboard's
+    snapshots). Kept by the same triggers as CurrentLabel (migration 0007_label_writes),
+    one row per (project, backend) so concurrent writers never wait on each other's row."""
+
+    pk = models.CompositePrimaryKey("project", "backend")
+    project = models.ForeignKey(
+        Project, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    backend = models.IntegerField()  # pg_backend_pid() of the writer
+    writes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.backend}: {self.writes}"

@@ -15,8 +15,13 @@ first view of a project computes its snapshot inline), warm (the snapshot from t
 cache: every later view), the background refresh a label write triggers, and the hard
 disagreements page.
 
+Freshness (--freshness, or with the dashboard): 1,000 new labels written as an import or
+a judge chunk writes them (one INSERT, no dashboard_touch), then how long until the page
+knows its snapshot is behind, and until the refresh a worker runs has stored figures
+that include them.
+
 Usage: DATABASE_URL=... CELERY_BROKER_URL=redis://... python bench/bench_agreement.py
-       [--reuse] [--boot N] [--runs N] [--only-dashboard]
+       [--reuse] [--boot N] [--runs N] [--only-dashboard] [--freshness]
 """
 
 import argparse
@@ -28,7 +33,7 @@ import time
 from _setup import setup
 
 NAME = "bench-agreement"
-DATABASE = "qrelay_bench_agreement"
+DATABASE = "qrelay_bench_current_agreement"
 QUERIES = 20_000
 PRODUCTS = 50_000
 PAIRS = 600_000
@@ -287,6 +292,48 @@ def bench_dashboard(project, runs: int) -> None:
     print()
 
 
+def bench_freshness(project, rounds: int = 3) -> None:
+    """A snapshot, then 1,000 new human labels by a new rater in one statement (as an
+    import or a judge chunk writes them, without dashboard_touch), then: the page's
+    staleness check, and the refresh the worker runs, until the stored figures count
+    them. Each round adds 1,000 more labels."""
+    from django.db import connection, transaction
+
+    from reviews.dashboard.snapshot import _stale, dashboard_part, dashboard_refresh, label_writes
+    from reviews.tasks import dashboard_refresh_task
+
+    # The refresh runs here, timed, as the worker would run it: nothing goes to the broker.
+    dashboard_refresh_task.delay = lambda *args: None  # type: ignore[method-assign]
+    print("freshness after 1,000 new labels (no dashboard_touch):")
+    dashboard_refresh(project=project, part="core")
+    for round_ in range(rounds):
+        rater = f"fresh-rater-{round_}-{time.time_ns()}"
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
+                "SELECT project_id, id, 'human', %s, coalesce(gold_value, 0), '', now() FROM annotation_pair "
+                "WHERE project_id = %s ORDER BY id LIMIT 1000",
+                [rater, project.id],
+            )
+        written = time.perf_counter()
+        start = time.perf_counter()
+        writes = label_writes(project)
+        count_ms = (time.perf_counter() - start) * 1000
+        part = dashboard_part(project, "core")  # what the page does: serve, and queue the refresh
+        detected = time.perf_counter() - written
+        assert part["stale"], "the snapshot should be behind the new labels"
+        entry = dashboard_refresh(project=project, part="core")  # what the queued task runs
+        fresh = time.perf_counter() - written
+        raters = {row["rater"] for row in entry["data"]["annotators"]["annotators"]}
+        assert rater in raters and not _stale(project, entry, 300)
+        print(
+            f"  round {round_ + 1}: label write count {writes:,} read in {count_ms:.1f} ms; stale seen after "
+            f"{detected * 1000:.0f} ms; fresh figures stored {fresh:.2f} s after the write "
+            f"(figures {entry['compute_seconds']:.2f} s; load {os.getloadavg()[0]:.1f})"
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
@@ -295,6 +342,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the summary's statement")
     parser.add_argument("--json", action="store_true", help="also print the summary as JSON")
     parser.add_argument("--only-dashboard", action="store_true", help="time the dashboard page only")
+    parser.add_argument("--freshness", action="store_true", help="time freshness after 1,000 new labels only")
     args = parser.parse_args()
     setup(DATABASE)
     from django.db import connection
@@ -322,7 +370,11 @@ def main() -> None:
 
     scale = scale_of(project)
     boot = {"n_boot": args.boot}
+    if args.freshness:
+        bench_freshness(project)
+        return
     bench_dashboard(project, args.runs)
+    bench_freshness(project)
     if args.only_dashboard:
         return
     timed("data: the summary's one statement", args.runs, lambda: agreement_tables(project, scale, counts=True))

@@ -3,10 +3,13 @@
 Builds the data in SQL (generate_series) in the bench database: 10,000 queries, 200,000
 products, 120 pairs per query (1.2 M pairs, 80 % with gold, values drawn from the
 default 0/1/2 scale), and a run with the first 100 of each query (1 M results, ranks
-1..100, a few rank ties). Then times `run_metrics(run, k=10)` from gold, and from the
-newest LLM label with --llm (which also writes one LLM label per pair).
+1..100, a few rank ties). Then times `run_metrics(run, k=10)` from gold, and with --llm
+(which also writes one human label per gold pair and one LLM label per pair, through the
+CurrentLabel triggers) from the current LLM, human and "any" label, each beside gold in
+the same run; --old also times the newest-label subquery per result that CurrentLabel
+replaced (once per source: it takes tens of seconds).
 
-Usage: DATABASE_URL=... python bench/bench_metrics.py [--queries N] [--results N] [--llm] [--reuse] [--repeat N]
+Usage: DATABASE_URL=... python bench/bench_metrics.py [--queries N] [--results N] [--llm] [--old] [--reuse] [--repeat N]
        (--reuse keeps an existing bench project: fast re-runs)
 """
 
@@ -14,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+from contextlib import contextmanager
 
 from _setup import setup
 
@@ -145,6 +149,7 @@ def build(
             "annotation_pair",
             "annotation_searchresult",
             "annotation_label",
+            "annotation_currentlabel",
         ):
             cursor.execute(f"ANALYZE {table}")
     print(f"  {'analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
@@ -157,10 +162,18 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=100)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--llm", action="store_true", help="also write LLM labels and time label_source='llm'")
+    parser.add_argument("--old", action="store_true", help="also time the old newest-label subquery (with --llm)")
+    parser.add_argument(
+        "--write-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time inserting N labels in one statement with and without the label triggers (rolled back)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
     args = parser.parse_args()
-    setup()
+    setup(database="qrelay_bench_current")
     from annotation.metrics import run_metrics
     from annotation.models import SearchRun
 
@@ -175,25 +188,84 @@ def main() -> None:
             gold_share=0.8,
             labels="both" if args.llm else "",
         )
+    if args.write_cost:
+        write_cost(run.project_id, args.write_cost)
+        return
     results = run.results.count()
-    sources = ["gold", "llm"] if args.llm else ["gold"]
+    sources = ["gold", "llm", "human", "any"] if args.llm else ["gold"]
     for source in sources:
         times = []
         for _ in range(args.repeat):
             start = time.perf_counter()
             metrics = run_metrics(run, k=args.k, label_source=source)
             times.append(time.perf_counter() - start)
-        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-        print(
-            f"run_metrics k={args.k} from {source}: {len(metrics.queries)} queries, {results} results: "
-            f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {len(times)} (load average {load})"
-        )
-        means = ", ".join(
-            f"{name} {mean.value:.4f} ({mean.queries} q)"
-            for name, mean in metrics.means.items()
-            if mean.value is not None
-        )
-        print(f"  means: {means}")
+        report(f"run_metrics k={args.k} from {source}", metrics, results, times)
+    if args.llm and args.old:
+        for source in sources[1:]:
+            with old_label_values():
+                start = time.perf_counter()
+                metrics = run_metrics(run, k=args.k, label_source=source)
+                times = [time.perf_counter() - start]
+            report(f"OLD newest-label subquery, from {source}", metrics, results, times)
+
+
+def write_cost(project_id: int, n: int, rounds: int = 3) -> None:
+    """What the CurrentLabel and LabelWrites triggers add to a bulk label write: N new LLM
+    labels in one INSERT … SELECT (as an import writes them), with the triggers, then with
+    them disabled inside the transaction; each rolled back, alternating."""
+    from django.db import connection, transaction
+
+    triggers = [f"annotation_{name}" for name in ("currentlabel_insert", "labelwrites_insert")]
+    for round_ in range(rounds):
+        for enabled in (True, False):
+            with transaction.atomic(), connection.cursor() as cursor:
+                if not enabled:
+                    for trigger in triggers:
+                        cursor.execute(f"ALTER TABLE annotation_label DISABLE TRIGGER {trigger}")
+                start = time.perf_counter()
+                cursor.execute(
+                    "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
+                    "SELECT project_id, id, 'llm', 'write-cost', 1, '', now() FROM annotation_pair "
+                    "WHERE project_id = %s ORDER BY id LIMIT %s",
+                    [project_id, n],
+                )
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred checks, inside the timing
+                seconds = time.perf_counter() - start
+                transaction.set_rollback(True)
+            state = "with" if enabled else "without"
+            print(f"  round {round_ + 1}: {n:,} labels in one INSERT, {state} the triggers: {seconds:.2f} s")
+
+
+def report(what: str, metrics, results: int, times: list[float]) -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"{what}: {len(metrics.queries)} queries, {results} results: "
+        f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {len(times)} (load average {load})"
+    )
+    means = ", ".join(
+        f"{name} {mean.value:.4f} ({mean.queries} q)" for name, mean in metrics.means.items() if mean.value is not None
+    )
+    print(f"  means: {means}")
+
+
+@contextmanager
+def old_label_values():
+    """run_metrics as it read labels before CurrentLabel: the newest label of the source
+    per result and per pair through a correlated subquery over annotation_label."""
+    from annotation.metrics import runs
+    from annotation.metrics.sql import newest_label_value
+
+    def old(queryset, label_source, *, pair="", name="v"):
+        if label_source == "gold":
+            return saved(queryset, label_source, pair=pair, name=name)
+        return queryset.annotate(**{name: newest_label_value(label_source, pair_id="pair_id" if pair else "id")})
+
+    saved = runs.annotate_label_value
+    runs.annotate_label_value = old
+    try:
+        yield
+    finally:
+        runs.annotate_label_value = saved
 
 
 if __name__ == "__main__":

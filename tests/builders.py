@@ -171,3 +171,69 @@ def judge_now(pair: Pair, *, value: int | None = 2, confidence: float = 0.9, sta
         confidence=confidence if label else None,
         samples=[value] if label else [],
     )
+
+
+def labelled_run(project, *, seed: int, queries: int = 12, products: int = 40) -> SearchRun:
+    """A run over `queries` queries with rank ties and unlabelled results, and random
+    labels of both sources on most pairs (some pairs outside the run): several labels per
+    pair and source, some with equal created_at (the id decides), some written later but
+    dated earlier (as an import with timestamps writes them). Labels go in one at a time,
+    in bulk and by raw INSERT … SELECT, the three ways the app writes them."""
+    import random
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from annotation.models import Label
+
+    rng = random.Random(seed)
+    query_rows = Query.objects.bulk_create(
+        [Query(project=project, external_id=f"q{n}", text=f"query {n}") for n in range(queries)]
+    )
+    product_rows = Product.objects.bulk_create(
+        [
+            Product(project=project, external_id=f"p{n:03d}", title=f"product {n}", content_hash="h")
+            for n in range(products)
+        ]
+    )
+    run = SearchRun.objects.create(project=project, name=f"run-{seed}")
+    results, pairs = [], []
+    for query in query_rows:
+        chosen = rng.sample(product_rows, rng.randint(3, 15))
+        rank = 0
+        for i, product in enumerate(chosen):
+            pair = Pair.objects.create(project=project, query=query, product=product)
+            pairs.append(pair)
+            if i < len(chosen) - 2:  # the last two are judged pairs outside the run
+                rank += rng.choice((0, 1, 1)) if rank else 1
+                results.append(
+                    SearchResult(run=run, query=query, product=product, pair=pair, rank=rank, score=100.0 - rank)
+                )
+    SearchResult.objects.bulk_create(results)
+    base = timezone.now() - timedelta(days=1)
+    one_by_one, in_bulk, raw = [], [], []
+    for pair in pairs:
+        if rng.random() < 0.15:
+            continue  # never labelled
+        for _ in range(rng.randint(1, 4)):
+            source = rng.choice(("llm", "llm", "human"))
+            created = base + timedelta(minutes=rng.choice((0, 5, 5, 10, 30)))  # ties on purpose
+            label = Label(
+                project=project, pair=pair, source=source, rater=source, value=rng.randint(0, 2), created_at=created
+            )
+            rng.choice((one_by_one, in_bulk, raw)).append(label)
+    for label in one_by_one:
+        label.save()
+        Label.objects.filter(id=label.id).update(created_at=label.created_at)  # auto_now_add overrode it
+    Label.objects.bulk_create(in_bulk)  # auto_now_add dates them now: an UPDATE dates them back
+    for label in in_bulk:
+        Label.objects.filter(id=label.id).update(created_at=label.created_at)
+    with connection.cursor() as cursor:
+        for label in raw:
+            cursor.execute(
+                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, '', %s)",
+                [project.id, label.pair_id, label.source, label.rater, label.value, label.created_at],
+            )
+    return run

@@ -9,7 +9,7 @@ from django.db.models.functions import RowNumber
 
 from ..models import Pair, Query, SearchResult, SearchRun
 from .per_query import Mean, MetricScale, MetricsError, QueryMetrics, mean_metrics, query_metrics
-from .sql import big_sort, label_value, result_order
+from .sql import annotate_label_value, big_sort, result_order
 
 LABEL_SOURCES = ("gold", "llm", "human", "any")
 
@@ -91,8 +91,7 @@ def _read_top(
     order = result_order()
     relevant = Case(When(v__gte=scale.relevant_min_value, then=Value(1)), default=Value(0), output_field=IntegerField())
     ranked = (
-        SearchResult.objects.filter(run=run)
-        .annotate(v=label_value(label_source, gold="pair__gold_value", pair_id="pair_id"))
+        annotate_label_value(SearchResult.objects.filter(run=run), label_source, pair="pair")
         .annotate(
             rel=relevant,
             # The same window clause for both, so PostgreSQL computes them in one pass.
@@ -149,7 +148,7 @@ def run_metrics(
         )
         histograms: dict[int, dict[int, int]] = {}
         for query_id, value, count in (
-            pairs.annotate(v=label_value(label_source, gold="gold_value", pair_id="id"))
+            annotate_label_value(pairs, label_source)
             .filter(v__isnull=False)
             .order_by()
             .values("query_id", "v")
@@ -212,9 +211,4 @@ def unjudged_pairs(run: SearchRun, *, k: int | None = None, label_source: str = 
             pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=result_order())
         ).filter(pos__lte=k)
     pairs = Pair.objects.filter(id__in=results.values("pair_id"))
-    return (
-        pairs.annotate(v=label_value(label_source, gold="gold_value", pair_id="id"))
-        .filter(v__isnull=True)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    return annotate_label_value(pairs, label_source).filter(v__isnull=True).order_by("id").values_list("id", flat=True)

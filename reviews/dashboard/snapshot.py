@@ -3,10 +3,13 @@ the REST API alike.
 
 A fresh summary of a million labels takes seconds (bench/bench_agreement.py), far over
 what a request may take. So both read snapshots from Django's cache (Redis in the full
-stack, shared by every web process and worker). A snapshot older than MAX_AGE, or older
-than the project's last label write (`dashboard_touch`), is stale: it is still served,
-with its age, while one Celery task recomputes it; a lock in the cache keeps a burst of
-reads from queueing a burst of recomputations.
+stack, shared by every web process and worker). A snapshot is stale when it is older than
+MAX_AGE, when the project's label write count (`label_writes`, kept by database triggers
+on every label insert, update and delete: imports, judging, reviews, the admin) has moved
+since the snapshot read it, or after `dashboard_touch` (gold and policy changes, which
+write no label). A stale one is still served, with its age, while one Celery task
+recomputes it; a lock in the cache keeps a burst of reads from queueing a burst of
+recomputations.
 
 The page reads parts (`dashboard_part`): "core" (summary, annotators, charts) and one per
 segment dimension, with the default options. Only a small project never computed waits
@@ -23,9 +26,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Sum
 
-from annotation.models import Label, Project
+from annotation.models import Label, LabelWrites, Project
 
 from ..agreement import (
     agreement_by_segment,
@@ -82,12 +86,26 @@ def compute_part(project: Project, part: str, options: dict | None = None) -> di
     return {"by": by, "rows": agreement_by_segment(project, by, limit=SEGMENT_ROWS)}
 
 
+def label_writes(project: Project) -> int:
+    """How many label rows have been written to the project (inserted, updated or
+    deleted), as committed so far: a sum over one row per database backend (LabelWrites).
+    A few rows, one index scan: cheap enough to ask on every view."""
+    if connection.vendor != "postgresql":
+        return 0  # no trigger counts there (and no agreement figures either)
+    return LabelWrites.objects.filter(project=project).aggregate(n=Sum("writes"))["n"] or 0
+
+
 def dashboard_refresh(*, project: Project, part: str, options: dict | None = None) -> dict:
     """Recompute one part and store it (what the refresh task runs)."""
     started = time.time()
+    # Read before the figures: a label committed while they are computed may or may not
+    # be in them, but it is past this count, so the snapshot is stale at once and is
+    # recomputed again; a label is never missed.
+    writes = label_writes(project)
     data = compute_part(project, part, options)
     entry = {
         "data": data,
+        "label_writes": writes,
         "timestamp": started,
         "computed_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "compute_seconds": round(time.time() - started, 3),
@@ -104,7 +122,11 @@ def dashboard_touch(*, project: Project) -> None:
 
 def _stale(project: Project, entry: dict, max_age: float) -> bool:
     touched = cache.get(_touch_key(project)) or 0
-    return time.time() - entry["timestamp"] > max_age or touched > entry["timestamp"]
+    return (
+        time.time() - entry["timestamp"] > max_age
+        or touched > entry["timestamp"]
+        or entry.get("label_writes") != label_writes(project)
+    )
 
 
 def _schedule(project: Project, part: str, options: dict | None = None) -> bool:
