@@ -335,14 +335,9 @@ def main() -> None:
         client_only(args.client_only[0], int(args.client_only[1]), int(args.client_only[2]))
         return
 
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/qrelay")
-    with psycopg.connect(f"{url.rpartition('/')[0]}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     os.environ["CELERY_BROKER_URL"] = BROKER
     os.environ["QRELAY_JUDGE_CHUNK_SIZE"] = str(args.chunk_size)
-    setup(DATABASE)
+    setup(DATABASE, fresh=True)
     import redis
     from django.db import connection
 
