@@ -129,7 +129,9 @@ def fake(base_url: str, path: str, payload: dict | None = None) -> dict:
         return json.load(response)
 
 
-def start_worker(log: Path, *, concurrency: int, chunk_size: int, broker: str = BROKER) -> subprocess.Popen:
+def start_worker(
+    log: Path, *, concurrency: int, chunk_size: int, broker: str = BROKER, name: str = "bench-judge@%h"
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "CELERY_BROKER_URL": broker,
@@ -140,7 +142,7 @@ def start_worker(log: Path, *, concurrency: int, chunk_size: int, broker: str = 
     command = [
         str(Path(sys.executable).with_name("celery")), "-A", "config", "worker", "--pool=prefork",
         f"--concurrency={concurrency}", "-Q", "qrelay", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel=INFO", "-n", "bench-judge@%h",
+        "--loglevel=INFO", "-n", name,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
