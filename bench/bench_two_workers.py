@@ -28,6 +28,7 @@ from bench_judge import (
     KEY_ENV,
     allow_endpoint,
     fake,
+    group_pids,
     products_of,
     start_fake_server,
     start_worker,
@@ -45,6 +46,19 @@ def chunks_by_worker(logs: dict[str, Path], job_id: int) -> dict[str, list[str]]
         found = [m for m in CHUNK_DONE.finditer(log.read_text(errors="replace")) if int(m["job"]) == job_id]
         out[node] = [f"{m['phase']} {m['index']}" for m in found]
     return out
+
+
+def peak_rss_mb(pids: list[int]) -> list[int]:
+    """Each process's peak resident memory (VmHWM), in MB."""
+    peaks = []
+    for pid in sorted(pids):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+        peaks.append(round(kb / 1024))
+    return peaks
 
 
 def main() -> None:
@@ -133,6 +147,8 @@ def main() -> None:
         }
         for name, ok in checks.items():
             print(f"  {'ok  ' if ok else 'FAIL'} {name}")
+        peaks = {node: peak_rss_mb(group_pids(w.pid)) for node, w in zip(NODES, workers)}
+        print("worker peak RSS (MB, main process + pool process): " + "; ".join(f"{n} {p}" for n, p in peaks.items()))
         print(f"worker logs: {work}")
         if not all(checks.values()):
             raise SystemExit(1)
