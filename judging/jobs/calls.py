@@ -84,8 +84,8 @@ def calls_in_background(
     while (index := finished.get()) is not None:
         ready.append(index)
         unfinished -= 1
-        in_tail = tail_batch is not None and unfinished < limit
-        if len(ready) >= (tail_batch if in_tail else batch):
+        size = tail_batch if tail_batch is not None and unfinished < limit else batch
+        if len(ready) >= size:
             yield ready
             ready = []
     thread.join()
