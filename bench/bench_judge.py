@@ -11,10 +11,10 @@ the efficiency (ideal / wall) and where the rest went: the launch, the prep phas
 per chunk the reading, LLM and writing time (from the worker's per-chunk log lines), the
 mean number of calls in flight (sampled from the fake server) and CPU seconds used.
 No asserts on time. Uses its own database (qrelay_bench_judge, dropped and re-created)
-and Redis db 11 as the broker.
+and Redis db 11 as the broker (`--broker` for another; it is flushed).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/qrelay python bench/bench_judge.py
-       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size 1000]
+       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size 1000] [--broker URL]
 """
 
 import argparse
