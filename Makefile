@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/qrelay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv demo run serve test test-fast lint format worker beat bench clean
+.PHONY: venv demo run serve test test-fast lint format worker beat bench bench-deps bench-side-by-side clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,21 @@ beat: $(STAMP)
 bench: $(STAMP)
 	./scripts/services.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/bench_import.py
+
+# Bench-only packages (ranx, with numba): kept out of requirements-dev.txt, which CI installs.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
+# qrelay's metrics and α side by side with pytrec_eval, ranx and krippendorff (ratios).
+# Each bench uses its own database on TEST_DATABASE_URL's server.
+bench-side-by-side: $(BENCH_STAMP)
+	./scripts/services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/bench_vs_trec_tools.py $(BENCH_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/bench_vs_krippendorff.py $(BENCH_ARGS_ALPHA)
 
 clean:
 	rm -rf $(VENV) var

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--only", choices=FORMATS, help="run one export in this process (used by the parent)")
     args = parser.parse_args()
-    setup()
+    setup(fresh=not (args.reuse or args.only))  # the --only child reads the parent's data
     if args.only:
         export_once(args.only)
         return

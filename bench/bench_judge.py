@@ -11,10 +11,10 @@ the efficiency (ideal / wall) and where the rest went: the launch, the prep phas
 per chunk the reading, LLM and writing time (from the worker's per-chunk log lines), the
 mean number of calls in flight (sampled from the fake server) and CPU seconds used.
 No asserts on time. Uses its own database (qrelay_bench_judge, dropped and re-created)
-and Redis db 11 as the broker.
+and Redis db 11 as the broker (`--broker` for another; it is flushed).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/qrelay python bench/bench_judge.py
-       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size 1000]
+       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size 1000] [--broker URL]
 """
 
 import argparse
@@ -36,8 +36,9 @@ from _setup import ROOT, setup
 
 DATABASE = "qrelay_bench_judge"
 BROKER = "redis://127.0.0.1:6379/11"
-KEY_ENV = "QRELAY_BENCH_KEY"
+KEY_ENV = "QRELAY_LLM_KEY_BENCH"  # an allowed name (judging.endpoint_rules)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+MODELS = ("bench-guide", "bench-judge", "bench-vision")  # served by the fake server (checked at job creation)
 
 COLOURS = ["red", "black", "white", "blue", "green", "beige", "grey", "pink", "navy", "brown", "yellow", "purple"]
 TYPES = ["dress", "boots", "sneakers", "jeans", "jacket", "shirt", "skirt", "coat", "sandals", "sweater", "blazer",
@@ -100,13 +101,24 @@ def group_pids(pgid: int) -> list[int]:
 
 def start_fake_server(latency: float) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency", str(latency)],
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0", "--latency", str(latency),
+         *(arg for model in MODELS for arg in ("--model", model))],
         cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     base_url = process.stdout.readline().strip()
     if not base_url.startswith("http"):
         raise SystemExit(f"the fake server did not start (said {base_url!r})")
     return process, base_url
+
+
+def allow_endpoint(base_url: str) -> None:
+    """The operator's allow-lists (judging.endpoint_rules) for the fake server and the key
+    variable, here and in the worker started after this."""
+    from django.conf import settings
+
+    os.environ["QRELAY_LLM_BASE_URLS"] = base_url
+    os.environ[KEY_ENV] = "bench-key"
+    settings.QRELAY_LLM_BASE_URLS = [base_url]
 
 
 def fake(base_url: str, path: str, payload: dict | None = None) -> dict:
@@ -117,18 +129,20 @@ def fake(base_url: str, path: str, payload: dict | None = None) -> dict:
         return json.load(response)
 
 
-def start_worker(log: Path, *, concurrency: int, chunk_size: int) -> subprocess.Popen:
+def start_worker(
+    log: Path, *, concurrency: int, chunk_size: int, broker: str = BROKER, name: str = "bench-judge@%h"
+) -> subprocess.Popen:
     env = {
         **os.environ,
-        "CELERY_BROKER_URL": BROKER,
-        "QRELAY_REDIS_URL": BROKER,
+        "CELERY_BROKER_URL": broker,
+        "QRELAY_REDIS_URL": broker,
         "QRELAY_JUDGE_CHUNK_SIZE": str(chunk_size),
         KEY_ENV: "bench-key",
     }
     command = [
         str(Path(sys.executable).with_name("celery")), "-A", "config", "worker", "--pool=prefork",
         f"--concurrency={concurrency}", "-Q", "qrelay", "--without-gossip", "--without-mingle", "--without-heartbeat",
-        "--loglevel=INFO", "-n", "bench-judge@%h",
+        "--loglevel=INFO", "-n", name,
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -329,20 +343,16 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=100, help="max_in_flight per worker process")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--broker", default=BROKER, help=f"Redis URL of the broker (default {BROKER}); flushed")
     parser.add_argument("--client-only", nargs=3, metavar=("URL", "CALLS", "IN_FLIGHT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client_only:
         client_only(args.client_only[0], int(args.client_only[1]), int(args.client_only[2]))
         return
 
-    import psycopg
-
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/qrelay")
-    with psycopg.connect(f"{url.rpartition('/')[0]}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-    os.environ["CELERY_BROKER_URL"] = BROKER
+    os.environ["CELERY_BROKER_URL"] = args.broker
     os.environ["QRELAY_JUDGE_CHUNK_SIZE"] = str(args.chunk_size)
-    setup(DATABASE)
+    setup(DATABASE, fresh=True)
     import redis
     from django.db import connection
 
@@ -350,13 +360,16 @@ def main() -> None:
     from annotation.services import project_create
     from judging.models import JudgeConfig
 
-    redis.Redis.from_url(BROKER).flushdb()
+    redis.Redis.from_url(args.broker).flushdb()
     in_flight_total = args.in_flight * args.concurrency
     work = Path(tempfile.mkdtemp(prefix="bench-judge-"))
     fake_process, base_url = start_fake_server(args.latency)
+    allow_endpoint(base_url)
     worker = None
     try:
-        worker = start_worker(work / "worker.log", concurrency=args.concurrency, chunk_size=args.chunk_size)
+        worker = start_worker(
+            work / "worker.log", concurrency=args.concurrency, chunk_size=args.chunk_size, broker=args.broker
+        )
         pids = {"worker": lambda: group_pids(worker.pid), "fake server": lambda: [fake_process.pid]}
         project = project_create(name="bench-judge")
         JudgeConfig.objects.create(

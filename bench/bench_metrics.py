@@ -19,7 +19,7 @@ import statistics
 import time
 from contextlib import contextmanager
 
-from _setup import setup
+from _setup import analyze, setup
 
 NAME = "bench-metrics"
 
@@ -97,6 +97,7 @@ def build(
             "SELECT %s, 'p' || g, 'Product ' || g, '', '', '', '{}', md5(g::text), now(), now() FROM generate_series(0, %s - 1) g",
             [p, products],
         )
+        analyze("annotation_query", "annotation_product")  # plan the joins below on this project's rows
         step(
             "plan (temporary table)",
             "CREATE TEMPORARY TABLE bench_plan ON COMMIT DROP AS "
@@ -116,6 +117,7 @@ def build(
             "CASE WHEN gold IS NULL THEN NULL ELSE now() END, now() FROM bench_plan",
             [p],
         )
+        analyze("annotation_pair")
         # Every 10th rank is shared with the next result, so the tie-breaks are exercised.
         step(
             "results",
@@ -173,7 +175,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
     args = parser.parse_args()
-    setup(database="qrelay_bench_current")
+    setup(fresh=not args.reuse)
     from annotation.metrics import run_metrics
     from annotation.models import SearchRun
 

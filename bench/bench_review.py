@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from _setup import setup
+from _setup import analyze, setup
 
 NAME = "bench-review"
 QUERIES = 20_000
@@ -97,6 +97,8 @@ def build(pairs: int, tasks: int, users: int, history: int):
                FROM generate_series(0, %s - 1) g""",
             [pid, PRODUCTS],
         )
+        # The pairs join the new queries and products: plan that on their statistics.
+        analyze("annotation_query", "annotation_product")
         # Every 5th pair and 1 in 25 more are in review (room for the history below); the
         # others are auto-accepted gold.
         timed(
@@ -114,6 +116,7 @@ def build(pairs: int, tasks: int, users: int, history: int):
                     AND pr.external_id = 'p' || (((g / %(nq)s) * 1000 + g %% %(nq)s) %% %(np)s)""",
             {"p": pid, "n": pairs, "nq": QUERIES, "np": PRODUCTS},
         )
+        analyze("annotation_pair")
         timed(
             "LLM labels",
             """INSERT INTO annotation_label (project_id, pair_id, source, rater, user_id, value, confidence, rationale,
@@ -148,6 +151,7 @@ def build(pairs: int, tasks: int, users: int, history: int):
                ORDER BY p.id LIMIT %s""",
             [pid, pid, tasks],
         )
+        analyze("annotation_label", "reviews_reviewtask")
         # Past work: each annotator already did `history` tasks of the highest priorities
         # (done, with a human label, human gold), as after some days of reviewing.
         if history:
@@ -342,7 +346,7 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=2_000, help="done tasks per annotator before the run")
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     args = parser.parse_args()
-    setup()
+    setup(fresh=not args.reuse)
     from django.contrib.auth import get_user_model
     from django.db import connection
 

@@ -35,13 +35,16 @@ async def run_with_backend(config, limit: int, make_factories: Callable[[object]
 
 
 def calls_in_background(
-    config, make_factories: Callable[[object], list], results: list, *, batch: int
+    config, make_factories: Callable[[object], list], results: list, *, batch: int, tail_batch: int | None = None
 ) -> Iterator[list[int]]:
     """Run the calls on an event loop in a helper thread, max_in_flight at a time, put
     each outcome (or its exception) into `results`, and yield the indices of finished
     calls in batches of `batch` (the rest at the end) for the caller to write meanwhile.
-    The helper thread never touches the database: the caller's connection, and its
-    transaction if it has one, do all the writing."""
+    Once fewer calls than max_in_flight are left unfinished (the last window, running
+    down), batches of `tail_batch` are yielded instead: little is then left to write
+    after the last call returns, when the process has nothing in flight until its next
+    chunk starts. The helper thread never touches the database: the caller's
+    connection, and its transaction if it has one, do all the writing."""
     finished: queue.Queue = queue.Queue()
     failure: list[BaseException] = []
 
@@ -75,10 +78,14 @@ def calls_in_background(
 
     thread = threading.Thread(target=target, name="judging-calls", daemon=True)
     thread.start()
+    limit = calls_in_flight(config)
+    unfinished = len(results)
     ready: list[int] = []
     while (index := finished.get()) is not None:
         ready.append(index)
-        if len(ready) >= batch:
+        unfinished -= 1
+        size = tail_batch if tail_batch is not None and unfinished < limit else batch
+        if len(ready) >= size:
             yield ready
             ready = []
     thread.join()

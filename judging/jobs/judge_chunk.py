@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Fewest judgments a judge chunk writes in one transaction while its calls go on.
 WRITE_BATCH_MIN = 100
+# In the chunk's last window, a write every tenth of the window: the final write after
+# the last call (nothing in flight meanwhile) stays small. Measured in bench_judge.
+TAIL_BATCH_SHARE = 10
 
 
 def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
@@ -143,7 +146,13 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     # the whole chunk (cache keys; labels only for unlabelled judgments of this job), and
     # a killed task keeps the batches it wrote.
     for batch in (
-        calls_in_background(config, factories, results, batch=max(2 * calls_in_flight(config), WRITE_BATCH_MIN))
+        calls_in_background(
+            config,
+            factories,
+            results,
+            batch=max(2 * calls_in_flight(config), WRITE_BATCH_MIN),
+            tail_batch=max(calls_in_flight(config) // TAIL_BATCH_SHARE, 1),
+        )
         if todo
         else []
     ):

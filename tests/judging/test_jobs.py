@@ -401,6 +401,27 @@ def test_results_are_written_in_batches_while_calls_go_on_and_counted_once(
     )
 
 
+def test_the_last_window_is_written_in_small_batches_as_its_calls_return(
+    llm_project, catalogue, drive, fake_llm, monkeypatch
+):
+    # Batches of 100 would hold all 16 judgments until the last call returned; once
+    # fewer than max_in_flight (4) calls are unfinished, each finished one is written
+    # (tail batch: max(4 // 10, 1) = 1), so the write after the last call is one row.
+    sizes: list[int] = []
+    write = judge_chunk._write_judgments
+    monkeypatch.setattr(
+        judge_chunk, "_write_judgments", lambda job, pairs, *rest: sizes.append(len(pairs)) or write(job, pairs, *rest)
+    )
+    project = llm_project("text", max_in_flight=4)
+    run = catalogue(project).run("A", grid("q1 q2", "p1 p2 p3 p4 p5 p6 p7 p8"))
+
+    job = drive(judge_job_create(project=project, run=run)).job
+
+    assert (job.status, job.done, job.failed) == ("done", 16, 0)
+    assert sizes == [13, 1, 1, 1]
+    assert sum(labels_per_pair(project).values()) == 16
+
+
 def test_a_retried_chunk_calls_only_for_the_pairs_that_failed(llm_project, catalogue, drive, fake_llm):
     project = llm_project("text", max_in_flight=1)  # one call at a time: the first pair takes every fault
     run = catalogue(project).run("A", grid("q1", "p1 p2 p3 p4"))
