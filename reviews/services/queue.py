@@ -4,6 +4,8 @@ with it (submit, skip, flag, undo), plus a lead's answer to a flag.
 Every state change is conditional on the task still being the user's (claimed, lease
 running); a stale one raises ReviewError (409) and changes nothing."""
 
+import statistics
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,7 +14,7 @@ from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.access import require_lead
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Project, ScaleLevel
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Project, ScaleLevel
 from judging.models import Guideline
 
 from ..dashboard.snapshot import dashboard_touch
@@ -220,3 +222,71 @@ def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
         raise ReviewError("this flag was already handled")
     task.refresh_from_db()
     return task
+
+
+# --- the annotator's progress ---------------------------------------------------------------
+
+PROGRESS_CAP = 1_000  # like the queue size: counting stops here, it is shown as "1,000+"
+PACE_SAMPLE = 20  # the user's latest timed submits that set "your pace"
+
+
+@dataclass(frozen=True)
+class Progress:
+    left: int  # tasks this user may still take, the one in hand included
+    capped: bool
+    minutes: int | None  # at the user's median time per card; None before any timed card
+
+    def __str__(self) -> str:
+        return f"{self.left:,}+" if self.capped else f"{self.left:,}"
+
+
+def queue_progress(*, project: Project, user, kind: str, reason: str | None, current: ReviewTask | None) -> Progress:
+    """What is left for this user (not the whole queue: pairs they labelled, skipped or
+    that others hold are not theirs to take) and about how long it takes at their pace.
+    Goes down by one on a submit and back up on an undo, which reopens the task in hand."""
+    candidates = _claimable(project, user, kind)
+    if reason:
+        candidates = candidates.filter(reason=reason)
+    if current is not None:
+        candidates = candidates.exclude(id=current.id)
+    count = candidates.order_by().values("id")[: PROGRESS_CAP + 1].count()
+    capped = count > PROGRESS_CAP
+    left = min(count, PROGRESS_CAP) + (1 if current is not None else 0)
+    times = list(
+        ReviewTask.objects.filter(project=project, claimed_by=user, time_spent_ms__isnull=False)
+        .order_by("-completed_at")
+        .values_list("time_spent_ms", flat=True)[:PACE_SAMPLE]
+    )
+    minutes = None
+    if times:
+        median_ms = statistics.median(times)
+        minutes = max(1, round(left * median_ms / 60_000)) if left else 0
+    return Progress(left=left, capped=capped, minutes=minutes)
+
+
+def next_image_id(*, project: Project, user, kind: str, reason: str | None, current: ReviewTask | None) -> int | None:
+    """The first stored image of the pair the user would be offered next, for the page to
+    preload while they judge this one."""
+    candidates = _claimable(project, user, kind)
+    if reason:
+        candidates = candidates.filter(reason=reason)
+    if current is not None:
+        candidates = candidates.exclude(id=current.id)
+    product = candidates.order_by("-priority", "id").values("pair__product_id")[:1]
+    return (
+        ProductImage.objects.filter(product_id=Subquery(product), status=ProductImage.Status.STORED)
+        .order_by("position")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def earlier_label(task: ReviewTask) -> Label | None:
+    """The label the task's holder gave before an undo reopened it (None on a fresh card)."""
+    if task.claimed_by_id is None or task.kind != ReviewTask.Kind.LABEL:
+        return None
+    return (
+        Label.objects.filter(pair_id=task.pair_id, user_id=task.claimed_by_id, source=LabelSource.HUMAN)
+        .order_by("-created_at", "-id")
+        .first()
+    )

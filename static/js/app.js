@@ -15,4 +15,15 @@
       event.detail.isError = false;
     }
   });
+
+  // A request whose session ended (401) or whose CSRF token went stale (403) answers with
+  // a fragment marked X-Qrelay-Session (config/session_problems.py): show it in place of
+  // the target's content, instead of htmx's silence on an error status.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("X-Qrelay-Session")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
 })();
