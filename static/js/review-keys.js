@@ -103,12 +103,14 @@
     if (store) store.removeItem(PENDING);
   }
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    const elt = event.detail.elt;
+  // Any answer but a session problem means the server decided about the label. Before
+  // the swap: the swap replaces the card and the button with it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const config = event.detail.requestConfig;
+    const elt = config && config.elt;
     const xhr = event.detail.xhr;
     if (!(elt instanceof Element) || !elt.matches("[data-decision]") || !xhr) return;
-    // Any answer but a session problem means the server decided about the label.
-    if (!xhr.getResponseHeader("X-Qrelay-Session") && xhr.status !== 0) forgetPending();
+    if (!xhr.getResponseHeader("X-Qrelay-Session")) forgetPending();
   });
 
   function say(text) {
