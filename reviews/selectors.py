@@ -245,9 +245,10 @@ def empty_reasons(project: Project, user, kind: str, reason: str | None) -> list
 
 def progress_context(project: Project, user, kind: str, reason: str | None, task: ReviewTask | None) -> dict:
     """The card's progress line, the image to preload and, on an empty card, why."""
-    facts = {"kind": kind, "reason": reason, "current": task}
     return {
-        "progress": queue_progress(project=project, user=user, **facts),
-        "next_image_id": next_image_id(project=project, user=user, **facts) if task is not None else None,
+        "progress": queue_progress(project=project, user=user, kind=kind, reason=reason),
+        "next_image_id": (
+            next_image_id(project=project, user=user, kind=kind, reason=reason, current=task) if task is not None else None
+        ),
         "empty_reasons": empty_reasons(project, user, kind, reason) if task is None else [],
     }

@@ -240,18 +240,20 @@ class Progress:
         return f"{self.left:,}+" if self.capped else f"{self.left:,}"
 
 
-def queue_progress(*, project: Project, user, kind: str, reason: str | None, current: ReviewTask | None) -> Progress:
+def queue_progress(*, project: Project, user, kind: str, reason: str | None) -> Progress:
     """What is left for this user (not the whole queue: pairs they labelled, skipped or
     that others hold are not theirs to take) and about how long it takes at their pace.
     Goes down by one on a submit and back up on an undo, which reopens the task in hand."""
     candidates = _claimable(project, user, kind)
+    # The tasks in hand: the card's, and one an undo reopened while the next was claimed.
+    held = ReviewTask.objects.filter(
+        project=project, kind=kind, status=ReviewTask.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now()
+    )
     if reason:
-        candidates = candidates.filter(reason=reason)
-    if current is not None:
-        candidates = candidates.exclude(id=current.id)
+        candidates, held = candidates.filter(reason=reason), held.filter(reason=reason)
     count = candidates.order_by().values("id")[: PROGRESS_CAP + 1].count()
     capped = count > PROGRESS_CAP
-    left = min(count, PROGRESS_CAP) + (1 if current is not None else 0)
+    left = min(count, PROGRESS_CAP) + held.count()
     times = list(
         ReviewTask.objects.filter(project=project, claimed_by=user, time_spent_ms__isnull=False)
         .order_by("-completed_at")
