@@ -79,8 +79,9 @@ class SessionProblemMiddleware:
 
 
 def _to_login(response: HttpResponseBase) -> bool:
-    location = response.get("Location", "")
-    return urlsplit(location).path == resolve_url(settings.LOGIN_URL)
+    """login_required's redirect: to the login page with a `next` (a logout's has none)."""
+    location = urlsplit(response.get("Location", ""))
+    return location.path == resolve_url(settings.LOGIN_URL) and "next=" in location.query
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponseBase:
