@@ -107,7 +107,9 @@ def project_create(
     project = Project.objects.create(name=name, description=description, scale_name=scale_name, locales=list(locales))
     ScaleLevel.objects.bulk_create(
         [
-            ScaleLevel(project=project, value=level.value, name=level.name, gain=level.gain, definition=level.definition)
+            ScaleLevel(
+                project=project, value=level.value, name=level.name, gain=level.gain, definition=level.definition
+            )
             for level in levels
         ]
     )

@@ -248,7 +248,9 @@ def progress_context(project: Project, user, kind: str, reason: str | None, task
     return {
         "progress": queue_progress(project=project, user=user, kind=kind, reason=reason),
         "next_image_id": (
-            next_image_id(project=project, user=user, kind=kind, reason=reason, current=task) if task is not None else None
+            next_image_id(project=project, user=user, kind=kind, reason=reason, current=task)
+            if task is not None
+            else None
         ),
         "empty_reasons": empty_reasons(project, user, kind, reason) if task is None else [],
     }

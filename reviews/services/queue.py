@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.access import require_lead
@@ -226,7 +226,9 @@ def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
 
 # --- the annotator's progress ---------------------------------------------------------------
 
-PROGRESS_CAP = 1_000  # like the queue size: counting stops here, it is shown as "1,000+"
+# Each candidate costs three anti-join probes (labelled, held, skipped), so counting what is
+# left for the user stops sooner than the queue size does; shown as "200+".
+PROGRESS_CAP = 200
 PACE_SAMPLE = 20  # the user's latest timed submits that set "your pace"
 
 
@@ -247,18 +249,23 @@ def queue_progress(*, project: Project, user, kind: str, reason: str | None) -> 
     candidates = _claimable(project, user, kind)
     # The tasks in hand: the card's, and one an undo reopened while the next was claimed.
     held = ReviewTask.objects.filter(
-        project=project, kind=kind, status=ReviewTask.Status.CLAIMED, claimed_by=user, lease_expires_at__gt=timezone.now()
+        project=project,
+        kind=kind,
+        status=ReviewTask.Status.CLAIMED,
+        claimed_by=user,
+        lease_expires_at__gt=timezone.now(),
     )
     if reason:
         candidates, held = candidates.filter(reason=reason), held.filter(reason=reason)
     count = candidates.order_by().values("id")[: PROGRESS_CAP + 1].count()
     capped = count > PROGRESS_CAP
     left = min(count, PROGRESS_CAP) + held.count()
-    times = list(
+    recent = (
         ReviewTask.objects.filter(project=project, claimed_by=user, time_spent_ms__isnull=False)
-        .order_by("-completed_at")
+        .order_by(F("completed_at").desc(nulls_last=True))
         .values_list("time_spent_ms", flat=True)[:PACE_SAMPLE]
     )
+    times = [ms for ms in recent if ms is not None]
     minutes = None
     if times:
         median_ms = statistics.median(times)
