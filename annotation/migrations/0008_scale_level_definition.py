@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0003_connectors_repeat")]
+    dependencies = [("annotation", "0007_label_writes")]
 
     operations = [
         migrations.AddField(

@@ -17,6 +17,6 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0004_scale_level_definition")]
+    dependencies = [("annotation", "0008_scale_level_definition")]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]
