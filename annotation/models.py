@@ -57,6 +57,8 @@ class ScaleLevel(models.Model):
     value = models.SmallIntegerField()
     name = models.CharField(max_length=60)
     gain = models.FloatField()
+    # One line a reviewer reads on the label's button; the lead edits it on the scale page.
+    definition = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["project", "value"]

@@ -12,19 +12,25 @@ class Level:
     value: int
     name: str
     gain: float
+    definition: str = ""  # one line on the review card's label button
 
 
 BUILTIN_SCALES: dict[str, list[Level]] = {
     "default": [
-        Level(0, "irrelevant", 0.0),
-        Level(1, "acceptable substitute", 1.0),
-        Level(2, "highly relevant", 2.0),
+        Level(0, "irrelevant", 0.0, "Not what the shopper asked for: another product type, or it breaks a must-have."),
+        Level(
+            1,
+            "acceptable substitute",
+            1.0,
+            "Could serve the shopper: a close product type, or one secondary requirement unmet.",
+        ),
+        Level(2, "highly relevant", 2.0, "What the shopper asked for: meets every important requirement."),
     ],
     "esci": [
-        Level(0, "Irrelevant", 0.0),
-        Level(1, "Complement", 1.0),
-        Level(2, "Substitute", 2.0),
-        Level(3, "Exact", 3.0),
+        Level(0, "Irrelevant", 0.0, "Not relevant to the query in any way."),
+        Level(1, "Complement", 1.0, "Not what was asked for, but used together with it (e.g. a case for a phone)."),
+        Level(2, "Substitute", 2.0, "Fails some aspects of the query but can serve in its place."),
+        Level(3, "Exact", 3.0, "Relevant and meets every specification in the query."),
     ],
     "rair": [
         Level(1, "L1", 0.0),
@@ -33,8 +39,8 @@ BUILTIN_SCALES: dict[str, list[Level]] = {
         Level(4, "L4", 3.0),
     ],
     "binary": [
-        Level(0, "irrelevant", 0.0),
-        Level(1, "relevant", 1.0),
+        Level(0, "irrelevant", 0.0, "Does not serve the query."),
+        Level(1, "relevant", 1.0, "Serves the query."),
     ],
 }
 

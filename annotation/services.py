@@ -106,7 +106,12 @@ def project_create(
         scale_name = scale
     project = Project.objects.create(name=name, description=description, scale_name=scale_name, locales=list(locales))
     ScaleLevel.objects.bulk_create(
-        [ScaleLevel(project=project, value=level.value, name=level.name, gain=level.gain) for level in levels]
+        [
+            ScaleLevel(
+                project=project, value=level.value, name=level.name, gain=level.gain, definition=level.definition
+            )
+            for level in levels
+        ]
     )
     return project
 

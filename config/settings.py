@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # An htmx request whose session ended hears so in a fragment, not a login page.
+    "config.session_problems.SessionProblemMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -161,6 +163,8 @@ MEDIA_ROOT = Path(env_str("QRELAY_MEDIA_ROOT", str(DATA_DIR / "media"))).resolve
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# A stale CSRF token (a login in another tab rotated it) gets a page or fragment that says so.
+CSRF_FAILURE_VIEW = "config.session_problems.csrf_failure"
 LOGOUT_REDIRECT_URL = "login"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -17,9 +17,11 @@ def _t(text) -> str:
 
 
 def _svg(width: float, height: float, title: str, body: list[str]) -> str:
+    # A chart with links in it (points to pick) is a group: an image holds no controls.
+    role = "group" if any("<a " in part for part in body) else "img"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'width="100%" role="img" aria-label="{_t(title)}"><title>{_t(title)}</title>{"".join(body)}</svg>'
+        f'width="100%" role="{role}" aria-label="{_t(title)}"><title>{_t(title)}</title>{"".join(body)}</svg>'
     )
 
 

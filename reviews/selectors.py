@@ -21,6 +21,7 @@ from judging.models import Guideline, Judgment
 from judging.offline import OFFLINE_MODEL
 
 from .models import Reason, ReviewTask, RoutingPolicy
+from .services.queue import earlier_label, next_image_id, queue_progress
 
 REASON_NAMES = dict(Reason.choices)
 
@@ -162,6 +163,9 @@ def card_context(task: ReviewTask) -> dict:
     query, product = pair.query, pair.product
     levels = list(task.project.levels.order_by("value"))
     level_names = {level.value: level.name for level in levels}
+    # The reviewer presses key n for the n-th level: every label on the card is shown
+    # with that key, never with its stored value (key 1 is value 0 on the default scale).
+    level_keys = {level.value: key for key, level in enumerate(levels, start=1)}
     guideline = Guideline.objects.filter(query=query).order_by("-version").first()
     ctx = {
         "task": task,
@@ -176,7 +180,11 @@ def card_context(task: ReviewTask) -> dict:
         "levels": [(i, level) for i, level in enumerate(levels, start=1)],
         "llm": None,
         "human_labels": [],
+        "earlier": None,
     }
+    earlier = earlier_label(task)
+    if earlier is not None:
+        ctx["earlier"] = {"key": level_keys.get(earlier.value), "name": level_names.get(earlier.value, "")}
     if not task.blind:
         judgment = Judgment.objects.filter(pair_id=pair.id).order_by("-created_at", "-id").first()
         if judgment is not None:
@@ -184,6 +192,7 @@ def card_context(task: ReviewTask) -> dict:
                 "invalid": judgment.status == Judgment.Status.INVALID,
                 "value": judgment.value,
                 "name": level_names.get(judgment.value, "") if judgment.value is not None else "",
+                "key": level_keys.get(judgment.value) if judgment.value is not None else None,
                 "confidence": judgment.confidence,
                 "rationale": judgment.rationale,
                 "model": judgment.model,
@@ -196,7 +205,12 @@ def card_context(task: ReviewTask) -> dict:
         for label in Label.objects.filter(pair_id=pair.id, source=LabelSource.HUMAN).order_by("created_at", "id"):
             latest[label.rater] = label
         ctx["human_labels"] = [
-            {"rater": label.rater, "value": label.value, "name": level_names.get(label.value, "")}
+            {
+                "rater": label.rater,
+                "value": label.value,
+                "key": level_keys.get(label.value),
+                "name": level_names.get(label.value, ""),
+            }
             for label in latest.values()
         ]
     return ctx
@@ -204,3 +218,39 @@ def card_context(task: ReviewTask) -> dict:
 
 def policy_versions(project: Project):
     return RoutingPolicy.objects.filter(project=project).select_related("created_by").order_by("-version")
+
+
+def empty_reasons(project: Project, user, kind: str, reason: str | None) -> list[str]:
+    """Why a user's queue is empty, in sentences: nothing routed yet, a reason filter that
+    others do not share, pairs held by other reviewers, pairs this user already did."""
+    tasks = ReviewTask.objects.filter(project=project, kind=kind)
+    if not tasks.exists():
+        return ["Nothing has been routed to reviewers yet: pairs arrive here when a lead evaluates a run."]
+    sentences = []
+    if reason:
+        others = _waiting(project, kind).exclude(reason=reason).count()
+        if others:
+            sentences.append(f"The filter “{REASON_NAMES.get(reason, reason)}” hides {others} waiting task(s).")
+    held = (
+        tasks.filter(status=ReviewTask.Status.CLAIMED, lease_expires_at__gte=timezone.now())
+        .exclude(claimed_by=user)
+        .count()
+    )
+    if held:
+        sentences.append(f"{held} pair(s) are being labelled by other reviewers right now.")
+    if not sentences and not _waiting(project, kind).exists():
+        sentences.append("Every pair routed to reviewers has its labels.")
+    return sentences
+
+
+def progress_context(project: Project, user, kind: str, reason: str | None, task: ReviewTask | None) -> dict:
+    """The card's progress line, the image to preload and, on an empty card, why."""
+    return {
+        "progress": queue_progress(project=project, user=user, kind=kind, reason=reason),
+        "next_image_id": (
+            next_image_id(project=project, user=user, kind=kind, reason=reason, current=task)
+            if task is not None
+            else None
+        ),
+        "empty_reasons": empty_reasons(project, user, kind, reason) if task is None else [],
+    }

@@ -237,3 +237,72 @@ def labelled_run(project, *, seed: int, queries: int = 12, products: int = 40) -
                 [project.id, label.pair_id, label.source, label.rater, label.value, label.created_at],
             )
     return run
+
+
+def product_photo(product: Product, *, colour: str = "#c0392b", size: tuple[int, int] = (600, 800)) -> ProductImage:
+    """A stored image for a product: a plain picture, validated and stored like an import's."""
+    import io
+
+    from PIL import Image
+
+    from annotation.images import image_store
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    stored = image_store(data=buffer.getvalue())
+    return ProductImage.objects.create(
+        product=product,
+        position=product.images.count(),
+        source=f"{product.external_id}.png",
+        status=ProductImage.Status.STORED,
+        stored_name=stored.stored_name,
+        sha256=stored.sha256,
+        width=stored.width,
+        height=stored.height,
+    )
+
+
+def review_queue(project, n: int, *, images: bool = False, rationale: str = "unsure about the colour") -> list[Pair]:
+    """n pairs the LLM judged with low confidence (value 1), routed to review (one human
+    each, no audits), optionally each with a stored product image."""
+    import uuid
+
+    from annotation.models import Label, LabelSource
+    from judging.models import Judgment
+    from reviews.models import RoutingPolicy
+    from reviews.services.route import route_pairs
+
+    RoutingPolicy.objects.get_or_create(project=project, version=1, defaults={"humans_per_pair": 1, "audit_rate": 0.0})
+    pairs = []
+    for i in range(n):
+        query = Query.objects.create(
+            project=project, external_id=f"q{i}", text=f"blue summer dress {i}", traffic=10 * (n - i)
+        )
+        product = Product.objects.create(
+            project=project, external_id=f"p{i}", title=f"Linen dress no. {i}", brand="Acme", content_hash=f"{i:064d}"
+        )
+        if images:
+            product_photo(product, colour=["#c0392b", "#2e86c1", "#27ae60"][i % 3])
+        pair = Pair.objects.create(project=project, query=query, product=product)
+        label = Label.objects.create(
+            project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=1, confidence=0.3
+        )
+        Judgment.objects.create(
+            cache_key=uuid.uuid4().hex,
+            model="fake-judge",
+            prompt_version="j1",
+            project=project,
+            pair=pair,
+            product=product,
+            label=label,
+            backend="openai",
+            mode="text",
+            status=Judgment.Status.OK,
+            value=1,
+            confidence=0.3,
+            samples=[1],
+            rationale=rationale,
+        )
+        pairs.append(pair)
+    route_pairs(project=project, pair_ids=[p.id for p in pairs])
+    return pairs

@@ -6,6 +6,7 @@ from .downloads import download_gold, download_labels, download_run, downloads
 from .evaluate import run_compare, run_metrics_page
 from .images import product_image, query_image
 from .projects import home, project_detail, run_detail
+from .scale import scale_page
 
 __all__ = [
     "download_gold",
@@ -19,4 +20,5 @@ __all__ = [
     "run_compare",
     "run_detail",
     "run_metrics_page",
+    "scale_page",
 ]

@@ -222,8 +222,8 @@ def _text(requirements: list[Requirement], *, rulebook: bool) -> str:
         sentences.append(f"Anything with {excluded} is excluded by the query and irrelevant.")
     if types:
         sentences.append(
-            "Other product types are irrelevant (a closely related type is at best a substitute); "
-            "the right type with a secondary attribute missing is a partial match."
+            "Other product types are irrelevant (a closely related type is at best an acceptable substitute); "
+            "the right type with a secondary attribute missing is an acceptable substitute, not highly relevant."
         )
     if rulebook:
         sentences.append("Apply the project rulebook.")

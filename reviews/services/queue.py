@@ -4,15 +4,17 @@ with it (submit, skip, flag, undo), plus a lead's answer to a flag.
 Every state change is conditional on the task still being the user's (claimed, lease
 running); a stale one raises ReviewError (409) and changes nothing."""
 
+import statistics
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from annotation.access import require_lead
-from annotation.models import GoldProvenance, Label, LabelSource, Pair, Project, ScaleLevel
+from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Project, ScaleLevel
 from judging.models import Guideline
 
 from ..dashboard.snapshot import dashboard_touch
@@ -224,3 +226,80 @@ def task_flag_resolve(*, task: ReviewTask, user, action: str) -> ReviewTask:
         raise ReviewError("this flag was already handled")
     task.refresh_from_db()
     return task
+
+
+# --- the annotator's progress ---------------------------------------------------------------
+
+# Each candidate costs three anti-join probes (labelled, held, skipped), so counting what is
+# left for the user stops sooner than the queue size does; shown as "200+".
+PROGRESS_CAP = 200
+PACE_SAMPLE = 20  # the user's latest timed submits that set "your pace"
+
+
+@dataclass(frozen=True)
+class Progress:
+    left: int  # tasks this user may still take, the one in hand included
+    capped: bool
+    minutes: int | None  # at the user's median time per card; None before any timed card
+
+    def __str__(self) -> str:
+        return f"{self.left:,}+" if self.capped else f"{self.left:,}"
+
+
+def queue_progress(*, project: Project, user, kind: str, reason: str | None) -> Progress:
+    """What is left for this user (not the whole queue: pairs they labelled, skipped or
+    that others hold are not theirs to take) and about how long it takes at their pace.
+    Goes down by one on a submit and back up on an undo, which reopens the task in hand."""
+    candidates = _claimable(project, user, kind)
+    # The tasks in hand: the card's, and one an undo reopened while the next was claimed.
+    held = ReviewTask.objects.filter(
+        project=project,
+        kind=kind,
+        status=ReviewTask.Status.CLAIMED,
+        claimed_by=user,
+        lease_expires_at__gt=timezone.now(),
+    )
+    if reason:
+        candidates, held = candidates.filter(reason=reason), held.filter(reason=reason)
+    count = candidates.order_by().values("id")[: PROGRESS_CAP + 1].count()
+    capped = count > PROGRESS_CAP
+    left = min(count, PROGRESS_CAP) + held.count()
+    recent = (
+        ReviewTask.objects.filter(project=project, claimed_by=user, time_spent_ms__isnull=False)
+        .order_by(F("completed_at").desc(nulls_last=True))
+        .values_list("time_spent_ms", flat=True)[:PACE_SAMPLE]
+    )
+    times = [ms for ms in recent if ms is not None]
+    minutes = None
+    if times:
+        median_ms = statistics.median(times)
+        minutes = max(1, round(left * median_ms / 60_000)) if left else 0
+    return Progress(left=left, capped=capped, minutes=minutes)
+
+
+def next_image_id(*, project: Project, user, kind: str, reason: str | None, current: ReviewTask | None) -> int | None:
+    """The first stored image of the pair the user would be offered next, for the page to
+    preload while they judge this one."""
+    candidates = _claimable(project, user, kind)
+    if reason:
+        candidates = candidates.filter(reason=reason)
+    if current is not None:
+        candidates = candidates.exclude(id=current.id)
+    product = candidates.order_by("-priority", "id").values("pair__product_id")[:1]
+    return (
+        ProductImage.objects.filter(product_id=Subquery(product), status=ProductImage.Status.STORED)
+        .order_by("position")
+        .values_list("id", flat=True)
+        .first()
+    )
+
+
+def earlier_label(task: ReviewTask) -> Label | None:
+    """The label the task's holder gave before an undo reopened it (None on a fresh card)."""
+    if task.claimed_by_id is None or task.kind != ReviewTask.Kind.LABEL:
+        return None
+    return (
+        Label.objects.filter(pair_id=task.pair_id, user_id=task.claimed_by_id, source=LabelSource.HUMAN)
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -118,6 +118,8 @@ def _card_response(
     }
     if task is not None and not problem:
         ctx.update(selectors.card_context(task))
+    if not problem:
+        ctx.update(selectors.progress_context(project, request.user, kind, reason, task))
     template = CARD if wants_fragment(request) else "reviews/review.html"
     response = TemplateResponse(request, template, ctx, status=status)
     patch_vary_headers(response, ["HX-Request"])

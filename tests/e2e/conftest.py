@@ -57,3 +57,17 @@ def page(browser):
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def login(live_server):
+    """login(page, username, password): logs in through the login form, as a user would."""
+
+    def login_as(page, username: str, password: str) -> None:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("main button[type=submit]")
+        page.wait_for_load_state()
+
+    return login_as

@@ -631,3 +631,10 @@ def test_spanish_function_words_ask_for_nothing_and_sin_excludes():
         ("cordone", True),
         ("hombre", False),
     }
+
+
+def test_the_guideline_text_names_only_the_default_scales_labels():
+    # Issue 14: reviewers read "partial match", a grade no scale of theirs has.
+    text = guideline("red summer dress").text
+    assert "partial match" not in text
+    assert "acceptable substitute" in text and "highly relevant" in text.lower()
