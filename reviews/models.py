@@ -201,3 +201,44 @@ class DisagreementTag(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id}: {self.category}"
+
+
+class RerouteJob(models.Model):
+    """Rerouting under a new policy version, done in batches of pair-id ranges
+    (reviews/services/reroute.py). `cursor` is the first pair id not done yet; a batch's
+    moves and its cursor step commit together, so a killed worker's redelivered task
+    carries on where the last commit left off and no pair is routed twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reroute_jobs")
+    policy = models.ForeignKey(RoutingPolicy, on_delete=models.CASCADE, related_name="reroute_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    first_pair_id = models.BigIntegerField(default=0)
+    last_pair_id = models.BigIntegerField(default=0)  # inclusive; pairs created later are routed as they come
+    cursor = models.BigIntegerField(default=0)
+    batch_size = models.PositiveIntegerField(default=25_000)
+    batches_done = models.PositiveIntegerField(default=0)
+    to_humans = models.PositiveIntegerField(default=0)
+    to_llm = models.PositiveIntegerField(default=0)
+    reasons = models.JSONField(default=dict, blank=True)  # reason → pairs sent to humans for it
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="reroutejob_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"reroute {self.project} v{self.policy.version} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        span = self.last_pair_id - self.first_pair_id + 1
+        if self.status != self.Status.RUNNING or span <= 0:
+            return 1.0
+        return min(max((self.cursor - self.first_pair_id) / span, 0.0), 1.0)
