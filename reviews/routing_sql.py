@@ -19,7 +19,14 @@ from .routing import REASON_WEIGHT, PolicyView, Signals, is_style_sensitive
 
 # decide() sorts reasons by weight; the weights are distinct, so the order is fixed.
 REASON_ORDER = sorted(
-    (Reason.LLM_INVALID, Reason.SAMPLE_DISAGREEMENT, Reason.LOW_CONFIDENCE, Reason.SEGMENT, Reason.STYLE_SENSITIVE, Reason.AUDIT),
+    (
+        Reason.LLM_INVALID,
+        Reason.SAMPLE_DISAGREEMENT,
+        Reason.LOW_CONFIDENCE,
+        Reason.SEGMENT,
+        Reason.STYLE_SENSITIVE,
+        Reason.AUDIT,
+    ),
     key=lambda r: REASON_WEIGHT[r],
     reverse=True,
 )
@@ -74,7 +81,7 @@ def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> t
     """A SELECT of decide()'s decision for each pair of `pairs_sql` (a subquery of pair
     ids, which may use %(…)s parameters added to the returned dict by the caller) that
     has a judgment, from its newest one. Columns: pair_id, invalid, to_humans, the
-    reason flags r_* (REASON_COLUMN), reasons (jsonb, strongest first), blind, priority."""
+    reason flags r_* (REASON_COLUMN), reasons (text[], strongest first), blind, priority."""
     project_id = project if isinstance(project, int) else project.id
     queries = query_signals(project_id, view)
     segments = {dim: [k for d, k in view.route_segments if d == dim] for dim in ("category", "model", "prompt", "mode")}
@@ -95,18 +102,23 @@ def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> t
     )
     style = "j.query_id = ANY(%(style_q)s::bigint[])" if queries.style else "false"
     segment_terms = ["j.query_id = ANY(%(segment_q)s::bigint[])"] if queries.segment else []
-    for dim, column in (("category", "j.category"), ("model", "j.model"), ("prompt", "j.prompt_version"), ("mode", "j.mode")):
+    for dim, column in (
+        ("category", "j.category"),
+        ("model", "j.model"),
+        ("prompt", "j.prompt_version"),
+        ("mode", "j.mode"),
+    ):
         if segments[dim]:
             segment_terms.append(f"COALESCE({column}, '') = ANY(%(segment_{dim})s::text[])")
     segment = " OR ".join(segment_terms) or "false"
-    audit = f"(SELECT {_AUDIT_DRAW.format(pair='j.pair_id')}) < %(audit_rate)s" if view.audit_rate > 0 else "false"
+    audit = f"(SELECT {_AUDIT_DRAW.format(pair='s.pair_id')}) < %(audit_rate)s" if view.audit_rate > 0 else "false"
     route_invalid = "true" if view.route_invalid else "false"
     reasons = ", ".join(f"CASE WHEN {REASON_COLUMN[r]} THEN '{r.value}' END" for r in REASON_ORDER)
     weights = " ".join(f"WHEN {REASON_COLUMN[r]} THEN {REASON_WEIGHT[r]!r}::float8" for r in REASON_ORDER)
     sql = f"""
     SELECT d.*,
            (r_invalid OR r_disagree OR r_low OR r_segment OR r_style OR r_audit) AS to_humans,
-           to_jsonb(array_remove(ARRAY[{reasons}]::text[], NULL)) AS reasons,
+           array_remove(ARRAY[{reasons}]::text[], NULL) AS reasons,
            r_audit AS blind,
            COALESCE(CASE {weights} END, 0) * (1 + greatest(d.traffic, 0))::float8 AS priority
     FROM (

@@ -6,36 +6,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0003_connectors_repeat'),
-        ('reviews', '0004_task_dropped'),
+        ("annotation", "0003_connectors_repeat"),
+        ("reviews", "0004_task_dropped"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RerouteJob',
+            name="RerouteJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('superseded', 'Superseded by a newer version')], default='running', max_length=12)),
-                ('first_pair_id', models.BigIntegerField(default=0)),
-                ('last_pair_id', models.BigIntegerField(default=0)),
-                ('cursor', models.BigIntegerField(default=0)),
-                ('batch_size', models.PositiveIntegerField(default=25000)),
-                ('batches_done', models.PositiveIntegerField(default=0)),
-                ('to_humans', models.PositiveIntegerField(default=0)),
-                ('to_llm', models.PositiveIntegerField(default=0)),
-                ('reasons', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reroute_jobs', to='reviews.routingpolicy')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reroute_jobs', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("superseded", "Superseded by a newer version"),
+                        ],
+                        default="running",
+                        max_length=12,
+                    ),
+                ),
+                ("first_pair_id", models.BigIntegerField(default=0)),
+                ("last_pair_id", models.BigIntegerField(default=0)),
+                ("cursor", models.BigIntegerField(default=0)),
+                ("batch_size", models.PositiveIntegerField(default=25000)),
+                ("batches_done", models.PositiveIntegerField(default=0)),
+                ("to_humans", models.PositiveIntegerField(default=0)),
+                ("to_llm", models.PositiveIntegerField(default=0)),
+                ("reasons", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reroute_jobs",
+                        to="reviews.routingpolicy",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reroute_jobs",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['project', '-created_at'], name='reroutejob_recent_idx')],
+                "indexes": [models.Index(fields=["project", "-created_at"], name="reroutejob_recent_idx")],
             },
         ),
     ]
