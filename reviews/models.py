@@ -242,3 +242,30 @@ class RerouteJob(models.Model):
         if self.status != self.Status.RUNNING or span <= 0:
             return 1.0
         return min(max((self.cursor - self.first_pair_id) / span, 0.0), 1.0)
+
+
+class PairSignal(models.Model):
+    """The routing signals of a pair's newest judgment, one row per judged pair, so a
+    what-if preview over a million pairs reads one narrow row each instead of finding
+    the newest of their judgments (reviews/routing_sql.py). On PostgreSQL, triggers on
+    judging_judgment keep it in step in the same transaction as every judgment write
+    (migration 0007_pair_signal_triggers); without them (SQLite) nothing reads it."""
+
+    pair = models.OneToOneField(Pair, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    query_id = models.BigIntegerField()
+    product_id = models.BigIntegerField()
+    judgment_id = models.BigIntegerField()
+    judged_at = models.DateTimeField()
+    invalid = models.BooleanField()
+    confidence = models.FloatField(null=True)
+    disagree = models.BooleanField()  # the k samples hold more than one distinct value
+    model = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=40)
+    mode = models.CharField(max_length=10)
+
+    class Meta:
+        indexes = [models.Index(fields=["project"], name="pairsignal_project_idx")]
+
+    def __str__(self) -> str:
+        return f"signals of pair {self.pair_id} (judgment {self.judgment_id})"

@@ -1,5 +1,7 @@
 """`routing.decide` in SQL (PostgreSQL): the same decision for many pairs in one query,
-so a what-if preview or a reroute batch at a million pairs never loops in Python.
+so a what-if preview or a reroute batch at a million pairs never loops in Python. It
+reads each pair's newest judgment from reviews_pairsignal (models.PairSignal, kept in
+step by triggers), not by sorting the judgments.
 
 `routing.decide` stays the reference; tests/reviews/test_routing_sql.py compares the two
 on varied signals. Per-query signals (style-sensitive words, tag and locale segments) are
@@ -80,7 +82,7 @@ def query_signals(project: Project | int, view: PolicyView) -> QuerySignals:
 def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> tuple[str, dict]:
     """A SELECT of decide()'s decision for each pair of `pairs_sql` (a subquery of pair
     ids, which may use %(…)s parameters added to the returned dict by the caller) that
-    has a judgment, from its newest one. Columns: pair_id, invalid, to_humans, the
+    has a judgment, from its newest one (PairSignal). Columns: pair_id, invalid, to_humans, the
     reason flags r_* (REASON_COLUMN), reasons (text[], strongest first), blind, priority."""
     project_id = project if isinstance(project, int) else project.id
     queries = query_signals(project_id, view)
@@ -94,12 +96,7 @@ def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> t
         **{f"segment_{dim}": keys for dim, keys in segments.items()},
     }
     # Terms a policy switches off are left out of the SQL, not computed and ignored.
-    disagree = (
-        """(jsonb_typeof(j.samples) = 'array'
-            AND (SELECT count(DISTINCT e) FROM jsonb_array_elements(j.samples) e) > 1)"""
-        if view.route_sample_disagreement
-        else "false"
-    )
+    disagree = "j.disagree" if view.route_sample_disagreement else "false"
     style = "j.query_id = ANY(%(style_q)s::bigint[])" if queries.style else "false"
     segment_terms = ["j.query_id = ANY(%(segment_q)s::bigint[])"] if queries.segment else []
     for dim, column in (
@@ -132,17 +129,14 @@ def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> t
                    (NOT j.invalid AND ({style})) AS r_style,
                    (NOT j.invalid AND ({segment})) AS r_segment
             FROM (
-                SELECT l.*, p.query_id, q.traffic, pr.category
-                FROM (
-                    SELECT DISTINCT ON (jj.pair_id) jj.pair_id, jj.status = 'invalid' AS invalid, jj.confidence,
-                           jj.samples, jj.model, jj.prompt_version, jj.mode
-                    FROM judging_judgment jj
-                    WHERE jj.pair_id IN ({pairs_sql})
-                    ORDER BY jj.pair_id, jj.created_at DESC, jj.id DESC
-                ) l
-                JOIN annotation_pair p ON p.id = l.pair_id
-                JOIN annotation_query q ON q.id = p.query_id
-                JOIN annotation_product pr ON pr.id = p.product_id
+                -- LEFT JOINs on primary keys: PostgreSQL leaves out the one whose columns a
+                -- caller does not read (the preview never reads traffic).
+                SELECT l.pair_id, l.invalid, l.confidence, l.disagree, l.model, l.prompt_version, l.mode,
+                       l.query_id, q.traffic, pr.category
+                FROM reviews_pairsignal l
+                LEFT JOIN annotation_query q ON q.id = l.query_id
+                LEFT JOIN annotation_product pr ON pr.id = l.product_id
+                WHERE l.pair_id IN ({pairs_sql})
             ) j
         ) s
     ) d"""

@@ -4,9 +4,10 @@ reroutes.
 
 Only LLM-decided pairs move: auto-accepted gold may go to humans, untouched open tasks
 may go back to the LLM; whatever a person labelled or is labelling stays with people.
-Both the preview and each batch decide in SQL (reviews/routing_sql.py, the twin of
-routing.decide), so neither loops in Python over a million auto-accepted pairs; only the
-pairs that move are written through route_pairs.
+On PostgreSQL both the preview and each batch decide in SQL (reviews/routing_sql.py, the
+twin of routing.decide), so neither loops in Python over a million auto-accepted pairs;
+only the pairs that move are written through route_pairs. The embedded SQLite decides
+in Python, as before.
 
 Applying is a RerouteJob over pair-id ranges: a batch's moves and its step of the job's
 cursor commit together, under a lock of the job row, so a crashed or re-delivered task
@@ -26,10 +27,10 @@ from annotation.models import GoldProvenance, Pair, Project
 
 from ..dashboard.snapshot import dashboard_touch
 from ..models import Reason, RerouteJob, ReviewTask, RoutingPolicy
-from ..routing import PolicyView
+from ..routing import Decision, PolicyView, Signals, decide
 from ..routing_sql import REASON_COLUMN, decisions_sql
 from .policies import policy_update
-from .route import route_pairs
+from .route import latest_judgments, route_pairs, signals_for
 
 # Pair ids per batch: a batch is one transaction, and one step of the progress bar.
 BATCH_PAIRS = 25_000
@@ -73,8 +74,11 @@ def _sources(project: Project, view: PolicyView, ranged: bool) -> tuple[str, str
 
 
 def reroute_preview(*, project: Project, policy: PolicyView) -> ReroutePreview:
-    """What applying `policy` would move, counted in two SQL queries."""
-    auto, open_, params = _sources(project, _without_audit(policy), ranged=False)
+    """What applying `policy` would move: two SQL queries on PostgreSQL."""
+    view = _without_audit(policy)
+    if connection.vendor != "postgresql":
+        return _preview_python(project, view)
+    auto, open_, params = _sources(project, view, ranged=False)
     reasons = list(REASON_COLUMN.items())
     counts = ", ".join(f"count(*) FILTER (WHERE {column})" for _, column in reasons)
     with connection.cursor() as cursor:
@@ -96,10 +100,14 @@ def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) ->
     """Move the pairs with ids in [lo, hi) under `policy`. Pairs a human has labelled are
     never downgraded: only auto-accepted gold and untouched open tasks move."""
     view = _without_audit(PolicyView.of(policy))
-    auto, open_, params = _sources(project, view, ranged=True)
-    params.update(lo=lo, hi=hi)
+    if connection.vendor == "postgresql":
+        auto, open_, params = _sources(project, view, ranged=True)
+        params.update(lo=lo, hi=hi)
+        to_humans = _ids(f"SELECT pair_id FROM ({auto}) d WHERE to_humans", params)
+        back = _ids(f"SELECT pair_id FROM ({open_}) d WHERE NOT to_humans AND NOT invalid AND {_UNTOUCHED}", params)
+    else:
+        to_humans, back = _moving_python(project, view, lo, hi)
     result = ReroutePreview()
-    to_humans = _ids(f"SELECT pair_id FROM ({auto}) d WHERE to_humans", params)
     if to_humans:
         Pair.objects.filter(id__in=to_humans, gold_provenance=GoldProvenance.LLM_AUTO).update(
             gold_value=None, gold_provenance="", gold_policy_version=None, gold_updated_at=None
@@ -107,7 +115,6 @@ def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) ->
         summary = route_pairs(project=project, pair_ids=to_humans, policy=policy)
         result.to_humans = summary.to_humans
         result.reasons = summary.reasons
-    back = _ids(f"SELECT pair_id FROM ({open_}) d WHERE NOT to_humans AND NOT invalid AND {_UNTOUCHED}", params)
     if back:
         ReviewTask.objects.filter(pair_id__in=back, status=ReviewTask.Status.OPEN).update(
             status=ReviewTask.Status.CANCELLED
@@ -116,6 +123,56 @@ def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) ->
         # auto-accepted, not drawn for an audit under the new version.
         result.to_llm = route_pairs(project=project, pair_ids=back, policy=policy, view=view).auto_accepted
     return result
+
+
+# --- without PostgreSQL (the embedded SQLite): routing.decide per pair in Python --------
+
+
+def _touched(pair_ids) -> set[int]:
+    return set(
+        ReviewTask.objects.filter(pair_id__in=pair_ids)
+        .exclude(status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CANCELLED])
+        .values_list("pair_id", flat=True)
+    )
+
+
+def _auto_pairs(project: Project, lo: int | None = None, hi: int | None = None) -> list[Pair]:
+    pairs = Pair.objects.filter(project=project, gold_provenance=GoldProvenance.LLM_AUTO)
+    if lo is not None:
+        pairs = pairs.filter(id__gte=lo, id__lt=hi)
+    return list(pairs.select_related("query"))
+
+
+def _open_pairs(project: Project, lo: int | None = None, hi: int | None = None) -> list[Pair]:
+    tasks = ReviewTask.objects.filter(
+        project=project, kind=ReviewTask.Kind.LABEL, status=ReviewTask.Status.OPEN, slot=1
+    ).exclude(reason=Reason.AUDIT)
+    if lo is not None:
+        tasks = tasks.filter(pair_id__gte=lo, pair_id__lt=hi)
+    return [t.pair for t in tasks.select_related("pair__query")]
+
+
+def _decided(pairs: list[Pair], view: PolicyView) -> list[tuple[Signals, Decision]]:
+    signals = signals_for(pairs, latest_judgments([p.id for p in pairs]))
+    return [(s, decide(s, view)) for s in signals.values()]
+
+
+def _preview_python(project: Project, view: PolicyView) -> ReroutePreview:
+    preview = ReroutePreview()
+    for _, decision in _decided(_auto_pairs(project), view):
+        if decision.to_humans:
+            preview.to_humans += 1
+            preview.reasons.update(decision.reasons)
+    back = [s.pair_id for s, d in _decided(_open_pairs(project), view) if not d.to_humans and not s.invalid]
+    preview.to_llm = len(set(back) - _touched(back))
+    return preview
+
+
+def _moving_python(project: Project, view: PolicyView, lo: int, hi: int) -> tuple[list[int], list[int]]:
+    to_humans = [s.pair_id for s, d in _decided(_auto_pairs(project, lo, hi), view) if d.to_humans]
+    back = [s.pair_id for s, d in _decided(_open_pairs(project, lo, hi), view) if not d.to_humans and not s.invalid]
+    touched = _touched(back)
+    return to_humans, [pid for pid in back if pid not in touched]
 
 
 # --- the job ------------------------------------------------------------------------------

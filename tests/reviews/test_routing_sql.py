@@ -8,7 +8,7 @@ from django.db import connection
 
 from annotation.models import Pair, Product, Query
 from judging.models import Judgment
-from reviews.models import Reason
+from reviews.models import PairSignal, Reason
 from reviews.routing import PolicyView, audit_draw, decide
 from reviews.routing_sql import audit_draws, decisions_sql
 from reviews.services.route import latest_judgments, signals_for
@@ -139,3 +139,29 @@ def test_an_audit_rate_between_two_draws_splits_them_the_same_way(project, judge
         python, sql = python_decisions(pairs, view), sql_decisions(project, view)
         assert sql == python
         assert sum(d[0] for d in sql.values()) == sum(1 for d in draws if d < rate)
+
+
+def test_pair_signals_follow_every_judgment_write(project, judge):
+    """The triggers keep one row per judged pair: the newest judgment's, after an insert,
+    an update and a delete."""
+    first = judge(value=2, confidence=0.9, samples=[2, 2])
+    pair = first.pair
+    assert PairSignal.objects.get(pair=pair).judgment_id == first.judgment.id
+
+    newer = judge(value=1, confidence=0.4, samples=[1, 2], pair=pair)
+    signal = PairSignal.objects.get(pair=pair)
+    assert (signal.judgment_id, signal.confidence, signal.disagree, signal.invalid) == (
+        newer.judgment.id,
+        0.4,
+        True,
+        False,
+    )
+
+    Judgment.objects.filter(id=newer.judgment.id).update(model="m-z", samples=[1, 1])
+    signal = PairSignal.objects.get(pair=pair)
+    assert (signal.judgment_id, signal.model, signal.disagree) == (newer.judgment.id, "m-z", False)
+
+    Judgment.objects.filter(id=newer.judgment.id).delete()
+    assert PairSignal.objects.get(pair=pair).judgment_id == first.judgment.id
+    Judgment.objects.filter(pair=pair).delete()
+    assert not PairSignal.objects.filter(pair=pair).exists()
