@@ -47,6 +47,7 @@ def drop(project_id: int) -> None:
             "reviews_reviewtask",
             "reviews_routingpolicy",
             "judging_judgment",
+            "reviews_pairsignal",
             "annotation_label",
             "annotation_pair",
             "annotation_query",
@@ -123,7 +124,7 @@ def build(pairs: int):
             [pid],
         )
     with connection.cursor() as cursor:
-        for table in ("annotation_pair", "judging_judgment", "annotation_query", "annotation_product"):
+        for table in ("annotation_pair", "judging_judgment", "reviews_pairsignal", "annotation_query", "annotation_product"):
             cursor.execute(f"ANALYZE {table}")
     print(f"  judged in {time.perf_counter() - started:.1f} s; routing under version 1 …")
     started = time.perf_counter()

@@ -66,7 +66,12 @@ def query_signals(project: Project | int, view: PolicyView) -> QuerySignals:
     by_query = {d for d, _ in view.route_segments if d in ("tag", "locale")}
     if not view.route_style_sensitive and not by_query:
         return QuerySignals(style, segment)
-    for qid, text, tags, locale in Query.objects.filter(project=project).values_list("id", "text", "tags", "locale"):
+    queries = Query.objects.filter(project=project)
+    if not view.style_keywords and not by_query:
+        # Only the tag can make a query style-sensitive: read the queries that have it
+        # (`?` matches an array's strings, as `in` does); the check below stays decide's.
+        queries = queries.filter(tags__has_key="style-sensitive")
+    for qid, text, tags, locale in queries.values_list("id", "text", "tags", "locale"):
         signals = Signals(pair_id=0, query_text=text, query_tags=tuple(tags or ()))
         if view.route_style_sensitive and is_style_sensitive(signals, view):
             style.append(qid)
@@ -79,13 +84,16 @@ def query_signals(project: Project | int, view: PolicyView) -> QuerySignals:
     return QuerySignals(style, segment)
 
 
-def decisions_sql(project: Project | int, view: PolicyView, pairs_sql: str) -> tuple[str, dict]:
+def decisions_sql(
+    project: Project | int, view: PolicyView, pairs_sql: str, queries: QuerySignals | None = None
+) -> tuple[str, dict]:
     """A SELECT of decide()'s decision for each pair of `pairs_sql` (a subquery of pair
     ids, which may use %(…)s parameters added to the returned dict by the caller) that
     has a judgment, from its newest one (PairSignal). Columns: pair_id, invalid, to_humans, the
-    reason flags r_* (REASON_COLUMN), reasons (text[], strongest first), blind, priority."""
+    reason flags r_* (REASON_COLUMN), reasons (text[], strongest first), blind, priority.
+    `queries` are query_signals(project, view), when the caller has them already."""
     project_id = project if isinstance(project, int) else project.id
-    queries = query_signals(project_id, view)
+    queries = queries or query_signals(project_id, view)
     segments = {dim: [k for d, k in view.route_segments if d == dim] for dim in ("category", "model", "prompt", "mode")}
     params: dict = {
         "min_confidence": float(view.min_confidence),

@@ -4,10 +4,10 @@ reroutes.
 
 Only LLM-decided pairs move: auto-accepted gold may go to humans, untouched open tasks
 may go back to the LLM; whatever a person labelled or is labelling stays with people.
-On PostgreSQL both the preview and each batch decide in SQL (reviews/routing_sql.py, the
-twin of routing.decide), so neither loops in Python over a million auto-accepted pairs;
-only the pairs that move are written through route_pairs. The embedded SQLite decides
-in Python, as before.
+On PostgreSQL both the preview and each batch decide and write in SQL (reroute_sql.py,
+over routing_sql.py, the twin of routing.decide), so neither loops in Python over a
+million auto-accepted pairs. The embedded SQLite decides per pair in Python (decide and
+route_pairs), as before.
 
 Applying is a RerouteJob over pair-id ranges: a batch's moves and its step of the job's
 cursor commit together, under a lock of the job row, so a crashed or re-delivered task
@@ -28,7 +28,7 @@ from annotation.models import GoldProvenance, Pair, Project
 from ..dashboard.snapshot import dashboard_touch
 from ..models import Reason, RerouteJob, ReviewTask, RoutingPolicy
 from ..routing import Decision, PolicyView, Signals, decide
-from ..routing_sql import REASON_COLUMN, decisions_sql
+from . import reroute_sql
 from .policies import policy_update
 from .route import latest_judgments, route_pairs, signals_for
 
@@ -36,19 +36,6 @@ from .route import latest_judgments, route_pairs, signals_for
 BATCH_PAIRS = 25_000
 # A project whose pair ids span no more than this is rerouted in the request.
 INLINE_PAIRS = 25_000
-
-# LLM-decided pairs: auto-accepted gold.
-_AUTO = "SELECT id FROM annotation_pair WHERE project_id = %(project)s AND gold_provenance = 'llm-auto'{range}"
-# Open label tasks a new threshold could give back. Audit tasks stay: they were drawn at
-# random to measure agreement, not for a reason a new threshold could remove.
-_OPEN = """SELECT pair_id FROM reviews_reviewtask
-           WHERE project_id = %(project)s AND kind = 'label' AND status = 'open' AND slot = 1
-             AND reason <> 'audit'{range}"""
-_RANGE = {"id": " AND id >= %(lo)s AND id < %(hi)s", "pair_id": " AND pair_id >= %(lo)s AND pair_id < %(hi)s"}
-# Pairs someone works on or worked on (a slot claimed, done, flagged or dropped) stay with
-# humans. Tasks cancelled by an earlier reroute do not count.
-_UNTOUCHED = """NOT EXISTS (SELECT 1 FROM reviews_reviewtask t
-                            WHERE t.pair_id = d.pair_id AND t.status NOT IN ('open', 'cancelled'))"""
 
 
 @dataclass
@@ -66,34 +53,13 @@ def _without_audit(policy: PolicyView) -> PolicyView:
     return replace(policy, audit_rate=0.0)
 
 
-def _sources(project: Project, view: PolicyView, ranged: bool) -> tuple[str, str, dict]:
-    """The decisions over auto-accepted pairs and over open tasks (in %(lo)s..%(hi)s when ranged)."""
-    auto, params = decisions_sql(project, view, _AUTO.format(range=_RANGE["id"] if ranged else ""))
-    open_, _ = decisions_sql(project, view, _OPEN.format(range=_RANGE["pair_id"] if ranged else ""))
-    return auto, open_, {**params, "project": project.id}
-
-
 def reroute_preview(*, project: Project, policy: PolicyView) -> ReroutePreview:
     """What applying `policy` would move: two SQL queries on PostgreSQL."""
     view = _without_audit(policy)
     if connection.vendor != "postgresql":
         return _preview_python(project, view)
-    auto, open_, params = _sources(project, view, ranged=False)
-    reasons = list(REASON_COLUMN.items())
-    counts = ", ".join(f"count(*) FILTER (WHERE {column})" for _, column in reasons)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*), {counts} FROM ({auto}) d WHERE to_humans", params)
-        to_humans, *by_reason = cursor.fetchone()
-        cursor.execute(f"SELECT count(*) FROM ({open_}) d WHERE NOT to_humans AND NOT invalid AND {_UNTOUCHED}", params)
-        (to_llm,) = cursor.fetchone()
-    found = Counter({reason: n for (reason, _), n in zip(reasons, by_reason, strict=True) if n})
-    return ReroutePreview(to_humans=to_humans, to_llm=to_llm, reasons=found)
-
-
-def _ids(sql: str, params: dict) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    to_humans, to_llm, reasons = reroute_sql.preview_counts(project, view)
+    return ReroutePreview(to_humans=to_humans, to_llm=to_llm, reasons=reasons)
 
 
 def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) -> ReroutePreview:
@@ -101,12 +67,9 @@ def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) ->
     never downgraded: only auto-accepted gold and untouched open tasks move."""
     view = _without_audit(PolicyView.of(policy))
     if connection.vendor == "postgresql":
-        auto, open_, params = _sources(project, view, ranged=True)
-        params.update(lo=lo, hi=hi)
-        to_humans = _ids(f"SELECT pair_id FROM ({auto}) d WHERE to_humans", params)
-        back = _ids(f"SELECT pair_id FROM ({open_}) d WHERE NOT to_humans AND NOT invalid AND {_UNTOUCHED}", params)
-    else:
-        to_humans, back = _moving_python(project, view, lo, hi)
+        to_humans, to_llm, reasons = reroute_sql.move_range(project, policy, view, lo, hi)
+        return ReroutePreview(to_humans=to_humans, to_llm=to_llm, reasons=reasons)
+    to_humans, back = _moving_python(project, view, lo, hi)
     result = ReroutePreview()
     if to_humans:
         Pair.objects.filter(id__in=to_humans, gold_provenance=GoldProvenance.LLM_AUTO).update(
