@@ -127,3 +127,19 @@ def build_world(django_user_model) -> dict:
         "other_pair": other_pair,
         "other_job": other_job,
     }
+
+
+def policy_form(**overrides) -> dict:
+    """The policy page's form data for version-1 defaults without audits, with `overrides`."""
+    data = {
+        "min_confidence": "0.7",
+        "route_sample_disagreement": "on",
+        "route_style_sensitive": "on",
+        "style_keywords": "",
+        "route_invalid": "on",
+        "audit_rate": "0",
+        "humans_per_pair": "1",
+        "note": "",
+    }
+    data.update(overrides)
+    return data

@@ -29,7 +29,8 @@ from ..dashboard.snapshot import dashboard_touch
 from ..models import Reason, RerouteJob, ReviewTask, RoutingPolicy
 from ..routing import Decision, PolicyView, Signals, decide
 from . import reroute_sql
-from .policies import policy_update
+from .errors import ReviewError
+from .policies import POLICY_FIELDS, policy_current, policy_update
 from .route import latest_judgments, route_pairs, signals_for
 
 # Pair ids per batch: a batch is one transaction, and one step of the progress bar.
@@ -241,3 +242,19 @@ def policy_change(*, project: Project, user, note: str = "", **changes) -> Polic
 
 def reroute_latest(project: Project) -> RerouteJob | None:
     return RerouteJob.objects.filter(project=project).select_related("policy").order_by("-created_at", "-id").first()
+
+
+def policy_revert(*, project: Project, user, version: int) -> PolicyChange | None:
+    """Save version `version`'s thresholds as a new version and reroute under it (None
+    when they are the current ones already). Versions are immutable: a revert is a new
+    version whose note says where it came from."""
+    require_lead(user, project)
+    with transaction.atomic():
+        current = policy_current(project)
+        old = RoutingPolicy.objects.filter(project=project, version=version).first()
+        if old is None:
+            raise ReviewError(f"version {version} does not exist", status=404)
+        changes = {name: getattr(old, name) for name in POLICY_FIELDS if getattr(old, name) != getattr(current, name)}
+        if not changes:
+            return None
+        return policy_change(project=project, user=user, note=f"revert to version {version}", **changes)
