@@ -124,7 +124,13 @@ def build(pairs: int):
             [pid],
         )
     with connection.cursor() as cursor:
-        for table in ("annotation_pair", "judging_judgment", "reviews_pairsignal", "annotation_query", "annotation_product"):
+        for table in (
+            "annotation_pair",
+            "judging_judgment",
+            "reviews_pairsignal",
+            "annotation_query",
+            "annotation_product",
+        ):
             cursor.execute(f"ANALYZE {table}")
     print(f"  judged in {time.perf_counter() - started:.1f} s; routing under version 1 …")
     started = time.perf_counter()
@@ -228,15 +234,19 @@ def main() -> None:
     for threshold in (0.6, 0.5):
         current = policy_current(project)
         auto, open_tasks = counts()
-        print(f"\nversion {current.version} (min. confidence {current.min_confidence}): "
-              f"{auto:,} auto-accepted, {open_tasks:,} open tasks; draft: min. confidence {threshold}")
+        print(
+            f"\nversion {current.version} (min. confidence {current.min_confidence}): "
+            f"{auto:,} auto-accepted, {open_tasks:,} open tasks; draft: min. confidence {threshold}"
+        )
         view = PolicyView.of(current)
         view = PolicyView(**{**view.__dict__, "version": current.version + 1, "min_confidence": threshold})
-        seconds, preview = timed(lambda: reroute_preview(project=project, policy=view))
-        print(f"  what-if preview (SQL)              {seconds * 1000:8.0f} ms   to humans {preview.to_humans:,}, "
-              f"back to the LLM {preview.to_llm:,}")
+        seconds, preview = timed(lambda view=view: reroute_preview(project=project, policy=view))
+        print(
+            f"  what-if preview (SQL)              {seconds * 1000:8.0f} ms   to humans {preview.to_humans:,}, "
+            f"back to the LLM {preview.to_llm:,}"
+        )
         seconds, _ = timed(
-            lambda: whatif_figures(
+            lambda view=view: whatif_figures(
                 project=project, view=view, moves=reroute_preview(project=project, policy=view), hourly_rate=Decimal(30)
             )
         )
@@ -244,17 +254,21 @@ def main() -> None:
         if args.old and threshold == 0.6:
             start = time.perf_counter()
             old = old_preview(project, PolicyView(**{**view.__dict__, "audit_rate": 0.0}))
-            print(f"  old preview (Python decide)        {(time.perf_counter() - start) * 1000:8.0f} ms   "
-                  f"to humans {old[0]:,} (same: {old[0] == preview.to_humans and old[1] == preview.reasons})")
+            print(
+                f"  old preview (Python decide)        {(time.perf_counter() - start) * 1000:8.0f} ms   "
+                f"to humans {old[0]:,} (same: {old[0] == preview.to_humans and old[1] == preview.reasons})"
+            )
         with transaction.atomic():
             policy = policy_update(project=project, user=lead, note="bench", min_confidence=threshold)
             job = reroute_job_start(project=project, user=lead, policy=policy)
         start = time.perf_counter()
         job = reroute_run(job.id)  # what the worker task runs
         seconds = time.perf_counter() - start
-        print(f"  reroute_apply (job, {job.batches_done} batches)      {seconds:8.1f} s    to humans {job.to_humans:,}, "
-              f"back to the LLM {job.to_llm:,} (as previewed: "
-              f"{(job.to_humans, job.to_llm) == (preview.to_humans, preview.to_llm)})")
+        print(
+            f"  reroute_apply (job, {job.batches_done} batches)      {seconds:8.1f} s    to humans {job.to_humans:,}, "
+            f"back to the LLM {job.to_llm:,} (as previewed: "
+            f"{(job.to_humans, job.to_llm) == (preview.to_humans, preview.to_llm)})"
+        )
 
 
 if __name__ == "__main__":

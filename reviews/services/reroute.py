@@ -68,8 +68,8 @@ def _reroute_range(project: Project, policy: RoutingPolicy, lo: int, hi: int) ->
     never downgraded: only auto-accepted gold and untouched open tasks move."""
     view = _without_audit(PolicyView.of(policy))
     if connection.vendor == "postgresql":
-        to_humans, to_llm, reasons = reroute_sql.move_range(project, policy, view, lo, hi)
-        return ReroutePreview(to_humans=to_humans, to_llm=to_llm, reasons=reasons)
+        sent, given_back, reasons = reroute_sql.move_range(project, policy, view, lo, hi)
+        return ReroutePreview(to_humans=sent, to_llm=given_back, reasons=reasons)
     to_humans, back = _moving_python(project, view, lo, hi)
     result = ReroutePreview()
     if to_humans:
