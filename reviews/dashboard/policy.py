@@ -12,7 +12,7 @@ from annotation.access import require_lead
 from annotation.models import GoldProvenance, Pair, Project
 from judging.models import Judgment
 
-from ..models import Reason, ReviewTask, RoutingPolicy
+from ..models import Reason, RerouteJob, ReviewTask, RoutingPolicy
 from ..routing import SEGMENT_DIMENSIONS, PolicyView, decide, segment_set
 from ..services.policies import policy_current
 from ..services.reroute import ReroutePreview, policy_change
@@ -81,6 +81,7 @@ class Accepted:
     policy: RoutingPolicy
     created: bool
     moves: ReroutePreview | None = None
+    in_background: bool = False  # a large project's rerouting runs in a worker: moves come later
 
 
 def policy_accept_recommendations(
@@ -105,7 +106,8 @@ def policy_accept_recommendations(
         routed = sum(1 for row in recommendations if row["recommendation"] == TO_HUMANS)
         note = f"accepted recommendations by {by} (target α {target:g}, min n {min_n}): {routed} segment(s) to humans"
         change = policy_change(project=project, user=user, note=note[:300], **changes)
-    return Accepted(policy=change.policy, created=True, moves=change.moves)
+    running = change.job is not None and change.job.status == RerouteJob.Status.RUNNING
+    return Accepted(policy=change.policy, created=True, moves=change.moves, in_background=running)
 
 
 # --- what-if ------------------------------------------------------------------------------
