@@ -11,7 +11,8 @@ from judging.models import Judgment
 from reviews.models import PairSignal, Reason
 from reviews.routing import PolicyView, audit_draw, decide
 from reviews.routing_sql import audit_draws, decisions_sql
-from reviews.services.route import latest_judgments, signals_for
+from reviews.services.reroute import reroute_preview
+from reviews.services.route import latest_judgments, route_pairs, signals_for
 
 TEXTS = ["red dress", "Elegant evening gown", "black-tie suit!", "BOHO  skirt", "élégant top", "casualwear", "jeans"]
 TAGS = [(), ("style-sensitive",), ("brand",), ("brand", "colour"), (7,)]
@@ -165,3 +166,16 @@ def test_pair_signals_follow_every_judgment_write(project, judge):
     assert PairSignal.objects.get(pair=pair).judgment_id == first.judgment.id
     Judgment.objects.filter(pair=pair).delete()
     assert not PairSignal.objects.filter(pair=pair).exists()
+
+
+@pytest.mark.parametrize("view", VIEWS[1:5], ids=lambda v: f"v{v.version}")
+def test_the_sql_preview_counts_what_the_python_preview_counts(project, varied, view, monkeypatch):
+    """The embedded SQLite keeps the Python path: both give the same preview."""
+    route_pairs(project=project, pair_ids=[p.id for p in varied], view=PolicyView(version=1, audit_rate=0.0))
+    sql = reroute_preview(project=project, policy=view)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+
+    python = reroute_preview(project=project, policy=view)
+
+    assert (sql.to_humans, sql.to_llm, sql.reasons) == (python.to_humans, python.to_llm, python.reasons)
+    assert sql.to_humans + sql.to_llm > 0
