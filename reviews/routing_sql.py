@@ -85,13 +85,20 @@ def query_signals(project: Project | int, view: PolicyView) -> QuerySignals:
 
 
 def decisions_sql(
-    project: Project | int, view: PolicyView, pairs_sql: str, queries: QuerySignals | None = None
+    project: Project | int,
+    view: PolicyView,
+    pairs_sql: str,
+    queries: QuerySignals | None = None,
+    *,
+    ranged: bool = False,
 ) -> tuple[str, dict]:
     """A SELECT of decide()'s decision for each pair of `pairs_sql` (a subquery of pair
     ids, which may use %(…)s parameters added to the returned dict by the caller) that
     has a judgment, from its newest one (PairSignal). Columns: pair_id, invalid, to_humans, the
     reason flags r_* (REASON_COLUMN), reasons (text[], strongest first), blind, priority.
-    `queries` are query_signals(project, view), when the caller has them already."""
+    `queries` are query_signals(project, view), when the caller has them already.
+    `ranged`: the pairs lie in [%(lo)s, %(hi)s), said to the signals' scan as well, so a
+    batch reads its range of the primary key instead of every signal of the table."""
     project_id = project if isinstance(project, int) else project.id
     queries = queries or query_signals(project_id, view)
     segments = {dim: [k for d, k in view.route_segments if d == dim] for dim in ("category", "model", "prompt", "mode")}
@@ -144,7 +151,7 @@ def decisions_sql(
                 FROM reviews_pairsignal l
                 LEFT JOIN annotation_query q ON q.id = l.query_id
                 LEFT JOIN annotation_product pr ON pr.id = l.product_id
-                WHERE l.pair_id IN ({pairs_sql})
+                WHERE l.pair_id IN ({pairs_sql}){" AND l.pair_id >= %(lo)s AND l.pair_id < %(hi)s" if ranged else ""}
             ) j
         ) s
     ) d"""

@@ -28,13 +28,21 @@ _RANGE = {"id": " AND id >= %(lo)s AND id < %(hi)s", "pair_id": " AND pair_id >=
 _UNTOUCHED = """NOT EXISTS (SELECT 1 FROM reviews_reviewtask t
                             WHERE t.pair_id = d.pair_id AND t.status NOT IN ('open', 'cancelled'))"""
 _BACK = f"NOT d.to_humans AND NOT d.invalid AND {_UNTOUCHED}"
+# The same, for a batch: the range lets the task scan use the pair_id index.
+_BACK_RANGED = _BACK.replace(
+    "t.pair_id = d.pair_id", "t.pair_id = d.pair_id AND t.pair_id >= %(lo)s AND t.pair_id < %(hi)s"
+)
 
 
 def _sources(project: Project, view: PolicyView, ranged: bool) -> tuple[str, str, dict]:
     """The decisions over auto-accepted pairs and over open tasks (in %(lo)s..%(hi)s when ranged)."""
     queries = query_signals(project, view)
-    auto, params = decisions_sql(project, view, _AUTO.format(range=_RANGE["id"] if ranged else ""), queries)
-    open_, _ = decisions_sql(project, view, _OPEN.format(range=_RANGE["pair_id"] if ranged else ""), queries)
+    auto, params = decisions_sql(
+        project, view, _AUTO.format(range=_RANGE["id"] if ranged else ""), queries, ranged=ranged
+    )
+    open_, _ = decisions_sql(
+        project, view, _OPEN.format(range=_RANGE["pair_id"] if ranged else ""), queries, ranged=ranged
+    )
     return auto, open_, {**params, "project": project.id}
 
 
@@ -73,7 +81,9 @@ def move_range(project: Project, policy: RoutingPolicy, view: PolicyView, lo: in
                 SELECT %(project)s, m.pair_id, 'label', s.slot, to_jsonb(m.reasons), m.reasons[1], m.priority, m.blind,
                        %(version)s, 'open', '', now()
                 FROM moving m CROSS JOIN generate_series(1, %(humans)s) s(slot)
-                WHERE NOT EXISTS (SELECT 1 FROM reviews_reviewtask t WHERE t.pair_id = m.pair_id AND t.status <> 'cancelled')
+                WHERE NOT EXISTS (SELECT 1 FROM reviews_reviewtask t
+                                  WHERE t.pair_id = m.pair_id AND t.pair_id >= %(lo)s AND t.pair_id < %(hi)s
+                                    AND t.status <> 'cancelled')
                 ON CONFLICT DO NOTHING
                 RETURNING pair_id, slot
             )
@@ -90,7 +100,7 @@ def move_range(project: Project, policy: RoutingPolicy, view: PolicyView, lo: in
         to_humans = sum(n for _, n in rows)
         cursor.execute(
             f"""
-            WITH back AS MATERIALIZED (SELECT d.pair_id FROM ({open_}) d WHERE {_BACK}),
+            WITH back AS MATERIALIZED (SELECT d.pair_id FROM ({open_}) d WHERE {_BACK_RANGED}),
             cancelled AS (
                 UPDATE reviews_reviewtask t SET status = 'cancelled'
                 FROM back b WHERE t.pair_id = b.pair_id AND t.status = 'open'
