@@ -237,6 +237,13 @@ class RerouteJob(models.Model):
         return f"reroute {self.project} v{self.policy.version} ({self.status})"
 
     @property
+    def stalled(self) -> bool:
+        """Running, but no batch committed for two minutes: its worker may be gone."""
+        from django.utils import timezone
+
+        return self.status == self.Status.RUNNING and (timezone.now() - self.updated_at).total_seconds() > 120
+
+    @property
     def progress(self) -> float:
         span = self.last_pair_id - self.first_pair_id + 1
         if self.status != self.Status.RUNNING or span <= 0:

@@ -19,6 +19,11 @@ urlpatterns = [
     path(
         "projects/<int:project_id>/review/policy/reroute/<int:job_id>/", views.reroute_progress, name="reroute_progress"
     ),
+    path(
+        "projects/<int:project_id>/review/policy/reroute/<int:job_id>/resume/",
+        views.reroute_resume,
+        name="reroute_resume",
+    ),
     path("projects/<int:project_id>/agreement/", views.dashboard, name="dashboard"),
     path("projects/<int:project_id>/agreement/judge/", views.calibration, name="calibration"),
     path("projects/<int:project_id>/agreement/accept/", views.dashboard_accept, name="dashboard_accept"),

@@ -5,7 +5,7 @@ routing policy (`policy`), the lead's agreement dashboard and hard disagreements
 from .calibration import calibration
 from .dashboard import dashboard, dashboard_accept, disagreement_tag, disagreements
 from .flags import flag_resolve, flagged
-from .policy import policy, policy_preview, policy_revert_view, reroute_progress
+from .policy import policy, policy_preview, policy_revert_view, reroute_progress, reroute_resume
 from .review import (
     flag,
     queue,
@@ -31,6 +31,7 @@ __all__ = [
     "policy_revert_view",
     "queue",
     "reroute_progress",
+    "reroute_resume",
     "review",
     "run_evaluate_start",
     "run_status_page",

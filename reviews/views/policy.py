@@ -17,7 +17,14 @@ from ..forms import PolicyForm
 from ..models import RerouteJob
 from ..services.errors import ReviewError
 from ..services.policies import policy_current
-from ..services.reroute import PolicyChange, policy_change, policy_revert, reroute_latest, reroute_preview
+from ..services.reroute import (
+    PolicyChange,
+    policy_change,
+    policy_revert,
+    reroute_enqueue,
+    reroute_latest,
+    reroute_preview,
+)
 from .calibration import DEFAULT_CATCH, routing_panel, unit_param
 
 
@@ -172,3 +179,17 @@ def reroute_progress(request, project_id: int, job_id: int):
     if job is None:
         raise Http404("no such rerouting")
     return TemplateResponse(request, "reviews/policy.html#reroute", {"project": project, "reroute": job})
+
+
+@require_POST
+@login_required
+def reroute_resume(request, project_id: int, job_id: int):
+    """Hand a stalled rerouting to a worker again: it carries on after its last batch."""
+    project = project_for_user(request.user, project_id)
+    require_lead(request.user, project)
+    job = RerouteJob.objects.filter(project=project, id=job_id, status=RerouteJob.Status.RUNNING).first()
+    if job is None:
+        raise Http404("no such running rerouting")
+    reroute_enqueue(job)
+    messages.info(request, f"Rerouting under v{job.policy.version} handed to a worker again.")
+    return redirect("reviews:policy", project.id)

@@ -3,10 +3,12 @@ the hours estimate, reverting to an earlier version, and the progress of a rerou
 that runs in a worker."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation.models import GoldProvenance, Pair
 from reviews.models import Reason, RerouteJob, ReviewTask, RoutingPolicy
@@ -155,3 +157,25 @@ def test_a_large_change_shows_its_progress_until_the_worker_is_done(
 
 def test_the_progress_of_another_projects_job_is_a_404(project, lead_client, routed, member, make_pair):
     assert lead_client.get(reverse("reviews:reroute_progress", args=[project.id, 999])).status_code == 404
+
+
+def test_a_stalled_rerouting_can_be_handed_to_a_worker_again(
+    project, lead, lead_client, routed, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(reroute, "INLINE_PAIRS", 2)
+    sent = []
+    monkeypatch.setattr(reroute_job_task, "delay", lambda job_id: sent.append(job_id))
+    change = policy_change(project=project, user=lead, min_confidence=0.9)  # not committed: nothing sent
+    job = change.job
+    progress_url = reverse("reviews:reroute_progress", args=[project.id, job.id])
+    resume_url = reverse("reviews:reroute_resume", args=[project.id, job.id])
+    assert resume_url not in lead_client.get(progress_url).content.decode()
+
+    RerouteJob.objects.filter(id=job.id).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert resume_url in lead_client.get(progress_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert lead_client.post(resume_url).status_code == 302
+
+    assert sent == [job.id]
+    reroute_job_task(job.id)
+    assert lead_client.post(resume_url).status_code == 404  # done: nothing to resume
