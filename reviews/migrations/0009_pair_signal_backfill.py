@@ -11,6 +11,6 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reviews", "0007_pair_signal_triggers")]
+    dependencies = [("reviews", "0008_pair_signal_triggers")]
 
     operations = [migrations.RunPython(backfill, migrations.RunPython.noop)]

@@ -19,7 +19,7 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("judging", "0005_endpoint_settings_and_failure_reasons"),
-        ("reviews", "0006_pair_signal"),
+        ("reviews", "0007_pair_signal"),
     ]
 
     operations = [migrations.RunPython(create, drop)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("annotation", "0003_connectors_repeat"),
-        ("reviews", "0005_reroute_job"),
+        ("reviews", "0006_reroute_job"),
     ]
 
     operations = [

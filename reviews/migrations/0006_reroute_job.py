@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("annotation", "0003_connectors_repeat"),
-        ("reviews", "0004_task_dropped"),
+        ("reviews", "0005_task_flagged_by"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
