@@ -206,3 +206,78 @@ class DisagreementTag(models.Model):
 
     def __str__(self) -> str:
         return f"pair {self.pair_id}: {self.category}"
+
+
+class RerouteJob(models.Model):
+    """Rerouting under a new policy version, done in batches of pair-id ranges
+    (reviews/services/reroute.py). `cursor` is the first pair id not done yet; a batch's
+    moves and its cursor step commit together, so a killed worker's redelivered task
+    carries on where the last commit left off and no pair is routed twice."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reroute_jobs")
+    policy = models.ForeignKey(RoutingPolicy, on_delete=models.CASCADE, related_name="reroute_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    first_pair_id = models.BigIntegerField(default=0)
+    last_pair_id = models.BigIntegerField(default=0)  # inclusive; pairs created later are routed as they come
+    cursor = models.BigIntegerField(default=0)
+    batch_size = models.PositiveIntegerField(default=25_000)
+    batches_done = models.PositiveIntegerField(default=0)
+    to_humans = models.PositiveIntegerField(default=0)
+    to_llm = models.PositiveIntegerField(default=0)
+    reasons = models.JSONField(default=dict, blank=True)  # reason → pairs sent to humans for it
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-created_at"], name="reroutejob_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"reroute {self.project} v{self.policy.version} ({self.status})"
+
+    @property
+    def stalled(self) -> bool:
+        """Running, but no batch committed for two minutes: its worker may be gone."""
+        from django.utils import timezone
+
+        return self.status == self.Status.RUNNING and (timezone.now() - self.updated_at).total_seconds() > 120
+
+    @property
+    def progress(self) -> float:
+        span = self.last_pair_id - self.first_pair_id + 1
+        if self.status != self.Status.RUNNING or span <= 0:
+            return 1.0
+        return min(max((self.cursor - self.first_pair_id) / span, 0.0), 1.0)
+
+
+class PairSignal(models.Model):
+    """The routing signals of a pair's newest judgment, one row per judged pair, so a
+    what-if preview over a million pairs reads one narrow row each instead of finding
+    the newest of their judgments (reviews/routing_sql.py). On PostgreSQL, triggers on
+    judging_judgment keep it in step in the same transaction as every judgment write
+    (migration 0008_pair_signal_triggers); without them (SQLite) nothing reads it."""
+
+    pair = models.OneToOneField(Pair, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    query_id = models.BigIntegerField()
+    product_id = models.BigIntegerField()
+    judgment_id = models.BigIntegerField()
+    judged_at = models.DateTimeField()
+    invalid = models.BooleanField()
+    confidence = models.FloatField(null=True)
+    disagree = models.BooleanField()  # the k samples hold more than one distinct value
+    model = models.CharField(max_length=100)
+    prompt_version = models.CharField(max_length=40)
+    mode = models.CharField(max_length=10)
+
+    class Meta:
+        indexes = [models.Index(fields=["project"], name="pairsignal_project_idx")]
+
+    def __str__(self) -> str:
+        return f"signals of pair {self.pair_id} (judgment {self.judgment_id})"

@@ -6,6 +6,7 @@ from annotation.models import Project
 
 from .dashboard.snapshot import dashboard_refresh
 from .repeat.services import repeat_due, repeat_fetch
+from .services.reroute import reroute_run
 from .services.route import route_job
 
 
@@ -37,3 +38,13 @@ def repeat_due_task() -> None:
 @shared_task(acks_late=True, name="reviews.repeat_fetch")
 def repeat_fetch_task(snapshot_id: int) -> None:
     repeat_fetch(snapshot_id=snapshot_id)
+
+
+# --- rerouting after a policy change (reviews/services/reroute.py) ---------------------
+
+
+@shared_task(acks_late=True, name="reviews.reroute_job")
+def reroute_job_task(job_id: int) -> None:
+    # Resumable: every batch commits with the job's cursor, so a redelivered task (or a
+    # second one for the same job) carries on from the last committed batch.
+    reroute_run(job_id)

@@ -14,6 +14,17 @@ urlpatterns = [
     path("projects/<int:project_id>/review/tasks/<int:task_id>/undo/", views.undo, name="undo"),
     path("projects/<int:project_id>/review/policy/", views.policy, name="policy"),
     path("projects/<int:project_id>/review/policy/preview/", views.policy_preview, name="policy_preview"),
+    path(
+        "projects/<int:project_id>/review/policy/revert/<int:version>/", views.policy_revert_view, name="policy_revert"
+    ),
+    path(
+        "projects/<int:project_id>/review/policy/reroute/<int:job_id>/", views.reroute_progress, name="reroute_progress"
+    ),
+    path(
+        "projects/<int:project_id>/review/policy/reroute/<int:job_id>/resume/",
+        views.reroute_resume,
+        name="reroute_resume",
+    ),
     path("projects/<int:project_id>/agreement/", views.dashboard, name="dashboard"),
     path("projects/<int:project_id>/agreement/judge/", views.calibration, name="calibration"),
     path("projects/<int:project_id>/agreement/accept/", views.dashboard_accept, name="dashboard_accept"),

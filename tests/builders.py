@@ -306,3 +306,19 @@ def review_queue(project, n: int, *, images: bool = False, rationale: str = "uns
         pairs.append(pair)
     route_pairs(project=project, pair_ids=[p.id for p in pairs])
     return pairs
+
+
+def policy_form(**overrides) -> dict:
+    """The policy page's form data for version-1 defaults without audits, with `overrides`."""
+    data = {
+        "min_confidence": "0.7",
+        "route_sample_disagreement": "on",
+        "route_style_sensitive": "on",
+        "style_keywords": "",
+        "route_invalid": "on",
+        "audit_rate": "0",
+        "humans_per_pair": "1",
+        "note": "",
+    }
+    data.update(overrides)
+    return data

@@ -12,7 +12,7 @@ from annotation.access import require_lead
 from annotation.models import GoldProvenance, Pair, Project
 from judging.models import Judgment
 
-from ..models import Reason, ReviewTask, RoutingPolicy
+from ..models import Reason, RerouteJob, ReviewTask, RoutingPolicy
 from ..routing import SEGMENT_DIMENSIONS, PolicyView, decide, segment_set
 from ..services.policies import policy_current
 from ..services.reroute import ReroutePreview, policy_change
@@ -81,6 +81,7 @@ class Accepted:
     policy: RoutingPolicy
     created: bool
     moves: ReroutePreview | None = None
+    in_background: bool = False  # a large project's rerouting runs in a worker: moves come later
 
 
 def policy_accept_recommendations(
@@ -105,7 +106,8 @@ def policy_accept_recommendations(
         routed = sum(1 for row in recommendations if row["recommendation"] == TO_HUMANS)
         note = f"accepted recommendations by {by} (target α {target:g}, min n {min_n}): {routed} segment(s) to humans"
         change = policy_change(project=project, user=user, note=note[:300], **changes)
-    return Accepted(policy=change.policy, created=True, moves=change.moves)
+    running = change.job is not None and change.job.status == RerouteJob.Status.RUNNING
+    return Accepted(policy=change.policy, created=True, moves=change.moves, in_background=running)
 
 
 # --- what-if ------------------------------------------------------------------------------
@@ -175,15 +177,25 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
         .count()
     )
     pairs_to_humans = max(open_pairs + moves.to_humans - moves.to_llm, 0)
-    labels = pairs_to_humans * view.humans_per_pair
-    seconds, seconds_n = seconds_per_label(project)
-    hours = labels * seconds / 3600
-    human_cost = Decimal(str(round(hours, 6))) * hourly_rate
     gold = Pair.objects.filter(project=project).aggregate(
         auto=Count("id", filter=_provenance(GoldProvenance.LLM_AUTO)), people=Count("id", filter=_provenance(*SETTLED))
     )
     by_llm = max(gold["auto"] - moves.to_humans + moves.to_llm, 0)
     by_people = gold["people"] + pairs_to_humans
+    # The audit rate costs hours too: audits drawn until `audit_rate` of the gold the LLM
+    # settles (with the pairs audited already) has been audited.
+    audited = (
+        ReviewTask.objects.filter(project=project, kind=ReviewTask.Kind.LABEL, reason=Reason.AUDIT)
+        .exclude(status=ReviewTask.Status.CANCELLED)
+        .values("pair_id")
+        .distinct()
+        .count()
+    )
+    audit_pairs = max(round(view.audit_rate * (by_llm + audited)) - audited, 0)
+    labels = (pairs_to_humans + audit_pairs) * view.humans_per_pair
+    seconds, seconds_n = seconds_per_label(project)
+    hours = labels * seconds / 3600
+    human_cost = Decimal(str(round(hours, 6))) * hourly_rate
     audit = audit_accuracy(project, view)
     expected = None
     if audit["value"] is not None and by_llm + by_people:
@@ -192,6 +204,10 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
     return {
         "open_pairs": open_pairs,
         "pairs_to_humans": pairs_to_humans,
+        "audit_pairs": audit_pairs,
+        "audited": audited,
+        "audit_rate": view.audit_rate,
+        "humans_per_pair": view.humans_per_pair,
         "labels": labels,
         "seconds_per_label": seconds,
         "seconds_basis": seconds_n,

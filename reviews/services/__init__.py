@@ -2,8 +2,10 @@
 
 - `policies`: policy versions (the current one, a cached read of any) and saving a change;
 - `route`: routing judged pairs to gold (llm-auto) or to review tasks;
-- `reroute`: what a draft policy would move, moving it, and `policy_change` (a new
-  version and its rerouting in one transaction);
+- `reroute`: what a draft policy would move, moving it as a resumable job of batches,
+  `policy_change` (a new version and its rerouting: in one transaction for a small
+  project, else by a worker) and `policy_revert`; `reroute_sql` holds its PostgreSQL
+  statements;
 - `queue`: claiming tasks under a lease; submit, skip, flag, undo; a lead's answer to a flag;
 - `gold`: gold from human labels and adjudications;
 - `evaluate`: "evaluate run R" and where a run's pairs stand;

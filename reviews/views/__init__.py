@@ -1,14 +1,13 @@
-"""Review pages, by topic: the queue, review card, policy and run status (`review`),
-the lead's agreement dashboard and hard disagreements (`dashboard`), judge against
-humans (`calibration`), and flagged tasks (`flags`)."""
+"""Review pages, by topic: the queue, review card and run status (`review`), the
+routing policy (`policy`), the lead's agreement dashboard and hard disagreements
+(`dashboard`), judge against humans (`calibration`), and flagged tasks (`flags`)."""
 
 from .calibration import calibration
 from .dashboard import dashboard, dashboard_accept, disagreement_action, disagreement_tag, disagreements
 from .flags import flag_resolve, flagged
+from .policy import policy, policy_preview, policy_revert_view, reroute_progress, reroute_resume
 from .review import (
     flag,
-    policy,
-    policy_preview,
     queue,
     review,
     run_evaluate_start,
@@ -30,7 +29,10 @@ __all__ = [
     "flagged",
     "policy",
     "policy_preview",
+    "policy_revert_view",
     "queue",
+    "reroute_progress",
+    "reroute_resume",
     "review",
     "run_evaluate_start",
     "run_status_page",

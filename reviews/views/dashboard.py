@@ -203,6 +203,11 @@ def dashboard_accept(request, project_id: int):
     )
     if not accepted.created:
         messages.info(request, f"Nothing changed: version {accepted.policy.version} already routes these segments.")
+    elif accepted.in_background:
+        messages.success(
+            request,
+            f"Saved version {accepted.policy.version}: rerouting in the background (progress on the policy page).",
+        )
     else:
         assert accepted.moves is not None  # a new version is always rerouted
         messages.success(

@@ -1,5 +1,5 @@
-"""Review pages: the queue, the keyboard-driven review card, the lead's routing policy
-(with its live what-if preview) and the run status page.
+"""Review pages: the queue, the keyboard-driven review card and the run status page
+(the lead's routing policy is in policy.py).
 
 Thin views: projects and tasks come through access-checked selectors (a foreign id is
 a 404), every state change goes through reviews.services, and its ReviewError becomes
@@ -16,7 +16,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import (
-    require_http_methods,
     require_POST,
     require_safe,
 )
@@ -28,15 +27,11 @@ from judging.jobs import JobError
 from judging.selectors import run_has_active_job
 
 from .. import selectors
-from ..dashboard.policy import whatif_figures
-from ..forms import FlagForm, PolicyForm, SubmitForm
+from ..forms import FlagForm, SubmitForm
 from ..models import Reason, ReviewTask
 from ..services.errors import ReviewError
 from ..services.evaluate import run_evaluate, run_status
-from ..services.policies import policy_current
 from ..services.queue import task_claim_next, task_flag, task_skip, task_submit, task_undo
-from ..services.reroute import policy_change, reroute_preview
-from .calibration import DEFAULT_CATCH, routing_panel, unit_param
 
 CARD = "reviews/review.html#card"
 
@@ -231,120 +226,6 @@ def undo(request, project_id: int, task_id: int):
     return _card_response(
         request, project, task=task, reason=reason, kind=task.kind, notice="Undone: label this pair again."
     )
-
-
-# --- routing policy (leads) ---------------------------------------------------------------
-
-
-def _policy_page(request, project, form: PolicyForm, *, routing: dict | None, status: int = 200, picked: str = ""):
-    current = policy_current(project)
-    ctx = {
-        "project": project,
-        "policy": current,
-        "form": form,
-        "versions": selectors.policy_versions(project),
-        "preview": None,
-        "picked": picked,
-        "routing": routing,
-    }
-    if form.is_bound and form.is_valid():
-        ctx["preview"] = _preview(project, form, current)
-    return TemplateResponse(request, "reviews/policy.html", ctx, status=status)
-
-
-def _shown(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(value) or "none"
-    return str(value)
-
-
-def _preview(project, form: PolicyForm, current) -> dict:
-    # The next version's number: that is the version Apply would save.
-    view = form.policy_view(current.version + 1)
-    moves = reroute_preview(project=project, policy=view)
-    return {
-        "to_humans": moves.to_humans,
-        "to_llm": moves.to_llm,
-        "reasons": [(selectors.REASON_NAMES.get(str(r), str(r)), n) for r, n in moves.reasons.most_common()],
-        "whatif": whatif_figures(project=project, view=view, moves=moves, hourly_rate=form.cleaned_data["hourly_rate"]),
-    }
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-@login_required
-def policy(request, project_id: int):
-    project = project_for_user(request.user, project_id)
-    require_lead(request.user, project)
-    current = policy_current(project)
-    # The curve is drawn from every human-labelled pair's judgments: read once per request.
-    routing = routing_panel(project, threshold=current.min_confidence, catch=_catch(request))
-    if request.method != "POST":
-        form = PolicyForm.for_policy(current)
-        picked = _picked_threshold(request, routing)
-        if picked is not None:
-            # A point picked on the routing-value curve: shown in the form, saved only by Apply.
-            form.initial["min_confidence"] = picked[0]
-        return _policy_page(request, project, form, routing=routing, picked=picked[1] if picked else "")
-    form = PolicyForm.for_policy(current, data=request.POST)
-    if not form.is_valid():
-        return _policy_page(request, project, form, routing=routing, status=400)
-    changes = form.changes()
-    if not changes:
-        messages.info(request, f"Nothing changed: version {current.version} stays current.")
-        return redirect("reviews:policy", project.id)
-    change = policy_change(project=project, user=request.user, note=form.cleaned_data["note"], **changes)
-    messages.success(
-        request,
-        f"Saved version {change.policy.version}: {change.moves.to_humans} pair(s) sent to humans, "
-        f"{change.moves.to_llm} pair(s) settled by the LLM instead.",
-    )
-    return redirect("reviews:policy", project.id)
-
-
-def _catch(request) -> float:
-    try:
-        catch = unit_param(request.GET.get("catch"), DEFAULT_CATCH)
-    except ValueError:
-        return DEFAULT_CATCH
-    return DEFAULT_CATCH if catch is None else catch
-
-
-def _picked_threshold(request, routing: dict | None) -> tuple[float, str] | None:
-    """?min_confidence=T (a point on the curve) or ?catch=S (the cheapest threshold that
-    catches S of the judge's errors): the threshold and a sentence saying where it came from."""
-    try:
-        threshold = unit_param(request.GET.get("min_confidence"), None)
-    except ValueError:
-        return None
-    if threshold is not None:
-        return threshold, f"Min. confidence {threshold:.3f} picked on the routing-value curve."
-    if "catch" not in request.GET:
-        return None
-    if routing is None or routing["target"] is None or routing["target"]["threshold"] is None:
-        return None
-    target = routing["target"]
-    return target["threshold"], (
-        f"Min. confidence {target['threshold']:.3f} catches {target['errors_caught']:.0%} of the judge's errors "
-        f"and sends {target['to_humans']:.0%} of the pairs to humans."
-    )
-
-
-@require_POST
-@login_required
-def policy_preview(request, project_id: int):
-    project = project_for_user(request.user, project_id)
-    require_lead(request.user, project)
-    current = policy_current(project)
-    form = PolicyForm.for_policy(current, data=request.POST)
-    ctx = {"project": project, "policy": current, "form": form, "preview": None}
-    if form.is_valid():
-        ctx["preview"] = _preview(project, form, current)
-        ctx["changes"] = [
-            (form[name].label, _shown(getattr(current, name)), _shown(value)) for name, value in form.changes().items()
-        ]
-    return TemplateResponse(request, "reviews/policy.html#preview", ctx)
 
 
 # --- run status ---------------------------------------------------------------------------

@@ -81,10 +81,29 @@ def test_a_lead_moves_a_threshold_sees_the_preview_and_the_queue_follows(live_se
     assert page.evaluate("() => window.sameDocument === true"), "the preview was swapped in, not a page load"
     assert open_tasks(project) == 1, "a preview changes nothing"
 
+    # An out-of-range value: the error shows beside the field and the old preview goes away
+    # (the browser's own validation used to keep htmx from asking, leaving it up silently).
+    page.fill("#id_min_confidence", "1.7")
+    page.wait_for_function("() => document.querySelector('#err-min_confidence')?.textContent.includes('less than')")
+    assert page.locator("#wi-pairs").count() == 0
+    assert "Nothing to preview until these are fixed" in page.locator("#policy-preview").inner_text()
+    page.fill("#id_min_confidence", "0.9")
+    page.wait_for_function("() => document.querySelector('#wi-pairs')?.textContent.trim() === '4'")
+    assert page.locator("#err-min_confidence").inner_text().strip() == ""
+
     page.click("text=Apply as version 2")
     page.wait_for_selector("text=Saved version 2")
     assert open_tasks(project) == 4
     assert RoutingPolicy.objects.get(project=project, version=2).min_confidence == 0.9
+
+    # Back to version 1's thresholds: a new version 3, the three pairs back with the LLM.
+    page.click("text=Revert to v1")
+    page.wait_for_selector("text=Saved version 3")
+    assert RoutingPolicy.objects.get(project=project, version=3).min_confidence == 0.7
+    assert open_tasks(project) == 1
+    page.click("text=Revert to v2")
+    page.wait_for_selector("text=Saved version 4")
+    assert open_tasks(project) == 4
 
     page.goto(f"{live_server.url}{reverse('reviews:queue', args=[project.id])}")
     assert page.locator(".stats .stat-value").first.inner_text() == "4"

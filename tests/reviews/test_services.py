@@ -753,10 +753,10 @@ def test_a_policy_change_whose_rerouting_fails_saves_no_version(project, policy,
     at_85 = judge(value=2, confidence=0.85)
     route_pairs(project=project, pair_ids=[at_85.pair.id])
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("rerouting failed")
 
-    monkeypatch.setattr(reroute, "reroute_apply", broken)
+    monkeypatch.setattr(reroute, "_reroute_range", broken)
     with pytest.raises(RuntimeError):
         policy_change(project=project, user=lead, min_confidence=0.9)
 

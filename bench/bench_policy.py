@@ -1,0 +1,275 @@
+"""Policy benchmark: the what-if preview and reroute_apply of a threshold change at about
+1,000,000 auto-accepted pairs.
+
+Builds (in SQL, in its own database `qrelay_bench_policy`) a project of 1,125,000 judged
+pairs routed under version 1 (min. confidence 0.5): about 1.0M auto-accepted as gold,
+the rest (low confidence, samples that disagree) in review as open tasks. Then it times:
+- the preview of raising min. confidence to 0.6 (reroute_preview, SQL), and the whole
+  what-if the policy page computes (preview + whatif_figures);
+- applying it: a RerouteJob run batch by batch, as the worker task does;
+- the preview and apply of lowering it back to 0.5 (open tasks back to the LLM);
+- with --old, the previous preview (signals and routing.decide per pair in Python).
+
+Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old]
+"""
+
+import argparse
+import statistics
+import time
+from collections import Counter
+from decimal import Decimal
+
+from _setup import setup
+
+NAME = "bench-policy"
+QUERIES = 10_000
+PRODUCTS = 50_000
+
+
+def run_sql(label: str, sql: str, params) -> None:
+    from django.db import connection
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.rowcount
+    print(f"  {label:<36} {rows:>9} rows {time.perf_counter() - start:7.1f} s")
+
+
+def drop(project_id: int) -> None:
+    """Delete the project with plain SQL: the ORM's cascade would load a million rows."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for table in (
+            "reviews_reroutejob",
+            "reviews_reviewtask",
+            "reviews_routingpolicy",
+            "judging_judgment",
+            "reviews_pairsignal",
+            "annotation_label",
+            "annotation_pair",
+            "annotation_query",
+            "annotation_product",
+            "annotation_membership",
+            "annotation_scalelevel",
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE project_id = %s", [project_id])
+        cursor.execute("DELETE FROM annotation_project WHERE id = %s", [project_id])
+
+
+def build(pairs: int):
+    """Pair g (1-based) has query g mod QUERIES and product (7q + 443k) mod PRODUCTS with
+    k = g div QUERIES (unique per query for k < 113), confidence 0.5 + (g·7919 mod 500)/1000,
+    except every 11th at 0.3; every 50th has samples that disagree."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from annotation.models import Membership, Query, Role
+    from annotation.services import project_create
+    from reviews.models import RoutingPolicy
+
+    assert pairs <= QUERIES * 113
+    project = project_create(name=NAME)
+    pid = project.id
+    RoutingPolicy.objects.create(project=project, version=1, min_confidence=0.5, audit_rate=0.0, note="bench")
+    lead, _ = get_user_model().objects.get_or_create(username="bench-policy-lead")
+    Membership.objects.create(project=project, user=lead, role=Role.LEAD)
+    print(f"building project {NAME} (id {pid}): {pairs:,} judged pairs")
+    started = time.perf_counter()
+    with transaction.atomic():
+        run_sql(
+            "queries",
+            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at)
+               SELECT %s, 'q' || g, 'query ' || g || CASE WHEN g %% 97 = 0 THEN ' elegant' ELSE '' END, 'de-DE',
+                      (g * 7919) %% 500, '[]'::jsonb, now()
+               FROM generate_series(0, %s - 1) g""",
+            [pid, QUERIES],
+        )
+        run_sql(
+            "products",
+            """INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes,
+                                               content_hash, created_at, updated_at)
+               SELECT %s, 'p' || g, 'Product ' || g, 'brand' || (g %% 300), 'cat' || (g %% 20), '', '{}'::jsonb,
+                      md5(g::text), now(), now()
+               FROM generate_series(0, %s - 1) g""",
+            [pid, PRODUCTS],
+        )
+        q0 = Query.objects.filter(project=project).order_by("id").values_list("id", flat=True).first()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT min(id) FROM annotation_product WHERE project_id = %s", [pid])
+            p0 = cursor.fetchone()[0]
+        run_sql(
+            "pairs",
+            """INSERT INTO annotation_pair (project_id, query_id, product_id, gold_value, gold_provenance, created_at)
+               SELECT %(p)s, %(q0)s + g %% %(nq)s, %(p0)s + ((g %% %(nq)s) * 7 + (g / %(nq)s) * 443) %% %(np)s,
+                      NULL, '', now()
+               FROM generate_series(1, %(n)s) g ORDER BY g""",
+            {"p": pid, "n": pairs, "nq": QUERIES, "np": PRODUCTS, "q0": q0, "p0": p0},
+        )
+        run_sql(
+            "judgments",
+            """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out,
+                                             latency_ms, calls, cost_eur, created_at, project_id, pair_id, product_id,
+                                             backend, mode, status, value, confidence, rationale, requirements_met,
+                                             requirements_unmet, samples, error)
+               SELECT md5('bench-policy' || p.id), 'bench-judge', 'judgment-v1', '[]'::jsonb, 0, 0, 0, 1, 0.0001, now(),
+                      p.project_id, p.id, p.product_id, 'openai', 'text', 'ok', p.id %% 3,
+                      CASE WHEN p.id %% 11 = 0 THEN 0.3 ELSE 0.5 + ((p.id * 7919) %% 500) / 1000.0 END,
+                      '', '[]'::jsonb, '[]'::jsonb,
+                      CASE WHEN p.id %% 50 = 0 THEN jsonb_build_array(p.id %% 3, (p.id + 1) %% 3)
+                           ELSE jsonb_build_array(p.id %% 3, p.id %% 3) END, ''
+               FROM annotation_pair p WHERE p.project_id = %s""",
+            [pid],
+        )
+    with connection.cursor() as cursor:
+        for table in (
+            "annotation_pair",
+            "judging_judgment",
+            "reviews_pairsignal",
+            "annotation_query",
+            "annotation_product",
+        ):
+            cursor.execute(f"ANALYZE {table}")
+    print(f"  judged in {time.perf_counter() - started:.1f} s; routing under version 1 …")
+    started = time.perf_counter()
+    route_all(project)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_pair")
+        cursor.execute("ANALYZE reviews_reviewtask")
+    print(f"  routed in {time.perf_counter() - started:.1f} s")
+    return project
+
+
+def route_all(project) -> None:
+    """Version 1's routing, in SQL (routing_sql, the twin of decide): gold or an open task."""
+    from django.db import connection, transaction
+
+    from reviews.routing import PolicyView
+    from reviews.routing_sql import decisions_sql
+    from reviews.services.policies import policy_current
+
+    view = PolicyView.of(policy_current(project))
+    sql, params = decisions_sql(project, view, "SELECT id FROM annotation_pair WHERE project_id = %(project)s")
+    params["project"] = project.id
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
+                                                policy_version, status, flag_comment, created_at)
+                SELECT %(project)s, d.pair_id, 'label', 1, to_jsonb(d.reasons), d.reasons[1], d.priority, d.blind,
+                       1, 'open', '', now()
+                FROM ({sql}) d WHERE d.to_humans""",
+            params,
+        )
+        cursor.execute(
+            f"""UPDATE annotation_pair p SET gold_value = j.value, gold_provenance = 'llm-auto',
+                       gold_policy_version = 1, gold_updated_at = now()
+                FROM ({sql}) d JOIN judging_judgment j ON j.pair_id = d.pair_id
+                WHERE p.id = d.pair_id AND NOT d.to_humans AND NOT d.invalid""",
+            params,
+        )
+
+
+def timed(fn, repeat: int = 3):
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def old_preview(project, view):
+    """The previous reroute_preview: every auto-accepted pair's signals and decide() in Python."""
+    from annotation.models import GoldProvenance, Pair
+    from reviews.routing import decide
+    from reviews.services.route import latest_judgments, signals_for
+
+    to_humans, reasons = 0, Counter()
+    ids = list(
+        Pair.objects.filter(project=project, gold_provenance=GoldProvenance.LLM_AUTO).values_list("id", flat=True)
+    )
+    for start in range(0, len(ids), 20_000):
+        chunk = list(Pair.objects.filter(id__in=ids[start : start + 20_000]).select_related("query"))
+        for s in signals_for(chunk, latest_judgments([p.id for p in chunk])).values():
+            decision = decide(s, view)
+            if decision.to_humans:
+                to_humans += 1
+                reasons.update(decision.reasons)
+    return to_humans, reasons
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=1_125_000)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing bench project (skips the build)")
+    parser.add_argument("--old", action="store_true", help="also time the previous Python preview")
+    args = parser.parse_args()
+    setup(database="qrelay_bench_policy")
+
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from annotation.models import GoldProvenance, Pair, Project
+    from reviews.dashboard.policy import whatif_figures
+    from reviews.models import ReviewTask
+    from reviews.routing import PolicyView
+    from reviews.services.policies import policy_current, policy_update
+    from reviews.services.reroute import reroute_job_start, reroute_preview, reroute_run
+
+    existing = Project.objects.filter(name=NAME).first()
+    if existing and not args.reuse:
+        print(f"dropping the previous {NAME} project …")
+        drop(existing.id)
+        existing = None
+    project = existing or build(args.pairs)
+    lead = get_user_model().objects.get(username="bench-policy-lead")
+
+    def counts():
+        auto = Pair.objects.filter(project=project, gold_provenance=GoldProvenance.LLM_AUTO).count()
+        open_tasks = ReviewTask.objects.filter(project=project, status=ReviewTask.Status.OPEN).count()
+        return auto, open_tasks
+
+    for threshold in (0.6, 0.5):
+        current = policy_current(project)
+        auto, open_tasks = counts()
+        print(
+            f"\nversion {current.version} (min. confidence {current.min_confidence}): "
+            f"{auto:,} auto-accepted, {open_tasks:,} open tasks; draft: min. confidence {threshold}"
+        )
+        view = PolicyView.of(current)
+        view = PolicyView(**{**view.__dict__, "version": current.version + 1, "min_confidence": threshold})
+        seconds, preview = timed(lambda view=view: reroute_preview(project=project, policy=view))
+        print(
+            f"  what-if preview (SQL)              {seconds * 1000:8.0f} ms   to humans {preview.to_humans:,}, "
+            f"back to the LLM {preview.to_llm:,}"
+        )
+        seconds, _ = timed(
+            lambda view=view: whatif_figures(
+                project=project, view=view, moves=reroute_preview(project=project, policy=view), hourly_rate=Decimal(30)
+            )
+        )
+        print(f"  preview + what-if figures (page)   {seconds * 1000:8.0f} ms")
+        if args.old and threshold == 0.6:
+            start = time.perf_counter()
+            old = old_preview(project, PolicyView(**{**view.__dict__, "audit_rate": 0.0}))
+            print(
+                f"  old preview (Python decide)        {(time.perf_counter() - start) * 1000:8.0f} ms   "
+                f"to humans {old[0]:,} (same: {old[0] == preview.to_humans and old[1] == preview.reasons})"
+            )
+        with transaction.atomic():
+            policy = policy_update(project=project, user=lead, note="bench", min_confidence=threshold)
+            job = reroute_job_start(project=project, user=lead, policy=policy)
+        start = time.perf_counter()
+        job = reroute_run(job.id)  # what the worker task runs
+        seconds = time.perf_counter() - start
+        print(
+            f"  reroute_apply (job, {job.batches_done} batches)      {seconds:8.1f} s    to humans {job.to_humans:,}, "
+            f"back to the LLM {job.to_llm:,} (as previewed: "
+            f"{(job.to_humans, job.to_llm) == (preview.to_humans, preview.to_llm)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
