@@ -14,6 +14,7 @@ from django.db.models import F, Max
 
 from annotation.bulk import bulk_update_rows
 from annotation.models import ProductImage, Query
+from annotation.rulebook import active_rules, fingerprint, guideline_rules
 
 from .. import prompts
 from ..llm_client import LLMCallError
@@ -39,7 +40,8 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     project = job.project
     config = job_judge_config(job)
     models = models_for(config)
-    rulebook = list(project.rulebook or [])
+    rules = guideline_rules(active_rules(project.id))
+    rulebook = fingerprint(rules)
     # What an earlier attempt of this chunk could not get stays failed for this job: a
     # retry is for calls that may work later, not for answers that were invalid.
     failed = set(PrepFailure.objects.filter(job=job).values_list("cache_key", flat=True))
@@ -53,7 +55,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
     )
     images = [i for i in images if image_keys[i.id] not in described]
-    contexts = [query_context(q, project=project, vocabulary=job.vocabulary) for q in queries]
+    contexts = [query_context(q, project=project, vocabulary=job.vocabulary, rules=rules) for q in queries]
     image_urls = [image_data_url(i) for i in images]
     images = [i for i, url in zip(images, image_urls) if url]  # a lost file has nothing to describe
     image_urls = [url for url in image_urls if url]

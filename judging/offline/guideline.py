@@ -48,7 +48,7 @@ def offline_guideline(query: QueryContext) -> GuidelineDraft:
     requirements = sorted(_parse(query.text, query.vocabulary), key=lambda r: -r.importance)
     return GuidelineDraft(
         requirements=requirements,
-        text=_text(requirements, rulebook=bool(query.rulebook)),
+        text=_text(requirements, rulebook=bool(query.rulebook or query.rules)),
         tags=_tags(requirements),
     )
 
