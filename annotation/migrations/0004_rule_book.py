@@ -5,34 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0003_connectors_repeat'),
+        ("annotation", "0003_connectors_repeat"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='label',
-            name='applied_rules',
+            model_name="label",
+            name="applied_rules",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.CreateModel(
-            name='Rule',
+            name="Rule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('rule_id', models.CharField(max_length=40)),
-                ('text', models.TextField()),
-                ('category', models.CharField(blank=True, max_length=200)),
-                ('query_tag', models.CharField(blank=True, max_length=60)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('retired', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("rule_id", models.CharField(max_length=40)),
+                ("text", models.TextField()),
+                ("category", models.CharField(blank=True, max_length=200)),
+                ("query_tag", models.CharField(blank=True, max_length=60)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("retired", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rules", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'rule_id'), name='rule_unique_rule_id'), models.CheckConstraint(condition=models.Q(('rule_id', ''), _negated=True), name='rule_id_not_empty')],
+                "ordering": ["project", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "rule_id"), name="rule_unique_rule_id"),
+                    models.CheckConstraint(
+                        condition=models.Q(("rule_id", ""), _negated=True), name="rule_id_not_empty"
+                    ),
+                ],
             },
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0005_rule_book_backfill'),
+        ("annotation", "0005_rule_book_backfill"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='project',
-            name='rulebook',
+            model_name="project",
+            name="rulebook",
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('judging', '0005_endpoint_settings_and_failure_reasons'),
+        ("judging", "0005_endpoint_settings_and_failure_reasons"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='judgment',
-            name='applied_rules',
+            model_name="judgment",
+            name="applied_rules",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='judgment',
-            name='rule_note',
+            model_name="judgment",
+            name="rule_note",
             field=models.CharField(blank=True, max_length=500),
         ),
     ]
