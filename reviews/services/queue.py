@@ -15,6 +15,7 @@ from annotation.access import require_lead
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Project, ScaleLevel
 from judging.models import Guideline
 
+from ..card_rules import ticked_rules
 from ..dashboard.snapshot import dashboard_touch
 from ..models import ReviewTask, TaskSkip
 from .errors import ReviewError
@@ -82,7 +83,9 @@ def _owned(task_id: int, user):
     )
 
 
-def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None = None) -> Label:
+def task_submit(
+    *, task: ReviewTask, user, value: int, time_spent_ms: int | None = None, applied_rules: list[str] | None = None
+) -> Label:
     """Record the user's label. Conditional on still holding the task's lease: a stale
     or second submit raises ReviewError (409), never a double label.
 
@@ -91,6 +94,8 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
     valid, guideline_version = _submit_facts(task, value)
     if not valid:
         raise ReviewError(f"{value} is not a label of this project's scale", status=400)
+    # The rules the reviewer ticked (reviews/_card_rules.html); a read only when some were.
+    rules = ticked_rules(task.project_id, applied_rules) if applied_rules else []
     with transaction.atomic():
         now = timezone.now()
         label = Label.objects.create(
@@ -101,6 +106,7 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
             user=user,
             value=value,
             guideline_version=guideline_version,
+            applied_rules=rules,
         )
         updated = _owned(task.id, user).update(
             status=ReviewTask.Status.DONE, label=label, completed_at=now, time_spent_ms=time_spent_ms

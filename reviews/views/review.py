@@ -181,7 +181,13 @@ def submit(request, project_id: int, task_id: int):
         if not form.is_valid():
             raise ReviewError("choose one of the labels of the scale", status=400)
         data = form.cleaned_data
-        task_submit(task=task, user=request.user, value=data["value"], time_spent_ms=data["time_spent_ms"])
+        task_submit(
+            task=task,
+            user=request.user,
+            value=data["value"],
+            time_spent_ms=data["time_spent_ms"],
+            applied_rules=request.POST.getlist("applied_rules")[:50],
+        )
     except ReviewError as exc:
         return _problem_response(request, project, exc, reason=reason, kind=task.kind)
     return _after_action(request, project, task)
