@@ -13,6 +13,9 @@ QUERY_TAGS = (
     "colour",
     "size",
     "gender",
+    # RAIR's other intent types (judging/intents.py)
+    "alternatives",
+    "reasoning-dependent",
 )
 
 # Attributes a requirement may name; free text is allowed, these are the usual ones.

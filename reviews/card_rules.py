@@ -2,8 +2,13 @@
 shows the LLM's label) and the ones in scope of the pair, which a reviewer who disagrees
 may tick as the rules they applied (stored on their Label)."""
 
+from collections import Counter
+
 from annotation.models import Pair, Rule
 from annotation.rulebook import in_scope
+from judging.intents import intent_tags
+
+from .models import ReviewTask
 
 
 def card_rules(pair: Pair, llm: dict | None) -> dict:
@@ -23,3 +28,12 @@ def ticked_rules(project_id: int, ids: list[str]) -> list[str]:
     if not wanted:
         return []
     return sorted(Rule.objects.filter(project_id=project_id, rule_id__in=wanted).values_list("rule_id", flat=True))
+
+
+def intent_counts(project) -> list[tuple[str, int]]:
+    """Open label tasks per query intent / required attribute: the queue's tag filters."""
+    counts: Counter = Counter()
+    waiting = ReviewTask.objects.filter(project=project, kind=ReviewTask.Kind.LABEL, status=ReviewTask.Status.OPEN)
+    for tags in waiting.values_list("pair__query__tags", flat=True).iterator(chunk_size=5000):
+        counts.update(intent_tags(tags))
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))

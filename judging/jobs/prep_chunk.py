@@ -17,6 +17,7 @@ from annotation.models import ProductImage, Query
 from annotation.rulebook import active_rules, fingerprint, guideline_rules
 
 from .. import prompts
+from ..intents import query_tags
 from ..llm_client import LLMCallError
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, PrepFailure
 from ..services import (
@@ -128,7 +129,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             ],
             ignore_conflicts=True,
         )
-        _merge_query_tags([(query, draft.tags) for query, draft, _ in guideline_rows])
+        _merge_query_tags([(query, query_tags(draft)) for query, draft, _ in guideline_rows])
         ImageDescription.objects.bulk_create(
             [
                 ImageDescription(

@@ -45,7 +45,7 @@ def _claimable(project: Project, user, kind: str):
 
 
 def task_claim_next(
-    *, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL
+    *, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL, tag: str | None = None
 ) -> ReviewTask | None:
     """Give the user their claimed task if the lease holds, else claim the next one.
 
@@ -67,6 +67,8 @@ def task_claim_next(
         candidates = _claimable(project, user, kind)
         if reason:
             candidates = candidates.filter(reason=reason)
+        if tag:  # a query intent or required attribute (judging/intents.py)
+            candidates = candidates.filter(pair__query__tags__contains=[tag])
         task = candidates.select_for_update(skip_locked=True).order_by("-priority", "id").first()
         if task is None:
             return None
