@@ -237,7 +237,8 @@ class Label(models.Model):
     rationale = models.TextField(blank=True)
     guideline_version = models.PositiveIntegerField(null=True, blank=True)
     # Rule ids a reviewer ticked as the ones they applied (when they disagree with the LLM).
-    applied_rules = models.JSONField(default=list, blank=True)
+    # A database default too: the imports' COPY (annotation/bulk.py) names no such column.
+    applied_rules = models.JSONField(default=list, blank=True, db_default=[])
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
