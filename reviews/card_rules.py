@@ -11,7 +11,8 @@ from judging.intents import intent_tags
 from .models import ReviewTask
 
 
-def card_rules(pair: Pair, llm: dict | None) -> dict:
+def card_rules(pair: Pair, llm) -> dict:
+    """llm: the card's LLM entry (a dict with applied_rules) or None (blind, not judged)."""
     rules = list(Rule.objects.filter(project_id=pair.project_id).order_by("rule_id"))
     by_id = {rule.rule_id: rule for rule in rules}
     cited = (llm or {}).get("applied_rules") or []

@@ -28,10 +28,10 @@ from .stats import SEED, alpha_figure, confusion_figures
 GOLD_FROM_PEOPLE = (GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.IMPORTED)
 
 
-def _rows(project: Project) -> list[tuple[int, int, int, list, list]]:
+def _rows(project: Project) -> list[tuple]:
     """(pair id, judge value, gold value, query tags, applied rules) of every pair with
     human gold and a valid judgment."""
-    latest: dict[int, tuple[int, list]] = {}
+    latest: dict[int, tuple] = {}
     judgments = Judgment.objects.filter(project=project, status=Judgment.Status.OK).order_by(
         "pair_id", "-created_at", "-id"
     )
