@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views.hard_subset import hard_subset_build
 
 app_name = "reviews"
 
@@ -26,4 +27,5 @@ urlpatterns = [
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
     path("projects/<int:project_id>/review/flagged/", views.flagged, name="flagged"),
     path("projects/<int:project_id>/review/flagged/<int:task_id>/", views.flag_resolve, name="flag_resolve"),
+    path("projects/<int:project_id>/agreement/hard-subset/", hard_subset_build, name="hard_subset"),
 ]

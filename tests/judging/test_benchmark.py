@@ -92,3 +92,25 @@ def test_the_commands_build_export_and_import(judged, tmp_path):
     other = project_create(name="from-command")
     call_command("import_benchmark", other.name, str(tmp_path / "b" / "benchmark.jsonl"), "--subset", "rair-hard")
     assert len(PairSubset.objects.get(project=other, name="rair-hard").pair_ids) == 1
+
+
+def test_a_lead_builds_the_hard_subset_from_the_rules_page(judged, client, django_user_model):
+    from django.urls import reverse
+
+    from annotation.models import Membership
+
+    lead = django_user_model.objects.create_user(username="lead")
+    annotator = django_user_model.objects.create_user(username="ann")
+    Membership.objects.create(project=judged, user=lead, role="lead")
+    Membership.objects.create(project=judged, user=annotator, role="annotator")
+    url = reverse("reviews:hard_subset", args=[judged.id])
+
+    client.force_login(lead)
+    assert b"Build the hard subset" in client.get(reverse("rules", args=[judged.id])).content
+    answer = client.post(url, {"threshold": "0.7"}, HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and b"2 pairs" in answer.content
+    assert len(PairSubset.objects.get(project=judged, name="hard").pair_ids) == 2
+    assert client.post(url, {"threshold": "zero"}).status_code == 400
+
+    client.force_login(annotator)
+    assert client.post(url, {"threshold": "0.5"}).status_code == 403
