@@ -140,3 +140,33 @@ def test_the_rules_page_lets_a_lead_add_edit_and_retire_and_shows_annotators_the
     page = client.get(reverse("rules", args=[project.id]))
     assert page.status_code == 200 and b"Colour is a must!" in page.content and b"Add a rule" not in page.content
     assert client.post(save, {"rule_id": "R9", "text": "x"}).status_code == 403
+
+
+def test_the_backfill_turns_each_old_rulebook_string_into_a_universal_rule(db):
+    """Migration 0005 on a project whose old `rulebook` field held strings (the field is
+    gone from today's schema, so the project rows come from a stand-in manager)."""
+    import importlib
+
+    from annotation.models import Rule
+
+    backfill = importlib.import_module("annotation.migrations.0005_rule_book_backfill")
+    project = Project.objects.create(name="old")
+    project.rulebook = ["Colour is a must.", "  ", "'new' means this season"]
+
+    class Projects:
+        @staticmethod
+        def exclude(**_):
+            return type("Rows", (), {"iterator": staticmethod(lambda: iter([project]))})()
+
+    class Apps:
+        @staticmethod
+        def get_model(app, name):
+            return type("P", (), {"objects": Projects}) if name == "Project" else Rule
+
+    backfill.forwards(Apps, None)
+    backfill.forwards(Apps, None)  # again: nothing doubles
+
+    assert list(Rule.objects.filter(project=project).values_list("rule_id", "text", "category", "version")) == [
+        ("R1", "Colour is a must.", "", 1),
+        ("R2", "'new' means this season", "", 1),
+    ]
