@@ -70,7 +70,8 @@ class RuleDetail(ProjectScopedView):
     def patch(self, request, project_id: int, rule_id: str):
         require_lead(request.user, self.project, "edit the rulebook")
         rule = get_object_or_404(Rule, project=self.project, rule_id=rule_id)
-        given = RuleSerializer(rule, data={**request.data, "id": rule.rule_id}, partial=True)
+        data = request.data.dict() if hasattr(request.data, "dict") else dict(request.data)  # form or JSON
+        given = RuleSerializer(rule, data={**data, "id": rule.rule_id}, partial=True)
         given.is_valid(raise_exception=True)
         data = given.validated_data
         spec = RuleSpec(

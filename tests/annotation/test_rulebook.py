@@ -111,6 +111,8 @@ def test_the_api_lists_rules_to_members_and_lets_only_leads_change_them(world):
     answer = lead.patch(base + "R1/", {"text": "Colour is a must, always."}, format="json")
     assert (answer.status_code, answer.json()["version"], answer.json()["category"]) == (200, 2, "dresses")
     assert lead.post(base, {"id": "R 1", "text": "x"}, format="json").status_code == 400
+    answer = lead.patch(base + "R1/", {"category": "dresses"}, format="multipart")  # a form: unchanged
+    assert (answer.status_code, answer.json()["version"]) == (200, 2)
     assert [r["id"] for r in annotator.get(base).json()] == ["R1"]
     assert annotator.get(f"/api/projects/{project.id}/").json()["rulebook"] == ["Colour is a must, always."]
 
