@@ -10,6 +10,7 @@ POST /api/projects/<p>/rules/_preset/            {"preset": "rair"} (leads)
 """
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -35,6 +36,12 @@ class PresetSerializer(serializers.Serializer):
     preset = serializers.ChoiceField(choices=PRESETS)
 
 
+class PresetCountsSerializer(serializers.Serializer):
+    added = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
 def _saved(project, spec: RuleSpec) -> tuple[Rule, str]:
     try:
         return rule_save(project, spec)
@@ -45,6 +52,7 @@ def _saved(project, spec: RuleSpec) -> tuple[Rule, str]:
 class RuleList(ProjectScopedView):
     serializer_class = RuleSerializer
 
+    @extend_schema(operation_id="projects_rules_list", responses=RuleSerializer(many=True))
     def get(self, request, project_id: int):
         rules = Rule.objects.filter(project=self.project).order_by("retired", "rule_id")
         return Response(RuleSerializer(rules, many=True).data)
@@ -95,6 +103,7 @@ class RuleRetire(ProjectScopedView):
 class RulePreset(ProjectScopedView):
     serializer_class = PresetSerializer
 
+    @extend_schema(responses=PresetCountsSerializer)
     def post(self, request, project_id: int):
         require_lead(request.user, self.project, "edit the rulebook")
         given = PresetSerializer(data=request.data)
