@@ -151,7 +151,7 @@ def test_the_backfill_turns_each_old_rulebook_string_into_a_universal_rule(db):
 
     from annotation.models import Rule
 
-    backfill = importlib.import_module("annotation.migrations.0005_rule_book_backfill")
+    backfill = importlib.import_module("annotation.migrations.0011_rule_book_backfill")
     project = Project.objects.create(name="old")
     project.rulebook = ["Colour is a must.", "  ", "'new' means this season"]
 

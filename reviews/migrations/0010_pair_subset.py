@@ -6,8 +6,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0006_drop_project_rulebook"),
-        ("reviews", "0004_task_dropped"),
+        ("annotation", "0012_drop_project_rulebook"),
+        ("reviews", "0009_pair_signal_backfill"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("judging", "0005_endpoint_settings_and_failure_reasons"),
+        ("judging", "0006_query_image_descriptions"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0005_rule_book_backfill"),
+        ("annotation", "0011_rule_book_backfill"),
     ]
 
     operations = [

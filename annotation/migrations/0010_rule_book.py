@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0003_connectors_repeat"),
+        ("annotation", "0009_scale_level_definition_backfill"),
     ]
 
     operations = [

@@ -23,6 +23,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotation", "0004_rule_book")]
+    dependencies = [("annotation", "0010_rule_book")]
 
     operations = [migrations.RunPython(forwards, backwards)]
