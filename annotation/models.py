@@ -23,8 +23,7 @@ class Project(models.Model):
     # Which scale the levels were copied from: a built-in name or "custom".
     scale_name = models.CharField(max_length=40, default="default")
     locales = models.JSONField(default=list, blank=True)
-    # RAIR-style rules shown to the LLM and to reviewers, e.g. what "new" means.
-    rulebook = models.JSONField(default=list, blank=True)
+    # The rulebook (RAIR-style rules for the LLM and reviewers) is the Rule table: rules.
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -283,6 +282,9 @@ class Label(models.Model):
     confidence = models.FloatField(null=True, blank=True)
     rationale = models.TextField(blank=True)
     guideline_version = models.PositiveIntegerField(null=True, blank=True)
+    # Rule ids a reviewer ticked as the ones they applied (when they disagree with the LLM).
+    # A database default too: the imports' COPY (annotation/bulk.py) names no such column.
+    applied_rules = models.JSONField(default=list, blank=True, db_default=[])
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -485,3 +487,6 @@ class LabelWrites(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.backend}: {self.writes}"
+
+
+from .rule_models import Rule  # noqa: E402, F401  (the rulebook: its own module keeps this one small)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .views import rules
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,4 +16,8 @@ urlpatterns = [
     path("projects/<int:project_id>/downloads/labels.jsonl", views.download_labels, name="download_labels"),
     path("projects/<int:project_id>/runs/<int:run_id>/run.trec", views.download_run, name="download_run"),
     path("projects/<int:project_id>/scale/", views.scale_page, name="scale_page"),
+    path("projects/<int:project_id>/rules/", rules.rules_page, name="rules"),
+    path("projects/<int:project_id>/rules/save/", rules.rule_save_view, name="rule_save"),
+    path("projects/<int:project_id>/rules/preset/", rules.rule_preset_view, name="rule_preset"),
+    path("projects/<int:project_id>/rules/<int:rule_pk>/retire/", rules.rule_retire_view, name="rule_retire"),
 ]

@@ -17,7 +17,7 @@ import math
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -73,6 +73,7 @@ class _JudgmentOut(BaseModel):
     rationale: str
     requirements_met: list[str] = []
     requirements_unmet: list[str] = []
+    applied_rules: list[str] = []
     label: str
 
 
@@ -215,16 +216,17 @@ class OpenAIBackend:
             if not answers:
                 # The first reason is the one to act on (e.g. raise the token limit).
                 raise InvalidAnswer(f"no valid label in the answer: {reasons[0] if reasons else 'no choices'}")
-            return _verdict_from_samples(
+            verdict = _verdict_from_samples(
                 answers, requested=samples, use_logprobs=use_logprobs, label_names=[level.name for level in levels]
             )
+            return with_applied_rules(verdict, [out.applied_rules for _, out, _ in answers], query, requested=samples)
 
         return await self._validated(
             model=self.judge_model,
             messages=prompts.judgment_messages(
                 query=query, guideline=guideline, product=product, levels=levels, mode=mode
             ),
-            schema=prompts.judgment_schema(levels),
+            schema=prompts.judgment_schema(levels, [rule.rule_id for rule in query.rules]),
             parse=parse,
             n=samples,
             temperature=0.7 if samples > 1 else 0.0,
@@ -232,6 +234,19 @@ class OpenAIBackend:
             top_logprobs=min(20, len(levels) + 2),
             extra={"post_sampling_probs": True} if self.llama_cpp and use_logprobs and samples == 1 else None,
         )
+
+
+def with_applied_rules(verdict: Verdict, cited: list[list[str]], query: QueryContext, *, requested: int = 1) -> Verdict:
+    """The verdict with the rule ids its samples cited: ids not in scope are dropped with
+    a note, and with k > 1 samples a rule is kept only when at least 2 of them name it
+    (RAIR's filter against one sample's stray citation)."""
+    known = {rule.rule_id for rule in query.rules}
+    counts = Counter(rule_id for sample in cited for rule_id in dict.fromkeys(sample))
+    unknown = sorted(rule_id for rule_id in counts if rule_id not in known)
+    need = 2 if requested > 1 else 1
+    kept = sorted(rule_id for rule_id, n in counts.items() if rule_id in known and n >= need)
+    note = f"dropped rule ids not in scope: {', '.join(unknown)}"[:500] if unknown else ""
+    return replace(verdict, applied_rules=kept, rule_note=note)
 
 
 def _parse_json(choice, model: type[BaseModel]):
@@ -374,7 +389,8 @@ class OfflineBackend:
         self, *, query, guideline, product, levels, mode, samples=1, use_logprobs=False
     ) -> StepResult[Verdict]:
         verdict = offline.offline_judge(guideline=guideline, product=product, levels=levels)
-        return StepResult(verdict, offline.OFFLINE_MODEL, Usage(calls=1))
+        cited = offline.offline_applied_rules(query.rules, verdict)
+        return StepResult(with_applied_rules(verdict, [cited], query), offline.OFFLINE_MODEL, Usage(calls=1))
 
     async def aclose(self) -> None:
         return None

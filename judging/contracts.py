@@ -13,6 +13,9 @@ QUERY_TAGS = (
     "colour",
     "size",
     "gender",
+    # RAIR's other intent types (judging/intents.py)
+    "alternatives",
+    "reasoning-dependent",
 )
 
 # Attributes a requirement may name; free text is allowed, these are the usual ones.
@@ -57,10 +60,20 @@ class GuidelineDraft:
 
 
 @dataclass(frozen=True)
+class RuleRef:
+    """A rule of the project's rulebook as the prompts show it (annotation.Rule)."""
+
+    rule_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class QueryContext:
     text: str
     locale: str = ""
     rulebook: list[str] = field(default_factory=list)
+    # The rules in scope, with the ids the judge cites (applied_rules).
+    rules: list[RuleRef] = field(default_factory=list)
     # Catalogue vocabulary hints (brands, colours, product types) for grounding.
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
     reference_images: list[str] = field(default_factory=list)  # data: or http(s) URLs
@@ -112,6 +125,8 @@ class Verdict:
     requirements_met: list[str] = field(default_factory=list)
     requirements_unmet: list[str] = field(default_factory=list)
     samples: list[int] = field(default_factory=list)  # label values of the k samples (k > 1)
+    applied_rules: list[str] = field(default_factory=list)  # rule ids (k > 1: named by >= 2 samples)
+    rule_note: str = ""  # e.g. cited ids that were not in scope and were dropped
 
 
 @dataclass(frozen=True)

@@ -312,6 +312,10 @@ class Judgment(LLMCallFields):
     requirements_met = models.JSONField(default=list, blank=True)
     requirements_unmet = models.JSONField(default=list, blank=True)
     samples = models.JSONField(default=list, blank=True, help_text="Label values of the k samples")
+    # Ids of the project's rules the judge says it applied (with k samples: named by >= 2).
+    applied_rules = models.JSONField(default=list, blank=True)
+    # e.g. ids the judge named that were not in scope (dropped); empty when all was well.
+    rule_note = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -13,7 +13,7 @@ from annotation.models import Pair, Product, ProductImage, Project, Query, Query
 
 from . import offline, prompts
 from .backends import OfflineBackend, OpenAIBackend
-from .contracts import GuidelineDraft, LevelInfo, ProductContext, QueryContext
+from .contracts import GuidelineDraft, LevelInfo, ProductContext, QueryContext, RuleRef
 from .llm_client import LLMClient
 from .models import Backend, Guideline, JudgeConfig, JudgeJob, Mode, Price
 from .ratelimit import RateLimiter
@@ -163,7 +163,8 @@ def _hash(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def guideline_key(*, model: str, query: Query, rulebook: list[str], mode: str = "") -> str:
+def guideline_key(*, model: str, query: Query, rulebook: list, mode: str = "") -> str:
+    # rulebook: annotation.rulebook.fingerprint of the rules the guideline step sees.
     # The catalogue vocabulary is a hint, not part of the key: importing products must
     # not invalidate (and re-bill) every guideline. The query id is part of it: a
     # Guideline row belongs to one query, and a query with the same text (in this or
@@ -192,9 +193,12 @@ def judgment_key(
     levels: list[LevelInfo],
     samples: int,
     logprobs: bool,
+    rules: list | None = None,
 ) -> str:
     # The pair id keeps two products with identical content (duplicates in a catalogue)
-    # from sharing one judgment row.
+    # from sharing one judgment row. `rules` is the fingerprint of the rules in scope for
+    # this pair (annotation.rulebook): only pairs a rule change reaches get a new key;
+    # without rules the key is what it was before rules existed.
     return _hash(
         "judgment",
         pair_id,
@@ -209,6 +213,7 @@ def judgment_key(
         logprobs,
         # The reference images' content (MERIT): a changed reference image is judged again.
         *([query.reference_hash] if query.reference_hash else []),
+        *([rules] if rules else []),
     )
 
 
@@ -226,16 +231,23 @@ def project_vocabulary(project: Project) -> dict[str, list[str]]:
 
 
 def query_context(
-    query: Query, *, project: Project, vocabulary: dict, mode: str = "", descriptions: dict[int, str] | None = None
+    query: Query,
+    *,
+    project: Project,
+    vocabulary: dict,
+    rules=(),
+    mode: str = "",
+    descriptions: dict[int, str] | None = None,
 ) -> QueryContext:
-    """The query for a prompt. Its reference images go along as images in vision mode and
+    """The query for a prompt. `rules`: the annotation.Rule rows in scope for this step
+    (annotation.rulebook). Its reference images go along as images in vision mode and
     as their descriptions (query image id → text) in caption mode."""
     images = reference_images(query) if query.reference_hash else []
     return QueryContext(
         text=query.text,
         locale=query.locale,
-        rulebook=list(project.rulebook or []),
         vocabulary=vocabulary,
+        rules=[RuleRef(rule.rule_id, rule.text) for rule in rules],
         reference_images=[url for url in (image_data_url(i) for i in images) if url] if mode == Mode.VISION else [],
         conditions=list(query.conditions or []),
         reference_descriptions=[(descriptions or {}).get(i.id, "") for i in images] if mode == Mode.CAPTION else [],

@@ -281,3 +281,21 @@ class PairSignal(models.Model):
 
     def __str__(self) -> str:
         return f"signals of pair {self.pair_id} (judgment {self.judgment_id})"
+
+
+class PairSubset(models.Model):
+    """A named set of a project's pairs, e.g. RAIR's hard subset: pairs whose k judge
+    samples disagree (majority share under `threshold`), or a benchmark file's pairs.
+    Metrics are reported per subset (reviews/agreement/subsets.py)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pair_subsets")
+    name = models.CharField(max_length=100)
+    threshold = models.FloatField(null=True, blank=True, help_text="Majority share below which a pair is hard")
+    pair_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="pairsubset_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({len(self.pair_ids)} pairs)"

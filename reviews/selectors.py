@@ -20,6 +20,7 @@ from annotation.models import (
 from judging.models import Guideline, Judgment
 from judging.offline import OFFLINE_MODEL
 
+from .card_rules import card_rules
 from .models import Reason, ReviewTask, RoutingPolicy
 from .services.queue import earlier_label, next_image_id, queue_progress
 
@@ -197,7 +198,9 @@ def card_context(task: ReviewTask) -> dict:
                 "rationale": judgment.rationale,
                 "model": judgment.model,
                 "offline": judgment.model == OFFLINE_MODEL,
+                "applied_rules": judgment.applied_rules,
             }
+    ctx["card_rules"] = card_rules(pair, ctx["llm"])  # reviews/_card_rules.html
     if task.kind == ReviewTask.Kind.ADJUDICATION:
         # Labels are append-only and a correction (undo, resubmit) is a new row: each
         # rater's latest label is their current opinion.

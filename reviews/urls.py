@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import views
 from .views import run_states
+from .views.hard_subset import hard_subset_build
 
 app_name = "reviews"
 
@@ -54,4 +55,5 @@ urlpatterns = [
         run_states.run_states_route,
         name="run_states_route",
     ),
+    path("projects/<int:project_id>/agreement/hard-subset/", hard_subset_build, name="hard_subset"),
 ]

@@ -322,3 +322,14 @@ def policy_form(**overrides) -> dict:
     }
     data.update(overrides)
     return data
+
+
+def api_client(user):
+    """An API client authenticating as the user with a real token (CSRF enforced)."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

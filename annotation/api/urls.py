@@ -3,7 +3,7 @@ annotation_api)."""
 
 from django.urls import path
 
-from . import exports, imports, projects, runs
+from . import exports, imports, projects, rules, runs
 
 app_name = "annotation_api"
 
@@ -32,4 +32,8 @@ urlpatterns = [
     path(P + "exports/gold/", exports.GoldExport.as_view(), name="export_gold"),
     path(P + "exports/labels/", exports.LabelsExport.as_view(), name="export_labels"),
     path(R + "<int:run_id>/export/", exports.RunExport.as_view(), name="run_export"),
+    path(P + "rules/", rules.RuleList.as_view(), name="rule_list"),
+    path(P + "rules/_preset/", rules.RulePreset.as_view(), name="rule_preset"),
+    path(P + "rules/<str:rule_id>/", rules.RuleDetail.as_view(), name="rule_detail"),
+    path(P + "rules/<str:rule_id>/retire/", rules.RuleRetire.as_view(), name="rule_retire"),
 ]

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation.models import Pair, Project, SearchResult, SearchRun
+from annotation.rulebook import pairs_reached_by_rule_changes
 
 from .. import prompts
 from ..models import JudgeJob, Judgment, Mode
@@ -37,24 +38,27 @@ def run_pair_ids(run: SearchRun) -> list[int]:
 
 def judged_pair_ids(*, project: Project, pair_ids: Iterable[int], mode: str) -> set[int]:
     """Pairs whose latest judgment from the project's current model, prompt and mode is
-    valid. A pair whose latest one is invalid is a hole: a later job asks again (its
-    invalid judgment sent it to a human meanwhile)."""
+    valid and not older than a change of a rule in its scope. A pair whose latest one is
+    invalid is a hole: a later job asks again (its invalid judgment sent it to a human
+    meanwhile)."""
     config = judge_config_for(project)
     model = models_for(config)["judge"]
     found: set[int] = set()
     ids = list(pair_ids)
     for start in range(0, len(ids), 5000):
-        latest: dict[int, str] = {}
+        latest: dict[int, tuple] = {}
         rows = (
             Judgment.objects.filter(
                 pair_id__in=ids[start : start + 5000], model=model, mode=mode, prompt_version=prompts.JUDGMENT_VERSION
             )
             .order_by("pair_id", "-created_at", "-id")
-            .values_list("pair_id", "status")
+            .values_list("pair_id", "status", "created_at")
         )
-        for pair_id, status in rows:
-            latest.setdefault(pair_id, status)
-        found.update(pair_id for pair_id, status in latest.items() if status == Judgment.Status.OK)
+        for pair_id, status, created_at in rows:
+            latest.setdefault(pair_id, (status, created_at))
+        judged = {pair_id: at for pair_id, (status, at) in latest.items() if status == Judgment.Status.OK}
+        # A rule edited (or retired) since the judgment, in the pair's scope, reopens it.
+        found.update(set(judged) - pairs_reached_by_rule_changes(project.id, judged))
     return found
 
 

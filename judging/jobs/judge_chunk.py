@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation.bulk import bulk_update_rows
 from annotation.models import Label, LabelSource
+from annotation.rulebook import active_rules, fingerprint, pair_rules
 
 from .. import prompts
 from ..backends import StepResult
@@ -77,6 +78,9 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             )
         )
         query_descriptions = {i: texts[key] for i, key in query_image_keys.items() if key in texts}
+    rules = active_rules(project.id)
+    # The rules in scope of each pair (its query's tags, its product's category).
+    scoped = {p.id: pair_rules(rules, tags=p.query.tags or [], category=p.product.category) for p in pairs}
     keys = {}
     for pair in pairs:
         guideline = guidelines.get(pair.query_id)
@@ -90,6 +94,7 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             levels=levels,
             samples=config.samples,
             logprobs=config.use_logprobs,
+            rules=fingerprint(scoped[pair.id]),
         )
     # Settled: a valid judgment (any job's: the cache) or this job's own invalid one (an
     # earlier attempt's). Another job's invalid judgment is asked again.
@@ -107,7 +112,12 @@ def run_judge_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         inputs.append(
             (
                 query_context(
-                    pair.query, project=project, vocabulary={}, mode=job.mode, descriptions=query_descriptions
+                    pair.query,
+                    project=project,
+                    vocabulary={},
+                    rules=scoped[pair.id],
+                    mode=job.mode,
+                    descriptions=query_descriptions,
                 ),
                 guideline_draft(guidelines[pair.query_id]),
                 product_context(pair.product, mode=job.mode, descriptions=descriptions),
@@ -272,6 +282,8 @@ def _write_judgments(job, pairs, results, keys, guidelines, prices) -> int:
                 requirements_met=verdict.requirements_met if verdict else [],
                 requirements_unmet=verdict.requirements_unmet if verdict else [],
                 samples=verdict.samples if verdict else [],
+                applied_rules=verdict.applied_rules if verdict else [],
+                rule_note=verdict.rule_note if verdict else "",
                 error=result.error[:2000],
                 **call_fields(result, prices, prompts.JUDGMENT_VERSION),
             )

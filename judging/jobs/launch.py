@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotation.models import Pair, ProductImage, Query, QueryImage
+from annotation.rulebook import active_rules, fingerprint, guideline_rules
 
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, Mode
 from ..services import calls_in_flight, description_key, guideline_key, job_judge_config, models_for, project_vocabulary
@@ -32,7 +33,7 @@ def judge_job_launch(*, job_id: int) -> None:
         return
 
     query_ids = sorted(set(Pair.objects.filter(id__in=job.pair_ids).values_list("query_id", flat=True)))
-    rulebook = list(project.rulebook or [])
+    rulebook = fingerprint(guideline_rules(active_rules(project.id)))
     have = set(Guideline.objects.filter(query_id__in=query_ids).values_list("cache_key", flat=True))
     queries_needed = [
         q.id

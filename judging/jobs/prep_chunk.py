@@ -14,8 +14,10 @@ from django.db.models import F, Max
 
 from annotation.bulk import bulk_update_rows
 from annotation.models import ProductImage, Query, QueryImage
+from annotation.rulebook import active_rules, fingerprint, guideline_rules
 
 from .. import prompts
+from ..intents import query_tags
 from ..llm_client import LLMCallError
 from ..models import Guideline, ImageDescription, JudgeChunk, JudgeJob, PrepFailure
 from ..services import (
@@ -39,7 +41,8 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
     project = job.project
     config = job_judge_config(job)
     models = models_for(config)
-    rulebook = list(project.rulebook or [])
+    rules = guideline_rules(active_rules(project.id))
+    rulebook = fingerprint(rules)
     # What an earlier attempt of this chunk could not get stays failed for this job: a
     # retry is for calls that may work later, not for answers that were invalid.
     failed = set(PrepFailure.objects.filter(job=job).values_list("cache_key", flat=True))
@@ -59,7 +62,9 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
         ImageDescription.objects.filter(cache_key__in=set(image_keys.values())).values_list("cache_key", flat=True)
     )
     images = [i for i in images if image_keys[_image_ref(i)] not in described]
-    contexts = [query_context(q, project=project, vocabulary=job.vocabulary, mode=job.mode) for q in queries]
+    contexts = [
+        query_context(q, project=project, vocabulary=job.vocabulary, rules=rules, mode=job.mode) for q in queries
+    ]
     image_urls = [image_data_url(i) for i in images]
     images = [i for i, url in zip(images, image_urls) if url]  # a lost file has nothing to describe
     image_urls = [url for url in image_urls if url]
@@ -132,7 +137,7 @@ def run_prep_chunk(chunk: JudgeChunk, final_attempt: bool) -> ChunkOutcome:
             ],
             ignore_conflicts=True,
         )
-        _merge_query_tags([(query, draft.tags) for query, draft, _ in guideline_rows])
+        _merge_query_tags([(query, query_tags(draft)) for query, draft, _ in guideline_rows])
         ImageDescription.objects.bulk_create(
             [
                 ImageDescription(

@@ -16,10 +16,18 @@ product / text / lexicon (shared reading of text), describe (images), vocabulary
 from .describe import offline_describe
 from .guideline import offline_guideline
 from .judge import offline_judge
+from .rules import offline_applied_rules
 from .vocabulary import vocabulary_from_products
 
 # The name is part of every cache key: a new version of the judge's logic gets a new name,
 # so labels of an older version are never served as this one's.
 OFFLINE_MODEL = "offline-baseline-v2"
 
-__all__ = ["OFFLINE_MODEL", "offline_describe", "offline_guideline", "offline_judge", "vocabulary_from_products"]
+__all__ = [
+    "OFFLINE_MODEL",
+    "offline_applied_rules",
+    "offline_describe",
+    "offline_guideline",
+    "offline_judge",
+    "vocabulary_from_products",
+]

@@ -4,6 +4,7 @@ import re
 from collections import deque
 
 from judging.contracts import QUERY_TAGS, GuidelineDraft, QueryContext, Requirement
+from judging.intents import text_intents
 
 from .lexicon import (
     BUILTIN,
@@ -48,8 +49,8 @@ def offline_guideline(query: QueryContext) -> GuidelineDraft:
     requirements = sorted(_parse(query.text, query.vocabulary), key=lambda r: -r.importance)
     return GuidelineDraft(
         requirements=requirements,
-        text=_text(requirements, rulebook=bool(query.rulebook)),
-        tags=_tags(requirements),
+        text=_text(requirements, rulebook=bool(query.rulebook or query.rules)),
+        tags=_tags(requirements) + [t for t in text_intents(query.text) if t in QUERY_TAGS],
     )
 
 

@@ -17,6 +17,7 @@ from annotation.access import require_lead
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Project, ScaleLevel
 from judging.models import Guideline
 
+from ..card_rules import ticked_rules
 from ..dashboard.snapshot import dashboard_touch
 from ..models import ReviewTask, TaskSkip
 from .errors import ReviewError
@@ -46,7 +47,7 @@ def _claimable(project: Project, user, kind: str):
 
 
 def task_claim_next(
-    *, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL
+    *, project: Project, user, reason: str | None = None, kind: str = ReviewTask.Kind.LABEL, tag: str | None = None
 ) -> ReviewTask | None:
     """Give the user their claimed task if the lease holds, else claim the next one.
 
@@ -68,6 +69,8 @@ def task_claim_next(
         candidates = _claimable(project, user, kind)
         if reason:
             candidates = candidates.filter(reason=reason)
+        if tag:  # a query intent or required attribute (judging/intents.py)
+            candidates = candidates.filter(pair__query__tags__contains=[tag])
         task = candidates.select_for_update(skip_locked=True).order_by("-priority", "id").first()
         if task is None:
             return None
@@ -84,7 +87,9 @@ def _owned(task_id: int, user):
     )
 
 
-def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None = None) -> Label:
+def task_submit(
+    *, task: ReviewTask, user, value: int, time_spent_ms: int | None = None, applied_rules: list[str] | None = None
+) -> Label:
     """Record the user's label. Conditional on still holding the task's lease: a stale
     or second submit raises ReviewError (409), never a double label.
 
@@ -93,6 +98,8 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
     valid, guideline_version = _submit_facts(task, value)
     if not valid:
         raise ReviewError(f"{value} is not a label of this project's scale", status=400)
+    # The rules the reviewer ticked (reviews/_card_rules.html); a read only when some were.
+    rules = ticked_rules(task.project_id, applied_rules) if applied_rules else []
     with transaction.atomic():
         now = timezone.now()
         label = Label.objects.create(
@@ -103,6 +110,7 @@ def task_submit(*, task: ReviewTask, user, value: int, time_spent_ms: int | None
             user=user,
             value=value,
             guideline_version=guideline_version,
+            applied_rules=rules,
         )
         updated = _owned(task.id, user).update(
             status=ReviewTask.Status.DONE, label=label, completed_at=now, time_spent_ms=time_spent_ms

@@ -25,6 +25,7 @@ from annotation.htmx import wants_fragment
 
 from .. import charts
 from ..agreement.data import agreement_supported
+from ..agreement.subsets import judge_vs_gold_table
 from ..dashboard.disagreements import (
     UNTAGGED,
     category_counts,
@@ -172,6 +173,7 @@ def dashboard(request, project_id: int):
             summary=core["data"]["summary"],
             annotators=core["data"]["annotators"],
             charts=_charts(core["data"]),
+            judge_vs_gold=judge_vs_gold_table(project),  # RAIR figures: reviews/_judge_vs_gold.html
         )
         response = TemplateResponse(request, "reviews/dashboard.html", ctx)
     patch_vary_headers(response, ["HX-Request"])

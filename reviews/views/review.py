@@ -27,6 +27,7 @@ from judging.jobs import JobError
 from judging.selectors import run_has_active_job
 
 from .. import selectors
+from ..card_rules import intent_counts
 from ..forms import FlagForm, SubmitForm
 from ..models import Reason, ReviewTask
 from ..services.errors import ReviewError
@@ -47,13 +48,20 @@ def _queue_filter(request) -> tuple[str | None, str]:
     )
 
 
-def _filter_qs(reason: str | None, kind: str) -> str:
+def _filter_qs(reason: str | None, kind: str, tag: str | None = None) -> str:
     params = {}
     if reason:
         params["reason"] = reason
     if kind == ReviewTask.Kind.ADJUDICATION:
         params["kind"] = kind
+    if tag:
+        params["tag"] = tag
     return urlencode(params)
+
+
+def _tag_filter(request) -> str | None:
+    """The query-tag filter (an intent or `needs:<attribute>`, judging/intents.py)."""
+    return request.GET.get("tag", "").strip()[:60].replace("\x00", "") or None
 
 
 # --- queue ---------------------------------------------------------------------------
@@ -77,6 +85,7 @@ def queue(request, project_id: int):
         "is_lead": lead,
         "adjudication_total": selectors.queue_size(project, ReviewTask.Kind.ADJUDICATION) if lead else 0,
         "flagged": selectors.flagged_count(project) if lead else 0,
+        "intent_counts": intent_counts(project),
     }
     return TemplateResponse(request, "reviews/queue.html", ctx)
 
@@ -103,7 +112,7 @@ def _card_response(
         "reason_name": selectors.REASON_NAMES.get(reason, "") if reason else "",
         "kind": kind,
         "adjudication": kind == ReviewTask.Kind.ADJUDICATION,
-        "filter_qs": _filter_qs(reason, kind),
+        "filter_qs": _filter_qs(reason, kind, _tag_filter(request)),
         "labels_today": selectors.labels_today(request.user, project),
         "queue_size": selectors.queue_size(project, kind, reason),
         "undo_task": selectors.undoable_task(request.user, project) if kind == ReviewTask.Kind.LABEL else None,
@@ -133,7 +142,7 @@ def _problem_response(request, project, exc: ReviewError, *, reason: str | None,
 
 def _next_card(request, project, *, reason: str | None, kind: str, notice: str = ""):
     try:
-        task = task_claim_next(project=project, user=request.user, reason=reason, kind=kind)
+        task = task_claim_next(project=project, user=request.user, reason=reason, kind=kind, tag=_tag_filter(request))
     except ReviewError as exc:
         return _problem_response(request, project, exc, reason=reason, kind=kind)
     return _card_response(request, project, task=task, reason=reason, kind=kind, notice=notice)
@@ -155,7 +164,7 @@ def _after_action(request, project, task: ReviewTask, *, notice: str = ""):
     kind = task.kind
     if not request.htmx:
         url = reverse("reviews:review", args=[project.id])
-        query = _filter_qs(reason, kind)
+        query = _filter_qs(reason, kind, _tag_filter(request))
         return redirect(f"{url}?{query}" if query else url)
     return _next_card(request, project, reason=reason, kind=kind, notice=notice)
 
@@ -178,7 +187,13 @@ def submit(request, project_id: int, task_id: int):
         if not form.is_valid():
             raise ReviewError("choose one of the labels of the scale", status=400)
         data = form.cleaned_data
-        task_submit(task=task, user=request.user, value=data["value"], time_spent_ms=data["time_spent_ms"])
+        task_submit(
+            task=task,
+            user=request.user,
+            value=data["value"],
+            time_spent_ms=data["time_spent_ms"],
+            applied_rules=request.POST.getlist("applied_rules")[:50],
+        )
     except ReviewError as exc:
         return _problem_response(request, project, exc, reason=reason, kind=task.kind)
     return _after_action(request, project, task)

@@ -265,6 +265,9 @@ class FakeOpenAIServer:
         self.llama_cpp = llama_cpp
         self.text_only = text_only
         self.list_models = list_models
+        # Rule ids each sample of a judgment cites (sample i takes entry i % len); None:
+        # the offline judge's citations. Only used when the request's schema asks for them.
+        self.cite_rules: list[list[str]] | None = None
         self._latency = float(latency)
         self._lock = threading.Lock()
         self._faults: list[list] = []  # [kind, remaining, match_task, after]
@@ -794,7 +797,7 @@ class FakeOpenAIServer:
             names = {level.value: level.name for level in levels}
             if verdict.value not in names:
                 raise ValueError(f"offline_judge returned value {verdict.value!r}, not one of {sorted(names)}")
-            return {
+            answer = {
                 "rationale": str(verdict.rationale),
                 "requirements_met": [str(r) for r in verdict.requirements_met],
                 "requirements_unmet": [str(r) for r in verdict.requirements_unmet],
@@ -802,6 +805,12 @@ class FakeOpenAIServer:
                 "_labels": labels,
                 "_value": verdict.value,
             }
+            if schema is not None and "applied_rules" in (schema.get("properties") or {}):
+                from judging.contracts import RuleRef
+
+                rules = [RuleRef(str(r.get("id", "")), str(r.get("text", ""))) for r in inputs.get("rules") or []]
+                answer["applied_rules"] = list(self._backend().offline_applied_rules(rules, verdict))
+            return answer
         if schema is not None:
             example = example_from_schema(schema)
             return example if isinstance(example, dict) else {}
@@ -819,6 +828,8 @@ class FakeOpenAIServer:
         completion_tokens = 0
         for index in range(n):
             obj = {k: v for k, v in answer.items() if not k.startswith("_")}
+            if "applied_rules" in obj and self.cite_rules:
+                obj["applied_rules"] = list(self.cite_rules[index % len(self.cite_rules)])
             if noisy and _unit_hash("flip", data.get("seed"), key, index) < self.sample_noise:
                 up = _unit_hash("dir", data.get("seed"), key, index) < 0.5
                 flipped = value + 1 if (up and value + 1 < len(labels)) or value == 0 else value - 1

@@ -184,8 +184,12 @@ def test_the_model_name_marks_labels_as_the_offline_baseline():
             ["negation", "multi-attribute"],
         ),
         ("Kunstlederjacke", {("material", "faux leather", False), ("product_type", "jacket", False)}, []),
-        ("gift for dad", {("gender", "men", False)}, ["knowledge-dependent", "gender"]),
-        ("Outfit für Hochzeit", {("occasion", "wedding", False)}, ["style-sensitive", "knowledge-dependent"]),
+        ("gift for dad", {("gender", "men", False)}, ["knowledge-dependent", "gender", "reasoning-dependent"]),
+        (
+            "Outfit für Hochzeit",
+            {("occasion", "wedding", False)},
+            ["style-sensitive", "knowledge-dependent", "reasoning-dependent"],
+        ),
     ],
 )
 def test_it_extracts_requirements_and_tags_from_english_and_german_queries(query, requirements, tags):

@@ -48,11 +48,16 @@ class ProjectCountsSerializer(serializers.Serializer):
 
 class ProjectDetailSerializer(ProjectSerializer):
     scale = ScaleLevelSerializer(source="levels", many=True)
-    rulebook = serializers.JSONField()
+    rulebook = serializers.SerializerMethodField(
+        help_text="The texts of the active rules (the rules themselves: /api/projects/<p>/rules/)."
+    )
     counts = serializers.SerializerMethodField()
 
     class Meta(ProjectSerializer.Meta):
         fields = [*ProjectSerializer.Meta.fields, "rulebook", "scale", "counts"]
+
+    def get_rulebook(self, project: Project) -> list[str]:
+        return list(project.rules.filter(retired=False).order_by("rule_id").values_list("text", flat=True))
 
     def get_counts(self, project: Project) -> ProjectCountsSerializer:
         return self.context["counts"]

@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from annotation.rulebook import PRESETS, RuleError, preset_specs, read_rules_file, rules_import
 from annotation.scales import BUILTIN_SCALES, ScaleError
 from annotation.services import project_create
 
@@ -19,19 +21,29 @@ binary = irrelevant 0 / relevant 1. Or a custom scale, least relevant first:
         group.add_argument("--labels", help='custom scale, e.g. "Bad:0,Fair:1,Good:2"')
         parser.add_argument("--description", default="")
         parser.add_argument("--locales", default="", help="comma-separated, e.g. de-DE,en-GB")
+        parser.add_argument(
+            "--rules", help="a rules file (YAML or JSON, see docs/examples/rules.yaml) or a preset: rair"
+        )
 
     def handle(self, *args, **options):
         locales = [loc.strip() for loc in options["locales"].split(",") if loc.strip()]
         try:
-            project = project_create(
-                name=options["name"],
-                scale=options["scale"],
-                labels=options["labels"],
-                description=options["description"],
-                locales=locales,
-            )
-        except ScaleError as exc:
+            with transaction.atomic():  # a bad rules file leaves no project behind
+                project = project_create(
+                    name=options["name"],
+                    scale=options["scale"],
+                    labels=options["labels"],
+                    description=options["description"],
+                    locales=locales,
+                )
+                rules = options["rules"]
+                if rules:
+                    specs = preset_specs(project, rules) if rules in PRESETS else read_rules_file(rules)
+                    rules_import(project, specs)
+        except (ScaleError, RuleError) as exc:
             raise CommandError(str(exc)) from None
+        if options["rules"]:
+            self.stdout.write(f"{project.rules.count()} rules from {options['rules']}")
         levels = ", ".join(f"{level.name}={level.value} (gain {level.gain:g})" for level in project.levels.all())
         self.stdout.write(
             self.style.SUCCESS(

@@ -16,6 +16,7 @@ from reviews.agreement import (
     human_pairwise_agreement,
     project_agreement_summary,
 )
+from reviews.agreement.subsets import judge_vs_gold
 
 # Names come from imported files (tags, categories, raters): no terminal escapes.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -66,6 +67,7 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             raise CommandError("--boot must be ≥ 0 and --limit ≥ 1")
         common = {"level": options["level"], "n_boot": options["boot"], "seed": options["seed"]}
         result: dict[str, Any] = {"summary": project_agreement_summary(project, **common)}
+        result["summary"]["judge_vs_gold"] = judge_vs_gold(project, **common)  # RAIR: per intent/subset/rule
         by = options["by"]
         if by == "annotator":
             result["annotators"] = annotator_agreement(project, **common)

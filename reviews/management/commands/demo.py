@@ -14,6 +14,7 @@ from annotation.demo_data import write_demo_files
 from annotation.demo_data.references import write_reference_files
 from annotation.importers import products_import, queries_import, run_import
 from annotation.models import Project, Role
+from annotation.rulebook import preset_specs, rules_import
 from annotation.services import membership_set, project_create
 from judging.models import JudgeJob
 from reviews.services.evaluate import run_evaluate, run_status
@@ -43,6 +44,7 @@ class Command(BaseCommand):
             description="A small fashion catalogue with English and German queries and two search configurations.",
             locales=["en-GB", "de-DE"],
         )
+        rules_import(project, preset_specs(project, "rair"))  # rule-aware judging, visible on the cards
         files = write_demo_files(settings.DATA_DIR / "demo")
         self.stdout.write(str(products_import(project=project, path=files["products"])))
         self.stdout.write(str(queries_import(project=project, path=files["queries"])))
