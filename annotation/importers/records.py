@@ -67,7 +67,7 @@ def dedupe(
 
 
 def repeat_kind(first: Any, record: Any, text_fields: tuple[str, ...]) -> str:
-    """"exact", "text" (only product text differs) or "conflict"."""
+    """ "exact", "text" (only product text differs) or "conflict"."""
     differing = [f.name for f in fields(record) if getattr(record, f.name) != getattr(first, f.name)]
     if not differing:
         return "exact"
