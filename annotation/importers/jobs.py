@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from annotation.models import ImportJob, LabelSource, Project, SearchRun
@@ -96,7 +96,8 @@ class _ProgressWriter:
             return
         self.last = time.monotonic()
         if self.conn is None:
-            self.conn = type(connection)(dict(connection.settings_dict))
+            wrapper = connections[DEFAULT_DB_ALIAS]
+            self.conn = type(wrapper)(dict(wrapper.settings_dict), DEFAULT_DB_ALIAS)
         with self.conn.cursor() as cursor:
             cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s WHERE id = %s", [rows, self.job_id])
 
