@@ -13,4 +13,6 @@ urlpatterns = [
     path("projects/<int:project_id>/downloads/gold.<str:fmt>", views.download_gold, name="download_gold"),
     path("projects/<int:project_id>/downloads/labels.jsonl", views.download_labels, name="download_labels"),
     path("projects/<int:project_id>/runs/<int:run_id>/run.trec", views.download_run, name="download_run"),
+    path("projects/<int:project_id>/imports/", views.imports_page, name="imports"),
+    path("projects/<int:project_id>/imports/<int:job_id>/", views.import_job, name="import_job"),
 ]

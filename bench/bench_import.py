@@ -127,32 +127,38 @@ def measure(kind: str, path: Path, project_id: int, database: str, *, legacy: bo
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def memory(megabytes: int, legacy_mb: int, database: str) -> None:
+def memory(megabytes: int, legacy_mb: int, database: str, folder: str | None) -> None:
+    """Each import into a project of its own (deleting millions of rows through the ORM
+    between cases would take longer than the imports); the bench database is throw-away."""
     setup(database=database)
-    from annotation.models import Project
     from annotation.services import project_create
 
     print(f"{'import':<34} {'file MB':>8} {'rows':>10} {'seconds':>8} {'peak RSS MB':>12}")
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(folder or tmp)
+
+        def file(name: str, size: int, kind: str) -> Path:
+            path = where / f"{name}-{size}mb.csv"
+            if not path.exists():  # with --dir, files are kept and reused
+                write_big(path, size, kind)
+            return path
+
         cases = []
         if legacy_mb:
-            small = Path(tmp) / "run-small.csv"
-            write_big(small, legacy_mb, "run")
+            small = file("run", legacy_mb, "run")
             cases += [("run, in memory (before)", "run", small, True), ("run, staged (now)", "run", small, False)]
-        run, labels = Path(tmp) / "run.csv", Path(tmp) / "labels.csv"
-        write_big(run, megabytes, "run")
-        write_big(labels, megabytes // 2, "labels")
-        cases += [("run, staged (now)", "run", run, False), ("labels --gold, staged (now)", "labels", labels, False)]
-        for label, kind, path, legacy in cases:
-            Project.objects.filter(name="bench-import-memory").delete()
-            project = project_create(name="bench-import-memory", scale="esci")
+        cases += [
+            ("run, staged (now)", "run", file("run", megabytes, "run"), False),
+            ("labels --gold, staged (now)", "labels", file("labels", megabytes // 2, "labels"), False),
+        ]
+        for number, (label, kind, path, legacy) in enumerate(cases):
+            project = project_create(name=f"bench-import-memory-{os.getpid()}-{number}", scale="esci")
             figures = measure(kind, path, project.pk, database, legacy=legacy)
             size = path.stat().st_size / 1024 / 1024
             print(
                 f"{label:<34} {size:>8.0f} {figures['rows']:>10} {figures['seconds']:>8.1f} {figures['peak_mb']:>12.0f}",
                 flush=True,
             )
-        Project.objects.filter(name="bench-import-memory").delete()
 
 
 def main() -> None:
@@ -161,6 +167,7 @@ def main() -> None:
     parser.add_argument("--memory", type=int, metavar="MB", help="measure peak memory on a run file of MB megabytes")
     parser.add_argument("--legacy-mb", type=int, default=0, help="with --memory: the in-memory path on this size")
     parser.add_argument("--database", default="qrelay_bench_import")
+    parser.add_argument("--dir", help="with --memory: write the files here and reuse them")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "PROJECT"), help=argparse.SUPPRESS)
     parser.add_argument("--legacy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,7 +175,7 @@ def main() -> None:
         child(args.child[0], args.child[1], int(args.child[2]), args.legacy, args.database)
         return
     if args.memory:
-        memory(args.memory, args.legacy_mb, args.database)
+        memory(args.memory, args.legacy_mb, args.database, args.dir)
         return
     setup(database=args.database)
     from annotation.importers import labels_import, run_import
