@@ -96,7 +96,7 @@ class UploadView(ProjectScopedView):
     action_name = "import files"
     kind: str = ""
 
-    def options(self, data: dict) -> dict:
+    def import_options(self, data: dict) -> dict:
         """The importer's options from the validated body (JSON: they may wait in a job)."""
         return {"format": data.get("format")}
 
@@ -115,7 +115,7 @@ class UploadView(ProjectScopedView):
             return Response(
                 {"detail": "The file is larger than 1 GiB."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
             )
-        options = self.options(given.validated_data)
+        options = self.import_options(given.validated_data)
         if upload.size > settings.QRELAY_IMPORT_ASYNC_BYTES:
             job = import_job_create(
                 project=self.project,
@@ -150,7 +150,7 @@ class RunResultsUpload(UploadView):
     def post(self, request, project_id: int, run_id: int):
         return self.upload(request)
 
-    def options(self, data: dict) -> dict:
+    def import_options(self, data: dict) -> dict:
         return {"format": data.get("format"), "run_id": self.run_object.pk}
 
 
@@ -181,7 +181,7 @@ class LabelsUpload(UploadView):
     def post(self, request, project_id: int):
         return self.upload(request)
 
-    def options(self, data: dict) -> dict:
+    def import_options(self, data: dict) -> dict:
         return {"format": data.get("format"), "rater": data.get("rater"), "gold": data["gold"]}
 
 

@@ -4,6 +4,7 @@ messages and writes as catalogue.py's in-memory path, in bounded memory."""
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -29,8 +30,8 @@ def stage_rows(
     spec: ColumnSpec,
     fmt: str | None,
     columns,
-    validate: Callable[[Row, Problems], object],
-    to_values: Callable[[object], tuple],
+    validate: Callable[[Row, Problems], Any],
+    to_values: Callable[[Any], tuple],
     progress: Progress,
 ) -> tuple[RowStream, Stage, Problems]:
     """Read and validate every row of the file into a stage; raise what the reading or

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from annotation.models import ImportJob, LabelSource, Project, SearchRun
@@ -88,7 +89,7 @@ class _ProgressWriter:
 
     def __init__(self, job_id: int):
         self.job_id = job_id
-        self.conn = None
+        self.conn: BaseDatabaseWrapper | None = None
         self.last = 0.0
 
     def __call__(self, rows: int) -> None:

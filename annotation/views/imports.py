@@ -30,7 +30,8 @@ class ImportForm(forms.Form):
     gold = forms.BooleanField(required=False, help_text="For labels: also make them the pairs' gold.")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("kind") == ImportJob.Kind.RUN and not (data.get("run_name") or "").strip():
             self.add_error("run_name", "Name the run the results belong to.")
         upload = data.get("file")

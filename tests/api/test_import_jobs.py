@@ -122,3 +122,11 @@ def test_only_the_projects_leads_see_its_import_jobs(
 
     assert annotator_api.get(f"/api/projects/{world['project'].id}/imports/{job_id}/").status_code == 403
     assert lead_api.get(f"/api/projects/{world['other'].id}/imports/{job_id}/").status_code == 404
+
+
+def test_upload_endpoints_still_answer_options_requests(lead_api, world):
+    # The views' importer options must not shadow DRF's OPTIONS handler.
+    response = lead_api.options(f"/api/projects/{world['project'].id}/labels/upload/")
+
+    assert response.status_code == 200
+    assert response.json()["name"]
