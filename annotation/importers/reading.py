@@ -123,12 +123,6 @@ def text_lines(path: Path) -> Iterator[str]:
             yield text
 
 
-def read_text(path: Path) -> str:
-    """Read a whole file as UTF-8 (a BOM is accepted), refusing NUL bytes and bad bytes.
-    For small files only: imports stream with text_lines."""
-    return "".join(text_lines(path))
-
-
 class RowStream:
     """The rows of a file, parsed lazily one at a time. Problems of single rows (a wrong
     field count, malformed JSON) are collected in `problems` while iterating; problems
