@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0003_connectors_repeat"),
+        ("annotation", "0012_drop_project_rulebook"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
