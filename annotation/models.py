@@ -489,4 +489,53 @@ class LabelWrites(models.Model):
         return f"{self.project_id}/{self.backend}: {self.writes}"
 
 
+class ImportJob(models.Model):
+    """An uploaded file imported by the worker (uploads over QRELAY_IMPORT_ASYNC_BYTES):
+    its progress while it runs, then its summary or every problem found. The upload waits
+    on disk under MEDIA_ROOT/imports/ and is removed when the job ends."""
+
+    class Kind(models.TextChoices):
+        PRODUCTS = "products", "Products"
+        QUERIES = "queries", "Queries"
+        RUN = "run", "Run results"
+        LABELS = "labels", "Labels"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    file_name = models.CharField(max_length=200)
+    # Relative to MEDIA_ROOT; emptied when the job ends and the file is removed.
+    stored_path = models.CharField(max_length=500, blank=True)
+    size = models.BigIntegerField(default=0)
+    # The importer's options: format, run id, rater, gold.
+    options = models.JSONField(default=dict, blank=True)
+    rows_done = models.BigIntegerField(default=0)
+    # The first problems (file, line, column, message) and how many there were in all.
+    problems = models.JSONField(default=list, blank=True)
+    problem_count = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import of {self.file_name} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
 from .rule_models import Rule  # noqa: E402, F401  (the rulebook: its own module keeps this one small)

@@ -20,4 +20,6 @@ urlpatterns = [
     path("projects/<int:project_id>/rules/save/", rules.rule_save_view, name="rule_save"),
     path("projects/<int:project_id>/rules/preset/", rules.rule_preset_view, name="rule_preset"),
     path("projects/<int:project_id>/rules/<int:rule_pk>/retire/", rules.rule_retire_view, name="rule_retire"),
+    path("projects/<int:project_id>/imports/", views.imports_page, name="imports"),
+    path("projects/<int:project_id>/imports/<int:job_id>/", views.import_job, name="import_job"),
 ]

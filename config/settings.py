@@ -201,6 +201,9 @@ QRELAY_IMAGE_MAX_PIXELS = env_int("QRELAY_IMAGE_MAX_PIXELS", 40_000_000, minimum
 QRELAY_IMAGE_MAX_BYTES = env_int("QRELAY_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1)
 QRELAY_IMAGE_MAX_SIDE = env_int("QRELAY_IMAGE_MAX_SIDE", 1024, minimum=64)
 QRELAY_IMPORT_BATCH_SIZE = env_int("QRELAY_IMPORT_BATCH_SIZE", 2000, minimum=1)
+# Uploads larger than this are imported by the worker (an ImportJob with progress); smaller
+# ones are imported during the request, as before.
+QRELAY_IMPORT_ASYNC_BYTES = env_int("QRELAY_IMPORT_ASYNC_BYTES", 20 * 1024 * 1024, minimum=0)
 
 # The LLM layer: defaults that a project's JudgeConfig may override.
 QRELAY_LLM_BACKEND = env_choice("QRELAY_LLM_BACKEND", "offline", {"offline", "openai"})

@@ -333,3 +333,81 @@ def api_client(user):
     token, _ = Token.objects.get_or_create(user=user)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+# --- a real Celery worker, for tests marked `worker` ----------------------------------------
+
+
+def broker_beside_the_runs(offset: int) -> str:
+    """A Redis db of its own beside the run's broker db (TEST_BROKER_URL, default db 15)."""
+    from django.conf import settings
+
+    url = settings.CELERY_BROKER_URL.rstrip("/")
+    server, _, db = url.rpartition("/")
+    if not db.isdigit():
+        server, db = url, "15"
+    return f"{server}/{(int(db) - offset) % 16}"
+
+
+@contextmanager
+def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env):
+    """A ready `celery -A config worker` (solo pool) on the test database and `broker`,
+    with this process publishing to that broker while it runs; killed afterwards."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    from config.celery import app
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@"
+        f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "CELERY_BROKER_URL": broker,
+        "QRELAY_REDIS_URL": broker,
+        "QRELAY_MEDIA_ROOT": str(media_root),
+        "QRELAY_DATA_DIR": str(Path(directory) / "data"),
+        **{k: str(v) for k, v in extra_env.items()},
+    }
+    celery = Path(sys.executable).with_name("celery")
+    command = [str(celery), "-A", "config", "worker", "--pool=solo", "-Q", "qrelay", "--without-gossip",
+               "--without-mingle", "--without-heartbeat", "--loglevel=INFO", "-n", f"{name}@%h"]  # fmt: skip
+    log = Path(directory) / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    previous = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url)
+
+    def publish_to(environment, configured) -> None:
+        # Celery prefers the environment variable to its configuration; pools are per URL.
+        if environment is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = environment
+        app.conf.broker_url = configured
+        app._pool = None
+        if "amqp" in app.__dict__:
+            app.__dict__["amqp"]._producer_pool = None
+
+    try:
+        deadline = time.monotonic() + 60
+        while b" ready." not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+        publish_to(broker, broker)
+        yield log
+    finally:
+        publish_to(*previous)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

@@ -29,6 +29,7 @@ urlpatterns = [
     path(P + "queries/upload/", imports.QueriesUpload.as_view(), name="queries_upload"),
     path(P + "products/upload/", imports.ProductsUpload.as_view(), name="products_upload"),
     path(P + "labels/upload/", imports.LabelsUpload.as_view(), name="labels_upload"),
+    path(P + "imports/<int:job_id>/", imports.ImportJobDetail.as_view(), name="import_job"),
     path(P + "exports/gold/", exports.GoldExport.as_view(), name="export_gold"),
     path(P + "exports/labels/", exports.LabelsExport.as_view(), name="export_labels"),
     path(R + "<int:run_id>/export/", exports.RunExport.as_view(), name="run_export"),

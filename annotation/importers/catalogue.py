@@ -1,8 +1,10 @@
 """Imports of the catalogue: products (with their images) and queries. Each one: read →
 validate everything (reads only) → one transaction of bulk writes → a summary.
-Re-importing the same file changes nothing."""
+Re-importing the same file changes nothing. On PostgreSQL the rows are staged in a
+temporary table instead (catalogue_staged.py), in bounded memory."""
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,9 +18,11 @@ from annotation.images import ImageRejected, StoredImage, image_reencode, image_
 from annotation.models import Product, ProductImage, Project, Query
 from annotation.services import chunked, external_ids_map, product_content_hash
 
+from .catalogue_staged import QueriesWithReferences, products_import_staged, queries_import_staged
 from .columns import PRODUCT_SPEC, QUERY_SPEC
 from .reading import read_rows
 from .records import Problems, ProductRecord, QueryRecord, product_records, query_records
+from .staging import staged
 from .summary import ImportSummary, fail_if
 
 # --- products -----------------------------------------------------------------------
@@ -68,8 +72,13 @@ def _prepare_images(
     return prepared if ok else None
 
 
-def products_import(*, project: Project, path: Path, fmt: str | None = None) -> ImportSummary:
+def products_import(
+    *, project: Project, path: Path, fmt: str | None = None, progress: Callable[[int], None] | None = None
+) -> ImportSummary:
+    """Import products; `progress` is told the number of rows read, now and then."""
     path = Path(path)
+    if staged():
+        return products_import_staged(project=project, path=path, fmt=fmt, progress=progress)
     base_dir = path.resolve().parent
     rows = read_rows(path, PRODUCT_SPEC, fmt)
     problems = Problems(path.name)
@@ -180,10 +189,17 @@ def products_import(*, project: Project, path: Path, fmt: str | None = None) -> 
 # --- queries ------------------------------------------------------------------------
 
 
-def queries_import(*, project: Project, path: Path, fmt: str | None = None) -> ImportSummary:
+def queries_import(
+    *, project: Project, path: Path, fmt: str | None = None, progress: Callable[[int], None] | None = None
+) -> ImportSummary:
     from .query_images import query_images_prepare, query_images_write  # it builds on this module
 
     path = Path(path)
+    if staged():
+        try:
+            return queries_import_staged(project=project, path=path, fmt=fmt, progress=progress)
+        except QueriesWithReferences:
+            pass  # reference images or conditions: the in-memory path below stores them
     rows = read_rows(path, QUERY_SPEC, fmt)
     problems = Problems(path.name)
     records = query_records(rows, problems)

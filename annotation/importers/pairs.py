@@ -1,9 +1,10 @@
 """Imports whose rows name a pair (query id × product id): a run's results, and labels
 (optionally as gold). Queries and products they name but the project lacks are created
 from the file's text columns. As for the catalogue: validate everything, then one
-transaction of bulk writes; re-importing the same file changes nothing."""
+transaction of bulk writes; re-importing the same file changes nothing. On PostgreSQL
+the rows are staged in a temporary table instead (pairs_staged.py), in bounded memory."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +18,7 @@ from annotation.services import chunked, external_ids_map, pairs_ensure, product
 
 from .columns import LABEL_SPEC, RUN_SPEC
 from .errors import ImportFailed, ImportProblem
+from .pairs_staged import labels_import_staged, run_import_staged
 from .reading import Row, read_rows
 from .records import (
     LabelRecord,
@@ -28,6 +30,7 @@ from .records import (
     result_records,
     text_value,
 )
+from .staging import staged
 from .summary import ImportSummary, fail_if
 
 # --- shared by runs and labels: queries and products named by id, created from text ---
@@ -124,8 +127,15 @@ def _create_entities(project, query_ids, product_ids, new_queries, new_products)
 
 
 def run_import(
-    *, project: Project, run_name: str, path: Path, fmt: str | None = None, description: str = ""
+    *,
+    project: Project,
+    run_name: str,
+    path: Path,
+    fmt: str | None = None,
+    description: str = "",
+    progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
+    """Import a run's results; `progress` is told the number of rows read, now and then."""
     path = Path(path)
     name_limit = SearchRun._meta.get_field("name").max_length or 0
     if not run_name.strip() or len(run_name) > name_limit:
@@ -133,6 +143,10 @@ def run_import(
             "the run needs a name" if not run_name.strip() else f"the run name is longer than {name_limit} characters"
         )
         raise ImportFailed([ImportProblem(path.name, None, None, problem)])
+    if staged():
+        return run_import_staged(
+            project=project, run_name=run_name, path=path, fmt=fmt, description=description, progress=progress
+        )
     rows = read_rows(path, RUN_SPEC, fmt)
     problems = Problems(path.name)
     records = result_records(rows, problems)
@@ -188,8 +202,13 @@ def labels_import(
     gold: bool = False,
     source: str = LabelSource.HUMAN,
     fmt: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
     path = Path(path)
+    if staged():
+        return labels_import_staged(
+            project=project, path=path, rater=rater, gold=gold, source=source, fmt=fmt, progress=progress
+        )
     rows = read_rows(path, LABEL_SPEC, fmt)
     problems = Problems(path.name)
     resolver = LabelResolver(list(project.levels.values_list("value", "name")))

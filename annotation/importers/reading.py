@@ -1,17 +1,20 @@
 """Turn a file into rows of canonical columns, or a list of problems naming line and column.
+Files are read as a stream (`RowStream`): one line in memory at a time, whatever the size.
 
 Formats: CSV (header row; `.tsv` is tab-separated), JSONL (one JSON object per line),
 and TREC run (`qid Q0 docno rank score tag`) / qrels (`qid iter docno rel`) files.
 """
 
+import codecs
 import csv
-import io
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from .errors import ImportFailed, ImportProblem
+from .errors import ImportFailed, ImportProblem, Problems
 
 FORMATS = ("csv", "tsv", "jsonl", "trec")
 _EXTENSIONS = {
@@ -69,42 +72,99 @@ def detect_format(path: Path, requested: str | None) -> str:
     return fmt
 
 
-def read_text(path: Path) -> str:
-    """Read a whole file as UTF-8 (a BOM is accepted), refusing NUL bytes and bad bytes."""
-    name = path.name
+_BOM = b"\xef\xbb\xbf"
+# Universal newlines as io.StringIO(newline="") splits them: a lone \r ends a line too.
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")
+
+
+def _open(path: Path) -> BinaryIO:
     try:
-        data = path.read_bytes()
+        return path.open("rb")
     except OSError as exc:
-        raise ImportFailed([ImportProblem(name, None, None, f"cannot read file: {exc.strerror}")]) from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise ImportFailed([ImportProblem(name, line, None, "NUL byte in file (is it a binary or UTF-16 file?)")])
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ImportFailed(
-            [ImportProblem(name, line, None, f"invalid UTF-8 at byte {exc.start}; save the file as UTF-8")]
-        ) from None
-    if not text.strip():
+        raise ImportFailed([ImportProblem(path.name, None, None, f"cannot read file: {exc.strerror}")]) from None
+
+
+def _is_blank(path: Path) -> bool:
+    """True if the file holds only whitespace; stops at the first chunk with text in it."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with _open(path) as handle:
+        chunk = handle.read(1 << 16).removeprefix(_BOM)
+        while chunk:
+            if decoder.decode(chunk).strip():
+                return False
+            chunk = handle.read(1 << 16)
+    return not decoder.decode(b"", final=True).strip()
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """The file's lines (split on "\n", which is kept), decoded as UTF-8 one at a time (a
+    BOM is accepted), refusing NUL bytes and bad bytes with the line they are on. Only
+    one line is ever in memory: UTF-8 never has a 0x0A byte inside a character."""
+    name = path.name
+    if _is_blank(path):
         raise ImportFailed([ImportProblem(name, None, None, "file is empty")])
-    return text
+    offset = 0
+    with _open(path) as handle:
+        for line_no, data in enumerate(handle, start=1):
+            if line_no == 1:
+                data = data.removeprefix(_BOM)
+            if b"\x00" in data:
+                raise ImportFailed(
+                    [ImportProblem(name, line_no, None, "NUL byte in file (is it a binary or UTF-16 file?)")]
+                )
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = offset + exc.start
+                raise ImportFailed(
+                    [ImportProblem(name, line_no, None, f"invalid UTF-8 at byte {at}; save the file as UTF-8")]
+                ) from None
+            offset += len(data)
+            yield text
+
+
+class RowStream:
+    """The rows of a file, parsed lazily one at a time. Problems of single rows (a wrong
+    field count, malformed JSON) are collected in `problems` while iterating; problems
+    that make the rest unreadable (NUL bytes, bad UTF-8, a bad header) raise ImportFailed
+    at once. After iterating, `finish()` raises what was collected, or that there were no
+    rows; `rows` counts the rows read."""
+
+    def __init__(self, path: Path, spec: ColumnSpec, fmt: str | None = None):
+        self.path = Path(path)
+        self.spec = spec
+        self.fmt = detect_format(self.path, fmt)
+        if self.fmt == "trec" and spec.trec_fields is None:
+            raise ImportFailed(
+                [ImportProblem(self.path.name, None, None, "TREC format is only for runs and labels (qrels)")]
+            )
+        self.problems = Problems(self.path.name)
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        name, lines = self.path.name, text_lines(self.path)
+        if self.fmt in ("csv", "tsv"):
+            rows = _read_csv(name, lines, self.spec, "\t" if self.fmt == "tsv" else ",", self.problems)
+        elif self.fmt == "jsonl":
+            rows = _read_jsonl(name, lines, self.spec, self.problems)
+        else:
+            rows = _read_trec(name, lines, self.spec, self.problems)
+        for row in rows:
+            self.rows += 1
+            yield row
+
+    def finish(self) -> None:
+        if self.problems:
+            raise self.problems.failure()
+        if not self.rows:
+            raise ImportFailed([ImportProblem(self.path.name, None, None, "file has a header but no rows")])
 
 
 def read_rows(path: Path, spec: ColumnSpec, fmt: str | None = None) -> list[Row]:
-    fmt = detect_format(path, fmt)
-    text = read_text(path)
-    if fmt in ("csv", "tsv"):
-        rows = _read_csv(path.name, text, spec, "\t" if fmt == "tsv" else ",")
-    elif fmt == "jsonl":
-        rows = _read_jsonl(path.name, text, spec)
-    else:
-        rows = _read_trec(path.name, text, spec)
-    if not rows:
-        raise ImportFailed([ImportProblem(path.name, None, None, "file has a header but no rows")])
+    """Every row of a small file as a list (the embedded database's import path)."""
+    stream = RowStream(path, spec, fmt)
+    rows = list(stream)
+    stream.finish()
     return rows
 
 
@@ -133,10 +193,16 @@ def _map_header(name: str, header: list[str], spec: ColumnSpec, line: int) -> li
     return mapped
 
 
-def _read_csv(name: str, text: str, spec: ColumnSpec, delimiter: str) -> list[Row]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows: list[Row] = []
-    problems: list[ImportProblem] = []
+def _csv_lines(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        if "\r" in line:
+            yield from (part for part in _LONE_CR.split(line) if part)
+        else:
+            yield line
+
+
+def _read_csv(name: str, lines: Iterator[str], spec: ColumnSpec, delimiter: str, problems: Problems) -> Iterator[Row]:
+    reader = csv.reader(_csv_lines(lines), delimiter=delimiter, strict=True)
     # The csv module reports errors on the line where it gave up (for an unclosed quote,
     # the last line of the file); the record that caused it starts after the previous one.
     previous_end = 0
@@ -150,48 +216,39 @@ def _read_csv(name: str, text: str, spec: ColumnSpec, delimiter: str) -> list[Ro
             if not fields or all(not f.strip() for f in fields):
                 continue
             if len(fields) != len(columns):
-                problems.append(
-                    ImportProblem(
-                        name, line, None, f"expected {len(columns)} fields as in the header, got {len(fields)}"
-                    )
-                )
+                problems.add(line, None, f"expected {len(columns)} fields as in the header, got {len(fields)}")
                 continue
-            values = {col: value for col, value in zip(columns, fields) if col is not None}
-            rows.append(Row(line, values))
+            yield Row(line, {col: value for col, value in zip(columns, fields) if col is not None})
     except csv.Error as exc:
         message = f"malformed CSV: {exc}"
         if str(exc) == "unexpected end of data":
             message = "malformed CSV: a quoted field in the record starting on this line is never closed"
-        problems.append(ImportProblem(name, previous_end + 1, None, message))
-    if problems:
-        raise ImportFailed(problems)
-    return rows
+        problems.add(previous_end + 1, None, message)
 
 
-def _read_jsonl(name: str, text: str, spec: ColumnSpec) -> list[Row]:
-    rows: list[Row] = []
-    problems: list[ImportProblem] = []
-    # split("\n"), not splitlines(): JSON strings may hold U+2028, U+0085, form feeds, ...
-    for line_no, line in enumerate(text.split("\n"), start=1):
+def _read_jsonl(name: str, lines: Iterator[str], spec: ColumnSpec, problems: Problems) -> Iterator[Row]:
+    # Lines split on "\n" only: JSON strings may hold U+2028, U+0085, form feeds, ...
+    for line_no, line in enumerate(lines, start=1):
+        line = line.removesuffix("\n")  # else an error at the end of the line is placed on the next
         if not line.strip():
             continue
         try:
             obj = json.loads(line, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
-            problems.append(ImportProblem(name, line_no, None, f"malformed JSON at character {exc.colno}: {exc.msg}"))
+            problems.add(line_no, None, f"malformed JSON at character {exc.colno}: {exc.msg}")
             continue
         except _Constant as exc:
-            problems.append(ImportProblem(name, line_no, None, f"{exc} is not valid JSON; use null or a number"))
+            problems.add(line_no, None, f"{exc} is not valid JSON; use null or a number")
             continue
         except RecursionError:
-            problems.append(ImportProblem(name, line_no, None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep"))
+            problems.add(line_no, None, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
             continue
         if not isinstance(obj, dict):
-            problems.append(ImportProblem(name, line_no, None, "each line must be a JSON object"))
+            problems.add(line_no, None, "each line must be a JSON object")
             continue
         unusable = _unusable_json(obj)
         if unusable:
-            problems.append(ImportProblem(name, line_no, None, unusable))
+            problems.add(line_no, None, unusable)
             continue
         values = {}
         for key, value in obj.items():
@@ -200,12 +257,9 @@ def _read_jsonl(name: str, text: str, spec: ColumnSpec) -> list[Row]:
                 values[canonical] = value
         missing = [col for col in spec.required if col not in values]
         if missing:
-            problems.append(ImportProblem(name, line_no, missing[0], f"missing required field '{missing[0]}'"))
+            problems.add(line_no, missing[0], f"missing required field '{missing[0]}'")
             continue
-        rows.append(Row(line_no, values))
-    if problems:
-        raise ImportFailed(problems)
-    return rows
+        yield Row(line_no, values)
 
 
 # Deeper documents would overflow whatever walks them later (the JSON encoder that
@@ -243,28 +297,18 @@ def _unusable_json(value: Any) -> str | None:
     return None
 
 
-def _read_trec(name: str, text: str, spec: ColumnSpec) -> list[Row]:
-    if spec.trec_fields is None:
-        raise ImportFailed([ImportProblem(name, None, None, "TREC format is only for runs and labels (qrels)")])
-    width = len(spec.trec_fields)
-    rows: list[Row] = []
-    problems: list[ImportProblem] = []
-    for line_no, line in enumerate(text.split("\n"), start=1):
+def _read_trec(name: str, lines: Iterator[str], spec: ColumnSpec, problems: Problems) -> Iterator[Row]:
+    fields_spec = spec.trec_fields or ()
+    width = len(fields_spec)
+    for line_no, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
             continue
         if len(fields) != width:
-            problems.append(
-                ImportProblem(
-                    name,
-                    line_no,
-                    None,
-                    f"expected {width} whitespace-separated fields ({' '.join(spec.trec_fields)}), got {len(fields)}",
-                )
+            problems.add(
+                line_no,
+                None,
+                f"expected {width} whitespace-separated fields ({' '.join(fields_spec)}), got {len(fields)}",
             )
             continue
-        values = {col: value for col, value in zip(spec.trec_fields, fields) if not col.startswith("_")}
-        rows.append(Row(line_no, values))
-    if problems:
-        raise ImportFailed(problems)
-    return rows
+        yield Row(line_no, {col: value for col, value in zip(fields_spec, fields) if not col.startswith("_")})

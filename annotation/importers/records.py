@@ -6,11 +6,12 @@ conflicting repeat is an error.
 """
 
 import json
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .columns import PRODUCT_TEXT_COLUMNS
-from .errors import ImportProblem
+from .errors import Problems
 from .reading import Row
 
 # Limits of the database columns (annotation/models.py), checked here so that a value that
@@ -28,18 +29,6 @@ def text_value(value: Any) -> str:
     return str(value)
 
 
-@dataclass
-class Problems:
-    """Collects problems for one file."""
-
-    file: str
-    items: list[ImportProblem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, line: int | None, column: str | None, message: str) -> None:
-        self.items.append(ImportProblem(self.file, line, column, message))
-
-
 def too_long(problems: Problems, line: int, values: dict[str, str]) -> bool:
     """Report the first of values (column: text) longer than its column; True if there was one."""
     for column, value in values.items():
@@ -55,25 +44,56 @@ def dedupe(
     """Keep the first row per key; skip exact repeats (noted), flag conflicting ones by
     column with both values. A repeat that differs only in `text_fields` (product text: real
     ESCI files list a pair once per product locale, the title in that locale's language)
-    is skipped too, keeping the first row's text, and noted."""
+    is skipped too, keeping the first row's text, and noted. (The staged imports do the
+    same in SQL: importers/staging.py, with repeat_kind and conflict_problem below.)"""
     first: dict[tuple, tuple[int, Any]] = {}
     kept: list[tuple[int, Any]] = []
     repeats = text_repeats = 0
     for line, key, record in rows:
         if key in first:
             first_line, first_record = first[key]
-            differing = [f for f in fields(record) if getattr(record, f.name) != getattr(first_record, f.name)]
-            conflicts = [f.name for f in differing if f.name not in text_fields]
-            if not differing:
+            kind = repeat_kind(first_record, record, text_fields)
+            if kind == "exact":
                 repeats += 1
-            elif not conflicts:
+            elif kind == "text":
                 text_repeats += 1
             else:
-                column = _COLUMN_NAMES.get(conflicts[0], conflicts[0])
-                problems.add(line, column, _conflict(what, key, first_line, first_record, record, conflicts))
+                conflict_problem(problems, what, key, first_line, first_record, line, record, text_fields)
             continue
         first[key] = (line, record)
         kept.append((line, record))
+    repeat_notes(problems, what, repeats, text_repeats)
+    return kept
+
+
+def repeat_kind(first: Any, record: Any, text_fields: tuple[str, ...]) -> str:
+    """ "exact", "text" (only product text differs) or "conflict"."""
+    differing = [f.name for f in fields(record) if getattr(record, f.name) != getattr(first, f.name)]
+    if not differing:
+        return "exact"
+    return "text" if all(name in text_fields for name in differing) else "conflict"
+
+
+def conflict_problem(
+    problems: Problems,
+    what: str,
+    key: tuple,
+    first_line: int,
+    first: Any,
+    line: int,
+    record: Any,
+    text_fields: tuple[str, ...],
+) -> None:
+    conflicts = [
+        f.name
+        for f in fields(record)
+        if f.name not in text_fields and getattr(record, f.name) != getattr(first, f.name)
+    ]
+    column = _COLUMN_NAMES.get(conflicts[0], conflicts[0])
+    problems.add(line, column, _conflict(what, key, first_line, first, record, conflicts))
+
+
+def repeat_notes(problems: Problems, what: str, repeats: int, text_repeats: int) -> None:
     if repeats:
         problems.notes.append(f"{repeats} exact repeated row(s) skipped")
     if text_repeats:
@@ -81,7 +101,6 @@ def dedupe(
             f"{text_repeats} row(s) repeat a {what} with other product text (e.g. another product_locale): "
             "the first row's text was kept"
         )
-    return kept
 
 
 def _conflict(what: str, key: tuple, first_line: int, first: Any, record: Any, columns: list[str]) -> str:
@@ -117,36 +136,41 @@ class ProductRecord:
     images: tuple[str, ...]
 
 
-def product_records(rows: list[Row], problems: Problems) -> list[tuple[int, ProductRecord]]:
-    parsed = []
-    for row in rows:
-        v = row.values
-        product_id = text_value(v.get("product_id"))
-        title = text_value(v.get("title"))
-        if not product_id:
-            problems.add(row.line, "product_id", "empty product_id")
-            continue
-        if not title:
-            problems.add(row.line, "title", "empty title")
-            continue
-        brand, category = text_value(v.get("brand")), text_value(v.get("category"))
-        if too_long(problems, row.line, {"product_id": product_id, "brand": brand, "category": category}):
-            continue
-        attributes = _attributes(v.get("attributes"), row.line, problems)
-        if attributes is None:
-            continue
-        image_list = image_sources(v.get("image"))
-        record = ProductRecord(
-            product_id=product_id,
-            title=title,
-            brand=brand,
-            category=category,
-            description=text_value(v.get("description")),
-            attributes=attributes,
-            images=image_list,
-        )
-        parsed.append((row.line, (product_id,), record))
-    return dedupe(parsed, problems, "product_id")
+PRODUCT_KEY = "product_id"
+
+
+def product_record(row: Row, problems: Problems) -> ProductRecord | None:
+    """One row as a record, or None with its problem added."""
+    v = row.values
+    product_id = text_value(v.get("product_id"))
+    title = text_value(v.get("title"))
+    if not product_id:
+        problems.add(row.line, "product_id", "empty product_id")
+        return None
+    if not title:
+        problems.add(row.line, "title", "empty title")
+        return None
+    brand, category = text_value(v.get("brand")), text_value(v.get("category"))
+    if too_long(problems, row.line, {"product_id": product_id, "brand": brand, "category": category}):
+        return None
+    attributes = _attributes(v.get("attributes"), row.line, problems)
+    if attributes is None:
+        return None
+    image_list = image_sources(v.get("image"))
+    return ProductRecord(
+        product_id=product_id,
+        title=title,
+        brand=brand,
+        category=category,
+        description=text_value(v.get("description")),
+        attributes=attributes,
+        images=image_list,
+    )
+
+
+def product_records(rows: Iterable[Row], problems: Problems) -> list[tuple[int, ProductRecord]]:
+    parsed = [(row.line, (r.product_id,), r) for row in rows if (r := product_record(row, problems)) is not None]
+    return dedupe(parsed, problems, PRODUCT_KEY)
 
 
 def image_sources(images: Any) -> tuple[str, ...]:
@@ -186,43 +210,47 @@ class QueryRecord:
     conditions: tuple = ()  # ({"text": ...} | {"image": position}, ...), validated
 
 
-def query_records(rows: list[Row], problems: Problems) -> list[tuple[int, QueryRecord]]:
-    parsed = []
-    for row in rows:
-        v = row.values
-        query_id = text_value(v.get("query_id"))
-        text = text_value(v.get("query"))
-        if not query_id:
-            problems.add(row.line, "query_id", "empty query_id")
-            continue
-        if not text:
-            problems.add(row.line, "query", "empty query text")
-            continue
-        locale = text_value(v.get("locale"))
-        if too_long(problems, row.line, {"query_id": query_id, "locale": locale}):
-            continue
-        traffic = None
-        raw_traffic = text_value(v.get("traffic"))
-        if raw_traffic:
-            try:
-                traffic = int(raw_traffic)
-                if traffic < 0:
-                    raise ValueError
-            except ValueError:
-                problems.add(row.line, "traffic", f"must be a whole number >= 0, got {raw_traffic!r}")
-                continue
-            if traffic > MAX_TRAFFIC:
-                problems.add(row.line, "traffic", f"must be at most {MAX_TRAFFIC}, got {raw_traffic!r}")
-                continue
-        images = image_sources(v.get("image"))
-        conditions = query_conditions(v.get("conditions"), len(images), row.line, problems)
-        if conditions is None:
-            continue
-        if images and not conditions:  # the text, then each image, as MERIT writes them
-            conditions = ({"text": text}, *({"image": i} for i in range(len(images))))
-        record = QueryRecord(query_id, text, locale, traffic, images, conditions)
-        parsed.append((row.line, (query_id,), record))
-    return dedupe(parsed, problems, "query_id")
+QUERY_KEY = "query_id"
+
+
+def query_record(row: Row, problems: Problems) -> QueryRecord | None:
+    v = row.values
+    query_id = text_value(v.get("query_id"))
+    text = text_value(v.get("query"))
+    if not query_id:
+        problems.add(row.line, "query_id", "empty query_id")
+        return None
+    if not text:
+        problems.add(row.line, "query", "empty query text")
+        return None
+    locale = text_value(v.get("locale"))
+    if too_long(problems, row.line, {"query_id": query_id, "locale": locale}):
+        return None
+    traffic = None
+    raw_traffic = text_value(v.get("traffic"))
+    if raw_traffic:
+        try:
+            traffic = int(raw_traffic)
+            if traffic < 0:
+                raise ValueError
+        except ValueError:
+            problems.add(row.line, "traffic", f"must be a whole number >= 0, got {raw_traffic!r}")
+            return None
+        if traffic > MAX_TRAFFIC:
+            problems.add(row.line, "traffic", f"must be at most {MAX_TRAFFIC}, got {raw_traffic!r}")
+            return None
+    images = image_sources(v.get("image"))
+    conditions = query_conditions(v.get("conditions"), len(images), row.line, problems)
+    if conditions is None:
+        return None
+    if images and not conditions:  # the text, then each image, as MERIT writes them
+        conditions = ({"text": text}, *({"image": i} for i in range(len(images))))
+    return QueryRecord(query_id, text, locale, traffic, images, conditions)
+
+
+def query_records(rows: Iterable[Row], problems: Problems) -> list[tuple[int, QueryRecord]]:
+    parsed = [(row.line, (r.query_id,), r) for row in rows if (r := query_record(row, problems)) is not None]
+    return dedupe(parsed, problems, QUERY_KEY)
 
 
 def query_conditions(raw: Any, image_count: int, line: int, problems: Problems) -> tuple | None:
@@ -286,43 +314,45 @@ class ResultRecord:
     locale: str
 
 
-def result_records(rows: list[Row], problems: Problems) -> list[tuple[int, ResultRecord]]:
-    parsed = []
-    for row in rows:
-        v = row.values
-        ids = _pair_ids(row, problems)
-        if ids is None:
-            continue
-        raw_rank = text_value(v.get("rank"))
+RESULT_KEY = "query_id/product_id"
+# Fields whose differences make a repeat a "text repeat" (noted), not a conflict.
+PAIR_TEXT_FIELDS = ("product", "locale")
+
+
+def result_record(row: Row, problems: Problems) -> ResultRecord | None:
+    v = row.values
+    ids = _pair_ids(row, problems)
+    if ids is None:
+        return None
+    raw_rank = text_value(v.get("rank"))
+    try:
+        rank = int(raw_rank)
+        if rank < 1:
+            raise ValueError
+    except ValueError:
+        problems.add(row.line, "rank", f"must be a whole number >= 1, got {raw_rank!r}")
+        return None
+    if rank > MAX_RANK:
+        problems.add(row.line, "rank", f"must be at most {MAX_RANK}, got {raw_rank!r}")
+        return None
+    score = None
+    raw_score = text_value(v.get("score"))
+    if raw_score:
         try:
-            rank = int(raw_rank)
-            if rank < 1:
-                raise ValueError
+            score = float(raw_score)
         except ValueError:
-            problems.add(row.line, "rank", f"must be a whole number >= 1, got {raw_rank!r}")
-            continue
-        if rank > MAX_RANK:
-            problems.add(row.line, "rank", f"must be at most {MAX_RANK}, got {raw_rank!r}")
-            continue
-        score = None
-        raw_score = text_value(v.get("score"))
-        if raw_score:
-            try:
-                score = float(raw_score)
-            except ValueError:
-                problems.add(row.line, "score", f"must be a number, got {raw_score!r}")
-                continue
-        record = ResultRecord(
-            ids[0],
-            ids[1],
-            rank,
-            score,
-            text_value(v.get("query")),
-            product_text(v),
-            text_value(v.get("locale")),
-        )
-        parsed.append((row.line, ids, record))
-    return dedupe(parsed, problems, "query_id/product_id", text_fields=("product", "locale"))
+            problems.add(row.line, "score", f"must be a number, got {raw_score!r}")
+            return None
+    return ResultRecord(
+        ids[0], ids[1], rank, score, text_value(v.get("query")), product_text(v), text_value(v.get("locale"))
+    )
+
+
+def result_records(rows: Iterable[Row], problems: Problems) -> list[tuple[int, ResultRecord]]:
+    parsed = [
+        (row.line, (r.query_id, r.product_id), r) for row in rows if (r := result_record(row, problems)) is not None
+    ]
+    return dedupe(parsed, problems, RESULT_KEY, text_fields=PAIR_TEXT_FIELDS)
 
 
 def _pair_ids(row: Row, problems: Problems) -> tuple[str, str] | None:
@@ -383,36 +413,38 @@ class LabelResolver:
         return ", ".join(f"{name} ({value})" for value, name in sorted(self.by_value.items()))
 
 
+LABEL_KEY = "query_id/product_id/rater"
+
+
+def label_record(
+    row: Row, problems: Problems, *, resolver: LabelResolver, default_rater: str | None
+) -> LabelRecord | None:
+    v = row.values
+    ids = _pair_ids(row, problems)
+    if ids is None:
+        return None
+    rater = text_value(v.get("rater")) or (default_rater or "")
+    if not rater:
+        problems.add(row.line, "rater", "no rater: add a 'rater' column or pass --rater NAME")
+        return None
+    if too_long(problems, row.line, {"rater": rater}):
+        return None
+    raw_label = text_value(v.get("label"))
+    value = resolver.resolve(raw_label)
+    if value is None:
+        problems.add(row.line, "label", f"unknown label {raw_label!r}; the project's scale is: {resolver.describe()}")
+        return None
+    return LabelRecord(
+        ids[0], ids[1], rater, value, text_value(v.get("query")), product_text(v), text_value(v.get("locale"))
+    )
+
+
 def label_records(
-    rows: list[Row], problems: Problems, *, resolver: LabelResolver, default_rater: str | None
+    rows: Iterable[Row], problems: Problems, *, resolver: LabelResolver, default_rater: str | None
 ) -> list[tuple[int, LabelRecord]]:
-    parsed = []
-    for row in rows:
-        v = row.values
-        ids = _pair_ids(row, problems)
-        if ids is None:
-            continue
-        rater = text_value(v.get("rater")) or (default_rater or "")
-        if not rater:
-            problems.add(row.line, "rater", "no rater: add a 'rater' column or pass --rater NAME")
-            continue
-        if too_long(problems, row.line, {"rater": rater}):
-            continue
-        raw_label = text_value(v.get("label"))
-        value = resolver.resolve(raw_label)
-        if value is None:
-            problems.add(
-                row.line, "label", f"unknown label {raw_label!r}; the project's scale is: {resolver.describe()}"
-            )
-            continue
-        record = LabelRecord(
-            ids[0],
-            ids[1],
-            rater,
-            value,
-            text_value(v.get("query")),
-            product_text(v),
-            text_value(v.get("locale")),
-        )
-        parsed.append((row.line, (ids[0], ids[1], rater), record))
-    return dedupe(parsed, problems, "query_id/product_id/rater", text_fields=("product", "locale"))
+    parsed = [
+        (row.line, (r.query_id, r.product_id, r.rater), r)
+        for row in rows
+        if (r := label_record(row, problems, resolver=resolver, default_rater=default_rater)) is not None
+    ]
+    return dedupe(parsed, problems, LABEL_KEY, text_fields=PAIR_TEXT_FIELDS)

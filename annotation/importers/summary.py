@@ -3,8 +3,7 @@
 
 from dataclasses import dataclass, field
 
-from .errors import ImportFailed
-from .records import Problems
+from .errors import Problems
 
 
 @dataclass
@@ -24,5 +23,5 @@ class ImportSummary:
 
 
 def fail_if(problems: Problems) -> None:
-    if problems.items:
-        raise ImportFailed(problems.items)
+    if problems:
+        raise problems.failure()

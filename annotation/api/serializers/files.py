@@ -76,3 +76,18 @@ class ImportProblemSerializer(serializers.Serializer):
 class ImportErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     problems = ImportProblemSerializer(many=True)
+
+
+class ImportJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField(help_text="queued, running, done or failed.")
+    file_name = serializers.CharField()
+    size = serializers.IntegerField()
+    rows_done = serializers.IntegerField(help_text="Rows read so far.")
+    summary = serializers.JSONField(help_text="When done: file, rows, counts, notes.")
+    problems = ImportProblemSerializer(many=True, help_text="When failed: the first 1000 problems.")
+    problem_count = serializers.IntegerField()
+    error = serializers.CharField(help_text="When failed other than by the file's problems.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)

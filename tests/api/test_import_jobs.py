@@ -1,0 +1,132 @@
+"""Large uploads: over QRELAY_IMPORT_ASYNC_BYTES the upload is saved and queued as an
+ImportJob (202 + a status URL); the worker's task imports it and records its summary or
+its problems. Here the task's service runs in the test process (tasks are never eager in
+tests); tests/annotation/test_import_worker.py runs it through a real worker."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from annotation.importers.jobs import import_job_run
+from annotation.models import ImportJob, SearchResult, SearchRun
+
+pytestmark = pytest.mark.django_db
+
+RESULTS = "query_id,product_id,rank,score\nq1,p2,1,0.9\nq1,p1,2,0.8\nq2,p3,1,0.7\n"
+
+
+@pytest.fixture
+def large(settings, tmp_path):
+    """Every upload over 10 bytes counts as large; uploads land in a media root of the test's own."""
+    settings.QRELAY_IMPORT_ASYNC_BYTES = 10
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def upload(name: str, text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode(), content_type="application/octet-stream")
+
+
+def post_results(api, world, text: str, django_capture_on_commit_callbacks):
+    run = SearchRun.objects.get(project=world["project"], name="bm25")
+    with django_capture_on_commit_callbacks() as queued:
+        response = api.post(
+            f"/api/projects/{world['project'].id}/runs/{run.id}/results/upload/", {"file": upload("run.csv", text)}
+        )
+    return response, queued, run
+
+
+def test_a_large_upload_is_queued_then_imported_by_the_task(lead_api, world, large, django_capture_on_commit_callbacks):
+    SearchResult.objects.filter(run__name="bm25").delete()
+    response, queued, run = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)
+
+    assert response.status_code == 202
+    job = response.json()
+    assert (job["status"], job["kind"], job["file_name"], job["rows_done"]) == ("queued", "run", "run.csv", 0)
+    assert job["status_url"].endswith(f"/api/projects/{world['project'].id}/imports/{job['id']}/")
+    assert len(queued) == 1  # the task, sent once the job is committed
+    stored = Path(large) / ImportJob.objects.get(pk=job["id"]).stored_path
+    assert stored.read_text() == RESULTS  # saved to disk, not held for the worker in memory
+    assert not SearchResult.objects.filter(run=run).exists()
+
+    import_job_run(job_id=job["id"])  # what the worker's task does
+
+    status = lead_api.get(job["status_url"]).json()
+    assert (status["status"], status["rows_done"], status["problems"]) == ("done", 3, [])
+    assert status["summary"]["counts"]["results created"] == 3
+    assert status["finished_at"] is not None
+    assert SearchResult.objects.filter(run=run).count() == 3
+    assert not stored.exists() and not stored.parent.exists()
+
+
+def test_a_large_bad_upload_fails_with_the_same_problems_and_writes_nothing(
+    lead_api, world, large, django_capture_on_commit_callbacks
+):
+    before = SearchResult.objects.count()
+    response, _, _ = post_results(lead_api, world, RESULTS + "q3,p9,1,0.5\n", django_capture_on_commit_callbacks)
+    job_id = response.json()["id"]
+
+    import_job_run(job_id=job_id)
+
+    status = lead_api.get(response.json()["status_url"]).json()
+    assert (status["status"], status["problem_count"]) == ("failed", 2)
+    assert status["problems"] == [
+        {
+            "file": "run.csv",
+            "line": 5,
+            "column": "query_id",
+            "message": "unknown query_id 'q3': import the queries first or add a 'query' column",
+        },
+        {
+            "file": "run.csv",
+            "line": 5,
+            "column": "product_id",
+            "message": "unknown product_id 'p9': import the products first or add a 'product_title' column",
+        },
+    ]
+    assert SearchResult.objects.count() == before
+
+
+def test_a_job_runs_once_however_often_its_task_is_delivered(
+    lead_api, world, large, django_capture_on_commit_callbacks
+):
+    SearchResult.objects.filter(run__name="bm25").delete()
+    response, _, run = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)
+    job_id = response.json()["id"]
+
+    import_job_run(job_id=job_id)
+    SearchResult.objects.filter(run=run).delete()
+    import_job_run(job_id=job_id)  # a second delivery: the job is no longer queued
+
+    assert not SearchResult.objects.filter(run=run).exists()
+    assert ImportJob.objects.get(pk=job_id).status == "done"
+
+
+def test_small_uploads_stay_synchronous(lead_api, world, settings):
+    settings.QRELAY_IMPORT_ASYNC_BYTES = 10_000
+    response = lead_api.post(
+        f"/api/projects/{world['project'].id}/queries/upload/", {"file": upload("q.csv", "query_id,query\nq7,hat\n")}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["counts"]["queries created"] == 1
+    assert not ImportJob.objects.exists()
+
+
+def test_only_the_projects_leads_see_its_import_jobs(
+    lead_api, annotator_api, world, large, django_capture_on_commit_callbacks
+):
+    response, _, _ = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)
+    job_id = response.json()["id"]
+
+    assert annotator_api.get(f"/api/projects/{world['project'].id}/imports/{job_id}/").status_code == 403
+    assert lead_api.get(f"/api/projects/{world['other'].id}/imports/{job_id}/").status_code == 404
+
+
+def test_upload_endpoints_still_answer_options_requests(lead_api, world):
+    # The views' importer options must not shadow DRF's OPTIONS handler.
+    response = lead_api.options(f"/api/projects/{world['project'].id}/labels/upload/")
+
+    assert response.status_code == 200
+    assert response.json()["name"]
