@@ -526,6 +526,9 @@ class ImportJob(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Last sign of life of a running job (it started, rows were read); a running job
+    # silent for QRELAY_IMPORT_STALL_MINUTES lost its worker and is marked failed.
+    touched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

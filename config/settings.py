@@ -204,6 +204,9 @@ QRELAY_IMPORT_BATCH_SIZE = env_int("QRELAY_IMPORT_BATCH_SIZE", 2000, minimum=1)
 # Uploads larger than this are imported by the worker (an ImportJob with progress); smaller
 # ones are imported during the request, as before.
 QRELAY_IMPORT_ASYNC_BYTES = env_int("QRELAY_IMPORT_ASYNC_BYTES", 20 * 1024 * 1024, minimum=0)
+# A running import with no progress for this long lost its worker (killed, restarted): it
+# is marked failed with that reason when its page or API is read, and by the beat.
+QRELAY_IMPORT_STALL_MINUTES = env_int("QRELAY_IMPORT_STALL_MINUTES", 30, minimum=1)
 
 # The LLM layer: defaults that a project's JudgeConfig may override.
 QRELAY_LLM_BACKEND = env_choice("QRELAY_LLM_BACKEND", "offline", {"offline", "openai"})
@@ -394,6 +397,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "judge-watchdog": {
         "task": "judging.resume_stalled_jobs",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
+    "import-watchdog": {
+        "task": "annotation.fail_stalled_imports",
         "schedule": 300.0,
         "options": {"expires": 300.0},
     },

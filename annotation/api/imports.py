@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from ..access import require_lead
 from ..importers import ImportFailed
 from ..importers.jobs import import_file, import_job_create, summary_dict
+from ..importers.stall import import_jobs_fail_stalled
 from ..models import ImportJob, SearchRun
 from .base import ProjectScopedView
 from .serializers.files import (
@@ -195,4 +196,6 @@ class ImportJobDetail(ProjectScopedView):
     def get(self, request, project_id: int, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id, project=self.project)
         require_lead(request.user, self.project, "see imports")
+        if import_jobs_fail_stalled(ImportJob.objects.filter(pk=job.pk)):
+            job.refresh_from_db()
         return Response(job_payload(request, job))

@@ -100,7 +100,11 @@ class _ProgressWriter:
             wrapper = connections[DEFAULT_DB_ALIAS]
             self.conn = type(wrapper)(dict(wrapper.settings_dict), DEFAULT_DB_ALIAS)
         with self.conn.cursor() as cursor:
-            cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s WHERE id = %s", [rows, self.job_id])
+            # touched_at: a sign of life for the stall check (annotation/importers/stall.py).
+            cursor.execute(
+                f"UPDATE {ImportJob._meta.db_table} SET rows_done = %s, touched_at = %s WHERE id = %s",
+                [rows, timezone.now(), self.job_id],
+            )
 
     def close(self) -> None:
         if self.conn is not None:
@@ -109,7 +113,10 @@ class _ProgressWriter:
 
 def import_job_run(*, job_id: int) -> None:
     """Run a queued job once: a second delivery of its task finds it no longer queued."""
-    if not ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(status=ImportJob.Status.RUNNING):
+    started = ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+        status=ImportJob.Status.RUNNING, touched_at=timezone.now()
+    )
+    if not started:
         return
     job = ImportJob.objects.select_related("project").get(pk=job_id)
     path = Path(settings.MEDIA_ROOT) / job.stored_path

@@ -16,6 +16,7 @@ from ..htmx import wants_fragment
 from ..importers import ImportFailed
 from ..importers.jobs import import_file, import_job_create
 from ..importers.reading import FORMATS
+from ..importers.stall import import_jobs_fail_stalled
 from ..models import ImportJob, SearchRun
 
 PROBLEMS_SHOWN = 200
@@ -79,6 +80,7 @@ def imports_page(request, project_id: int):
                 status = 400
         else:
             status = 400
+    import_jobs_fail_stalled(project.import_jobs.all())
     ctx["jobs"] = project.import_jobs.all()[:10]
     return TemplateResponse(request, "annotation/imports.html", ctx, status=status)
 
@@ -87,6 +89,7 @@ def imports_page(request, project_id: int):
 @require_safe
 def import_job(request, project_id: int, job_id: int):
     project = access.lead_project(request.user, project_id, "see imports")
+    import_jobs_fail_stalled(ImportJob.objects.filter(pk=job_id, project=project))
     job = get_object_or_404(ImportJob, pk=job_id, project=project)
     ctx = {"project": project, "job": job, "problems": job.problems[:PROBLEMS_SHOWN]}
     template = "annotation/_import_job.html" if wants_fragment(request) else "annotation/import_job.html"

@@ -1,9 +1,12 @@
 """The imports page: a lead uploads a file; a small one is imported at once (summary or
 every problem), a large one becomes a job whose page polls its status with htmx."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 
 from annotation.importers.jobs import import_job_run
 from annotation.models import ImportJob, Query, SearchResult
@@ -81,3 +84,15 @@ def test_imports_are_for_leads(world):
     annotator = client_for(world["annotator"])
     assert annotator.get(page(world)).status_code == 403
     assert annotator.post(page(world), {"kind": "queries"}).status_code == 403
+
+
+def test_the_job_page_shows_why_a_job_whose_worker_died_failed(world, settings):
+    settings.QRELAY_IMPORT_STALL_MINUTES = 15
+    job = ImportJob.objects.create(project=world["project"], kind="run", file_name="big.csv", status="running")
+    ImportJob.objects.filter(pk=job.pk).update(touched_at=timezone.now() - timedelta(minutes=16))
+
+    fragment = client_for(world["lead"]).get(f"{page(world)}{job.pk}/", **HTMX).content.decode()
+
+    assert "Failed" in fragment
+    assert "no progress for 15 minutes" in fragment
+    assert "hx-trigger" not in fragment  # failed: the polling stops

@@ -3,13 +3,16 @@ ImportJob (202 + a status URL); the worker's task imports it and records its sum
 its problems. Here the task's service runs in the test process (tasks are never eager in
 tests); tests/annotation/test_import_worker.py runs it through a real worker."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from annotation.importers.jobs import import_job_run
 from annotation.models import ImportJob, SearchResult, SearchRun
+from annotation.tasks import import_jobs_fail_stalled_task
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +133,63 @@ def test_upload_endpoints_still_answer_options_requests(lead_api, world):
 
     assert response.status_code == 200
     assert response.json()["name"]
+
+
+def _running_job_silent_for(world, large, minutes: int) -> ImportJob:
+    """A job its worker started and then lost (killed): running, last sign of life `minutes` ago."""
+    folder = Path(large) / "imports" / "abc"
+    folder.mkdir(parents=True)
+    (folder / "run.csv").write_text(RESULTS)
+    job = ImportJob.objects.create(
+        project=world["project"],
+        kind="run",
+        file_name="run.csv",
+        stored_path="imports/abc/run.csv",
+        status="running",
+        rows_done=2,
+    )
+    ImportJob.objects.filter(pk=job.pk).update(touched_at=timezone.now() - timedelta(minutes=minutes))
+    return job
+
+
+def test_a_running_job_without_progress_is_marked_failed_when_its_status_is_read(lead_api, world, large, settings):
+    settings.QRELAY_IMPORT_STALL_MINUTES = 30
+    fresh = _running_job_silent_for(world, large, 29)
+    url = f"/api/projects/{world['project'].id}/imports/{fresh.pk}/"
+    assert lead_api.get(url).json()["status"] == "running"  # not silent long enough yet
+
+    ImportJob.objects.filter(pk=fresh.pk).update(touched_at=timezone.now() - timedelta(minutes=31))
+    status = lead_api.get(url).json()
+
+    assert status["status"] == "failed"
+    assert "no progress for 30 minutes" in status["error"]
+    assert status["finished_at"] is not None
+    assert not (Path(large) / "imports" / "abc").exists()  # the stored upload is removed
+
+
+def test_the_beat_task_fails_stalled_jobs_and_leaves_live_and_finished_ones(world, large, settings):
+    settings.QRELAY_IMPORT_STALL_MINUTES = 10
+    stalled = _running_job_silent_for(world, large, 11)
+    live = ImportJob.objects.create(project=world["project"], kind="run", file_name="b.csv", status="running")
+    ImportJob.objects.filter(pk=live.pk).update(touched_at=timezone.now() - timedelta(minutes=2))
+    done = ImportJob.objects.create(project=world["project"], kind="run", file_name="c.csv", status="done")
+    ImportJob.objects.filter(pk=done.pk).update(created_at=timezone.now() - timedelta(days=1))
+
+    import_jobs_fail_stalled_task()
+
+    statuses = dict(ImportJob.objects.values_list("pk", "status"))
+    assert statuses == {stalled.pk: "failed", live.pk: "running", done.pk: "done"}
+
+
+def test_starting_is_a_sign_of_life(lead_api, world, large, django_capture_on_commit_callbacks):
+    """The worker touches the job when it starts (and, on its own connection, as it reads
+    rows), so the stall time counts from the last progress, not from the upload."""
+    SearchResult.objects.filter(run__name="bm25").delete()
+    response, _, _ = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)
+    job_id = response.json()["id"]
+    assert ImportJob.objects.get(pk=job_id).touched_at is None
+
+    import_job_run(job_id=job_id)
+
+    job = ImportJob.objects.get(pk=job_id)
+    assert job.touched_at is not None and timezone.now() - job.touched_at < timedelta(minutes=1)
