@@ -44,6 +44,7 @@ urlpatterns = [
     path("projects/<int:project_id>/runs/<int:run_id>/evaluate/", views.run_evaluate_start, name="run_evaluate"),
     path("projects/<int:project_id>/review/flagged/", views.flagged, name="flagged"),
     path("projects/<int:project_id>/review/flagged/<int:task_id>/", views.flag_resolve, name="flag_resolve"),
+    path("projects/<int:project_id>/review/flagged/<int:task_id>/action/", views.flag_action, name="flag_action"),
     path("projects/<int:project_id>/runs/<int:run_id>/pair-states/", run_states.run_states, name="run_states"),
     path(
         "projects/<int:project_id>/runs/<int:run_id>/pair-states/judge/",

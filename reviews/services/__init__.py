@@ -7,6 +7,7 @@
   project, else by a worker) and `policy_revert`; `reroute_sql` holds its PostgreSQL
   statements;
 - `queue`: claiming tasks under a lease; submit, skip, flag, undo; a lead's answer to a flag;
+- `flag_actions`: a lead sends a flagged pair to adjudication or overrides its gold;
 - `gold`: gold from human labels and adjudications;
 - `evaluate`: "evaluate run R" and where a run's pairs stand;
 - `errors`: `ReviewError`, a refused state change.

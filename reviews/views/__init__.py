@@ -4,7 +4,7 @@ routing policy (`policy`), the lead's agreement dashboard and hard disagreements
 
 from .calibration import calibration
 from .dashboard import dashboard, dashboard_accept, disagreement_action, disagreement_tag, disagreements
-from .flags import flag_resolve, flagged
+from .flags import flag_action, flag_resolve, flagged
 from .policy import policy, policy_preview, policy_revert_view, reroute_progress, reroute_resume
 from .review import (
     flag,
@@ -25,6 +25,7 @@ __all__ = [
     "disagreement_tag",
     "disagreements",
     "flag",
+    "flag_action",
     "flag_resolve",
     "flagged",
     "policy",

@@ -1,9 +1,11 @@
 """The lead's page of flagged tasks: what reviewers said was wrong, and the answer
-(back to the queue, or drop the task)."""
+(back to the queue, drop the task, send the pair to adjudication or override its gold),
+filtered by the reason the task was in the queue."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
@@ -12,8 +14,9 @@ from annotation.access import lead_project
 from annotation.models import ProductImage
 
 from .. import selectors
-from ..models import ReviewTask
+from ..models import Reason, ReviewTask
 from ..services.errors import ReviewError
+from ..services.flag_actions import flag_settle
 from ..services.queue import task_flag_resolve
 
 PAGE_SIZE = 50
@@ -23,11 +26,30 @@ PAGE_SIZE = 50
 @login_required
 def flagged(request, project_id: int):
     project = lead_project(request.user, project_id)
-    page = Paginator(selectors.flagged_tasks(project), PAGE_SIZE).get_page(request.GET.get("page"))
+    tasks = selectors.flagged_tasks(project)
+    reason = request.GET.get("reason", "")
+    if reason not in Reason.values:
+        reason = ""  # an unknown reason: all flags, not an empty page
+    reason_counts = {row["reason"]: row["n"] for row in tasks.order_by().values("reason").annotate(n=Count("id"))}
+    if reason:
+        tasks = tasks.filter(reason=reason)
+    page = Paginator(tasks, PAGE_SIZE).get_page(request.GET.get("page"))
     thumbnails = first_images([task.pair.product_id for task in page.object_list])
     for task in page.object_list:
         task.thumbnail = thumbnails.get(task.pair.product_id)
-    return TemplateResponse(request, "reviews/flagged.html", {"project": project, "page": page})
+    ctx = {
+        "project": project,
+        "page": page,
+        "reason": reason,
+        # Only the reasons some flag has, with how many: the filter never offers an empty choice.
+        "reasons": [(value, name, reason_counts[value]) for value, name in Reason.choices if value in reason_counts],
+        "levels": levels_of(project),
+    }
+    return TemplateResponse(request, "reviews/flagged.html", ctx)
+
+
+def levels_of(project) -> dict[int, str]:
+    return dict(project.levels.values_list("value", "name"))
 
 
 def first_images(product_ids: list[int]) -> dict[int, int]:
@@ -58,4 +80,33 @@ def flag_resolve(request, project_id: int, task_id: int):
             messages.error(request, error)
         return redirect("reviews:flagged", project.id)
     ctx = {"project": project, "task": task, "error": error, "done": task.status != ReviewTask.Status.FLAGGED}
+    return TemplateResponse(request, "reviews/flagged.html#row", ctx, status=status)
+
+
+@require_POST
+@login_required
+def flag_action(request, project_id: int, task_id: int):
+    """`adjudicate` or `override` (with `value`) on a flagged task, as on the hard
+    disagreements page; the answer is the row again, with what happened."""
+    project = lead_project(request.user, project_id)
+    task = selectors.task_of_project(project, task_id)
+    raw = request.POST.get("value", "")
+    value = int(raw) if raw.lstrip("-").isdigit() else None
+    message, status = "", 200
+    try:
+        message = flag_settle(task=task, user=request.user, action=request.POST.get("action", ""), value=value)
+    except ReviewError as exc:
+        message, status = str(exc), exc.status
+        task.refresh_from_db()  # another lead may have answered the flag meanwhile
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, message)
+        return redirect("reviews:flagged", project.id)
+    ctx = {
+        "project": project,
+        "task": task,
+        "levels": levels_of(project),
+        "error": message if status != 200 else "",
+        "action_message": message if status == 200 else "",
+        "done": task.status != ReviewTask.Status.FLAGGED,
+    }
     return TemplateResponse(request, "reviews/flagged.html#row", ctx, status=status)

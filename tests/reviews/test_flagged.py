@@ -160,3 +160,69 @@ def test_the_flagged_page_shows_the_products_thumbnail(project, lead, flagged):
 
     assert f'src="{reverse("product_image", args=[image.id])}"' in body
     assert reverse("judging:pair_detail", args=[project.id, flagged.pair_id]) in body
+
+
+def action_url(task) -> str:
+    return reverse("reviews:flag_action", args=[task.project_id, task.id])
+
+
+def test_send_to_adjudication_from_the_flagged_page_closes_the_flag(project, lead, flagged):
+    response = client_of(lead).post(action_url(flagged), {"action": "adjudicate"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Sent to adjudication" in response.content.decode()
+    flagged.refresh_from_db()
+    assert flagged.status == ReviewTask.Status.DROPPED  # out of the annotators' queue
+    adjudication = ReviewTask.objects.get(pair=flagged.pair, kind=ReviewTask.Kind.ADJUDICATION)
+    assert adjudication.status == ReviewTask.Status.OPEN
+    assert not client_of(lead).get(reverse("reviews:flagged", args=[project.id])).context["page"].object_list
+
+
+def test_override_gold_from_the_flagged_page_records_the_leads_label_with_provenance(project, lead, flagged):
+    response = client_of(lead).post(action_url(flagged), {"action": "override", "value": "2"}, **HTMX)
+
+    assert response.status_code == 200
+    assert "Gold set to 2" in response.content.decode()
+    flagged.refresh_from_db()
+    flagged.pair.refresh_from_db()
+    assert (flagged.pair.gold_value, flagged.pair.gold_provenance) == (2, "adjudicated")
+    assert flagged.status == ReviewTask.Status.DONE
+    assert (flagged.label.value, flagged.label.user_id, flagged.label.source) == (2, lead.id, "human")
+
+
+def test_flag_actions_are_for_leads_answered_once_and_need_a_label_to_override(project, lead, member, flagged):
+    assert client_of(member("bob")).post(action_url(flagged), {"action": "adjudicate"}, **HTMX).status_code == 403
+    lead_client = client_of(lead)
+    missing = lead_client.post(action_url(flagged), {"action": "override", "value": ""}, **HTMX)
+    assert missing.status_code == 400 and "choose the gold label" in missing.content.decode()
+    flagged.refresh_from_db()
+    assert flagged.status == ReviewTask.Status.FLAGGED  # a refused action changes nothing
+
+    assert lead_client.post(action_url(flagged), {"action": "adjudicate"}, **HTMX).status_code == 200
+    again = lead_client.post(action_url(flagged), {"action": "override", "value": "1"}, **HTMX)
+
+    assert again.status_code == 409 and "already handled" in again.content.decode()
+    flagged.pair.refresh_from_db()
+    assert flagged.pair.gold_value is None  # the second answer wrote nothing
+    assert ReviewTask.objects.filter(pair=flagged.pair, kind=ReviewTask.Kind.ADJUDICATION).count() == 1
+
+
+def test_the_flagged_page_filters_by_queue_reason(project, policy, judge, member, lead, flagged):
+    other = judge(value=1, confidence=0.3)
+    route_pairs(project=project, pair_ids=[other.pair.id])
+    ann = member("ann2")
+    task = task_claim_next(project=project, user=ann)
+    task_flag(task=task, user=ann, comment="audit pair")
+    ReviewTask.objects.filter(id=task.id).update(reason="audit")
+    page = reverse("reviews:flagged", args=[project.id])
+    lead_client = client_of(lead)
+
+    everything = lead_client.get(page)
+    audits = lead_client.get(page, {"reason": "audit"})
+    unknown = lead_client.get(page, {"reason": "nonsense"})
+
+    assert {t.id for t in everything.context["page"]} == {flagged.id, task.id}
+    assert [t.id for t in audits.context["page"]] == [task.id]
+    assert {t.id for t in unknown.context["page"]} == {flagged.id, task.id}
+    assert 'value="audit" selected' in audits.content.decode()
+    assert {value: n for value, _, n in everything.context["reasons"]} == {"audit": 1, flagged.reason: 1}
