@@ -20,6 +20,9 @@ from ..services.pair_states import run_pair_states
 from ..services.route import route_pairs
 
 TEMPLATE = "reviews/run_states.html"
+# While a judge job of the run is active the card fetches itself again this often, so the
+# counts move without a reload. Only then: each fetch counts every pair of the run by state.
+POLL_SECONDS = 5
 
 
 def _k(data) -> int | None:
@@ -39,6 +42,7 @@ def _respond(
         "states": run_pair_states(run, k=k),
         "is_lead": access.is_lead(request.user, project),
         "active_job": run_has_active_job(run),
+        "poll_seconds": POLL_SECONDS,
         "message": message,
         "error": error,
         "started": started,

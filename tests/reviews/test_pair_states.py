@@ -159,3 +159,20 @@ def test_the_run_and_metrics_pages_load_the_states_card(states_world):
     # The old button that judged waiting pairs again is gone from the metrics page.
     fill = reverse("judging:run_fill_holes", args=[world["project"].id, world["run"].id])
     assert fill not in metrics.content.decode()
+
+
+def test_the_card_polls_itself_only_while_a_judge_job_of_the_run_is_active(states_world):
+    idle = states_world["lead"].get(url(states_world), {"k": "8"}, **HTMX).content.decode()
+    assert "hx-trigger" not in idle.split(">", 1)[0]  # no job: nothing polls (counting costs a query per pair state)
+
+    with enqueue_spy():
+        started = states_world["lead"].post(url(states_world, "run_states_judge"), {"k": "8"}, **HTMX)
+    polling = started.content.decode().split(">", 1)[0]
+    assert 'hx-trigger="every 5s"' in polling
+    assert f'hx-get="{url(states_world)}?k=8"' in polling  # the same top-k cut as the card shows
+    assert 'hx-trigger="every 5s"' in states_world["annotator"].get(url(states_world), **HTMX).content.decode()
+
+    job = JudgeJob.objects.get()
+    JudgeJob.objects.filter(id=job.id).update(status=JudgeJob.Status.DONE)
+    ended = states_world["lead"].get(url(states_world), {"k": "8"}, **HTMX).content.decode()
+    assert "hx-trigger" not in ended.split(">", 1)[0]  # the job ended: the last answer stops the polling
