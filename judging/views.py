@@ -61,9 +61,8 @@ def _panel_response(request, run: SearchRun, *, error: str = "", status: int = 2
         "eta_text": duration_text(figures.eta_seconds) if figures else "",
         "active": active,
         "setup": selectors.judge_setup(config),
-        # Counting holes reads every pair of the run: not on every poll of a running job,
-        # whose panel offers Cancel rather than Judge.
-        "holes": None if active else selectors.run_hole_count(run, config),
+        # No hole count: the panel no longer offers a judge action (the pair-states card
+        # counts what lacks a judgment), and counting read every pair of the run.
         "can_manage": access.can_manage_jobs(request.user, project),
         "error": error,
         "panel_id": PANEL_ID,

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from annotation.models import Label, Pair, Product, Query, SearchResult
 from annotation.selectors import run_queries_page
-from judging import hooks
+from judging import hooks, selectors
 from judging.jobs import job_usage
 from judging.models import JudgeConfig, JudgeJob, Judgment
 from judging.offline import OFFLINE_MODEL
@@ -620,3 +620,17 @@ def test_the_usage_of_a_page_of_jobs_adds_up_like_job_usage(world):
     assert usage[first.id] == job_usage(first)
     assert usage[second.id] == job_usage(second)
     assert usage[first.id]["tokens_in"] == 200
+
+
+def test_the_panel_does_not_count_the_runs_holes(lead_client, world, monkeypatch):
+    # Counting holes read every pair of the run on each load, for a figure the panel no
+    # longer shows (issue #14).
+    def count_holes(*args, **kwargs):
+        raise AssertionError("the panel counted holes")
+
+    monkeypatch.setattr(selectors, "run_hole_count", count_holes)
+
+    response = lead_client.get(panel_url(world), **HTMX)
+
+    assert response.status_code == 200
+    assert "holes" not in response.context_data
