@@ -77,3 +77,25 @@ def test_agreement_json_and_the_dashboard_carry_the_figures(project, policy, gra
     html = client.get(reverse("reviews:dashboard", args=[project.id])).content.decode()
     assert "data-judge-vs-gold" in html and "subset: hard" in html and "rule: colour" in html
     assert "intent: negation" in html
+
+
+def test_agreement_without_json_prints_the_figures_per_subset_as_a_table(project, policy, graded):
+    out = io.StringIO()
+    call_command("agreement", "--project", project.name, "--boot", "0", stdout=out)
+    text = out.getvalue()
+
+    assert "Judge vs human gold, RAIR's figures (acc@2: relevant from acceptable substitute" in text
+    lines = {line.split("  ")[0]: line.split() for line in text.splitlines()}
+    assert lines["segment"] == ["segment", "pairs", "acc@2", "acc@4", "macro-F1", "α"]
+    # all pairs: 4 (LLM-auto gold left out), acc@2 3/4, acc@4 2/4
+    assert lines["all pairs"][2:5] == ["4", "0.750", "0.500"]
+    assert lines["subset: hard"][2:5] == ["2", "0.500", "0.000"]
+    assert lines["rule: colour"][2:5] == ["2", "0.500", "0.500"]  # judge 1 vs gold 0 crosses the cut
+    assert lines["intent: negation"][2] == "2"
+
+
+def test_agreement_says_so_when_no_pair_has_a_judgment_and_human_gold(project, policy):
+    out = io.StringIO()
+    call_command("agreement", "--project", project.name, "--boot", "0", stdout=out)
+
+    assert "no pair has both a valid judgment and human gold" in out.getvalue()

@@ -78,6 +78,7 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             self.stdout.write(json.dumps(result if by else result["summary"], indent=2, ensure_ascii=False))
             return
         self.stdout.write(self.render_summary(result["summary"]))
+        self.stdout.write("\n" + self.render_judge_vs_gold(result["summary"]["judge_vs_gold"]))
         if by == "annotator":
             self.stdout.write("\n" + self.render_annotators(result["annotators"], result["human_pairs"]))
         elif by:
@@ -130,6 +131,24 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             parts += ["", f"Confusion, {title} (rows: {m['rows']}, columns: {m['columns']})"]
             parts.append(table(["", *names], [[name, *(str(v) for v in row)] for name, row in zip(names, m["matrix"])]))
         return "\n".join(parts)
+
+    def render_judge_vs_gold(self, result: dict) -> str:
+        """reviews.agreement.subsets.judge_vs_gold as a table: overall, then per intent,
+        subset and rule (RAIR's acc@2 / acc@4 / macro-F1, and α)."""
+        title = (
+            "Judge vs human gold, RAIR's figures (acc@2: relevant from "
+            f"{clean(result['relevant_from'])}; gold the LLM set itself is left out)"
+        )
+        if not result["overall"]["n"]:
+            return f"{title}\nno pair has both a valid judgment and human gold"
+        rows = [("all pairs", result["overall"])]
+        for dimension in ("intent", "subset", "rule"):
+            rows += [(f"{dimension}: {clean(key)}", f) for key, f in result[f"by_{dimension}"].items()]
+        body = [
+            [name, str(f["n"]), cell(f["acc@2"]), cell(f["acc@4"]), cell(f["macro_f1"]), cell(f["alpha"])]
+            for name, f in rows
+        ]
+        return title + "\n" + table(["segment", "pairs", "acc@2", "acc@4", "macro-F1", "α"], body)
 
     def render_segments(self, by: str, rows: list[dict]) -> str:
         headers = [
