@@ -100,7 +100,7 @@ class QueryList(ListModelMixin, ProjectScopedView):
             queries = queries.filter(locale=params["locale"])
         if "tag" in params:
             queries = queries.filter(tags__contains=[params["tag"]])
-        return queries.order_by("-traffic", "external_id", "id")
+        return queries.prefetch_related("images").order_by("-traffic", "external_id", "id")
 
     def get(self, request, project_id: int):
         return self.list(request)

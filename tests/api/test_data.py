@@ -3,7 +3,7 @@ and clear 400s for bad query parameters."""
 
 import pytest
 
-from annotation.models import Query
+from annotation.models import Query, QueryImage
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,27 @@ def test_queries_filter_by_search_locale_and_tag(lead_api, world):
     assert ids("?locale=") == ["q2"]
     assert ids("?tag=style-sensitive") == ["q1"]
     assert ids("?tag=brand") == []
+
+
+def test_queries_show_their_conditions_and_reference_images(lead_api, world):
+    query = Query.objects.get(project=world["project"], external_id="q1")
+    query.conditions = [{"text": "the pattern of"}, {"image": 0}, {"text": "in the colour of"}, {"image": 1}]
+    query.save(update_fields=["conditions"])
+    stored = QueryImage.objects.create(
+        query=query, position=0, source="pattern.jpg", status="stored", stored_name="q/a.jpg", sha256="a" * 64
+    )
+    QueryImage.objects.create(query=query, position=1, source="https://example.com/c.jpg", status="remote")
+
+    listed = {q["external_id"]: q for q in lead_api.get(url(world, "queries/")).json()["results"]}
+    detail = lead_api.get(url(world, f"queries/{query.id}/")).json()
+
+    for shown in (listed["q1"], detail):
+        assert shown["conditions"] == query.conditions
+        assert [(i["position"], i["status"], i["url"]) for i in shown["images"]] == [
+            (0, "stored", f"/images/query/{stored.id}/"),
+            (1, "remote", None),  # not served until fetched
+        ]
+    assert (listed["q2"]["conditions"], listed["q2"]["images"]) == ([], [])  # a plain text query
 
 
 def test_products_filter_and_show_their_images(lead_api, world):

@@ -13,6 +13,7 @@ from ...models import (
     ProductImage,
     Project,
     Query,
+    QueryImage,
     ScaleLevel,
     SearchRun,
 )
@@ -63,10 +64,31 @@ class ProjectDetailSerializer(ProjectSerializer):
         return self.context["counts"]
 
 
+class QueryImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(
+        help_text="Where a stored reference image is served (members only); null for remote ones."
+    )
+
+    class Meta:
+        model = QueryImage
+        fields = ["id", "position", "status", "source", "width", "height", "url"]
+
+    def get_url(self, image: QueryImage) -> str | None:
+        if image.status != ProductImage.Status.STORED:
+            return None
+        return reverse("query_image", args=[image.id])
+
+
 class QuerySerializer(serializers.ModelSerializer):
+    conditions = serializers.JSONField(
+        help_text='MERIT-style conditions in order: {"text": ...} or {"image": position of a reference image}; '
+        "empty for a plain text query."
+    )
+    images = QueryImageSerializer(many=True, help_text="The query's reference images, by position.")
+
     class Meta:
         model = Query
-        fields = ["id", "external_id", "text", "locale", "traffic", "tags", "created_at"]
+        fields = ["id", "external_id", "text", "locale", "traffic", "tags", "conditions", "images", "created_at"]
 
 
 class ProductImageSerializer(serializers.ModelSerializer):
