@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -144,6 +145,28 @@ def benchmark_export(subset: PairSubset, directory: Path) -> Path:
         for row in benchmark_rows(subset, image_name=copy):
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
+
+
+def benchmark_zip(subset: PairSubset, out) -> None:
+    """The same export as one .zip archive (benchmark.jsonl and images/) written to the
+    binary file `out`: what the rules page's download sends. Unzipped, it imports again."""
+    media = Path(settings.MEDIA_ROOT)
+    written: set[str] = set()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+
+        def add(image: ProductImage) -> str:
+            name = _stored_name(image)
+            if name not in written:
+                # Stored as is: JPEGs do not compress further.
+                archive.write(media / image.stored_name, name, compress_type=zipfile.ZIP_STORED)
+                written.add(name)
+            return name
+
+        # The rows first: a zip takes no other entry while one is open for writing.
+        rows = list(benchmark_rows(subset, image_name=add))
+        with archive.open(FILE_NAME, "w") as jsonl:
+            for row in rows:
+                jsonl.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
 
 
 # --- import ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import views
 from .views import run_states
-from .views.hard_subset import hard_subset_build
+from .views.hard_subset import hard_subset_build, hard_subset_download
 
 app_name = "reviews"
 
@@ -57,4 +57,9 @@ urlpatterns = [
         name="run_states_route",
     ),
     path("projects/<int:project_id>/agreement/hard-subset/", hard_subset_build, name="hard_subset"),
+    path(
+        "projects/<int:project_id>/agreement/hard-subset/benchmark.zip",
+        hard_subset_download,
+        name="hard_subset_download",
+    ),
 ]

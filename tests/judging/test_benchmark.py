@@ -114,3 +114,47 @@ def test_a_lead_builds_the_hard_subset_from_the_rules_page(judged, client, djang
 
     client.force_login(annotator)
     assert client.post(url, {"threshold": "0.5"}).status_code == 403
+
+
+def test_a_lead_downloads_the_hard_subset_as_a_zip_that_imports_again(judged, client, django_user_model, tmp_path):
+    import io
+    import zipfile
+
+    from django.urls import reverse
+
+    from annotation.models import Membership
+
+    lead = django_user_model.objects.create_user(username="lead")
+    annotator = django_user_model.objects.create_user(username="ann")
+    Membership.objects.create(project=judged, user=lead, role="lead")
+    Membership.objects.create(project=judged, user=annotator, role="annotator")
+    download = reverse("reviews:hard_subset_download", args=[judged.id])
+    client.force_login(lead)
+    assert client.get(download).status_code == 404  # nothing built yet
+    subset_build(judged, name="hard", threshold=0.7)
+
+    shown = client.get(reverse("reviews:hard_subset", args=[judged.id]), HTTP_HX_REQUEST="true").content.decode()
+    response = client.get(download)
+
+    assert f'href="{download}"' in shown  # the rules page's panel links to it
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    assert 'filename="' in response["Content-Disposition"] and ".zip" in response["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = archive.namelist()
+    assert "benchmark.jsonl" in names
+    rows = [json.loads(line) for line in archive.read("benchmark.jsonl").decode().splitlines()]
+    assert [(r["query_id"], r["product_id"], r["gold"]) for r in rows] == [
+        ("q1", "p1", "acceptable substitute"),
+        ("q1", "p2", None),
+    ]
+    assert all(image in names for row in rows for image in row["images"] if not image.startswith("http"))
+
+    archive.extractall(tmp_path / "unzipped")
+    other = project_create(name="from-zip")
+    assert benchmark_import(other, tmp_path / "unzipped" / "benchmark.jsonl") == {
+        "pairs": 2, "gold": 1, "rules": 1, "subset": "hard",
+    }  # fmt: skip
+    assert ProductImage.objects.filter(product__project=other, status="stored").exists()
+
+    client.force_login(annotator)
+    assert client.get(download).status_code == 403
