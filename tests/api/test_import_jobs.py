@@ -193,3 +193,12 @@ def test_starting_is_a_sign_of_life(lead_api, world, large, django_capture_on_co
 
     job = ImportJob.objects.get(pk=job_id)
     assert job.touched_at is not None and timezone.now() - job.touched_at < timedelta(minutes=1)
+
+
+def test_celery_beat_sends_the_import_stall_check():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+
+    assert app.conf.beat_schedule["import-watchdog"]["task"] == "annotation.fail_stalled_imports"
+    assert "annotation.fail_stalled_imports" in app.tasks
