@@ -1,0 +1,205 @@
+"""Agreement tallies kept up to date by a delta pass (issue 16): the point figures of
+the summary, human vs human, the weekly series and the label distribution read a few
+hundred summed rows instead of re-reading every label.
+
+Each pair contributes rows (kind, key, n) to what the figures count:
+- "sig": [llm, gold, human values…] → 1 for a pair with a human label or human gold
+  (the LLM's and each human rater's latest label, gold settled by a person; -1 = none);
+- "pair": [rater a, rater b, value a, value b] → 1 per pair of human raters (a < b);
+- "rater": [rater] → 1 per latest human label;
+- "week": [week, matched] → latest human labels that have an LLM label to compare with;
+- "dist": [source, value] → the LLM's latest label, each human latest label, gold.
+`reviews_agreement_part` holds each pair's rows, `reviews_agreement_total` their sums per
+project. Triggers (migration 0011_agreement_tallies) record the pairs a write touches in
+`reviews_agreement_dirty`, in the writer's transaction. `refresh_tallies` consumes them:
+it subtracts those pairs' old rows from the totals, recomputes their rows from the labels
+and adds them back. So a relabel moves the pair's old contribution out, a delete takes it
+away, and the pass costs what the touched pairs cost, not what the project holds.
+
+Why it is exact under concurrent writes: the pass deletes the dirty rows it can see
+*before* it reads labels (READ COMMITTED: every statement sees what was committed when it
+started). A write committed after that delete but before the read is in the figures and
+its dirty rows stay for the next pass (recomputing a pair is idempotent); a write not yet
+committed leaves its dirty rows behind. An advisory lock per project runs one pass at a
+time. The first pass of a project (or after its tallies were dropped) builds everything.
+"""
+
+import numpy as np
+from django.db import connection, transaction
+from django.utils import timezone
+
+from annotation.models import Project
+
+from .data import (
+    _LATEST_VALUE,
+    HUMAN_GOLD,
+    LABEL,
+    PAIR,
+    HumanPairs,
+    PairTable,
+    Scale,
+    Tables,
+    _require_postgresql,
+    adjudication_labels,
+)
+
+DIRTY = "reviews_agreement_dirty"
+PART = "reviews_agreement_part"
+TOTAL = "reviews_agreement_total"
+BUILT = "reviews_agreement_built"
+LOCK_CLASS = 16_016  # first key of the advisory lock; the project id is the second
+
+# The rows every pair in the temp table agreement_d contributes (same semantics as the
+# full statements in data.py and timeline.py: latest label per pair and rater, the
+# adjudication label excluded, the LLM as one rater).
+_CONTRIBUTIONS = f"""
+    WITH hum AS MATERIALIZED (
+        SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at
+        FROM {LABEL} WHERE project_id = %(project)s AND source = 'human'
+            AND pair_id IN (SELECT pair_id FROM agreement_d) AND id <> ALL(%(adjudication)s::bigint[])
+        ORDER BY pair_id, rater, id DESC),
+    llm AS MATERIALIZED (
+        SELECT pair_id, {_LATEST_VALUE} AS value FROM {LABEL}
+        WHERE project_id = %(project)s AND source = 'llm' AND pair_id IN (SELECT pair_id FROM agreement_d)
+        GROUP BY pair_id),
+    gold AS MATERIALIZED (
+        SELECT id AS pair_id, gold_value, gold_provenance FROM {PAIR}
+        WHERE project_id = %(project)s AND id IN (SELECT pair_id FROM agreement_d) AND gold_value IS NOT NULL),
+    hv AS (SELECT pair_id, array_agg(value::text ORDER BY value) AS vals FROM hum GROUP BY pair_id),
+    hg AS (SELECT pair_id, gold_value FROM gold WHERE gold_provenance = ANY(%(human_gold)s))
+    SELECT COALESCE(hv.pair_id, hg.pair_id), 'sig',
+           ARRAY[COALESCE(llm.value, -1)::text, COALESCE(hg.gold_value, -1)::text] || COALESCE(hv.vals, '{{}}'), 1
+    FROM hv FULL JOIN hg ON hg.pair_id = hv.pair_id LEFT JOIN llm ON llm.pair_id = COALESCE(hv.pair_id, hg.pair_id)
+    UNION ALL
+    SELECT x.pair_id, 'pair', ARRAY[x.rater, y.rater, x.value::text, y.value::text], 1
+    FROM hum x JOIN hum y ON y.pair_id = x.pair_id AND x.rater < y.rater
+    UNION ALL
+    SELECT pair_id, 'rater', ARRAY[rater], 1 FROM hum
+    UNION ALL
+    SELECT hum.pair_id, 'week',
+           ARRAY[date_trunc('week', hum.created_at AT TIME ZONE %(tz)s)::date::text, (hum.value = llm.value)::int::text], 1
+    FROM hum JOIN llm ON llm.pair_id = hum.pair_id
+    UNION ALL
+    SELECT pair_id, 'dist', ARRAY['llm', value::text], 1 FROM llm
+    UNION ALL
+    SELECT pair_id, 'dist', ARRAY['human', value::text], 1 FROM hum
+    UNION ALL
+    SELECT pair_id, 'dist', ARRAY['gold:' || gold_provenance, gold_value::text], 1 FROM gold"""
+
+_ADD = f"""
+    INSERT INTO {TOTAL} AS t (project_id, kind, key, n)
+    SELECT %(project)s, kind, key, {{sign}} sum(n) FROM {PART}
+    WHERE project_id = %(project)s AND pair_id IN (SELECT pair_id FROM agreement_d)
+    GROUP BY kind, key
+    ON CONFLICT (project_id, kind, key) DO UPDATE SET n = t.n + EXCLUDED.n"""
+
+
+def refresh_tallies(project: Project) -> int:
+    """Bring the project's tallies up to date with its committed labels and gold; returns
+    how many pairs were recomputed (all of them on the first pass)."""
+    _require_postgresql()
+    params = {
+        "project": project.id,
+        "born": project.created_at,
+        "adjudication": adjudication_labels(project),
+        "human_gold": [str(p) for p in HUMAN_GOLD],
+        "tz": timezone.get_current_timezone_name(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, project.id])
+        # ON COMMIT DROP does not fire inside an outer transaction (a savepoint here).
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.agreement_d")
+        cursor.execute("CREATE TEMP TABLE agreement_d (pair_id bigint PRIMARY KEY) ON COMMIT DROP")
+        cursor.execute(f"SELECT born FROM {BUILT} WHERE project_id = %(project)s", params)
+        row = cursor.fetchone()
+        if row is None or row[0] != project.created_at:
+            # A first build (or a recreated project under a reused id): every pair.
+            for table in (PART, TOTAL, BUILT):
+                cursor.execute(f"DELETE FROM {table} WHERE project_id = %(project)s", params)
+            cursor.execute(f"DELETE FROM {DIRTY} WHERE project_id = %(project)s", params)
+            cursor.execute(f"INSERT INTO agreement_d SELECT id FROM {PAIR} WHERE project_id = %(project)s", params)
+            touched = cursor.rowcount
+            cursor.execute(f"INSERT INTO {BUILT} VALUES (%(project)s, %(born)s, now())", params)
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        else:
+            cursor.execute(
+                f"WITH done AS (DELETE FROM {DIRTY} WHERE project_id = %(project)s RETURNING pair_id) "
+                "INSERT INTO agreement_d SELECT DISTINCT pair_id FROM done",
+                params,
+            )
+            touched = cursor.rowcount
+        if touched == 0:
+            return 0
+        cursor.execute("ANALYZE agreement_d")
+        cursor.execute(_ADD.format(sign="-"), params)
+        cursor.execute(
+            f"DELETE FROM {PART} WHERE project_id = %(project)s AND pair_id IN (SELECT pair_id FROM agreement_d)",
+            params,
+        )
+        cursor.execute(
+            f"INSERT INTO {PART} (project_id, pair_id, kind, key, n) SELECT %(project)s, c.* FROM ({_CONTRIBUTIONS}) c",
+            params,
+        )
+        cursor.execute(_ADD.format(sign=""), params)
+        cursor.execute(f"DELETE FROM {TOTAL} WHERE project_id = %(project)s AND n = 0", params)
+        return touched
+
+
+def tallies(project: Project, *kinds: str) -> list[tuple[str, list[str], int]]:
+    """(kind, key, n) rows of the project's totals, after a delta pass."""
+    refresh_tallies(project)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT kind, key, n FROM {TOTAL} WHERE project_id = %s AND kind = ANY(%s)", [project.id, list(kinds)]
+        )
+        return [(kind, list(key), int(n)) for kind, key, n in cursor.fetchall()]
+
+
+def _positions(scale: Scale, values: list[int]) -> np.ndarray:
+    return scale.positions(np.array(values, dtype=np.int64)) if values else np.zeros(0, dtype=np.int64)
+
+
+def tallied_tables(project: Project, scale: Scale, *, counts: bool = False) -> Tables:
+    """What data.agreement_tables(project, scale) returns, from the tallies."""
+    rows = tallies(project, "sig", "pair", "rater")
+    # Group the pairs by (LLM, human counts on this scale, gold), as the full statement
+    # does: out-of-scale human values count nowhere, so two keys can fall together.
+    groups: dict[tuple, int] = {}
+    in_scale = {int(v): i for i, v in enumerate(scale.values)}
+    for kind, key, n in rows:
+        if kind != "sig":
+            continue
+        h = [0] * scale.size
+        for value in key[2:]:
+            if int(value) in in_scale:
+                h[in_scale[int(value)]] += 1
+        group = (int(key[0]), *h, int(key[1]))
+        groups[group] = groups.get(group, 0) + n
+    numbers = np.array([(*g, w) for g, w in groups.items()], dtype=np.int64).reshape(len(groups), scale.size + 3)
+    pairs = PairTable(
+        seg=np.full(len(groups), "", dtype=object),
+        llm=_positions(scale, numbers[:, 0].tolist()),
+        h=numbers[:, 1 : 1 + scale.size],
+        gold=_positions(scale, numbers[:, 1 + scale.size].tolist()),
+        w=numbers[:, -1],
+    )
+    hh = [(key, n) for kind, key, n in rows if kind == "pair"]
+    humans = HumanPairs(
+        seg=np.full(len(hh), "", dtype=object),
+        a=np.array([key[0] for key, _ in hh], dtype=object),
+        b=np.array([key[1] for key, _ in hh], dtype=object),
+        va=_positions(scale, [int(key[2]) for key, _ in hh]),
+        vb=_positions(scale, [int(key[3]) for key, _ in hh]),
+        w=np.array([n for _, n in hh], dtype=np.int64),
+        labels_per_rater={key[0]: n for kind, key, n in rows if kind == "rater"},
+    )
+    if not counts:
+        return Tables(pairs, humans, None, None)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {PAIR} WHERE project_id = %(project)s), "
+            f"EXISTS (SELECT 1 FROM {LABEL} WHERE project_id = %(project)s AND source = 'llm')",
+            {"project": project.id},
+        )
+        project_pairs, any_llm = cursor.fetchone()
+    return Tables(pairs, humans, int(project_pairs), bool(any_llm))
