@@ -86,6 +86,16 @@ _CONTRIBUTIONS = f"""
     UNION ALL
     SELECT pair_id, 'dist', ARRAY['gold:' || gold_provenance, gold_value::text], 1 FROM gold"""
 
+_DAY = "(created_at AT TIME ZONE %(tz)s)::date"
+_LATER_SAME_DAY = f"""
+    INSERT INTO agreement_d
+    SELECT DISTINCT l.pair_id FROM (
+        SELECT rater, min(created_at) AS since FROM agreement_dr WHERE rater IS NOT NULL GROUP BY rater, {_DAY}
+    ) r JOIN {LABEL} l ON l.project_id = %(project)s AND l.source = 'human' AND l.rater = r.rater
+        AND l.created_at >= r.since
+        AND l.created_at < (date_trunc('day', r.since AT TIME ZONE %(tz)s) + interval '1 day') AT TIME ZONE %(tz)s
+    ON CONFLICT DO NOTHING"""
+
 _ADD = f"""
     INSERT INTO {TOTAL} AS t (project_id, kind, key, n)
     SELECT %(project)s, kind, key, {{sign}} sum(n) FROM {PART}
@@ -122,12 +132,22 @@ def refresh_tallies(project: Project) -> int:
             cursor.execute(f"INSERT INTO {BUILT} VALUES (%(project)s, %(born)s, now())", params)
             cursor.execute("SET LOCAL work_mem = '64MB'")
         else:
+            cursor.execute("DROP TABLE IF EXISTS pg_temp.agreement_dr")
             cursor.execute(
-                f"WITH done AS (DELETE FROM {DIRTY} WHERE project_id = %(project)s RETURNING pair_id) "
-                "INSERT INTO agreement_d SELECT DISTINCT pair_id FROM done",
+                "CREATE TEMP TABLE agreement_dr (pair_id bigint, rater text, created_at timestamptz) ON COMMIT DROP"
+            )
+            cursor.execute(
+                f"WITH done AS (DELETE FROM {DIRTY} WHERE project_id = %(project)s "
+                "RETURNING pair_id, rater, created_at) INSERT INTO agreement_dr SELECT * FROM done",
                 params,
             )
+            cursor.execute("INSERT INTO agreement_d SELECT DISTINCT pair_id FROM agreement_dr")
             touched = cursor.rowcount
+            # A human label written or removed moves the day positions of the rater's
+            # later labels that day (annotators' fatigue buckets): their pairs too. An
+            # append (the usual write) is the last of its day and adds nothing.
+            cursor.execute(_LATER_SAME_DAY, params)
+            touched += cursor.rowcount
         if touched == 0:
             return 0
         cursor.execute("ANALYZE agreement_d")

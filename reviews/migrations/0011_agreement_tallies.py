@@ -15,7 +15,9 @@ reviews/agreement/tallies.py holds the delta pass. PostgreSQL only, like the fig
 from django.db import migrations
 
 TABLES = """
-CREATE TABLE reviews_agreement_dirty (project_id bigint NOT NULL, pair_id bigint NOT NULL);
+CREATE TABLE reviews_agreement_dirty (
+    project_id bigint NOT NULL, pair_id bigint NOT NULL, rater text, created_at timestamptz
+);
 CREATE INDEX reviews_agreement_dirty_project ON reviews_agreement_dirty (project_id);
 CREATE TABLE reviews_agreement_part (
     project_id bigint NOT NULL, pair_id bigint NOT NULL, kind text NOT NULL, key text[] NOT NULL, n bigint NOT NULL
@@ -28,31 +30,40 @@ CREATE TABLE reviews_agreement_total (
 CREATE TABLE reviews_agreement_built (project_id bigint PRIMARY KEY, born timestamptz NOT NULL, built_at timestamptz NOT NULL);
 """
 
-# (trigger name, table, event, transition tables, SELECT of (project_id, pair_id) rows)
+# (trigger name, table, event, transition tables, SELECT of (project_id, pair_id, rater,
+# created_at) rows). A human label's rater and time say whose day positions it moves.
+HUMAN = "CASE WHEN source = 'human' THEN {} END"
+LABEL_ROWS = f"SELECT project_id, pair_id, {HUMAN.format('rater')}, {HUMAN.format('created_at')} FROM "
 TRIGGERS = [
-    ("label_ins", "annotation_label", "INSERT", "NEW TABLE AS new_rows", "SELECT project_id, pair_id FROM new_rows"),
-    ("label_del", "annotation_label", "DELETE", "OLD TABLE AS old_rows", "SELECT project_id, pair_id FROM old_rows"),
+    ("label_ins", "annotation_label", "INSERT", "NEW TABLE AS new_rows", LABEL_ROWS + "new_rows"),
+    ("label_del", "annotation_label", "DELETE", "OLD TABLE AS old_rows", LABEL_ROWS + "old_rows"),
     (
         "label_upd",
         "annotation_label",
         "UPDATE",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        "SELECT project_id, pair_id FROM new_rows UNION SELECT project_id, pair_id FROM old_rows",
+        f"{LABEL_ROWS} new_rows UNION {LABEL_ROWS} old_rows",
     ),
     (
         "pair_ins",
         "annotation_pair",
         "INSERT",
         "NEW TABLE AS new_rows",
-        "SELECT project_id, id FROM new_rows WHERE gold_value IS NOT NULL",
+        "SELECT project_id, id, NULL::text, NULL::timestamptz FROM new_rows WHERE gold_value IS NOT NULL",
     ),
-    ("pair_del", "annotation_pair", "DELETE", "OLD TABLE AS old_rows", "SELECT project_id, id FROM old_rows"),
+    (
+        "pair_del",
+        "annotation_pair",
+        "DELETE",
+        "OLD TABLE AS old_rows",
+        "SELECT project_id, id, NULL::text, NULL::timestamptz FROM old_rows",
+    ),
     (
         "pair_upd",
         "annotation_pair",
         "UPDATE",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        "SELECT n.project_id, n.id FROM new_rows n JOIN old_rows o ON o.id = n.id "
+        "SELECT n.project_id, n.id, NULL::text, NULL::timestamptz FROM new_rows n JOIN old_rows o ON o.id = n.id "
         "WHERE (n.gold_value, n.gold_provenance) IS DISTINCT FROM (o.gold_value, o.gold_provenance)",
     ),
     (
@@ -60,14 +71,16 @@ TRIGGERS = [
         "reviews_reviewtask",
         "INSERT",
         "NEW TABLE AS new_rows",
-        "SELECT project_id, pair_id FROM new_rows WHERE kind = 'adjudication' AND label_id IS NOT NULL",
+        "SELECT n.project_id, n.pair_id, l.rater, l.created_at FROM new_rows n JOIN annotation_label l ON l.id = n.label_id "
+        "WHERE n.kind = 'adjudication'",
     ),
     (
         "task_upd",
         "reviews_reviewtask",
         "UPDATE",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-        "SELECT n.project_id, n.pair_id FROM new_rows n JOIN old_rows o ON o.id = n.id "
+        "SELECT n.project_id, n.pair_id, l.rater, l.created_at FROM new_rows n JOIN old_rows o ON o.id = n.id "
+        "LEFT JOIN annotation_label l ON l.id = COALESCE(n.label_id, o.label_id) "
         "WHERE (n.kind = 'adjudication' OR o.kind = 'adjudication') AND n.label_id IS DISTINCT FROM o.label_id",
     ),
 ]
@@ -81,7 +94,7 @@ def create(apps, schema_editor):
         schema_editor.execute(
             f"""CREATE FUNCTION reviews_agreement_dirty_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                INSERT INTO reviews_agreement_dirty (project_id, pair_id) SELECT DISTINCT * FROM ({rows}) x;
+                INSERT INTO reviews_agreement_dirty SELECT DISTINCT * FROM ({rows}) x;
                 RETURN NULL;
             END $$;"""
         )
