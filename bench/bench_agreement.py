@@ -85,11 +85,12 @@ def build():
     with transaction.atomic():
         timed_sql(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at)
+            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
+                                             conditions, reference_hash)
                SELECT %s, 'q' || g, 'query ' || g, (ARRAY['de-DE', 'en-GB', 'fr-FR'])[g %% 3 + 1], (g * 7919) %% 500,
                       CASE g %% 10 WHEN 0 THEN '["brand"]' WHEN 1 THEN '["style-sensitive"]'
                                    WHEN 2 THEN '["brand", "negation"]' WHEN 3 THEN '["colour"]' ELSE '[]' END::jsonb,
-                      now()
+                      now(), '[]'::jsonb, ''
                FROM generate_series(0, %s - 1) g""",
             [pid, QUERIES],
         )

@@ -316,6 +316,10 @@ class AnnotatorTable:
 
 
 def annotator_table(project: Project, scale: Scale, *, bucket_size: int, buckets: int) -> AnnotatorTable:
+    from . import tallies  # tallies builds on this module
+
+    if USE_TALLIES and (bucket_size, buckets) == (tallies.BUCKET_SIZE, tallies.BUCKETS):
+        return tallies.tallied_annotator_table(project, scale)
     counts, params = _count_columns(scale)
     hs = ", ".join(f"hc.h{i}" for i in range(scale.size))
     # Position counts every label the rater gave that day (corrections too: they were

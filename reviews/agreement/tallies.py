@@ -8,6 +8,8 @@ Each pair contributes rows (kind, key, n) to what the figures count:
 - "pair": [rater a, rater b, value a, value b] → 1 per pair of human raters (a < b);
 - "rater": [rater] → 1 per latest human label;
 - "week": [week, matched] → latest human labels that have an LLM label to compare with;
+- "annot": [rater, bucket, own, llm, adjudicated gold, human values…] → 1 per latest
+  human label (bucket: its position in the rater's day, BUCKET_SIZE labels a bucket);
 - "dist": [source, value] → the LLM's latest label, each human latest label, gold.
 `reviews_agreement_part` holds each pair's rows, `reviews_agreement_total` their sums per
 project. Triggers (migration 0011_agreement_tallies) record the pairs a write touches in
@@ -35,6 +37,7 @@ from .data import (
     HUMAN_GOLD,
     LABEL,
     PAIR,
+    AnnotatorTable,
     HumanPairs,
     PairTable,
     Scale,
@@ -49,12 +52,17 @@ TOTAL = "reviews_agreement_total"
 BUILT = "reviews_agreement_built"
 LOCK_CLASS = 16_016  # first key of the advisory lock; the project id is the second
 
+_DAY = "(created_at AT TIME ZONE %(tz)s)::date"
+# The annotators' default position buckets (labels 1–50, 51–100, …, 451 on) are tallied;
+# other bucket options read every label (annotator_table).
+BUCKET_SIZE, BUCKETS = 50, 10
+
 # The rows every pair in the temp table agreement_d contributes (same semantics as the
 # full statements in data.py and timeline.py: latest label per pair and rater, the
 # adjudication label excluded, the LLM as one rater).
 _CONTRIBUTIONS = f"""
     WITH hum AS MATERIALIZED (
-        SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at
+        SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at, id
         FROM {LABEL} WHERE project_id = %(project)s AND source = 'human'
             AND pair_id IN (SELECT pair_id FROM agreement_d) AND id <> ALL(%(adjudication)s::bigint[])
         ORDER BY pair_id, rater, id DESC),
@@ -66,7 +74,15 @@ _CONTRIBUTIONS = f"""
         SELECT id AS pair_id, gold_value, gold_provenance FROM {PAIR}
         WHERE project_id = %(project)s AND id IN (SELECT pair_id FROM agreement_d) AND gold_value IS NOT NULL),
     hv AS (SELECT pair_id, array_agg(value::text ORDER BY value) AS vals FROM hum GROUP BY pair_id),
-    hg AS (SELECT pair_id, gold_value FROM gold WHERE gold_provenance = ANY(%(human_gold)s))
+    hg AS (SELECT pair_id, gold_value FROM gold WHERE gold_provenance = ANY(%(human_gold)s)),
+    -- Each latest human label's position in its rater's day (every label of that day
+    -- counts, corrections too, adjudications not), for the annotators' fatigue buckets.
+    days AS (SELECT DISTINCT rater, {_DAY} AS day FROM hum),
+    pos AS (
+        SELECT l.id, row_number() OVER (PARTITION BY l.rater, days.day ORDER BY l.created_at, l.id) AS pos
+        FROM days JOIN {LABEL} l ON l.project_id = %(project)s AND l.source = 'human' AND l.rater = days.rater
+            AND l.created_at >= days.day AT TIME ZONE %(tz)s AND l.created_at < (days.day + 1) AT TIME ZONE %(tz)s
+        WHERE l.id <> ALL(%(adjudication)s::bigint[]))
     SELECT COALESCE(hv.pair_id, hg.pair_id), 'sig',
            ARRAY[COALESCE(llm.value, -1)::text, COALESCE(hg.gold_value, -1)::text] || COALESCE(hv.vals, '{{}}'), 1
     FROM hv FULL JOIN hg ON hg.pair_id = hv.pair_id LEFT JOIN llm ON llm.pair_id = COALESCE(hv.pair_id, hg.pair_id)
@@ -80,13 +96,19 @@ _CONTRIBUTIONS = f"""
            ARRAY[date_trunc('week', hum.created_at AT TIME ZONE %(tz)s)::date::text, (hum.value = llm.value)::int::text], 1
     FROM hum JOIN llm ON llm.pair_id = hum.pair_id
     UNION ALL
+    SELECT hum.pair_id, 'annot',
+           ARRAY[hum.rater, LEAST((pos.pos - 1) / {BUCKET_SIZE}, {BUCKETS - 1})::text, hum.value::text,
+                 COALESCE(llm.value, -1)::text, COALESCE(adj.gold_value, -1)::text] || hv.vals, 1
+    FROM hum JOIN pos ON pos.id = hum.id JOIN hv ON hv.pair_id = hum.pair_id
+    LEFT JOIN llm ON llm.pair_id = hum.pair_id
+    LEFT JOIN gold adj ON adj.pair_id = hum.pair_id AND adj.gold_provenance = 'adjudicated'
+    UNION ALL
     SELECT pair_id, 'dist', ARRAY['llm', value::text], 1 FROM llm
     UNION ALL
     SELECT pair_id, 'dist', ARRAY['human', value::text], 1 FROM hum
     UNION ALL
     SELECT pair_id, 'dist', ARRAY['gold:' || gold_provenance, gold_value::text], 1 FROM gold"""
 
-_DAY = "(created_at AT TIME ZONE %(tz)s)::date"
 _LATER_SAME_DAY = f"""
     INSERT INTO agreement_d
     SELECT DISTINCT l.pair_id FROM (
@@ -223,3 +245,27 @@ def tallied_tables(project: Project, scale: Scale, *, counts: bool = False) -> T
         )
         project_pairs, any_llm = cursor.fetchone()
     return Tables(pairs, humans, int(project_pairs), bool(any_llm))
+
+
+def tallied_annotator_table(project: Project, scale: Scale) -> AnnotatorTable:
+    """What data.annotator_table(project, scale, bucket_size=BUCKET_SIZE, buckets=BUCKETS)
+    returns, from the tallies."""
+    in_scale = {int(v): i for i, v in enumerate(scale.values)}
+    groups: dict[tuple, int] = {}
+    for _, key, n in tallies(project, "annot"):
+        h = [0] * scale.size
+        for value in key[5:]:
+            if int(value) in in_scale:
+                h[in_scale[int(value)]] += 1
+        group = (key[0], int(key[1]), int(key[2]), int(key[3]), *h, int(key[4]))
+        groups[group] = groups.get(group, 0) + n
+    numbers = np.array([(*g[1:], w) for g, w in groups.items()], dtype=np.int64).reshape(len(groups), scale.size + 5)
+    return AnnotatorTable(
+        rater=np.array([g[0] for g in groups], dtype=object),
+        bucket=numbers[:, 0],
+        own=_positions(scale, numbers[:, 1].tolist()),
+        llm=_positions(scale, numbers[:, 2].tolist()),
+        h=numbers[:, 3 : 3 + scale.size],
+        adj=_positions(scale, numbers[:, 3 + scale.size].tolist()),
+        w=numbers[:, -1],
+    )

@@ -5,6 +5,7 @@ adjudications and a write committed while a delta pass runs."""
 import itertools
 import threading
 import uuid
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from django.db import connection, transaction
 
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query
 from annotation.services import project_create
-from reviews.agreement import data, human_pairwise_agreement, project_agreement_summary
+from reviews.agreement import annotator_agreement, data, human_pairwise_agreement, project_agreement_summary
 from reviews.agreement.tallies import refresh_tallies
 from reviews.agreement.timeline import agreement_over_time, label_distribution
 from reviews.models import ReviewTask
@@ -37,6 +38,8 @@ def figures(project: Project) -> dict:
     return {
         "summary": project_agreement_summary(project, n_boot=30),
         "humans": human_pairwise_agreement(project, n_boot=30),
+        "annotators": annotator_agreement(project, n_boot=30, bucket_size=2),  # full path both times
+        "annotators_default": annotator_agreement(project, n_boot=30),
         "over_time": agreement_over_time(project),
         "distribution": label_distribution(project),
     }
@@ -73,6 +76,13 @@ def random_writes(project: Project, pairs: list[Pair], rng: np.random.Generator,
     victims = list(Label.objects.filter(project=project).order_by("?").values_list("id", flat=True)[:3])
     Label.objects.filter(id__in=victims[:2]).delete()
     Label.objects.filter(id__in=victims[2:]).update(value=int(rng.integers(0, 4)))
+    # A human label moved earlier in its day (an import with its own times): the rater's
+    # later labels that day move one position up.
+    moved = Label.objects.filter(project=project, source=LabelSource.HUMAN).order_by("?").first()
+    if moved is not None:
+        Label.objects.filter(id=moved.id).update(
+            created_at=moved.created_at - timedelta(minutes=int(rng.integers(1, 600)))
+        )
     # Gold settled by people, by the LLM, and taken back.
     for i in rng.choice(len(pairs), size=4, replace=False):
         provenance = rng.choice([GoldProvenance.HUMAN, GoldProvenance.ADJUDICATED, GoldProvenance.LLM_AUTO])
@@ -156,4 +166,34 @@ def test_a_write_committed_during_a_delta_pass_is_counted_by_the_next(monkeypatc
     thread.join()
     summary = project_agreement_summary(project, n_boot=0)
     assert summary["counts"]["human_labels"] == 10
+    assert_tallies_match_full(project, monkeypatch)
+
+
+@pytest.mark.django_db
+def test_fatigue_buckets_follow_a_backdated_label_and_a_delete(monkeypatch):
+    project = project_create(name=f"tallies-{uuid.uuid4().hex[:8]}", scale="esci")
+    pairs = make_pairs(project, 60)
+    Label.objects.bulk_create(
+        [Label(project=project, pair=p, source=LabelSource.LLM, rater="gpt", value=i % 4) for i, p in enumerate(pairs)]
+    )
+    labels = Label.objects.bulk_create(
+        [
+            Label(project=project, pair=p, source=LabelSource.HUMAN, rater="anna", value=(i // 7) % 4)
+            for i, p in enumerate(pairs)
+        ]
+    )
+    start = Label.objects.filter(id=labels[0].id).values_list("created_at", flat=True).get()
+    for i, label in enumerate(labels):  # one label a minute, within one day
+        Label.objects.filter(id=label.id).update(created_at=start.replace(hour=9, minute=0) + timedelta(minutes=i))
+
+    def buckets() -> list[int]:
+        return [row["labels"] for row in annotator_agreement(project, n_boot=0)["all"]["by_position"]]
+
+    assert buckets() == [50, 10]
+    assert_tallies_match_full(project, monkeypatch)
+    # The 55th label moved before the first: the 50th becomes the 51st.
+    Label.objects.filter(id=labels[54].id).update(created_at=start.replace(hour=8))
+    assert_tallies_match_full(project, monkeypatch)
+    Label.objects.filter(id__in=[labels[0].id, labels[1].id]).delete()
+    assert buckets() == [50, 8]
     assert_tallies_match_full(project, monkeypatch)
