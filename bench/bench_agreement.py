@@ -135,11 +135,11 @@ def build():
             """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out, latency_ms,
                                              calls, cost_eur, created_at, project_id, pair_id, product_id, label_id, backend,
                                              mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error)
+                                             requirements_unmet, samples, error, applied_rules, rule_note)
                SELECT md5('bench-agreement' || l.id), l.rater, CASE WHEN l.id %% 3 = 0 THEN 'judgment-v2' ELSE 'judgment-v1' END,
                       '[]'::jsonb, 0, 0, 0, 1, 0, l.created_at, l.project_id, l.pair_id, p.product_id, l.id, 'openai',
                       CASE WHEN l.id %% 5 = 0 THEN 'vision' ELSE 'text' END, 'ok', l.value, l.confidence, '', '[]'::jsonb,
-                      '[]'::jsonb, jsonb_build_array(l.value), ''
+                      '[]'::jsonb, jsonb_build_array(l.value), '', '[]'::jsonb, ''
                FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
                WHERE l.project_id = %s AND l.source = 'llm'""",
             [pid],

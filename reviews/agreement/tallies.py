@@ -26,6 +26,8 @@ committed leaves its dirty rows behind. An advisory lock per project runs one pa
 time. The first pass of a project (or after its tallies were dropped) builds everything.
 """
 
+from typing import Any
+
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
@@ -130,7 +132,7 @@ def refresh_tallies(project: Project) -> int:
     """Bring the project's tallies up to date with its committed labels and gold; returns
     how many pairs were recomputed (all of them on the first pass)."""
     _require_postgresql()
-    params = {
+    params: dict[str, Any] = {
         "project": project.id,
         "born": project.created_at,
         "adjudication": adjudication_labels(project),

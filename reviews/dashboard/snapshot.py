@@ -1,8 +1,9 @@
 """The one cache of agreement figures, stale-while-revalidate, for the dashboard page and
 the REST API alike.
 
-A fresh summary of a million labels takes seconds (bench/bench_agreement.py), far over
-what a request may take. So both read snapshots from Django's cache (Redis in the full
+A first summary of a million labels takes tens of seconds (bench/bench_agreement.py);
+later ones read the incrementally kept tallies (agreement/tallies.py) and take what the
+pairs written since cost, still more than a request may take. So both read snapshots from Django's cache (Redis in the full
 stack, shared by every web process and worker). A snapshot is stale when it is older than
 MAX_AGE, when the project's label write count (`label_writes`, kept by database triggers
 on every label insert, update and delete: imports, judging, reviews, the admin) has moved
