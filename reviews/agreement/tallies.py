@@ -66,15 +66,15 @@ _CONTRIBUTIONS = f"""
     WITH hum AS MATERIALIZED (
         SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at, id
         FROM {LABEL} WHERE project_id = %(project)s AND source = 'human'
-            AND pair_id IN (SELECT pair_id FROM agreement_d) AND id <> ALL(%(adjudication)s::bigint[])
+            AND pair_id = ANY(%(pairs)s::bigint[]) AND id <> ALL(%(adjudication)s::bigint[])
         ORDER BY pair_id, rater, id DESC),
     llm AS MATERIALIZED (
         SELECT pair_id, {_LATEST_VALUE} AS value FROM {LABEL}
-        WHERE project_id = %(project)s AND source = 'llm' AND pair_id IN (SELECT pair_id FROM agreement_d)
+        WHERE project_id = %(project)s AND source = 'llm' AND pair_id = ANY(%(pairs)s::bigint[])
         GROUP BY pair_id),
     gold AS MATERIALIZED (
         SELECT id AS pair_id, gold_value, gold_provenance FROM {PAIR}
-        WHERE project_id = %(project)s AND id IN (SELECT pair_id FROM agreement_d) AND gold_value IS NOT NULL),
+        WHERE project_id = %(project)s AND id = ANY(%(pairs)s::bigint[]) AND gold_value IS NOT NULL),
     hv AS (SELECT pair_id, array_agg(value::text ORDER BY value) AS vals FROM hum GROUP BY pair_id),
     hg AS (SELECT pair_id, gold_value FROM gold WHERE gold_provenance = ANY(%(human_gold)s)),
     -- Each latest human label's position in its rater's day (every label of that day
@@ -123,7 +123,7 @@ _LATER_SAME_DAY = f"""
 _ADD = f"""
     INSERT INTO {TOTAL} AS t (project_id, kind, key, n)
     SELECT %(project)s, kind, key, {{sign}} sum(n) FROM {PART}
-    WHERE project_id = %(project)s AND pair_id IN (SELECT pair_id FROM agreement_d)
+    WHERE project_id = %(project)s AND pair_id = ANY(%(pairs)s::bigint[])
     GROUP BY kind, key
     ON CONFLICT (project_id, kind, key) DO UPDATE SET n = t.n + EXCLUDED.n"""
 
@@ -146,7 +146,8 @@ def refresh_tallies(project: Project) -> int:
         cursor.execute("CREATE TEMP TABLE agreement_d (pair_id bigint PRIMARY KEY) ON COMMIT DROP")
         cursor.execute(f"SELECT born FROM {BUILT} WHERE project_id = %(project)s", params)
         row = cursor.fetchone()
-        if row is None or row[0] != project.created_at:
+        building = row is None or row[0] != project.created_at
+        if building:
             # A first build (or a recreated project under a reused id): every pair.
             for table in (PART, TOTAL, BUILT):
                 cursor.execute(f"DELETE FROM {table} WHERE project_id = %(project)s", params)
@@ -172,12 +173,19 @@ def refresh_tallies(project: Project) -> int:
             # append (the usual write) is the last of its day and adds nothing.
             cursor.execute(_LATER_SAME_DAY, params)
             touched += cursor.rowcount
+            # A delta touches few pairs: index lookups, not scans of every label or part
+            # row of the project (the planner cannot see how few).
+            cursor.execute("SET LOCAL enable_seqscan = off")
         if touched == 0:
             return 0
         cursor.execute("ANALYZE agreement_d")
+        # The pairs as an array: `= ANY(array)` reads the indexes on pair_id for each,
+        # where a join with the temp table would scan the project's rows.
+        cursor.execute("SELECT array_agg(pair_id) FROM agreement_d")
+        params["pairs"] = cursor.fetchone()[0]
         cursor.execute(_ADD.format(sign="-"), params)
         cursor.execute(
-            f"DELETE FROM {PART} WHERE project_id = %(project)s AND pair_id IN (SELECT pair_id FROM agreement_d)",
+            f"DELETE FROM {PART} WHERE project_id = %(project)s AND pair_id = ANY(%(pairs)s::bigint[])",
             params,
         )
         cursor.execute(
@@ -186,6 +194,10 @@ def refresh_tallies(project: Project) -> int:
         )
         cursor.execute(_ADD.format(sign=""), params)
         cursor.execute(f"DELETE FROM {TOTAL} WHERE project_id = %(project)s AND n = 0", params)
+        if building:
+            # Statistics that know the project's rows: a later delta then looks its
+            # pairs up by (project, pair) instead of scanning the project's rows.
+            cursor.execute(f"ANALYZE {PART}")
         return touched
 
 
