@@ -38,6 +38,7 @@ from ..agreement import (
     human_pairwise_agreement,
     project_agreement_summary,
 )
+from ..agreement.stats import N_BOOT
 from ..agreement.timeline import agreement_over_time, label_distribution
 from ..routing import SEGMENT_DIMENSIONS
 
@@ -78,10 +79,10 @@ def compute_part(
     if options:
         raise ValueError(f"the page's part {part!r} takes no options")
     if part == "core":
-        boot = {} if intervals else {"n_boot": 0}
+        n_boot = N_BOOT if intervals else 0
         return {
-            "summary": project_agreement_summary(project, **boot),
-            "annotators": annotator_agreement(project, **boot),
+            "summary": project_agreement_summary(project, n_boot=n_boot),
+            "annotators": annotator_agreement(project, n_boot=n_boot),
             "over_time": agreement_over_time(project),
             "distribution": label_distribution(project),
         }

@@ -197,3 +197,30 @@ def test_fatigue_buckets_follow_a_backdated_label_and_a_delete(monkeypatch):
     Label.objects.filter(id__in=[labels[0].id, labels[1].id]).delete()
     assert buckets() == [50, 8]
     assert_tallies_match_full(project, monkeypatch)
+
+
+@pytest.mark.django_db
+def test_a_core_refresh_stores_point_figures_before_the_intervals():
+    from reviews.dashboard.snapshot import dashboard_part, dashboard_refresh
+
+    project = project_create(name=f"tallies-{uuid.uuid4().hex[:8]}", scale="esci")
+    pairs = make_pairs(project, 6)
+    for rater, values in (("anna", [0, 1, 2, 3, 3, 1]), ("ben", [0, 1, 2, 2, 3, 0])):
+        Label.objects.bulk_create(
+            [
+                Label(project=project, pair=p, source=LabelSource.HUMAN, rater=rater, value=v)
+                for p, v in zip(pairs, values)
+            ]
+        )
+    first = dashboard_refresh(project=project, part="core")  # no snapshot yet: one store, with CIs
+    assert first["intervals"] and first["data"]["summary"]["bootstrap"]["replicates"] > 0
+    Label.objects.create(project=project, pair=pairs[0], source=LabelSource.HUMAN, rater="chloe", value=0)
+    assert dashboard_part(project, "core")["stale"]
+    seen = []
+    entry = dashboard_refresh(project=project, part="core", on_points=seen.append)
+    (points,) = seen
+    assert not points["intervals"] and points["data"]["summary"]["bootstrap"]["replicates"] == 0
+    assert points["data"]["summary"]["counts"]["human_labels"] == 13
+    assert points["data"]["summary"]["alpha_humans"]["ci"] is None
+    assert entry["intervals"] and entry["data"]["summary"]["alpha_humans"]["ci"] is not None
+    assert entry["data"]["summary"]["alpha_humans"]["value"] == points["data"]["summary"]["alpha_humans"]["value"]
