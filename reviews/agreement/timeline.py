@@ -5,7 +5,9 @@ from django.utils import timezone
 
 from annotation.models import Project
 
+from . import data
 from .data import _NOT_ADJUDICATION, LABEL, PAIR, _fetch, _llm_latest, adjudication_labels, scale_of
+from .tallies import tallies
 
 _HUMAN_LATEST_DATED = f"""
     SELECT DISTINCT ON (pair_id, rater) pair_id, rater, value, created_at
@@ -17,6 +19,11 @@ def agreement_over_time(project: Project) -> list[dict]:
     """Per week of the human label (the latest of each rater and pair): how many human
     labels had an LLM label to compare with and the share that matched it exactly.
     [{"week": "2025-03-03", "n": 120, "agreement": 0.8}, …], oldest first."""
+    if data.USE_TALLIES:
+        weeks: dict[str, list[int]] = {}
+        for _, (week, matched), n in tallies(project, "week"):
+            weeks.setdefault(week, [0, 0])[int(matched)] += n
+        return [{"week": week, "n": sum(n), "agreement": n[1] / sum(n)} for week, n in sorted(weeks.items()) if sum(n)]
     sql = f"""
         WITH hum AS MATERIALIZED ({_HUMAN_LATEST_DATED}),
         llm AS ({_llm_latest("SELECT pair_id FROM hum")})
@@ -49,7 +56,10 @@ def label_distribution(project: Project) -> dict:
         UNION ALL
         SELECT 'gold:' || gold_provenance, gold_value, count(*) FROM {PAIR}
         WHERE project_id = %(project)s AND gold_value IS NOT NULL GROUP BY 1, 2"""
-    rows = _fetch(sql, {"project": project.id, "adjudication": adjudication_labels(project)})
+    if data.USE_TALLIES:
+        rows = [(key[0], int(key[1]), n) for _, key, n in tallies(project, "dist")]
+    else:
+        rows = _fetch(sql, {"project": project.id, "adjudication": adjudication_labels(project)})
     position = {int(v): i for i, v in enumerate(scale.values)}
     names = {"llm": "LLM", "human": "Humans", "gold:llm-auto": "Gold (LLM auto)", "gold:human": "Gold (human)"}
     names |= {"gold:adjudicated": "Gold (adjudicated)", "gold:imported": "Gold (imported)"}
