@@ -10,7 +10,7 @@ the rest (low confidence, samples that disagree) in review as open tasks. Then i
 - the preview and apply of lowering it back to 0.5 (open tasks back to the LLM);
 - with --old, the previous preview (signals and routing.decide per pair in Python).
 
-Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old]
+Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old] [--database NAME]
 """
 
 import argparse
@@ -205,8 +205,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_125_000)
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project (skips the build)")
     parser.add_argument("--old", action="store_true", help="also time the previous Python preview")
+    parser.add_argument("--database", default="qrelay_bench_policy", help="the bench database's name")
     args = parser.parse_args()
-    setup(database="qrelay_bench_policy")
+    setup(database=args.database)
 
     from django.contrib.auth import get_user_model
     from django.db import transaction
