@@ -33,10 +33,9 @@ from .errors import ReviewError
 from .policies import POLICY_FIELDS, policy_current, policy_update
 from .route import latest_judgments, route_pairs, signals_for
 
-# Pair ids per batch: a batch is one transaction, and one step of the progress bar. At 1M
-# pairs 100k (~18k moves, a few seconds a batch) spends less on per-batch planning and
-# range scans than 25k did, and still shows progress every few seconds.
-BATCH_PAIRS = 100_000
+# Pair ids per batch: a batch is one transaction, and one step of the progress bar. 100k
+# was no faster at 1M pairs on the bench (docs/benchmarks.md): the time is in the writes.
+BATCH_PAIRS = 25_000
 # A project whose pair ids span no more than this is rerouted in the request.
 INLINE_PAIRS = 25_000
 
