@@ -9,8 +9,12 @@ the rest (low confidence, samples that disagree) in review as open tasks. Then i
 - applying it: a RerouteJob run batch by batch, as the worker task does;
 - the preview and apply of lowering it back to 0.5 (open tasks back to the LLM);
 - with --old, the previous preview (signals and routing.decide per pair in Python).
+Before each step it VACUUM ANALYZEs the tables rerouting rewrites (this server runs with
+autovacuum off), and each figure is printed with a reference timed in the same run (a
+count(*) of the signals): on the shared machine the ratio is what compares between runs.
+--batches 25000,100000 applies with each batch size in turn.
 
-Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old] [--database NAME]
+Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old] [--database NAME] [--batches N,…]
 """
 
 import argparse
