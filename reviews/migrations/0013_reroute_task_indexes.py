@@ -29,6 +29,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("reviews", "0010_pair_subset")]
+    dependencies = [("reviews", "0012_agreement_label_day")]
 
     operations = [migrations.RunPython(forwards, backwards)]
