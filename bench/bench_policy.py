@@ -9,8 +9,12 @@ the rest (low confidence, samples that disagree) in review as open tasks. Then i
 - applying it: a RerouteJob run batch by batch, as the worker task does;
 - the preview and apply of lowering it back to 0.5 (open tasks back to the LLM);
 - with --old, the previous preview (signals and routing.decide per pair in Python).
+Before each step it VACUUM ANALYZEs the tables rerouting rewrites (this server runs with
+autovacuum off), and each figure is printed with a reference timed in the same run (a
+count(*) of the signals): on the shared machine the ratio is what compares between runs.
+--batches 25000,100000 applies with each batch size in turn.
 
-Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old]
+Usage: DATABASE_URL=... python bench/bench_policy.py [--pairs N] [--reuse] [--old] [--database NAME] [--batches N,…]
 """
 
 import argparse
@@ -171,6 +175,30 @@ def route_all(project) -> None:
         )
 
 
+def vacuum() -> float:
+    """VACUUM ANALYZE the tables rerouting rewrites, before each timed step. This server
+    runs with autovacuum off: without it every apply left ~200k dead pair rows and 200k
+    cancelled tasks, and each later run of the bench scanned more (1.0M dead rows in
+    annotation_pair after five applies), which a server with autovacuum would not."""
+    from django.db import connection
+
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        for table in ("annotation_pair", "reviews_reviewtask", "reviews_pairsignal"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return time.perf_counter() - start
+
+
+def reference_count() -> int:
+    """A plain scan of the signals, timed in the same run: the machine is shared, and the
+    preview's time over this one is the figure comparable between runs."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM reviews_pairsignal")
+        return cursor.fetchone()[0]
+
+
 def timed(fn, repeat: int = 3):
     times, result = [], None
     for _ in range(repeat):
@@ -205,8 +233,14 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=1_125_000)
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project (skips the build)")
     parser.add_argument("--old", action="store_true", help="also time the previous Python preview")
+    parser.add_argument("--database", default="qrelay_bench_policy", help="the bench database's name")
+    parser.add_argument(
+        "--batches",
+        default="",
+        help="comma-separated batch sizes to apply with, each 0.6 then 0.5 (default: BATCH_PAIRS)",
+    )
     args = parser.parse_args()
-    setup(database="qrelay_bench_policy")
+    setup(database=args.database)
 
     from django.contrib.auth import get_user_model
     from django.db import transaction
@@ -231,7 +265,12 @@ def main() -> None:
         open_tasks = ReviewTask.objects.filter(project=project, status=ReviewTask.Status.OPEN).count()
         return auto, open_tasks
 
-    for threshold in (0.6, 0.5):
+    from reviews.services import reroute
+
+    sizes = [int(n) for n in args.batches.split(",") if n] or [reroute.BATCH_PAIRS]
+    for size, threshold in [(size, threshold) for size in sizes for threshold in (0.6, 0.5)]:
+        reroute.BATCH_PAIRS = size
+        print(f"\nVACUUM ANALYZE of pairs, tasks, signals: {vacuum():.1f} s")
         current = policy_current(project)
         auto, open_tasks = counts()
         print(
@@ -250,7 +289,13 @@ def main() -> None:
                 project=project, view=view, moves=reroute_preview(project=project, policy=view), hourly_rate=Decimal(30)
             )
         )
-        print(f"  preview + what-if figures (page)   {seconds * 1000:8.0f} ms")
+        print(
+            f"  preview + what-if figures (page)   {seconds * 1000:8.0f} ms   (median of 3: keystrokes reuse the cached basis)"
+        )
+        reference, _ = timed(reference_count)
+        print(
+            f"  reference: count(*) of PairSignal  {reference * 1000:8.0f} ms   (preview / reference: the ratio to compare)"
+        )
         if args.old and threshold == 0.6:
             start = time.perf_counter()
             old = old_preview(project, PolicyView(**{**view.__dict__, "audit_rate": 0.0}))
@@ -264,10 +309,12 @@ def main() -> None:
         start = time.perf_counter()
         job = reroute_run(job.id)  # what the worker task runs
         seconds = time.perf_counter() - start
+        reference, _ = timed(reference_count)
         print(
             f"  reroute_apply (job, {job.batches_done} batches)      {seconds:8.1f} s    to humans {job.to_humans:,}, "
             f"back to the LLM {job.to_llm:,} (as previewed: "
-            f"{(job.to_humans, job.to_llm) == (preview.to_humans, preview.to_llm)})"
+            f"{(job.to_humans, job.to_llm) == (preview.to_humans, preview.to_llm)}); batch {size:,} pair ids; "
+            f"{seconds / reference:,.0f}× the reference count(*) ({reference * 1000:.0f} ms)"
         )
 
 

@@ -5,6 +5,7 @@ accepting them as a new policy version, and the what-if figures of a draft polic
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 
@@ -24,6 +25,8 @@ NOT_ENOUGH = "not-enough-data"
 RECOMMENDATION_NAMES = {LLM_ALONE: "LLM alone + audit", TO_HUMANS: "Route to humans", NOT_ENOUGH: "Not enough data"}
 # Until reviews record times, an hour of review is estimated at this pace (stated as an assumption on the page).
 ASSUMED_SECONDS_PER_LABEL = 30.0
+# How long the policy-independent what-if figures are kept (any write they count changes the key anyway).
+BASIS_SECONDS = 600
 
 
 def recommend(figure: dict, *, target: float, min_n: int) -> str:
@@ -166,8 +169,45 @@ def audit_accuracy(project: Project, view: PolicyView) -> dict:
     return {"n": n, "audits": len(audits), "value": matched / n if n else None}
 
 
-def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview, hourly_rate: Decimal) -> dict:
-    """What the draft policy `view` would cost and give, after the moves of its preview."""
+def _basis_key(project: Project) -> str:
+    """A key that changes with every write the policy-independent figures count: label
+    writes (LabelWrites, by trigger), a new judgment, a new task, a new policy version
+    (its rerouting moves gold and tasks). The project's creation time guards against
+    reused ids (a recreated test database)."""
+    from ..dashboard.snapshot import label_writes
+
+    newest_judgment = Judgment.objects.filter(project=project).order_by("-id").values_list("id", flat=True).first()
+    newest_task = ReviewTask.objects.filter(project=project).order_by("-id").values_list("id", flat=True).first()
+    version = (
+        RoutingPolicy.objects.filter(project=project).order_by("-version").values_list("version", flat=True).first()
+    )
+    born = int(project.created_at.timestamp() * 1e6)
+    return (
+        f"qrelay:whatif:{project.id}:{born}:{label_writes(project)}:{newest_judgment}:{newest_task}:{version}"
+        f":{_touched(project)}"
+    )
+
+
+def _touched(project: Project) -> float:
+    from ..dashboard.snapshot import _touch_key
+
+    return cache.get(_touch_key(project)) or 0
+
+
+def whatif_basis(project: Project) -> dict:
+    """The what-if figures that no draft policy changes (open pairs, gold by provenance,
+    audits, LLM cost, seconds per label): at 1M pairs they cost ~2 s of scans, and the
+    page asks for them on every keystroke. Cached under _basis_key, so any write they
+    count makes the next keystroke compute them again."""
+    key = _basis_key(project)
+    basis = cache.get(key)
+    if basis is None:
+        basis = _compute_basis(project)
+        cache.set(key, basis, timeout=BASIS_SECONDS)
+    return basis
+
+
+def _compute_basis(project: Project) -> dict:
     open_pairs = (
         ReviewTask.objects.filter(
             project=project, kind=ReviewTask.Kind.LABEL, status__in=[ReviewTask.Status.OPEN, ReviewTask.Status.CLAIMED]
@@ -176,14 +216,9 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
         .distinct()
         .count()
     )
-    pairs_to_humans = max(open_pairs + moves.to_humans - moves.to_llm, 0)
     gold = Pair.objects.filter(project=project).aggregate(
         auto=Count("id", filter=_provenance(GoldProvenance.LLM_AUTO)), people=Count("id", filter=_provenance(*SETTLED))
     )
-    by_llm = max(gold["auto"] - moves.to_humans + moves.to_llm, 0)
-    by_people = gold["people"] + pairs_to_humans
-    # The audit rate costs hours too: audits drawn until `audit_rate` of the gold the LLM
-    # settles (with the pairs audited already) has been audited.
     audited = (
         ReviewTask.objects.filter(project=project, kind=ReviewTask.Kind.LABEL, reason=Reason.AUDIT)
         .exclude(status=ReviewTask.Status.CANCELLED)
@@ -191,9 +226,31 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
         .distinct()
         .count()
     )
+    seconds, seconds_n = seconds_per_label(project)
+    return {
+        "open_pairs": open_pairs,
+        "auto": gold["auto"],
+        "people": gold["people"],
+        "audited": audited,
+        "seconds": seconds,
+        "seconds_n": seconds_n,
+        "llm_cost": llm_cost(project),
+    }
+
+
+def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview, hourly_rate: Decimal) -> dict:
+    """What the draft policy `view` would cost and give, after the moves of its preview."""
+    basis = whatif_basis(project)
+    open_pairs = basis["open_pairs"]
+    pairs_to_humans = max(open_pairs + moves.to_humans - moves.to_llm, 0)
+    by_llm = max(basis["auto"] - moves.to_humans + moves.to_llm, 0)
+    by_people = basis["people"] + pairs_to_humans
+    # The audit rate costs hours too: audits drawn until `audit_rate` of the gold the LLM
+    # settles (with the pairs audited already) has been audited.
+    audited = basis["audited"]
     audit_pairs = max(round(view.audit_rate * (by_llm + audited)) - audited, 0)
     labels = (pairs_to_humans + audit_pairs) * view.humans_per_pair
-    seconds, seconds_n = seconds_per_label(project)
+    seconds, seconds_n = basis["seconds"], basis["seconds_n"]
     hours = labels * seconds / 3600
     human_cost = Decimal(str(round(hours, 6))) * hourly_rate
     audit = audit_accuracy(project, view)
@@ -214,7 +271,7 @@ def whatif_figures(*, project: Project, view: PolicyView, moves: ReroutePreview,
         "hours": hours,
         "hourly_rate": hourly_rate,
         "human_cost": human_cost,
-        "llm_cost": llm_cost(project),
+        "llm_cost": basis["llm_cost"],
         "gold_by_llm": by_llm,
         "gold_by_people": by_people,
         "audit_accuracy": audit,

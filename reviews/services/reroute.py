@@ -33,7 +33,8 @@ from .errors import ReviewError
 from .policies import POLICY_FIELDS, policy_current, policy_update
 from .route import latest_judgments, route_pairs, signals_for
 
-# Pair ids per batch: a batch is one transaction, and one step of the progress bar.
+# Pair ids per batch: a batch is one transaction, and one step of the progress bar. 100k
+# was no faster at 1M pairs on the bench (docs/benchmarks.md): the time is in the writes.
 BATCH_PAIRS = 25_000
 # A project whose pair ids span no more than this is rerouted in the request.
 INLINE_PAIRS = 25_000

@@ -179,3 +179,25 @@ def test_a_stalled_rerouting_can_be_handed_to_a_worker_again(
     assert sent == [job.id]
     reroute_job_task(job.id)
     assert lead_client.post(resume_url).status_code == 404  # done: nothing to resume
+
+
+def test_the_what_if_figures_follow_a_new_judgment_and_a_human_label(project, lead_client, routed, judge):
+    # The policy-independent figures are cached between keystrokes (dashboard/policy.py
+    # whatif_basis): a write they count must show on the next preview, not a stale copy.
+    first = preview(lead_client, project).context_data["preview"]["whatif"]
+    assert preview(lead_client, project).context_data["preview"]["whatif"]["llm_cost"] == first["llm_cost"]
+
+    judge(value=2, confidence=0.9)
+    after_judgment = preview(lead_client, project).context_data["preview"]["whatif"]
+    assert after_judgment["llm_cost"]["judgments"] == first["llm_cost"]["judgments"] + 1
+
+    Pair.objects.filter(id=routed[0].id).update(gold_provenance=GoldProvenance.HUMAN)
+    task = ReviewTask.objects.filter(project=project, status=ReviewTask.Status.OPEN).first()
+    task.status = ReviewTask.Status.DONE
+    task.save()
+    RoutingPolicy.objects.create(project=project, version=2, min_confidence=0.7, note="a new version")
+    after_version = preview(lead_client, project).context_data["preview"]["whatif"]
+    assert after_version["open_pairs"] == first["open_pairs"] - 1
+    # Gold settled by people (before the draft's moves) counts the new human gold.
+    settled = after_version["gold_by_people"] - after_version["pairs_to_humans"]
+    assert settled == after_judgment["gold_by_people"] - after_judgment["pairs_to_humans"] + 1
