@@ -86,8 +86,10 @@ def build(
             cursor.execute("SELECT setseed(0.42)")
         step(
             "queries",
-            "INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at) "
-            "SELECT %s, 'q' || g, 'query number ' || g, '', (g * 37) %% 1000, '[]', now() FROM generate_series(1, %s) g",
+            "INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, conditions, "
+            "reference_hash, created_at) "
+            "SELECT %s, 'q' || g, 'query number ' || g, '', (g * 37) %% 1000, '[]', '[]', '', now() "
+            "FROM generate_series(1, %s) g",
             [p, queries],
         )
         step(
@@ -174,8 +176,9 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
+    parser.add_argument("--database", default=None, help="bench database name (default qrelay_bench_metrics)")
     args = parser.parse_args()
-    setup(fresh=not args.reuse)
+    setup(args.database, fresh=not args.reuse)
     from annotation.metrics import run_metrics
     from annotation.models import SearchRun
 
