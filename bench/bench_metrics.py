@@ -157,7 +157,10 @@ def build(
             "annotation_currentlabel",
         ):
             cursor.execute(f"ANALYZE {table}")
-    print(f"  {'analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
+        # As autovacuum does after a large insert: the visibility map lets the metrics
+        # read the results from the covering index alone.
+        cursor.execute("VACUUM annotation_searchresult")
+    print(f"  {'vacuum, analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
     return project, run
 
 

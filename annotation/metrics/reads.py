@@ -41,13 +41,20 @@ def read_tops(run_id: int, k: int, label_source: str) -> list[tuple[Any, ...]]:
         JOIN annotation_query q ON q.id = s.query_id
         CROSS JOIN LATERAL (
             SELECT array_agg(t.v ORDER BY t.pos) AS vs FROM (
-                SELECT {value} AS v, row_number() OVER (ORDER BY {ORDER}) AS pos
+                SELECT {value} AS v,
+                       row_number() OVER (ORDER BY c.rank, c.score DESC NULLS LAST, c.tied_id COLLATE "C" DESC) AS pos
                 FROM (
-                    SELECT r.rank, r.score, r.product_id, r.pair_id FROM annotation_searchresult r
-                    WHERE r.run_id = %(run)s AND r.query_id = s.query_id
-                    ORDER BY r.rank FETCH FIRST %(k)s ROWS WITH TIES
+                    -- The product id breaks a tie of (rank, score) only: looked up for those.
+                    SELECT r.rank, r.score, r.pair_id,
+                           CASE WHEN count(*) OVER (PARTITION BY r.rank, r.score) > 1 THEN
+                               (SELECT p.external_id FROM annotation_product p WHERE p.id = r.product_id)
+                           END AS tied_id
+                    FROM (
+                        SELECT rank, score, product_id, pair_id FROM annotation_searchresult
+                        WHERE run_id = %(run)s AND query_id = s.query_id
+                        ORDER BY rank FETCH FIRST %(k)s ROWS WITH TIES
+                    ) r
                 ) c
-                JOIN annotation_product p ON p.id = c.product_id
                 {join}
             ) t
             WHERE t.pos <= %(k)s
@@ -58,25 +65,27 @@ def read_tops(run_id: int, k: int, label_source: str) -> list[tuple[Any, ...]]:
         return cursor.fetchall()
 
 
-def read_histograms(project_id: int, query_ids: list[int], label_source: str) -> dict[int, dict[int, int]]:
-    """{query id: {label value: pairs}} over all labelled pairs of the queries, in the
-    run or not: the ideal list and the relevant total."""
+def read_histograms(project_id: int, label_source: str) -> dict[int, dict[int, int]]:
+    """{query id: {label value: pairs}} over all labelled pairs of the project's queries,
+    in a run or not: the ideal lists and the relevant totals."""
+    # Over the whole project, not only the run's queries: a filter by the run's queries
+    # costs more than it saves (an array of 10,000 ids is planned as an index scan).
     if label_source == "gold":
         sql = """
             SELECT query_id, gold_value, count(*) FROM annotation_pair
-            WHERE project_id = %(project)s AND query_id = ANY(%(queries)s) AND gold_value IS NOT NULL
+            WHERE project_id = %(project)s AND gold_value IS NOT NULL
             GROUP BY query_id, gold_value
             """
     else:
         sql = """
             SELECT pa.query_id, lv.value, count(*) FROM annotation_pair pa
             JOIN annotation_currentlabel lv ON lv.pair_id = pa.id AND lv.source = %(source)s
-            WHERE pa.project_id = %(project)s AND pa.query_id = ANY(%(queries)s)
+            WHERE pa.project_id = %(project)s
             GROUP BY pa.query_id, lv.value
             """
     histograms: dict[int, dict[int, int]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"project": project_id, "queries": query_ids, "source": label_source})
+        cursor.execute(sql, {"project": project_id, "source": label_source})
         for query_id, value, count in cursor.fetchall():
             histograms.setdefault(query_id, {})[value] = count
     return histograms

@@ -108,8 +108,7 @@ def run_metrics(
 
     with big_sort():
         tops = read_tops(run.id, k, label_source)
-        query_ids = [row[0] for row in tops]
-        histograms = read_histograms(run.project_id, query_ids, label_source)
+        histograms = read_histograms(run.project_id, label_source)
         # MRR looks past the top k, but only a query with a relevant pair and none in its
         # top k needs the rest of its list.
         deeper = [
