@@ -4,6 +4,7 @@ and feeds the per-query figures; `unjudged_pairs`: the holes a judge job should 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
@@ -17,6 +18,7 @@ from .per_query import (
     mean_metrics,
     query_metrics,
 )
+from .portable import read_run
 from .reads import read_first_relevant, read_histograms, read_tops
 from .sql import annotate_label_value, big_sort, result_order
 
@@ -106,18 +108,23 @@ def run_metrics(
         raise MetricsError("k must be at least 1")
     scale = MetricScale.for_project(run.project_id, relevant_min_value)
 
-    with big_sort():
-        tops = read_tops(run.id, k, label_source)
-        histograms = read_histograms(run.project_id, label_source)
-        # MRR looks past the top k, but only a query with a relevant pair and none in its
-        # top k needs the rest of its list.
-        deeper = [
-            row[0]
-            for row in tops
-            if not any(scale.is_relevant(value) for value in row[5])
-            and any(scale.is_relevant(value) for value in histograms.get(row[0], {}))
-        ]
-        first_relevant = read_first_relevant(run.id, deeper, label_source, scale.relevant_min_value) if deeper else {}
+    if connection.vendor == "postgresql":
+        with big_sort():
+            tops = read_tops(run.id, k, label_source)
+            histograms = read_histograms(run.project_id, label_source)
+            # MRR looks past the top k, but only a query with a relevant pair and none in
+            # its top k needs the rest of its list.
+            deeper = [
+                row[0]
+                for row in tops
+                if not any(scale.is_relevant(value) for value in row[5])
+                and any(scale.is_relevant(value) for value in histograms.get(row[0], {}))
+            ]
+            first_relevant = (
+                read_first_relevant(run.id, deeper, label_source, scale.relevant_min_value) if deeper else {}
+            )
+    else:
+        tops, histograms, first_relevant = read_run(run.id, run.project_id, k, label_source, scale.relevant_min_value)
 
     rows: list[QueryRow] = []
     for query_id, external_id, text, traffic, count, values in sorted(tops, key=lambda row: row[1]):

@@ -212,6 +212,27 @@ def test_ties_across_the_cut_off_and_a_first_relevant_result_deep_in_the_list():
         assert_agrees_with_pytrec_eval(metrics, qrels, run, 3)
 
 
+@pytest.mark.parametrize("source", ["gold", "llm"])
+def test_the_embedded_databases_orm_reads_give_the_same_figures(monkeypatch, source):
+    # reads.py is PostgreSQL's SQL; SQLite takes portable.py's window over the run.
+    from types import SimpleNamespace
+
+    from annotation.metrics import runs
+
+    project = project_create(name="portable", labels=GAIN_IS_VALUE)
+    qrels, run = random_case(seed=5)
+    search_run = load(project, "r", qrels, run)
+    for pair in Pair.objects.filter(project=project, gold_value__isnull=False):
+        Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="m", value=pair.gold_value)
+    fast = run_metrics(search_run, k=3, relevant_min_value=1, label_source=source).to_dict()
+
+    monkeypatch.setattr(runs, "connection", SimpleNamespace(vendor="sqlite"))
+    portable = run_metrics(search_run, k=3, relevant_min_value=1, label_source=source).to_dict()
+
+    assert portable == fast
+    assert any(row["first_relevant"] and row["first_relevant"] > 3 for row in fast["per_query"])
+
+
 # --- the definitions ---------------------------------------------------------------------
 
 
