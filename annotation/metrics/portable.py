@@ -17,13 +17,15 @@ def read_run(
     """(read_tops' rows, read_histograms' histograms, {query id: first relevant position})."""
     order = result_order()
     relevant = Case(When(v__gte=relevant_min, then=Value(1)), default=Value(0), output_field=IntegerField())
-    window = dict(partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0))
     ranked = (
         annotate_label_value(SearchResult.objects.filter(run_id=run_id), label_source, pair="pair")
         .annotate(
             rel=relevant,
-            pos=Window(RowNumber(), **window),
-            rel_seen=Window(Sum(relevant), **window),
+            # The same window clause for both, so the database computes them in one pass.
+            pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)),
+            rel_seen=Window(
+                Sum(relevant), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)
+            ),
             retrieved=Window(Count("id"), partition_by=[F("query_id")]),
         )
         .filter(Q(pos__lte=k) | Q(rel=1, rel_seen=1))
