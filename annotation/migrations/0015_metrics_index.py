@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotation", "0013_import_job"),
+        ("annotation", "0014_import_job_touched_at"),
     ]
 
     operations = [
