@@ -256,7 +256,15 @@ class SearchResult(models.Model):
             models.UniqueConstraint(fields=["run", "query", "product"], name="searchresult_unique_product"),
             models.CheckConstraint(condition=Q(rank__gte=1), name="searchresult_rank_positive"),
         ]
-        indexes = [models.Index(fields=["run", "query", "rank"], name="searchresult_rank_idx")]
+        # Covering: run metrics read each query's top ranks and count its results from
+        # the index alone (annotation/metrics/reads.py).
+        indexes = [
+            models.Index(
+                fields=["run", "query", "rank"],
+                include=["score", "product", "pair"],
+                name="searchresult_rank_cover_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.run_id}/{self.query_id}#{self.rank}"

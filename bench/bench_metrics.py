@@ -6,8 +6,10 @@ default 0/1/2 scale), and a run with the first 100 of each query (1 M results, r
 1..100, a few rank ties). Then times `run_metrics(run, k=10)` from gold, and with --llm
 (which also writes one human label per gold pair and one LLM label per pair, through the
 CurrentLabel triggers) from the current LLM, human and "any" label, each beside gold in
-the same run; --old also times the newest-label subquery per result that CurrentLabel
-replaced (once per source: it takes tens of seconds).
+the same run; --old also times the reads run_metrics made before session 4 of issue #16
+(one window over the whole run) from each source. Every time is also printed as a multiple
+of a reference timed in the same run (count(*) over the run's results), since the
+machine's load varies.
 
 Usage: DATABASE_URL=... python bench/bench_metrics.py [--queries N] [--results N] [--llm] [--old] [--reuse] [--repeat N]
        (--reuse keeps an existing bench project: fast re-runs)
@@ -17,7 +19,6 @@ import argparse
 import os
 import statistics
 import time
-from contextlib import contextmanager
 
 from _setup import analyze, setup
 
@@ -86,8 +87,10 @@ def build(
             cursor.execute("SELECT setseed(0.42)")
         step(
             "queries",
-            "INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at) "
-            "SELECT %s, 'q' || g, 'query number ' || g, '', (g * 37) %% 1000, '[]', now() FROM generate_series(1, %s) g",
+            "INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, conditions, "
+            "reference_hash, created_at) "
+            "SELECT %s, 'q' || g, 'query number ' || g, '', (g * 37) %% 1000, '[]', '[]', '', now() "
+            "FROM generate_series(1, %s) g",
             [p, queries],
         )
         step(
@@ -154,7 +157,10 @@ def build(
             "annotation_currentlabel",
         ):
             cursor.execute(f"ANALYZE {table}")
-    print(f"  {'analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
+        # As autovacuum does after a large insert: the visibility map lets the metrics
+        # read the results from the covering index alone.
+        cursor.execute("VACUUM annotation_searchresult")
+    print(f"  {'vacuum, analyze':<40} {'':>9}      {time.perf_counter() - start:7.1f} s")
     return project, run
 
 
@@ -164,7 +170,7 @@ def main() -> None:
     parser.add_argument("--results", type=int, default=100)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--llm", action="store_true", help="also write LLM labels and time label_source='llm'")
-    parser.add_argument("--old", action="store_true", help="also time the old newest-label subquery (with --llm)")
+    parser.add_argument("--old", action="store_true", help="also time the old reads (a window over the whole run)")
     parser.add_argument(
         "--write-cost",
         type=int,
@@ -174,8 +180,9 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true", help="keep an existing bench project")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per label source (default 3)")
+    parser.add_argument("--database", default=None, help="bench database name (default qrelay_bench_metrics)")
     args = parser.parse_args()
-    setup(fresh=not args.reuse)
+    setup(args.database, fresh=not args.reuse)
     from annotation.metrics import run_metrics
     from annotation.models import SearchRun
 
@@ -195,6 +202,7 @@ def main() -> None:
         return
     results = run.results.count()
     sources = ["gold", "llm", "human", "any"] if args.llm else ["gold"]
+    report_times("reference: count(*) over the run's results", results, [reference_count(run) for _ in range(3)])
     for source in sources:
         times = []
         for _ in range(args.repeat):
@@ -202,13 +210,14 @@ def main() -> None:
             metrics = run_metrics(run, k=args.k, label_source=source)
             times.append(time.perf_counter() - start)
         report(f"run_metrics k={args.k} from {source}", metrics, results, times)
-    if args.llm and args.old:
-        for source in sources[1:]:
-            with old_label_values():
+    if args.old:
+        for source in sources:
+            times = []
+            for _ in range(args.repeat):
                 start = time.perf_counter()
-                metrics = run_metrics(run, k=args.k, label_source=source)
-                times = [time.perf_counter() - start]
-            report(f"OLD newest-label subquery, from {source}", metrics, results, times)
+                old_reads(run, args.k, source)
+                times.append(time.perf_counter() - start)
+            report_times(f"OLD reads (whole-run window), from {source}", results, times)
 
 
 def write_cost(project_id: int, n: int, rounds: int = 3) -> None:
@@ -238,36 +247,83 @@ def write_cost(project_id: int, n: int, rounds: int = 3) -> None:
             print(f"  round {round_ + 1}: {n:,} labels in one INSERT, {state} the triggers: {seconds:.2f} s")
 
 
-def report(what: str, metrics, results: int, times: list[float]) -> None:
+REFERENCE: list[float] = []
+
+
+def report_times(what: str, results: int, times: list[float]) -> None:
+    """Best and median, and the best as a multiple of the reference count(*) (the first
+    figure reported)."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    if not REFERENCE:
+        REFERENCE.append(min(times))
     print(
-        f"{what}: {len(metrics.queries)} queries, {results} results: "
-        f"best {min(times):.2f} s, median {statistics.median(times):.2f} s of {len(times)} (load average {load})"
+        f"{what}, {results} results: best {min(times):.3f} s ({min(times) / REFERENCE[0]:.1f}× the reference), "
+        f"median {statistics.median(times):.3f} s of {len(times)} (load average {load})"
     )
+
+
+def report(what: str, metrics, results: int, times: list[float]) -> None:
+    report_times(f"{what}: {len(metrics.queries)} queries", results, times)
     means = ", ".join(
         f"{name} {mean.value:.4f} ({mean.queries} q)" for name, mean in metrics.means.items() if mean.value is not None
     )
     print(f"  means: {means}")
 
 
-@contextmanager
-def old_label_values():
-    """run_metrics as it read labels before CurrentLabel: the newest label of the source
-    per result and per pair through a correlated subquery over annotation_label."""
-    from annotation.metrics import runs
-    from annotation.metrics.sql import newest_label_value
+def reference_count(run) -> float:
+    """A fixed yardstick timed in the same run: count(*) over the run's results, which
+    reads every one of them once. The metrics' times divided by it travel between
+    machines and loads better than seconds."""
+    from django.db import connection
 
-    def old(queryset, label_source, *, pair="", name="v"):
-        if label_source == "gold":
-            return saved(queryset, label_source, pair=pair, name=name)
-        return queryset.annotate(**{name: newest_label_value(label_source, pair_id="pair_id" if pair else "id")})
+    start = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM annotation_searchresult WHERE run_id = %s", [run.id])
+        cursor.fetchone()
+    return time.perf_counter() - start
 
-    saved = runs.annotate_label_value
-    runs.annotate_label_value = old
-    try:
-        yield
-    finally:
-        runs.annotate_label_value = saved
+
+def old_reads(run, k: int, label_source: str) -> int:
+    """The reads run_metrics made before issue #16's session 4: one window over the whole
+    run (every result joined to its product and label, sorted), the histogram aggregate
+    with a semi-join over the run's results, and the queries' texts. Kept here as the
+    reference the new reads are compared with; returns the rows read."""
+    from django.db.models import Case, Count, F, IntegerField, Q, RowRange, Sum, Value, When, Window
+    from django.db.models.functions import RowNumber
+
+    from annotation.metrics import MetricScale
+    from annotation.metrics.sql import annotate_label_value, big_sort, result_order
+    from annotation.models import Pair, Query, SearchResult
+
+    scale = MetricScale.for_project(run.project_id)
+    order = result_order()
+    relevant = Case(When(v__gte=scale.relevant_min_value, then=Value(1)), default=Value(0), output_field=IntegerField())
+    window = dict(partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0))
+    with big_sort():
+        top = list(
+            annotate_label_value(SearchResult.objects.filter(run=run), label_source, pair="pair")
+            .annotate(
+                rel=relevant,
+                pos=Window(RowNumber(), **window),
+                rel_seen=Window(Sum(relevant), **window),
+                retrieved=Window(Count("id"), partition_by=[F("query_id")]),
+            )
+            .filter(Q(pos__lte=k) | Q(rel=1, rel_seen=1))
+            .order_by()
+            .values_list("query_id", "pos", "v", "rel", "retrieved")
+        )
+        in_run = SearchResult.objects.filter(run=run).values("query_id")
+        pairs = Pair.objects.filter(project_id=run.project_id, query_id__in=in_run)
+        histograms = list(
+            annotate_label_value(pairs, label_source)
+            .filter(v__isnull=False)
+            .order_by()
+            .values("query_id", "v")
+            .annotate(n=Count("id"))
+            .values_list("query_id", "v", "n")
+        )
+        info = list(Query.objects.filter(id__in=in_run).values_list("id", "external_id", "text", "traffic"))
+    return len(top) + len(histograms) + len(info)
 
 
 if __name__ == "__main__":

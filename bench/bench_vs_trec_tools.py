@@ -66,8 +66,9 @@ def load(qrels: dict, run: dict):
     project = project_create(name="bench-vs-trec-tools", labels=LEVELS)
     with transaction.atomic():
         bulk_insert_rows(
-            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "created_at"],
-            [(project.id, q, f"query {q}", "", 0, [], now) for q in run],
+            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "conditions", "reference_hash",
+                    "created_at"],
+            [(project.id, q, f"query {q}", "", 0, [], [], "", now) for q in run],
         )  # fmt: skip
         docs = sorted(
             {d for judged in qrels.values() for d in judged} | {d for rows in run.values() for d, _, _ in rows}

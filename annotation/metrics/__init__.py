@@ -3,8 +3,8 @@
 Two layers:
 - pure functions over one query's data (`query_metrics`, `dcg`, `ideal_dcg`, …), which
   the tests check against pytrec_eval;
-- `run_metrics(run, …)`, which reads a run with three aggregated queries (never one per
-  row) and feeds the pure functions.
+- `run_metrics(run, …)`, which reads a run with two or three aggregated queries (never
+  one per row; reads.py, or portable.py on SQLite) and feeds the pure functions.
 
 Conventions, chosen to agree with trec_eval where it defines the figure:
 - A query's list is ordered by `rank` ascending, then `score` descending (missing scores

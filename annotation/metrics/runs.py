@@ -1,14 +1,25 @@
-"""`run_metrics(run, …)`: reads a run with three aggregated queries (never one per row)
+"""`run_metrics(run, …)`: reads a run with two or three aggregated queries (reads.py)
 and feeds the per-query figures; `unjudged_pairs`: the holes a judge job should fill."""
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, RowRange, Sum, Value, When, Window
+from django.db import connection
+from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from ..models import Pair, Query, SearchResult, SearchRun
-from .per_query import Mean, MetricScale, MetricsError, QueryMetrics, mean_metrics, query_metrics
+from ..models import Pair, SearchResult, SearchRun
+from .per_query import (
+    Mean,
+    MetricScale,
+    MetricsError,
+    QueryMetrics,
+    first_relevant_position,
+    mean_metrics,
+    query_metrics,
+)
+from .portable import read_run
+from .reads import read_first_relevant, read_histograms, read_tops
 from .sql import annotate_label_value, big_sort, result_order
 
 LABEL_SOURCES = ("gold", "llm", "human", "any")
@@ -78,48 +89,6 @@ class RunMetrics:
         }
 
 
-def _read_top(
-    run: SearchRun, scale: MetricScale, k: int, label_source: str
-) -> tuple[dict[int, list[int | None]], dict[int, int], dict[int, int]]:
-    """The label values of every query's top k ({query id: [value or None] * k}), the
-    position of its first relevant result wherever it is ({query id: position}) and the
-    length of its list ({query id: results}).
-
-    A row number and a running count of relevant results over one window, so the
-    database sorts the run once; only the top-k rows and each first relevant row come
-    back."""
-    order = result_order()
-    relevant = Case(When(v__gte=scale.relevant_min_value, then=Value(1)), default=Value(0), output_field=IntegerField())
-    ranked = (
-        annotate_label_value(SearchResult.objects.filter(run=run), label_source, pair="pair")
-        .annotate(
-            rel=relevant,
-            # The same window clause for both, so PostgreSQL computes them in one pass.
-            pos=Window(RowNumber(), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)),
-            rel_seen=Window(
-                Sum(relevant), partition_by=[F("query_id")], order_by=order, frame=RowRange(start=None, end=0)
-            ),
-            retrieved=Window(Count("id"), partition_by=[F("query_id")]),
-        )
-        .filter(Q(pos__lte=k) | Q(rel=1, rel_seen=1))
-        .order_by()
-        .values_list("query_id", "pos", "v", "rel", "retrieved")
-    )
-    top: dict[int, list[int | None]] = {}
-    first_relevant: dict[int, int] = {}
-    retrieved: dict[int, int] = {}
-    # A plain fetch, not .iterator(): a server-side cursor makes PostgreSQL plan for the
-    # first rows (nested loops), three times slower here, and the rows are few anyway:
-    # at most k + 1 per query.
-    for query_id, position, value, is_relevant, count in ranked:
-        retrieved[query_id] = count
-        if position <= k:
-            top.setdefault(query_id, [None] * k)[position - 1] = value
-        if is_relevant and position < first_relevant.get(query_id, position + 1):
-            first_relevant[query_id] = position
-    return top, first_relevant, retrieved
-
-
 def run_metrics(
     run: SearchRun,
     *,
@@ -139,43 +108,34 @@ def run_metrics(
         raise MetricsError("k must be at least 1")
     scale = MetricScale.for_project(run.project_id, relevant_min_value)
 
-    with big_sort():
-        top, first_relevant, retrieved = _read_top(run, scale, k, label_source)
-        # The histogram of judged values over all the query's pairs, in the run or not,
-        # gives the ideal list and the relevant total.
-        pairs = Pair.objects.filter(
-            project_id=run.project_id, query_id__in=SearchResult.objects.filter(run=run).values("query_id")
-        )
-        histograms: dict[int, dict[int, int]] = {}
-        for query_id, value, count in (
-            annotate_label_value(pairs, label_source)
-            .filter(v__isnull=False)
-            .order_by()
-            .values("query_id", "v")
-            .annotate(n=Count("id"))
-            .values_list("query_id", "v", "n")
-        ):
-            histograms.setdefault(query_id, {})[value] = count
-        info = {
-            row[0]: row[1:]
-            for row in Query.objects.filter(id__in=SearchResult.objects.filter(run=run).values("query_id")).values_list(
-                "id", "external_id", "text", "traffic"
+    if connection.vendor == "postgresql":
+        with big_sort():
+            tops = read_tops(run.id, k, label_source)
+            histograms = read_histograms(run.project_id, label_source)
+            # MRR looks past the top k, but only a query with a relevant pair and none in
+            # its top k needs the rest of its list.
+            deeper = [
+                row[0]
+                for row in tops
+                if not any(scale.is_relevant(value) for value in row[5])
+                and any(scale.is_relevant(value) for value in histograms.get(row[0], {}))
+            ]
+            first_relevant = (
+                read_first_relevant(run.id, deeper, label_source, scale.relevant_min_value) if deeper else {}
             )
-        }
+    else:
+        tops, histograms, first_relevant = read_run(run.id, run.project_id, k, label_source, scale.relevant_min_value)
 
     rows: list[QueryRow] = []
-    for query_id in sorted(retrieved, key=lambda q: info[q][0]):
-        count = retrieved[query_id]
-        values = top.get(query_id, [])[: min(k, count)]
+    for query_id, external_id, text, traffic, count, values in sorted(tops, key=lambda row: row[1]):
         metrics = query_metrics(
             values,
             histograms.get(query_id, {}),
             scale=scale,
             k=k,
             retrieved=count,
-            first_relevant=first_relevant.get(query_id),
+            first_relevant=first_relevant.get(query_id, first_relevant_position(values, scale)),
         )
-        external_id, text, traffic = info[query_id]
         rows.append(QueryRow(query_id, external_id, text, traffic, metrics))
 
     result = RunMetrics(

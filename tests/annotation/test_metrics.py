@@ -187,6 +187,52 @@ def test_positions_not_stored_ranks_give_the_discount():
     assert row.ndcg == pytest.approx((2 / 2) / 2)  # gain 2 at position 3 over the ideal 2 at position 1
 
 
+def test_ties_across_the_cut_off_and_a_first_relevant_result_deep_in_the_list():
+    # Rank 2 is shared by c, d, e across the cut-off k=3 (e, d win by product id
+    # descending); q2's only relevant result is its 7th, past the top 3 that the first
+    # read returns, so its reciprocal rank comes from the whole list.
+    project = project_create(name="deep", labels=GAIN_IS_VALUE)
+    qrels = {"q1": {"a": 0, "c": 3, "d": 1, "e": 2}, "q2": {f"x{i}": 0 for i in range(6)} | {"y": 2}}
+    run = {
+        "q1": [("a", 1, 5.0), ("c", 2, 4.0), ("d", 2, 4.0), ("e", 2, 4.0), ("f", 3, 1.0)],
+        "q2": [(f"x{i}", i + 1, 10.0 - i) for i in range(6)] + [("y", 7, 1.0), ("z", 8, 0.5)],
+    }
+    search_run = load(project, "r", qrels, run)
+    # The same values as LLM labels: the other read path gives the same figures.
+    for pair in Pair.objects.filter(project=project, gold_value__isnull=False):
+        Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="m", value=pair.gold_value)
+
+    for source in ("gold", "llm"):
+        metrics = run_metrics(search_run, k=3, relevant_min_value=1, label_source=source)
+
+        q1, q2 = metrics.row("q1").metrics, metrics.row("q2").metrics
+        assert (q1.first_relevant, q1.relevant_at_k) == (2, 2), source  # a, e, d
+        assert q1.ndcg == pytest.approx((2 / math.log2(3) + 1 / 2) / (3 + 2 / math.log2(3) + 1 / 2)), source
+        assert (q2.first_relevant, q2.mrr, q2.retrieved) == (7, pytest.approx(1 / 7), 8), source
+        assert_agrees_with_pytrec_eval(metrics, qrels, run, 3)
+
+
+@pytest.mark.parametrize("source", ["gold", "llm"])
+def test_the_embedded_databases_orm_reads_give_the_same_figures(monkeypatch, source):
+    # reads.py is PostgreSQL's SQL; SQLite takes portable.py's window over the run.
+    from types import SimpleNamespace
+
+    from annotation.metrics import runs
+
+    project = project_create(name="portable", labels=GAIN_IS_VALUE)
+    qrels, run = random_case(seed=5)
+    search_run = load(project, "r", qrels, run)
+    for pair in Pair.objects.filter(project=project, gold_value__isnull=False):
+        Label.objects.create(project=project, pair=pair, source=LabelSource.LLM, rater="m", value=pair.gold_value)
+    fast = run_metrics(search_run, k=3, relevant_min_value=1, label_source=source).to_dict()
+
+    monkeypatch.setattr(runs, "connection", SimpleNamespace(vendor="sqlite"))
+    portable = run_metrics(search_run, k=3, relevant_min_value=1, label_source=source).to_dict()
+
+    assert portable == fast
+    assert any(row["first_relevant"] and row["first_relevant"] > 3 for row in fast["per_query"])
+
+
 # --- the definitions ---------------------------------------------------------------------
 
 
