@@ -85,9 +85,10 @@ def build(pairs: int):
     with transaction.atomic():
         run_sql(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at)
+            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
+                                             conditions, reference_hash)
                SELECT %s, 'q' || g, 'query ' || g || CASE WHEN g %% 97 = 0 THEN ' elegant' ELSE '' END, 'de-DE',
-                      (g * 7919) %% 500, '[]'::jsonb, now()
+                      (g * 7919) %% 500, '[]'::jsonb, now(), '[]'::jsonb, ''
                FROM generate_series(0, %s - 1) g""",
             [pid, QUERIES],
         )
@@ -117,13 +118,13 @@ def build(pairs: int):
             """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out,
                                              latency_ms, calls, cost_eur, created_at, project_id, pair_id, product_id,
                                              backend, mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error)
+                                             requirements_unmet, samples, error, applied_rules, rule_note)
                SELECT md5('bench-policy' || p.id), 'bench-judge', 'judgment-v1', '[]'::jsonb, 0, 0, 0, 1, 0.0001, now(),
                       p.project_id, p.id, p.product_id, 'openai', 'text', 'ok', p.id %% 3,
                       CASE WHEN p.id %% 11 = 0 THEN 0.3 ELSE 0.5 + ((p.id * 7919) %% 500) / 1000.0 END,
                       '', '[]'::jsonb, '[]'::jsonb,
                       CASE WHEN p.id %% 50 = 0 THEN jsonb_build_array(p.id %% 3, (p.id + 1) %% 3)
-                           ELSE jsonb_build_array(p.id %% 3, p.id %% 3) END, ''
+                           ELSE jsonb_build_array(p.id %% 3, p.id %% 3) END, '', '[]'::jsonb, ''
                FROM annotation_pair p WHERE p.project_id = %s""",
             [pid],
         )
@@ -240,7 +241,7 @@ def main() -> None:
         help="comma-separated batch sizes to apply with, each 0.6 then 0.5 (default: BATCH_PAIRS)",
     )
     args = parser.parse_args()
-    setup(database=args.database)
+    setup(database=args.database, fresh=not args.reuse)
 
     from django.contrib.auth import get_user_model
     from django.db import transaction

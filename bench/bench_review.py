@@ -84,8 +84,9 @@ def build(pairs: int, tasks: int, users: int, history: int):
     with transaction.atomic():
         timed(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at)
-               SELECT %s, 'q' || g, 'query ' || g, 'de-DE', (g * 7919) %% 500, '[]'::jsonb, now()
+            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
+                                             conditions, reference_hash)
+               SELECT %s, 'q' || g, 'query ' || g, 'de-DE', (g * 7919) %% 500, '[]'::jsonb, now(), '[]'::jsonb, ''
                FROM generate_series(0, %s - 1) g""",
             [pid, QUERIES],
         )
@@ -131,10 +132,10 @@ def build(pairs: int, tasks: int, users: int, history: int):
             """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out, latency_ms,
                                              calls, cost_eur, created_at, project_id, pair_id, product_id, label_id, backend,
                                              mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error)
+                                             requirements_unmet, samples, error, applied_rules, rule_note)
                SELECT md5('bench' || l.id), 'bench-judge', 'judgment-v1', '[]'::jsonb, 0, 0, 0, 1, 0, now(), l.project_id,
                       l.pair_id, p.product_id, l.id, 'openai', 'text', 'ok', l.value, l.confidence, '', '[]'::jsonb,
-                      '[]'::jsonb, jsonb_build_array(l.value), ''
+                      '[]'::jsonb, jsonb_build_array(l.value), '', '[]'::jsonb, ''
                FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
                WHERE l.project_id = %s AND l.source = 'llm'""",
             [pid],
