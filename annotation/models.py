@@ -217,7 +217,9 @@ class Pair(models.Model):
     """A query × product: the unit that is judged. Runs share pairs, so a new
     configuration only costs its new pairs."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs")
+    # The project's pairs are found through pair_unique_query_product, which starts with
+    # project_id: a second index on it would only cost every pair write.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="pairs", db_index=False)
     query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="pairs")
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="pairs")
     gold_value = models.SmallIntegerField(null=True, blank=True)
@@ -236,7 +238,6 @@ class Pair(models.Model):
                 name="pair_gold_has_provenance",
             ),
         ]
-        indexes = [models.Index(fields=["product"], name="pair_product_idx")]
 
     def __str__(self) -> str:
         return f"{self.query_id} × {self.product_id}"

@@ -291,14 +291,16 @@ class Judgment(LLMCallFields):
     cache key); an invalid one is the record of one job's attempt (one per key and job),
     and a later job asks again."""
 
-    cache_key = models.CharField(max_length=64, db_index=True)
+    # Indexed by judgment_cache_key_idx (a plain btree: no LIKE index beside it).
+    cache_key = models.CharField(max_length=64)
 
     class Status(models.TextChoices):
         OK = "ok", "OK"
         INVALID = "invalid", "LLM output invalid"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgments")
-    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments")
+    # A pair's judgments are found through judgment_pair_recent_idx, which starts with pair_id.
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgments", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
     guideline = models.ForeignKey(Guideline, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
     job = models.ForeignKey(JudgeJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="judgments")
@@ -320,7 +322,13 @@ class Judgment(LLMCallFields):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["pair", "-created_at"], name="judgment_pair_recent_idx")]
+        # Every index is paid by each judgment a judge chunk writes: no duplicates of
+        # these (docs/scaling.md, "Indexes").
+        indexes = [
+            models.Index(fields=["pair", "-created_at"], name="judgment_pair_recent_idx"),
+            # The cache lookup of every key, valid or not (judge_chunk reads both).
+            models.Index(fields=["cache_key"], name="judgment_cache_key_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(status="ok") & Q(value__isnull=False)) | (Q(status="invalid") & Q(value__isnull=True)),

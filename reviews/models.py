@@ -103,7 +103,8 @@ class ReviewTask(models.Model):
     reasons = models.JSONField(default=list)
     # The first (strongest) reason, as a column: the queue filters on it.
     reason = models.CharField(max_length=30, choices=Reason.choices)
-    priority = models.FloatField(default=0, db_index=True)
+    # No index of its own: the queue reads priority through reviewtask_queue_idx.
+    priority = models.FloatField(default=0)
     blind = models.BooleanField(default=False, help_text="Hide the LLM's label from the reviewer")
     policy_version = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
@@ -111,12 +112,15 @@ class ReviewTask(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_tasks"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No index on label or flagged_by: nothing looks tasks up by them, and every routed
+    # pair would pay for the index entries (bench/bench_policy.py: a reroute batch ~35%
+    # slower with them). Deleting a label or a user scans the tasks instead, which is rare.
+    label = models.ForeignKey(Label, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
     flag_comment = models.TextField(blank=True)
     # Who flagged it: kept when a lead puts the task back in the queue (claimed_by is
     # cleared then), so the next reviewer and the lead still see whose comment it is.
     flagged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -264,7 +268,8 @@ class PairSignal(models.Model):
     (migration 0008_pair_signal_triggers); without them (SQLite) nothing reads it."""
 
     pair = models.OneToOneField(Pair, primary_key=True, on_delete=models.CASCADE, related_name="+")
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # Indexed once, by pairsignal_project_idx (not again by the foreign key).
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     query_id = models.BigIntegerField()
     product_id = models.BigIntegerField()
     judgment_id = models.BigIntegerField()
@@ -275,6 +280,9 @@ class PairSignal(models.Model):
     model = models.CharField(max_length=100)
     prompt_version = models.CharField(max_length=40)
     mode = models.CharField(max_length=10)
+    # The pair's gold is the LLM's (provenance llm-auto): kept by a trigger on
+    # annotation_pair, so the what-if preview finds the auto-accepted pairs here.
+    auto_accepted = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["project"], name="pairsignal_project_idx")]

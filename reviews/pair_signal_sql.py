@@ -1,7 +1,10 @@
 """The SQL that keeps reviews_pairsignal (models.PairSignal) in step with judgments on
 PostgreSQL: statement-level triggers on judging_judgment, so an insert of a thousand
-judgments refreshes their pairs' rows in one statement, in the writer's transaction.
-Used by migrations 0007 (triggers) and 0008 (backfill)."""
+judgments refreshes their pairs' rows in one statement, in the writer's transaction;
+and one on annotation_pair that keeps `auto_accepted` (the pair's gold is the LLM's,
+provenance llm-auto), so a what-if preview reads the auto-accepted pairs' signals in one
+scan of this table instead of joining a million pairs (reviews/services/reroute_sql.py).
+Installed by migration 0015 (0008/0009 keep the first version, frozen)."""
 
 # The newest judgment of each pair in `{pairs}` (a subquery of pair ids), as decide()
 # reads it: newest by created_at, then id; samples that hold two distinct values disagree.
@@ -10,16 +13,19 @@ SELECT DISTINCT ON (j.pair_id) j.pair_id, j.project_id, p.query_id, p.product_id
        j.status = 'invalid', j.confidence,
        COALESCE(CASE WHEN jsonb_typeof(j.samples) = 'array'
                      THEN (SELECT count(DISTINCT e) FROM jsonb_array_elements(j.samples) e) > 1 END, false),
-       j.model, j.prompt_version, j.mode
+       j.model, j.prompt_version, j.mode, p.gold_provenance = 'llm-auto'
 FROM judging_judgment j JOIN annotation_pair p ON p.id = j.pair_id
 WHERE j.pair_id IN ({pairs})
 ORDER BY j.pair_id, j.created_at DESC, j.id DESC"""
 
 COLUMNS = (
     "pair_id, project_id, query_id, product_id, judgment_id, judged_at, invalid, confidence, disagree, model,"
-    " prompt_version, mode"
+    " prompt_version, mode, auto_accepted"
 )
-_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS.replace(" ", "").split(",")[1:])
+# A new judgment of a pair that has signals leaves auto_accepted alone: it does not change
+# the pair's gold, and the pair trigger below is what follows the gold. (Reading the pair
+# here could see its gold as of before a concurrent routing committed.)
+_SET = ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS.replace(" ", "").split(",")[1:] if c != "auto_accepted")
 
 UPSERT = f"INSERT INTO reviews_pairsignal ({COLUMNS}) {NEWEST} ON CONFLICT (pair_id) DO UPDATE SET {_SET}"
 # An insert only ever makes a pair's signals newer: the guard keeps two concurrent
@@ -53,6 +59,36 @@ CREATE TRIGGER reviews_pairsignal_update AFTER UPDATE ON judging_judgment
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reviews_pairsignal_sync();
 CREATE TRIGGER reviews_pairsignal_delete AFTER DELETE ON judging_judgment
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reviews_pairsignal_sync();
+"""
+
+# Gold moves to or from llm-auto by UPDATEs of annotation_pair (routing, rerouting, a
+# reviewer's label resolving gold): flip the flag of the pairs whose state changed. A
+# pair is inserted without gold, so inserts need nothing; its signals go with it.
+AUTO_FUNCTION = """
+CREATE OR REPLACE FUNCTION reviews_pairsignal_auto() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE reviews_pairsignal s SET auto_accepted = (n.gold_provenance = 'llm-auto')
+    FROM new_pairs n JOIN old_pairs o ON o.id = n.id
+    WHERE s.pair_id = n.id
+      AND (n.gold_provenance = 'llm-auto') IS DISTINCT FROM (o.gold_provenance = 'llm-auto');
+    RETURN NULL;
+END $$;
+"""
+
+AUTO_TRIGGER = """
+CREATE TRIGGER reviews_pairsignal_auto AFTER UPDATE ON annotation_pair
+    REFERENCING OLD TABLE AS old_pairs NEW TABLE AS new_pairs FOR EACH STATEMENT
+    EXECUTE FUNCTION reviews_pairsignal_auto();
+"""
+
+AUTO_DROP = """
+DROP TRIGGER IF EXISTS reviews_pairsignal_auto ON annotation_pair;
+DROP FUNCTION IF EXISTS reviews_pairsignal_auto();
+"""
+
+AUTO_BACKFILL = """
+UPDATE reviews_pairsignal s SET auto_accepted = true
+FROM annotation_pair p WHERE p.id = s.pair_id AND p.gold_provenance = 'llm-auto'
 """
 
 DROP = """

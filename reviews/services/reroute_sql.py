@@ -15,14 +15,15 @@ from ..routing import PolicyView
 from ..routing_sql import REASON_COLUMN, decisions_sql, query_signals
 from .route import SETTLED
 
-# LLM-decided pairs: auto-accepted gold.
-_AUTO = "SELECT id FROM annotation_pair WHERE project_id = %(project)s AND gold_provenance = 'llm-auto'{range}"
+# LLM-decided pairs (auto-accepted gold), as PairSignal's flag says: one scan of the
+# signals, not a join of a million pairs with them (pair_signal_sql keeps the flag).
+_AUTO = "l.project_id = %(project)s AND l.auto_accepted"
 # Open label tasks a new threshold could give back. Audit tasks stay: they were drawn at
 # random to measure agreement, not for a reason a new threshold could remove.
 _OPEN = """SELECT pair_id FROM reviews_reviewtask
            WHERE project_id = %(project)s AND kind = 'label' AND status = 'open' AND slot = 1
              AND reason <> 'audit'{range}"""
-_RANGE = {"id": " AND id >= %(lo)s AND id < %(hi)s", "pair_id": " AND pair_id >= %(lo)s AND pair_id < %(hi)s"}
+_RANGE = {"pair_id": " AND pair_id >= %(lo)s AND pair_id < %(hi)s"}
 # Pairs someone works on or worked on (a slot claimed, done, flagged or dropped) stay with
 # humans. Tasks cancelled by an earlier reroute do not count.
 _UNTOUCHED = """NOT EXISTS (SELECT 1 FROM reviews_reviewtask t
@@ -37,9 +38,7 @@ _BACK_RANGED = _BACK.replace(
 def _sources(project: Project, view: PolicyView, ranged: bool) -> tuple[str, str, dict]:
     """The decisions over auto-accepted pairs and over open tasks (in %(lo)s..%(hi)s when ranged)."""
     queries = query_signals(project, view)
-    auto, params = decisions_sql(
-        project, view, _AUTO.format(range=_RANGE["id"] if ranged else ""), queries, ranged=ranged
-    )
+    auto, params = decisions_sql(project, view, None, queries, ranged=ranged, signals_where=_AUTO)
     open_, _ = decisions_sql(
         project, view, _OPEN.format(range=_RANGE["pair_id"] if ranged else ""), queries, ranged=ranged
     )

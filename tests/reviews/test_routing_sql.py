@@ -6,7 +6,7 @@ import random
 import pytest
 from django.db import connection
 
-from annotation.models import Pair, Product, Query
+from annotation.models import GoldProvenance, Pair, Product, Query
 from judging.models import Judgment
 from reviews.models import PairSignal, Reason
 from reviews.routing import PolicyView, audit_draw, decide
@@ -166,6 +166,48 @@ def test_pair_signals_follow_every_judgment_write(project, judge):
     assert PairSignal.objects.get(pair=pair).judgment_id == first.judgment.id
     Judgment.objects.filter(pair=pair).delete()
     assert not PairSignal.objects.filter(pair=pair).exists()
+
+
+def auto_flags(project) -> dict[int, bool]:
+    return dict(PairSignal.objects.filter(project=project).values_list("pair_id", "auto_accepted"))
+
+
+def auto_gold(project) -> dict[int, bool]:
+    judged = PairSignal.objects.filter(project=project).values("pair_id")
+    return {
+        pid: provenance == GoldProvenance.LLM_AUTO
+        for pid, provenance in Pair.objects.filter(id__in=judged).values_list("id", "gold_provenance")
+    }
+
+
+def test_the_auto_accepted_flag_follows_the_pairs_gold(project, varied, judge):
+    """PairSignal.auto_accepted is exactly "gold by llm-auto" after routing, a bulk gold
+    change, a reviewer's gold, a new judgment of an auto-accepted pair, and its deletion."""
+    assert not any(auto_flags(project).values())
+    route_pairs(project=project, pair_ids=[p.id for p in varied], view=PolicyView(version=1, audit_rate=0.0))
+    flags = auto_flags(project)
+    assert flags == auto_gold(project)
+    assert 0 < sum(flags.values()) < len(flags)
+
+    auto = [pid for pid, on in flags.items() if on]
+    # One statement moving some auto-accepted pairs to human gold and others to no gold.
+    Pair.objects.filter(id__in=auto[:3]).update(gold_provenance=GoldProvenance.HUMAN)
+    Pair.objects.filter(id__in=auto[3:5]).update(gold_value=None, gold_provenance="")
+    # A pair given to the LLM again; an update that leaves the provenance alone.
+    Pair.objects.filter(id=auto[0]).update(gold_provenance=GoldProvenance.LLM_AUTO)
+    Pair.objects.filter(id__in=auto[5:8]).update(gold_policy_version=7)
+    assert auto_flags(project) == auto_gold(project)
+    assert auto_flags(project)[auto[0]] and not auto_flags(project)[auto[1]]
+
+    # A newer judgment of an auto-accepted pair keeps the flag (the upsert leaves it
+    # alone); signals re-derived after that judgment's deletion take it from the pair.
+    pair = Pair.objects.get(id=auto[6])
+    newer = judge(value=0, confidence=0.31, samples=[0], pair=pair)
+    assert PairSignal.objects.get(pair=pair).judgment_id == newer.judgment.id
+    assert auto_flags(project)[pair.id] is True
+    Judgment.objects.filter(id=newer.judgment.id).delete()
+    assert auto_flags(project)[pair.id] is True
+    assert auto_flags(project) == auto_gold(project)
 
 
 @pytest.mark.parametrize("view", VIEWS[1:5], ids=lambda v: f"v{v.version}")
