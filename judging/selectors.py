@@ -19,7 +19,7 @@ from annotation.models import (
     SearchRun,
 )
 
-from .jobs import job_eta, job_usage, judged_pair_ids, project_jobs, run_pair_ids
+from .jobs import job_eta, job_usage, project_jobs
 from .models import (
     Backend,
     Guideline,
@@ -54,13 +54,6 @@ def latest_run_job(run: SearchRun) -> JudgeJob | None:
 
 def run_has_active_job(run: SearchRun) -> bool:
     return JudgeJob.objects.filter(run=run, status__in=JudgeJob.ACTIVE).exists()
-
-
-def run_hole_count(run: SearchRun, config: JudgeConfig) -> int:
-    """Pairs of the run without a judgment from the project's current model and mode:
-    what "judge holes" would send to the LLM."""
-    ids = run_pair_ids(run)
-    return len(set(ids) - judged_pair_ids(project=run.project, pair_ids=ids, mode=config.mode))
 
 
 def usage_by_job(job_ids) -> dict[int, dict]:

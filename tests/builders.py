@@ -349,12 +349,31 @@ def broker_beside_the_runs(offset: int) -> str:
     return f"{server}/{(int(db) - offset) % 16}"
 
 
-@contextmanager
-def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env):
-    """A ready `celery -A config worker` (solo pool) on the test database and `broker`,
-    with this process publishing to that broker while it runs; killed afterwards."""
+class Worker:
+    """A `celery worker` process started by start_worker, and its log."""
+
+    def __init__(self, process, log):
+        self.process = process
+        self.log = log
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the main process and any pool children."""
+        import os
+        import signal
+
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_worker(*, name: str, broker: str, directory, media_root, children: int = 0, **extra_env) -> Worker:
+    """A ready `celery -A config worker` on the test database and `broker`, logging to
+    directory/<name>.log: the solo pool (children=0: one task at a time, in the main
+    process) or prefork with that many children. extra_env adds to its environment."""
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -362,8 +381,6 @@ def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env)
     from urllib.parse import quote
 
     from django.db import connection
-
-    from config.celery import app
 
     db = connection.settings_dict
     env = {
@@ -376,8 +393,9 @@ def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env)
         "QRELAY_DATA_DIR": str(Path(directory) / "data"),
         **{k: str(v) for k, v in extra_env.items()},
     }
+    pool = ["--pool=prefork", f"--concurrency={children}"] if children else ["--pool=solo"]
     celery = Path(sys.executable).with_name("celery")
-    command = [str(celery), "-A", "config", "worker", "--pool=solo", "-Q", "qrelay", "--without-gossip",
+    command = [str(celery), "-A", "config", "worker", *pool, "-Q", "qrelay", "--without-gossip",
                "--without-mingle", "--without-heartbeat", "--loglevel=INFO", "-n", f"{name}@%h"]  # fmt: skip
     log = Path(directory) / f"{name}.log"
     with log.open("wb") as out:
@@ -385,10 +403,29 @@ def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env)
             command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    previous = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url)
+    worker = Worker(process, log)
+    deadline = time.monotonic() + 60
+    while " ready." not in worker.text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise AssertionError(f"the worker did not start:\n{worker.text()[-3000:]}")
+        time.sleep(0.1)
+    return worker
 
-    def publish_to(environment, configured) -> None:
-        # Celery prefers the environment variable to its configuration; pools are per URL.
+
+@contextmanager
+def publishing_to(url: str):
+    """Point this process's Celery app (the publisher) at url for a while; yields a Redis
+    client on it. The pools are only forgotten, not closed: kombu keeps one pool per URL
+    and hands it out again."""
+    import os
+
+    import redis
+
+    from config.celery import app
+
+    def use(environment: str | None, configured: str) -> None:
+        # Celery prefers the environment variable to its configuration.
         if environment is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
@@ -398,16 +435,21 @@ def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env)
         if "amqp" in app.__dict__:
             app.__dict__["amqp"]._producer_pool = None
 
+    previous = (os.environ.get("CELERY_BROKER_URL"), app.conf.broker_url)
+    use(url, url)
     try:
-        deadline = time.monotonic() + 60
-        while b" ready." not in log.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-        publish_to(broker, broker)
-        yield log
+        yield redis.Redis.from_url(url)
     finally:
-        publish_to(*previous)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+        use(*previous)
+
+
+@contextmanager
+def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env):
+    """A ready worker (solo pool, start_worker) with this process publishing to its
+    broker while it runs; killed afterwards. Yields the Worker."""
+    worker = start_worker(name=name, broker=broker, directory=directory, media_root=media_root, **extra_env)
+    try:
+        with publishing_to(broker):
+            yield worker
+    finally:
+        worker.kill()

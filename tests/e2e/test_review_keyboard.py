@@ -1,73 +1,25 @@
 """An annotator labels five pairs with the keyboard only, in a real browser."""
 
-import uuid
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from annotation.models import (
-    GoldProvenance,
-    Label,
-    LabelSource,
-    Membership,
-    Pair,
-    Product,
-    Query,
-    Role,
-)
+from annotation.models import GoldProvenance, Label, LabelSource, Membership, Pair, Role
 from annotation.services import project_create
-from judging.models import Judgment
-from reviews.models import Reason, ReviewTask, RoutingPolicy
-from reviews.services.route import route_pairs
+from reviews.models import Reason, ReviewTask
+from tests.builders import review_queue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-keyboard-123"
 
 
-def doubtful_pairs(project, n: int) -> list[Pair]:
-    """Pairs the LLM judged with low confidence, routed to review (one human each)."""
-    RoutingPolicy.objects.create(project=project, version=1, humans_per_pair=1, audit_rate=0.0)
-    pairs = []
-    for i in range(n):
-        query = Query.objects.create(
-            project=project, external_id=f"q{i}", text=f"blue summer dress {i}", traffic=10 * (n - i)
-        )
-        product = Product.objects.create(
-            project=project, external_id=f"p{i}", title=f"Linen dress no. {i}", brand="Acme", content_hash=f"{i:064d}"
-        )
-        pair = Pair.objects.create(project=project, query=query, product=product)
-        label = Label.objects.create(
-            project=project, pair=pair, source=LabelSource.LLM, rater="fake-judge", value=1, confidence=0.3
-        )
-        Judgment.objects.create(
-            cache_key=uuid.uuid4().hex,
-            model="fake-judge",
-            prompt_version="j1",
-            project=project,
-            pair=pair,
-            product=product,
-            label=label,
-            backend="openai",
-            mode="text",
-            status=Judgment.Status.OK,
-            value=1,
-            confidence=0.3,
-            samples=[1],
-            rationale="unsure about the colour",
-        )
-        pairs.append(pair)
-    route_pairs(project=project, pair_ids=[p.id for p in pairs])
-    assert set(ReviewTask.objects.values_list("reason", flat=True)) == {Reason.LOW_CONFIDENCE}
-    return pairs
-
-
 def test_an_annotator_labels_five_pairs_with_the_keyboard_only(live_server, page, transactional_db):
     project = project_create(name="fashion-e2e")  # scale: 0 irrelevant, 1 substitute, 2 highly relevant
     annotator = get_user_model().objects.create_user(username="kim", password=PASSWORD)
     Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
-    pairs = doubtful_pairs(project, 5)
+    pairs = review_queue(project, 5)  # judged with low confidence, one human each
+    assert set(ReviewTask.objects.values_list("reason", flat=True)) == {Reason.LOW_CONFIDENCE}
     keys = ["3", "1", "2", "3", "3"]  # key n labels the n-th level, least relevant first
 
     page.goto(f"{live_server.url}{reverse('login')}")

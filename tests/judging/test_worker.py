@@ -2,125 +2,38 @@
 and the test database, with the fake LLM server on loopback. The data is committed
 (transactional tests) so the worker sees it; the broker is a Redis db of its own."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.db import connection
 
 from annotation.models import Label, LabelSource, Pair
-from config.celery import app as celery_app
 from judging.jobs import judge_job_create
 from judging.models import JudgeChunk, JudgeJob, Judgment
+from tests.builders import Worker, broker_beside_the_runs, publishing_to, start_worker
 
 from .conftest import KEY_ENV, grid
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
-
-
-def _broker_beside_the_runs(offset: int) -> str:
-    """A Redis db of its own, chosen from the run's (TEST_BROKER_URL, default db 15):
-    two test runs on one machine with broker dbs at least 3 apart never share a queue."""
-    url = django_settings.CELERY_BROKER_URL.rstrip("/")
-    server, _, db = url.rpartition("/")
-    if not db.isdigit():
-        server, db = url, "15"
-    return f"{server}/{(int(db) - offset) % 16}"
-
-
-# Redis dbs of their own: one for the shared worker, one for the crash test's workers
-# (13 and 14 beside the default run db 15).
-SHARED_BROKER = _broker_beside_the_runs(2)
-CRASH_BROKER = _broker_beside_the_runs(1)
+# Redis dbs of their own, chosen from the run's (TEST_BROKER_URL, default db 15): one for
+# the shared worker, one for the crash test's workers (13 and 14 beside db 15), so two
+# test runs on one machine with broker dbs at least 3 apart never share a queue.
+SHARED_BROKER = broker_beside_the_runs(2)
+CRASH_BROKER = broker_beside_the_runs(1)
 # CELERY_TASK_TIME_LIMIT is the settings' floor (10 s): the broker's visibility timeout
 # (twice that) is how long a killed worker's unacknowledged tasks wait for re-delivery.
 TIME_LIMIT = 10
 VISIBILITY_TIMEOUT = 2 * TIME_LIMIT
 
 
-@contextmanager
-def publishing_to(url: str):
-    """Point this process's Celery app (the publisher) at url for a while. The pools are
-    only forgotten, not closed: kombu keeps one pool per URL and hands it out again."""
-
-    def use(environment: str | None, configured: str) -> None:
-        # Celery prefers the environment variable to its configuration.
-        if environment is None:
-            os.environ.pop("CELERY_BROKER_URL", None)
-        else:
-            os.environ["CELERY_BROKER_URL"] = environment
-        celery_app.conf.broker_url = configured
-        celery_app._pool = None
-        if "amqp" in celery_app.__dict__:
-            celery_app.__dict__["amqp"]._producer_pool = None
-
-    previous = (os.environ.get("CELERY_BROKER_URL"), celery_app.conf.broker_url)
-    use(url, url)
-    try:
-        yield redis.Redis.from_url(url)
-    finally:
-        use(*previous)
-
-
-class Worker:
-    def __init__(self, process: subprocess.Popen, log: Path):
-        self.process = process
-        self.log = log
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the main process and its pool children."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_worker(*, name: str, broker: str, directory: Path, media_root: Path, **extra_env) -> Worker:
-    """A ready `celery -A config worker` (prefork, 2 children) on the test database."""
-    db = connection.settings_dict
-    database_url = f"postgres://{quote(db['USER'] or '')}:{quote(db['PASSWORD'] or '')}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker,
-        "QRELAY_REDIS_URL": broker,
-        "QRELAY_MEDIA_ROOT": str(media_root),
-        "QRELAY_DATA_DIR": str(directory / "data"),
-        "CELERY_TASK_TIME_LIMIT": str(TIME_LIMIT),
-        KEY_ENV: "test-key",
-        **{k: str(v) for k, v in extra_env.items()},
-    }
-    command = [
-        str(CELERY), "-A", "config", "worker", "--pool=prefork", "--concurrency=2", "-Q", "qrelay",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", "-n", f"{name}@%h",
-    ]  # fmt: skip
-    log = directory / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    worker = Worker(process, log)
-    deadline = time.monotonic() + 60
-    while " ready." not in worker.text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            worker.kill()
-            raise AssertionError(f"the worker did not start:\n{worker.text()[-3000:]}")
-        time.sleep(0.1)
-    return worker
+def start_judging_worker(*, name: str, broker: str, directory, media_root, **extra_env) -> Worker:
+    """A ready worker as `make worker` runs it (prefork, 2 children), with the tasks'
+    short time limit and the fake server's key."""
+    env = {"CELERY_TASK_TIME_LIMIT": TIME_LIMIT, KEY_ENV: "test-key", **extra_env}
+    return start_worker(name=name, broker=broker, directory=directory, media_root=media_root, children=2, **env)
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +42,8 @@ def shared_worker(django_db_setup, tmp_path_factory):
     directory = tmp_path_factory.mktemp("shared-worker")
     broker = redis.Redis.from_url(SHARED_BROKER)
     broker.flushdb()
-    worker = start_worker(name="judging-shared", broker=SHARED_BROKER, directory=directory, media_root=directory / "media",
-                          QRELAY_JUDGE_CHUNK_SIZE=5)  # fmt: skip
+    worker = start_judging_worker(name="judging-shared", broker=SHARED_BROKER, directory=directory,
+                                  media_root=directory / "media", QRELAY_JUDGE_CHUNK_SIZE=5)  # fmt: skip
     yield worker, directory / "media"
     worker.kill()  # before the test database is dropped
     broker.flushdb()
@@ -151,8 +64,8 @@ def crash_workers(transactional_db, fake_llm, tmp_path):
     started: list[Worker] = []
 
     def start(**extra_env) -> Worker:
-        worker = start_worker(name=f"judging-crash-{len(started) + 1}", broker=CRASH_BROKER, directory=tmp_path,
-                              media_root=django_settings.MEDIA_ROOT, **extra_env)  # fmt: skip
+        worker = start_judging_worker(name=f"judging-crash-{len(started) + 1}", broker=CRASH_BROKER,
+                                      directory=tmp_path, media_root=django_settings.MEDIA_ROOT, **extra_env)  # fmt: skip
         started.append(worker)
         return worker
 

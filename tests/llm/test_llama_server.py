@@ -24,7 +24,7 @@ from annotation.models import Pair
 from annotation.services import project_create
 from judging.jobs import judge_job_create
 from judging.models import Guideline, JudgeConfig, JudgeJob, Judgment, PrepFailure
-from tests.judging.test_worker import publishing_to, start_worker
+from tests.builders import publishing_to, start_worker
 
 from .conftest import ALIAS
 
@@ -181,6 +181,7 @@ def llama_worker(llama, transactional_db, tmp_path, settings):
         broker=broker_url,
         directory=tmp_path,
         media_root=tmp_path / "media",
+        children=2,
         CELERY_TASK_TIME_LIMIT=1800,
         **llm_env(llama),
     )
