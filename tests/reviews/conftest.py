@@ -9,6 +9,9 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 
+# The shared assertions of the lead-action forms explain their failures like a test's own.
+pytest.register_assert_rewrite("tests.reviews.lead_actions")
+
 from annotation.models import (
     Label,
     LabelSource,
