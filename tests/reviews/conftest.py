@@ -9,9 +9,6 @@ from dataclasses import dataclass
 import pytest
 from django.contrib.auth import get_user_model
 
-# The shared assertions of the lead-action forms explain their failures like a test's own.
-pytest.register_assert_rewrite("tests.reviews.lead_actions")
-
 from annotation.models import (
     Label,
     LabelSource,
@@ -30,6 +27,9 @@ from reviews.models import RoutingPolicy
 
 # The judging fixtures that drive a job by hand, shared with the repeat tests.
 from tests.judging.conftest import drive, no_broker  # noqa: F401 (re-exported fixtures)
+
+# The shared assertions of the lead-action forms explain their failures like a test's own.
+pytest.register_assert_rewrite("tests.reviews.lead_actions")
 
 _serial = itertools.count(1)
 
