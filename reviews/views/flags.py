@@ -79,7 +79,14 @@ def flag_resolve(request, project_id: int, task_id: int):
         if error:
             messages.error(request, error)
         return redirect("reviews:flagged", project.id)
-    ctx = {"project": project, "task": task, "error": error, "done": task.status != ReviewTask.Status.FLAGGED}
+    # A refused answer leaves the flag open: the row comes back with its actions, gold choices included.
+    ctx = {
+        "project": project,
+        "task": task,
+        "levels": levels_of(project),
+        "error": error,
+        "done": task.status != ReviewTask.Status.FLAGGED,
+    }
     return TemplateResponse(request, "reviews/flagged.html#row", ctx, status=status)
 
 

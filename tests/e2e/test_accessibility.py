@@ -5,6 +5,7 @@ Playwright; the page's CSP allows no script but its own, so the audit's browser 
 bypasses CSP, for the audit only (tests/e2e/test_csp.py checks the policy itself)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from django.urls import reverse
 
 from annotation.models import GoldProvenance, Membership, Pair, Role, SearchResult, SearchRun
 from annotation.services import project_create
+from reviews.services.queue import task_claim_next, task_flag, task_flag_resolve
 from tests.builders import review_queue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -37,6 +39,39 @@ def audit(page) -> list[dict]:
     ]
 
 
+# axe leaves SVG text alone, so the charts' own text is measured here: each label's fill
+# against the first opaque background behind its chart (the heatmap's counts sit on coloured
+# cells and are left out).
+CHART_TEXT = """() => [...document.querySelectorAll('svg.chart text:not(.chart-count)')].map(text => {
+  let host = text.closest('svg').parentElement;
+  while (host.parentElement && getComputedStyle(host).backgroundColor === 'rgba(0, 0, 0, 0)') {
+    host = host.parentElement;
+  }
+  return [text.textContent, getComputedStyle(text).fill, getComputedStyle(host).backgroundColor];
+})"""
+
+
+def luminance(css_colour: str) -> float:
+    channels = [int(c) / 255 for c in re.findall(r"\d+", css_colour)[:3]]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    light, dark = sorted([luminance(a), luminance(b)], reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def faint_chart_text(page) -> list[tuple[str, str, str, float]]:
+    """Chart labels under WCAG AA's 4.5:1 for text."""
+    found = []
+    for text, fill, background in page.evaluate(CHART_TEXT):
+        ratio = contrast(fill, background)
+        if ratio < 4.5:
+            found.append((text, fill, background, round(ratio, 2)))
+    return found
+
+
 @pytest.fixture
 def world(transactional_db):
     project = project_create(name="fashion-a11y")
@@ -49,6 +84,16 @@ def world(transactional_db):
     # Half the pairs have gold already, so the metrics page has figures.
     for value, pair in zip([2, 0], pairs[2:]):
         Pair.objects.filter(id=pair.id).update(gold_value=value, gold_provenance=GoldProvenance.HUMAN)
+    # Every task is flagged, and all but the last put back: the card the lead claims shows
+    # the earlier flag's note, the flagged page has a row with the lead's actions.
+    ann = get_user_model().objects.create_user(username="ann", password=PASSWORD)
+    Membership.objects.create(project=project, user=ann, role=Role.ANNOTATOR)
+    flagged = []
+    while task := task_claim_next(project=project, user=ann):
+        task_flag(task=task, user=ann, comment="the photo shows another dress")
+        flagged.append(task)
+    for task in flagged[:-1]:
+        task_flag_resolve(task=task, user=lead, action="reopen")
     return {"project": project, "run": run}
 
 
@@ -70,12 +115,27 @@ def test_the_main_pages_have_no_critical_or_serious_axe_violations(live_server, 
             "policy": reverse("reviews:policy", args=[project.id]),
             "dashboard": reverse("reviews:dashboard", args=[project.id]),
             "scale": reverse("scale_page", args=[project.id]),
+            "flagged": reverse("reviews:flagged", args=[project.id]),
+            # The LLM said 1 where gold is 2 or 0: one step apart.
+            "disagreements": reverse("reviews:disagreements", args=[project.id]) + "?gap=1",
+        }
+        # What the audit must see on a page, or it proves nothing about it (both themes' colours).
+        shown = {
+            "review": ".rv-flag-note",
+            "metrics": "svg.chart",
+            "dashboard": "svg.chart",
+            "flagged": "form.dis-override",
+            "disagreements": "form.dis-override",
         }
         found = {}
         for name, path in pages.items():
             response = page.goto(f"{live_server.url}{path}")
             assert response is not None and response.status == 200, (name, response and response.status)
+            if name in shown:
+                assert page.locator(shown[name]).count() > 0, (name, shown[name])
             violations = audit(page)
+            if faint := faint_chart_text(page):
+                violations.append({"id": "chart-text-contrast", "nodes": faint[:5]})
             if violations:
                 found[name] = violations
         assert found == {}, json.dumps(found, indent=1)

@@ -28,6 +28,9 @@ from reviews.models import RoutingPolicy
 # The judging fixtures that drive a job by hand, shared with the repeat tests.
 from tests.judging.conftest import drive, no_broker  # noqa: F401 (re-exported fixtures)
 
+# The shared assertions of the lead-action forms explain their failures like a test's own.
+pytest.register_assert_rewrite("tests.reviews.lead_actions")
+
 _serial = itertools.count(1)
 
 

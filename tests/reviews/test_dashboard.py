@@ -26,6 +26,8 @@ from reviews.models import DisagreementTag, Reason, ReviewTask, RoutingPolicy
 from reviews.services.route import route_pairs
 from reviews.tasks import dashboard_refresh_task
 
+from .lead_actions import assert_lead_actions
+
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -545,6 +547,21 @@ def test_a_lead_sends_a_disagreement_to_adjudication_once(project, policy, far_a
     annotator = Client()
     annotator.force_login(member("ann"))
     assert annotator.post(url, {"action": "adjudicate"}, **HTMX).status_code == 403
+
+
+def test_disagreement_rows_offer_the_shared_lead_actions(project, policy, far_apart, lead_client):
+    pair, waiting = far_apart["top-bottom"].pair, far_apart["bottom-top"].pair
+    levels = dict(project.levels.values_list("value", "name"))
+    lead_client.post(reverse("reviews:disagreement_action", args=[project.id, waiting.id]), {"action": "adjudicate"})
+
+    html = lead_client.get(reverse("reviews:disagreements", args=[project.id])).content.decode()
+
+    url = reverse("reviews:disagreement_action", args=[project.id, pair.id])
+    assert_lead_actions(html, url, f"dis-{pair.id}", levels)
+    # Already waiting for adjudication: not offered again, overriding still is.
+    url = reverse("reviews:disagreement_action", args=[project.id, waiting.id])
+    assert_lead_actions(html, url, f"dis-{waiting.id}", levels, adjudicating=True)
+    assert html.count("waiting for adjudication") == 1
 
 
 def test_a_lead_overrides_gold_with_provenance_recorded(project, policy, far_apart, lead, lead_client):

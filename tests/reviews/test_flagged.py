@@ -12,6 +12,8 @@ from reviews.services.evaluate import unrouted_pair_ids
 from reviews.services.queue import task_claim_next, task_flag, task_flag_resolve
 from reviews.services.route import route_pairs
 
+from .lead_actions import assert_lead_actions
+
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -226,3 +228,16 @@ def test_the_flagged_page_filters_by_queue_reason(project, policy, judge, member
     assert {t.id for t in unknown.context["page"]} == {flagged.id, task.id}
     assert 'value="audit" selected' in audits.content.decode()
     assert {value: n for value, _, n in everything.context["reasons"]} == {"audit": 1, flagged.reason: 1}
+
+
+def test_flagged_rows_offer_the_shared_lead_actions_also_after_a_refused_answer(project, lead, flagged):
+    levels = dict(project.levels.values_list("value", "name"))
+    client = client_of(lead)
+
+    page = client.get(reverse("reviews:flagged", args=[project.id])).content.decode()
+    refused = client.post(resolve_url(flagged), {"action": "delete"}, **HTMX)
+
+    assert_lead_actions(page, action_url(flagged), f"flag-{flagged.id}", levels)
+    # The row comes back in place of the old one (a 400 is swapped too): still every gold choice.
+    assert refused.status_code == 400
+    assert_lead_actions(refused.content.decode(), action_url(flagged), f"flag-{flagged.id}", levels)

@@ -305,6 +305,8 @@ def test_run_now_starts_a_cycle_and_the_history_flags_regressions(
     )
     text = lead_client.get(url("page", project)).content.decode()
     assert "<svg" in text and "<polyline" in text and text.count("<circle") == 1
+    # The regression's dot takes the theme's danger colour (app.css), readable in dark mode too.
+    assert 'class="spark-regression"><title>regression</title>' in text and 'fill="#' not in text
     assert 'class="repeat-regression"' in text and "0.6000" in text
 
 
