@@ -431,6 +431,10 @@ class MetricSnapshot(models.Model):
     # When the fetch was last handed to a worker: a cycle still fetching long after
     # that lost its task and is handed over again.
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When a delivery of the cycle's task took on creating its judge job (a conditional
+    # update one delivery wins): the job is created outside any lock, and this keeps the
+    # cycle to one (reviews/repeat/services.py, _evaluate).
+    judging_claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -24,6 +24,7 @@ Checked when a job's page or API is read and by the beat (annotation.fail_stalle
 import logging
 import shutil
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -95,4 +96,4 @@ def _requeue(queued: QuerySet[ImportJob], now: datetime) -> None:
         # Conditional, so two checks at once never both send it.
         if ImportJob.objects.filter(pk=job_id, status=Status.QUEUED, requeued_at__isnull=True).update(requeued_at=now):
             log.warning("import job %s still queued after the stall time: its task is sent again", job_id)
-            transaction.on_commit(lambda job_id=job_id: import_job_run_task.delay(job_id))
+            transaction.on_commit(partial(import_job_run_task.delay, job_id))
