@@ -432,6 +432,10 @@ class MetricSnapshot(models.Model):
     # When the fetch was last handed to a worker: a cycle still fetching long after
     # that lost its task and is handed over again.
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When a delivery of the cycle's task took on creating its judge job (a conditional
+    # update one delivery wins): the job is created outside any lock, and this keeps the
+    # cycle to one (reviews/repeat/services.py, _evaluate).
+    judging_claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -538,6 +542,9 @@ class ImportJob(models.Model):
     # Last sign of life of a running job (it started, rows were read); a running job
     # silent for QRELAY_IMPORT_STALL_MINUTES lost its worker and is marked failed.
     touched_at = models.DateTimeField(null=True, blank=True)
+    # When the stall check sent the task of a job still queued after the stall time again
+    # (its message was probably lost); still queued a stall time later, it is marked failed.
+    requeued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

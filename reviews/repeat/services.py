@@ -8,9 +8,10 @@ fetching → judging → done (or failed, with the error) by conditional updates
 - `schedule_start` opens it (a partial unique index allows one unfinished cycle per
   schedule, so two beats, or a beat and "Run now", never start two);
 - `repeat_fetch` (a task) fetches the run and moves to judging in the transaction that
-  stores the run, then starts `run_evaluate` and records its judge job; the fetch has a
-  deadline well under the task time limit, so a schedule too big for one task fails its
-  cycle with a clear error instead of being killed (and re-sent, and killed, for a day);
+  stores the run, then starts `run_evaluate` and records its judge job (outside any
+  lock or transaction, kept to one job by a committed claim: `_evaluate`); the fetch has
+  a deadline well under the task time limit, so a schedule too big for one task fails
+  its cycle with a clear error instead of being killed (and re-sent, and killed, for a day);
 - `snapshot_finalize` closes it once the job has ended: it is tried right away (the
   embedded mode has judged everything by then) and on every beat (`repeat_due`), which
   also starts the due schedules and re-sends cycles whose task was lost.
@@ -29,7 +30,7 @@ from annotation.access import require_lead
 from annotation.connectors import ConnectorError, FetchReport, connector_fetch_run
 from annotation.metrics import run_metrics
 from annotation.models import MetricSnapshot, Query, RepeatSchedule
-from judging.jobs import JobError
+from judging.jobs import JobError, judge_job_cancel
 from judging.models import JudgeJob
 
 from ..services.errors import ReviewError
@@ -160,23 +161,44 @@ def repeat_fetch(*, snapshot_id: int) -> MetricSnapshot:
 
 
 def _evaluate(snapshot_id: int) -> None:
-    with transaction.atomic():
-        snapshot = MetricSnapshot.objects.select_for_update(of=("self",)).select_related("run").get(id=snapshot_id)
-        if snapshot.status != MetricSnapshot.Status.JUDGING or snapshot.judge_job_id is not None:
-            return
-        if snapshot.run is None:
-            _fail(snapshot.id, "the run was deleted before it was judged")
-            return
-        # The job is enqueued when this commits, together with the id recorded here.
-        try:
-            job = run_evaluate(run=snapshot.run)
-        except JobError as exc:
-            # E.g. a lead started judging the new run first. Left in judging without a
-            # job, the cycle would be re-sent (and refused) until it went stale.
-            _fail(snapshot.id, f"judging: {exc}")
-            return
-        snapshot.judge_job_id = job.id
-        snapshot.save(update_fields=["judge_job_id"])
+    """Start judging the cycle's run and record the job on the cycle.
+
+    The job is created outside any transaction and lock: creating it asks the endpoint
+    over HTTP (/v1/models, up to its timeout) and enqueues the job's launch, and neither
+    belongs under a row lock (held for a network round trip) or in a transaction that
+    may still roll back (work enqueued for a job that does not exist). A claim keeps the
+    cycle to one job instead: a conditional update, committed before the job is made,
+    that one delivery of the task wins; the others (a re-delivery, a re-send) pass."""
+    now = timezone.now()
+    # A claim older than the task time limit is a dead delivery's: the worker kills a
+    # task by then. Its cycle is re-sent by the beat (repeat_due) and taken over.
+    claimable = Q(judging_claimed_at__isnull=True) | Q(
+        judging_claimed_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    )
+    open_cycle = Q(id=snapshot_id, status=MetricSnapshot.Status.JUDGING, judge_job_id__isnull=True)
+    if not MetricSnapshot.objects.filter(open_cycle, claimable).update(judging_claimed_at=now):
+        return
+    snapshot = MetricSnapshot.objects.select_related("run").get(id=snapshot_id)
+    if snapshot.run is None:
+        _fail(snapshot.id, "the run was deleted before it was judged")
+        return
+    try:
+        job = run_evaluate(run=snapshot.run)
+    except JobError as exc:
+        # E.g. a lead started judging the new run first, or the endpoint is unreachable.
+        # Left in judging without a job, the cycle would be re-sent (and refused) until
+        # it went stale.
+        _fail(snapshot.id, f"judging: {exc}")
+        return
+    except BaseException:
+        # No job was made: give the claim back, so that the next delivery tries again
+        # instead of waiting for the claim to age.
+        MetricSnapshot.objects.filter(id=snapshot.id, judging_claimed_at=now).update(judging_claimed_at=None)
+        raise
+    if not MetricSnapshot.objects.filter(open_cycle).update(judge_job_id=job.id):
+        # The cycle was closed meanwhile (failed as stale): nobody would read this job.
+        logger.warning("repeat cycle %s closed while its judge job %s was made: job cancelled", snapshot.id, job.id)
+        judge_job_cancel(job=job)
 
 
 def snapshot_finalize(*, snapshot_id: int, now=None) -> bool:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotation.importers.jobs import import_job_run
 from annotation.models import ImportJob, SearchResult, SearchRun
-from annotation.tasks import import_jobs_fail_stalled_task
+from annotation.tasks import import_job_run_task, import_jobs_fail_stalled_task
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +179,45 @@ def test_the_beat_task_fails_stalled_jobs_and_leaves_live_and_finished_ones(worl
 
     statuses = dict(ImportJob.objects.values_list("pk", "status"))
     assert statuses == {stalled.pk: "failed", live.pk: "running", done.pk: "done"}
+
+
+def test_a_queued_job_whose_task_was_lost_is_sent_again_once_then_failed(
+    lead_api, world, large, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No worker here: the uploads are queued and their tasks never run, as when the
+    broker lost their messages. The stall check sends a task again once; a job still
+    queued a stall time later is failed with the reason, on the API."""
+    settings.QRELAY_IMPORT_STALL_MINUTES = 10
+    SearchResult.objects.filter(run__name="bm25").delete()
+    lost = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    hopeless = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    fresh = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    eleven_minutes_ago = timezone.now() - timedelta(minutes=11)
+    ImportJob.objects.filter(pk__in=[lost["id"], hopeless["id"]]).update(created_at=eleven_minutes_ago)
+    sent: list[int] = []
+    monkeypatch.setattr(import_job_run_task, "delay", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_jobs_fail_stalled_task()
+        import_jobs_fail_stalled_task()  # a second check at once sends nothing more
+
+    assert sorted(sent) == sorted([lost["id"], hopeless["id"]])  # not the fresh one
+    assert set(ImportJob.objects.values_list("status", flat=True)) == {"queued"}
+
+    import_job_run(job_id=lost["id"])  # the task sent again reaches a worker
+    assert ImportJob.objects.get(pk=lost["id"]).status == "done"
+
+    # The other one's task was lost again: a stall time later it is failed, with the reason.
+    ImportJob.objects.filter(pk=hopeless["id"]).update(requeued_at=eleven_minutes_ago)
+    stored = Path(large) / ImportJob.objects.get(pk=hopeless["id"]).stored_path
+    status = lead_api.get(hopeless["status_url"]).json()
+
+    assert status["status"] == "failed" and status["finished_at"] is not None
+    assert "never started: still queued 10 minutes after its task was sent again" in status["error"]
+    assert "upload the file again" in status["error"]
+    assert not stored.parent.exists()  # the stored upload is removed
+    assert lead_api.get(fresh["status_url"]).json()["status"] == "queued"
+    assert sorted(sent) == sorted([lost["id"], hopeless["id"]])  # never sent a second time
 
 
 def test_starting_is_a_sign_of_life(lead_api, world, large, django_capture_on_commit_callbacks):

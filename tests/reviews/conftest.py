@@ -26,7 +26,10 @@ from judging.models import Judgment
 from reviews.models import RoutingPolicy
 
 # The judging fixtures that drive a job by hand, shared with the repeat tests.
-from tests.judging.conftest import drive, no_broker  # noqa: F401 (re-exported fixtures)
+from tests.judging.conftest import drive, fake_llm, no_broker  # noqa: F401 (re-exported fixtures)
+
+# The repeat tests' search engine and schedule.
+from tests.reviews.repeat_world import engine, schedule, sent  # noqa: F401 (re-exported fixtures)
 
 # The shared assertions of the lead-action forms explain their failures like a test's own.
 pytest.register_assert_rewrite("tests.reviews.lead_actions")

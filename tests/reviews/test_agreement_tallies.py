@@ -224,3 +224,37 @@ def test_a_core_refresh_stores_point_figures_before_the_intervals():
     assert points["data"]["summary"]["alpha_humans"]["ci"] is None
     assert entry["intervals"] and entry["data"]["summary"]["alpha_humans"]["ci"] is not None
     assert entry["data"]["summary"]["alpha_humans"]["value"] == points["data"]["summary"]["alpha_humans"]["value"]
+
+
+def tally_rows(project_id: int) -> dict[str, int]:
+    """Rows of each tallies table that belong to the project."""
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in ("part", "total", "built", "dirty"):
+            cursor.execute(f"SELECT count(*) FROM reviews_agreement_{table} WHERE project_id = %s", [project_id])
+            counts[table] = cursor.fetchone()[0]
+        return counts
+
+
+@pytest.mark.django_db
+def test_a_deleted_projects_tallies_go_with_it_and_other_projects_keep_theirs():
+    doomed, kept = (project_create(name=f"tallies-{uuid.uuid4().hex[:8]}", scale="esci") for _ in range(2))
+    for project in (doomed, kept):
+        pairs = make_pairs(project, 5)
+        Label.objects.bulk_create(
+            [Label(project=project, pair=p, source=LabelSource.HUMAN, rater="anna", value=1) for p in pairs]
+        )
+        refresh_tallies(project)
+        # Written since the last pass: dirty rows wait for the next one.
+        Label.objects.create(project=project, pair=pairs[0], source=LabelSource.HUMAN, rater="ben", value=2)
+    before = tally_rows(kept.id)
+    assert all(tally_rows(doomed.id).values()) and all(before.values())  # every table has rows of both
+
+    doomed_id = doomed.id
+    Project.objects.filter(id=doomed_id).delete()
+
+    assert tally_rows(doomed_id) == {"part": 0, "total": 0, "built": 0, "dirty": 0}
+    assert tally_rows(kept.id) == before
+    # A pass that was waiting for the project when it was deleted writes nothing back.
+    assert refresh_tallies(doomed) == 0
+    assert tally_rows(doomed_id) == {"part": 0, "total": 0, "built": 0, "dirty": 0}
