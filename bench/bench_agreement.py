@@ -298,7 +298,8 @@ def bench_freshness(project, rounds: int = 3) -> None:
     """A snapshot, then 1,000 new human labels by a new rater in one statement (as an
     import or a judge chunk writes them, without dashboard_touch), then: the page's
     staleness check, and the refresh the worker runs, until the stored figures count
-    them. Each round adds 1,000 more labels."""
+    them. Each round adds 1,000 more labels, on the next 1,000 pairs (as a reviewer's
+    day moves through the queue; rounds on the same pairs would pile raters on them)."""
     from django.db import connection, transaction
 
     from reviews.dashboard.snapshot import _stale, dashboard_part, dashboard_refresh, label_writes
@@ -321,8 +322,8 @@ def bench_freshness(project, rounds: int = 3) -> None:
             cursor.execute(
                 "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
                 "SELECT project_id, id, 'human', %s, coalesce(gold_value, 0), '', now() FROM annotation_pair "
-                "WHERE project_id = %s ORDER BY id LIMIT 1000",
-                [rater, project.id],
+                "WHERE project_id = %s ORDER BY id LIMIT 1000 OFFSET %s",
+                [rater, project.id, 1000 * round_],
             )
         written = time.perf_counter()
         start = time.perf_counter()
