@@ -14,7 +14,8 @@ No asserts on time. Uses its own database (qrelay_bench_judge, dropped and re-cr
 and Redis db 11 as the broker (`--broker` for another; it is flushed).
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/qrelay python bench/bench_judge.py
-       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size 1000] [--broker URL]
+       [--queries 1000] [--per-query 20] [--latency 1.0] [--in-flight 100] [--chunk-size N] [--broker URL]
+       (--chunk-size: pairs per judge chunk; default the app's, 20 × --in-flight)
 """
 
 import argparse
@@ -130,15 +131,12 @@ def fake(base_url: str, path: str, payload: dict | None = None) -> dict:
 
 
 def start_worker(
-    log: Path, *, concurrency: int, chunk_size: int, broker: str = BROKER, name: str = "bench-judge@%h"
+    log: Path, *, concurrency: int, chunk_size: int | None, broker: str = BROKER, name: str = "bench-judge@%h"
 ) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "CELERY_BROKER_URL": broker,
-        "QRELAY_REDIS_URL": broker,
-        "QRELAY_JUDGE_CHUNK_SIZE": str(chunk_size),
-        KEY_ENV: "bench-key",
-    }
+    env = {**os.environ, "CELERY_BROKER_URL": broker, "QRELAY_REDIS_URL": broker, KEY_ENV: "bench-key"}
+    env.pop("QRELAY_JUDGE_CHUNK_SIZE", None)
+    if chunk_size:  # else the app's default size
+        env["QRELAY_JUDGE_CHUNK_SIZE"] = str(chunk_size)
     command = [
         str(Path(sys.executable).with_name("celery")), "-A", "config", "worker", "--pool=prefork",
         f"--concurrency={concurrency}", "-Q", "qrelay", "--without-gossip", "--without-mingle", "--without-heartbeat",
@@ -342,7 +340,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--in-flight", type=int, default=100, help="max_in_flight per worker process")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--chunk-size", type=int, default=None, help="pairs per judge chunk (default: the app's)")
     parser.add_argument("--broker", default=BROKER, help=f"Redis URL of the broker (default {BROKER}); flushed")
     parser.add_argument("--client-only", nargs=3, metavar=("URL", "CALLS", "IN_FLIGHT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -351,8 +349,12 @@ def main() -> None:
         return
 
     os.environ["CELERY_BROKER_URL"] = args.broker
-    os.environ["QRELAY_JUDGE_CHUNK_SIZE"] = str(args.chunk_size)
+    if args.chunk_size:
+        os.environ["QRELAY_JUDGE_CHUNK_SIZE"] = str(args.chunk_size)
     setup(DATABASE, fresh=True)
+    from judging.jobs.launch import judge_chunk_size
+
+    chunk_size = judge_chunk_size(args.in_flight)
     import redis
     from django.db import connection
 
@@ -383,14 +385,14 @@ def main() -> None:
         t = time.monotonic()
         run_import(project=project, run_name="A", path=work / "run-a.csv")
         print(f"imported run A: {len(first_rows)} pairs, {n} queries in {time.monotonic() - t:.1f} s")
-        print(f"{args.concurrency} worker processes × max_in_flight {args.in_flight}, chunk size {args.chunk_size}, "
+        print(f"{args.concurrency} worker processes × max_in_flight {args.in_flight}, chunk size {chunk_size}, "
               f"fake latency {args.latency} s; load average before: {os.getloadavg()[0]:.1f}")  # fmt: skip
 
         bare = ceiling(
-            base_url, processes=args.concurrency, calls=args.chunk_size, in_flight=args.in_flight, latency=args.latency
+            base_url, processes=args.concurrency, calls=chunk_size, in_flight=args.in_flight, latency=args.latency
         )
         print(
-            f"ceiling now: {args.concurrency} processes × {args.chunk_size} calls, {args.in_flight} in flight each, no Celery or "
+            f"ceiling now: {args.concurrency} processes × {chunk_size} calls, {args.in_flight} in flight each, no Celery or "
             f"database: {bare['wall']:.1f} s for an ideal {bare['ideal']:.1f} s ({bare['ideal'] / bare['wall']:.0%}); "
             f"client CPU {bare['cpu_per_call_ms']:.1f} ms per call"
         )

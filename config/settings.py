@@ -239,8 +239,9 @@ QRELAY_LLM_MAX_IN_FLIGHT = env_int_or_none("QRELAY_LLM_MAX_IN_FLIGHT", minimum=1
 QRELAY_LLM_TIMEOUT = env_int_or_none("QRELAY_LLM_TIMEOUT", minimum=1)  # seconds per call
 QRELAY_LLM_MAX_TOKENS = env_int_or_none("QRELAY_LLM_MAX_TOKENS", minimum=16)  # per answer
 QRELAY_LLM_STOP = env_json_strings("QRELAY_LLM_STOP")  # a JSON list of stop sequences
-# Pairs per judging task; a task keeps up to max_in_flight calls going.
-QRELAY_JUDGE_CHUNK_SIZE = env_int("QRELAY_JUDGE_CHUNK_SIZE", 500, minimum=1)
+# Pairs per judging task; a task keeps up to max_in_flight calls going. Unset: 20 times
+# the job's max_in_flight (judging/jobs/launch.py, judge_chunk_size).
+QRELAY_JUDGE_CHUNK_SIZE = env_int_or_none("QRELAY_JUDGE_CHUNK_SIZE", minimum=1)
 # Celery-level retries of a chunk whose calls keep failing transiently (429/5xx/timeouts).
 QRELAY_JUDGE_CHUNK_RETRIES = env_int("QRELAY_JUDGE_CHUNK_RETRIES", 5, minimum=0)
 # Shared rate-limit buckets live here; defaults to the broker when that is Redis.

@@ -18,6 +18,20 @@ def _slices(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)] or []
 
 
+# A judge chunk of this many in-flight windows by default. Each chunk loses about half a
+# window's worth of calls at its end (the last calls finish one by one and none start)
+# and reads its pairs before its first call: at 10 windows a chunk (1,000 pairs at 100
+# in flight) a 20,000-pair job reached 88% of the ideal time, at 20 windows 91%
+# (bench/bench_judge.py, docs/benchmarks.md). Bigger chunks gain little more and balance
+# worse across processes at a job's end.
+CHUNK_WINDOWS = 20
+
+
+def judge_chunk_size(in_flight: int) -> int:
+    """Pairs per judge chunk: QRELAY_JUDGE_CHUNK_SIZE when set, else CHUNK_WINDOWS windows."""
+    return settings.QRELAY_JUDGE_CHUNK_SIZE or CHUNK_WINDOWS * max(in_flight, 1)
+
+
 def judge_job_launch(*, job_id: int) -> None:
     job = JudgeJob.objects.select_related("project").get(id=job_id)
     if job.status not in JudgeJob.ACTIVE:
@@ -82,7 +96,7 @@ def judge_job_launch(*, job_id: int) -> None:
         if query_images_needed:
             items["query_images"] = [v for k, v in part if k == "query_images"]
         chunks.append(JudgeChunk(job=job, phase=JudgeChunk.Phase.PREP, index=index, items=items))
-    judge_slices = _slices(job.pair_ids, settings.QRELAY_JUDGE_CHUNK_SIZE)
+    judge_slices = _slices(job.pair_ids, judge_chunk_size(calls_in_flight(config)))
     for index, part in enumerate(judge_slices):
         chunks.append(JudgeChunk(job=job, phase=JudgeChunk.Phase.JUDGE, index=index, items={"pairs": part}))
     with transaction.atomic():

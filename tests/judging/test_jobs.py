@@ -379,8 +379,9 @@ def test_a_chunk_retry_waits_at_least_the_servers_retry_after(llm_project, catal
 
 
 def test_results_are_written_in_batches_while_calls_go_on_and_counted_once(
-    llm_project, catalogue, drive, fake_llm, monkeypatch
+    llm_project, catalogue, drive, fake_llm, monkeypatch, settings
 ):
+    settings.QRELAY_JUDGE_CHUNK_SIZE = 500  # one chunk (by default 20 windows: 20 pairs here)
     monkeypatch.setattr(judge_chunk, "WRITE_BATCH_MIN", 5)
     project = llm_project("text", max_in_flight=1)  # one call at a time, batches of 5 judgments
     run = catalogue(project).run("A", grid("q1 q2 q3 q4 q5 q6", "p1 p2 p3 p4 p5 p6 p7 p8"))
@@ -670,6 +671,22 @@ def test_a_redelivered_launch_re_enqueues_without_making_chunks_twice(llm_projec
     assert list(JudgeChunk.objects.filter(job=job).values_list("id", "phase", "index")) == chunks
     assert [phase for _, phase, _ in chunks] == ["judge", "judge", "prep"]
     assert no_broker["pending"] == [job.id]  # the second launch only re-enqueues what is not done
+
+
+@pytest.mark.parametrize(("setting", "sizes"), [(None, [40, 8]), (30, [30, 18])])
+def test_judge_chunks_hold_twenty_windows_unless_the_size_is_set(
+    llm_project, catalogue, no_broker, settings, setting, sizes
+):
+    """By default a judge chunk is 20 × the job's calls in flight (2 here): its last
+    window's run-down and its read weigh little. QRELAY_JUDGE_CHUNK_SIZE overrides it."""
+    settings.QRELAY_JUDGE_CHUNK_SIZE = setting
+    project = llm_project("text", max_in_flight=2)
+    pairs = grid("q1 q2 q3 q4 q5 q6 q7 q8", "p1 p2 p3 p4 p5 p6")  # 48
+    job = judge_job_create(project=project, run=catalogue(project).run("A", pairs))
+    judge_job_launch(job_id=job.id)
+
+    chunks = JudgeChunk.objects.filter(job=job, phase=JudgeChunk.Phase.JUDGE).order_by("index")
+    assert [len(c.items["pairs"]) for c in chunks] == sizes
 
 
 def test_two_jobs_over_the_same_pairs_pay_once_and_add_one_label_per_pair(
