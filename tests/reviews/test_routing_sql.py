@@ -2,9 +2,11 @@
 reasons, blindness and priority for every pair, on varied signals and policies."""
 
 import random
+import threading
+import time
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 
 from annotation.models import GoldProvenance, Pair, Product, Query
 from judging.models import Judgment
@@ -208,6 +210,57 @@ def test_the_auto_accepted_flag_follows_the_pairs_gold(project, varied, judge):
     Judgment.objects.filter(id=newer.judgment.id).delete()
     assert auto_flags(project)[pair.id] is True
     assert auto_flags(project) == auto_gold(project)
+
+
+def _in_own_transaction(write, done: threading.Event, go: threading.Event) -> None:
+    """In its own connection: run `write`, say so, and commit only when told."""
+    try:
+        with transaction.atomic():
+            write()
+            done.set()
+            go.wait(10)
+    finally:
+        connections.close_all()
+
+
+def _new_judgment(pair_id: int) -> None:
+    newer = Judgment.objects.filter(pair_id=pair_id).first()
+    assert newer is not None
+    newer.pk, newer.label, newer.cache_key, newer.confidence = None, None, f"race-{pair_id}-{time.time_ns()}", 0.42
+    newer.save()
+
+
+def _gold_to(pair_id: int, provenance: str) -> None:
+    Pair.objects.filter(id=pair_id).update(gold_value=2 if provenance else None, gold_provenance=provenance)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("gold_first", [True, False], ids=["gold-commits-first", "judgment-commits-first"])
+@pytest.mark.parametrize("provenance", [GoldProvenance.LLM_AUTO, ""], ids=["to-llm-auto", "to-no-gold"])
+def test_the_auto_accepted_flag_is_right_when_a_judgment_and_a_gold_change_of_one_pair_race(
+    project, judge, gold_first, provenance
+):
+    """A reroute (the pair's gold) and a judge chunk (a newer judgment of the pair) in two
+    transactions at once: whichever commits first, the flag ends as the gold says."""
+    pair = judge(value=2, confidence=0.9, samples=[2]).pair
+    _gold_to(pair.id, "" if provenance else GoldProvenance.LLM_AUTO)  # the other state first
+    writes = [lambda: _gold_to(pair.id, provenance), lambda: _new_judgment(pair.id)]
+    if not gold_first:
+        writes.reverse()
+    events = [(threading.Event(), threading.Event()) for _ in writes]
+    threads = [threading.Thread(target=_in_own_transaction, args=(w, *e)) for w, e in zip(writes, events, strict=True)]
+    threads[0].start()
+    assert events[0][0].wait(10)
+    threads[1].start()  # it waits on the first one's row locks
+    events[0][1].set()
+    threads[0].join(10)
+    assert events[1][0].wait(10)
+    events[1][1].set()
+    threads[1].join(10)
+
+    signal = PairSignal.objects.get(pair=pair)
+    assert signal.confidence == 0.42  # the newer judgment's signals
+    assert signal.auto_accepted is (provenance == GoldProvenance.LLM_AUTO)
 
 
 @pytest.mark.parametrize("view", VIEWS[1:5], ids=lambda v: f"v{v.version}")
