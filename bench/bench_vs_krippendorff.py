@@ -68,8 +68,9 @@ def load(names: list[str], data: np.ndarray):
     project = project_create(name="bench-vs-krippendorff", labels="r0:0,r1:1,r2:2,r3:3")
     with transaction.atomic():
         bulk_insert_rows(
-            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "created_at"],
-            [(project.id, f"q{i}", f"query {i}", "", 0, [], now) for i in range(queries)],
+            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "created_at", "conditions",
+                    "reference_hash"],
+            [(project.id, f"q{i}", f"query {i}", "", 0, [], now, [], "") for i in range(queries)],
         )  # fmt: skip
         bulk_insert_rows(
             Product,
