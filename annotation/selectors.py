@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from .access import projects_for_user
+from .label_keys import ShownLabel, label_keys
 from .models import (
     GoldProvenance,
     Label,
@@ -49,9 +50,9 @@ if TYPE_CHECKING:  # django_stubs_ext is a development requirement, for mypy onl
         stored_images: list[ProductImage]
 
     class _ShownResult(TypedDict):
-        gold_name: str | None
+        gold_shown: ShownLabel | None
         llm_label: Label | None
-        llm_name: str | None
+        llm_shown: ShownLabel | None
         thumbnail: ProductImage | None
 
     ProjectWithCounts: TypeAlias = WithAnnotations[Project, _ProjectCounts]
@@ -163,9 +164,9 @@ def latest_llm_labels(pair_ids) -> dict[int, Label]:
 
 def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query_id: int | None = None) -> Page:
     """A page of the run's queries (only query_id's, if given), each with `.top_results`
-    (rank ≤ top_k) whose results carry `.gold_name` (None when the pair has no gold),
-    `.thumbnail` (the first stored image, or None), `.llm_label` (the pair's newest LLM
-    label, or None) and `.llm_name` (its value's name)."""
+    (rank ≤ top_k) whose results carry `.gold_shown` (the gold's key and name, None when
+    the pair has no gold), `.thumbnail` (the first stored image, or None), `.llm_label`
+    (the pair's newest LLM label, or None) and `.llm_shown` (its key and name)."""
     queries = Query.objects.filter(
         project_id=run.project_id, id__in=SearchResult.objects.filter(run=run).values("query_id")
     ).order_by("-traffic", "external_id", "id")
@@ -174,7 +175,7 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
     result_page = Paginator(queries, RUN_QUERIES_PER_PAGE).get_page(page)
     result_page.object_list = list(result_page.object_list)
 
-    level_names = dict(run.project.levels.values_list("value", "name"))
+    shown = label_keys(run.project)
     results = list(
         SearchResult.objects.filter(run=run, query_id__in=[q.id for q in result_page.object_list], rank__lte=top_k)
         .select_related("product", "pair")
@@ -194,9 +195,9 @@ def run_queries_page(run: SearchRun, *, page: int, top_k: int = RUN_TOP_K, query
     for result in cast("list[ShownResult]", results):
         product = cast("WithAnnotations[Product, _StoredImages]", result.product)
         llm_label = llm_labels.get(result.pair_id)
-        result.gold_name = level_names.get(result.pair.gold_value) if result.pair.gold_value is not None else None
+        result.gold_shown = shown.get(result.pair.gold_value) if result.pair.gold_value is not None else None
         result.llm_label = llm_label
-        result.llm_name = level_names.get(llm_label.value) if llm_label else None
+        result.llm_shown = shown.get(llm_label.value) if llm_label else None
         result.thumbnail = product.stored_images[0] if product.stored_images else None
         by_query.setdefault(result.query_id, []).append(result)
     for query in cast("list[ShownQuery]", result_page.object_list):

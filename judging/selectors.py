@@ -11,6 +11,7 @@ from django.db.models import Sum
 from django.shortcuts import get_object_or_404
 
 from annotation.access import project_for_user
+from annotation.label_keys import label_keys
 from annotation.models import (
     Label,
     Pair,
@@ -142,26 +143,26 @@ def judge_setup(config: JudgeConfig) -> JudgeSetup:
 def pair_details(pair: Pair) -> dict:
     """Everything the pair page shows, in a fixed number of queries."""
     project = pair.project
-    level_names = dict(project.levels.values_list("value", "name"))
+    shown = label_keys(project)  # labels by key and name, never by stored value
     images = list(pair.product.images.order_by("position"))
-    # Any: the instances get attributes for the template below (value_name, offline, details).
+    # Any: the instances get attributes for the template below (shown, offline, details).
     labels: list[Any] = list(Label.objects.filter(pair=pair).select_related("user").order_by("created_at", "id"))
     judgments: list[Any] = list(
         Judgment.objects.filter(pair=pair).select_related("guideline").order_by("-created_at", "-id")
     )
     judgment_by_label = {j.label_id: j for j in judgments if j.label_id}
     for label in labels:
-        label.value_name = level_names.get(label.value, str(label.value))
+        label.shown = shown.get(label.value)
         label.offline = label.rater == OFFLINE_MODEL
         label.details = judgment_by_label.get(label.id)
     for judgment in judgments:
-        judgment.value_name = level_names.get(judgment.value) if judgment.value is not None else None
+        judgment.shown = shown.get(judgment.value) if judgment.value is not None else None
         judgment.offline = judgment.model == OFFLINE_MODEL
     return {
         "guideline": current_guidelines([pair.query_id]).get(pair.query_id),
         "stored_images": [i for i in images if i.status == ProductImage.Status.STORED],
         "remote_image_count": sum(1 for i in images if i.status == ProductImage.Status.REMOTE),
-        "gold_name": level_names.get(pair.gold_value) if pair.gold_value is not None else None,
+        "gold_shown": shown.get(pair.gold_value) if pair.gold_value is not None else None,
         "labels": labels,
         "unlabelled_judgments": [j for j in judgments if not j.label_id],
     }

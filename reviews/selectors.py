@@ -10,6 +10,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from annotation.label_keys import ShownLabel, keyed_levels, keyed_scale
 from annotation.models import (
     Label,
     LabelSource,
@@ -157,16 +158,21 @@ def attribute_rows(attributes) -> list[tuple[str, str]]:
     return rows
 
 
+def _shown_dict(shown: dict[int, ShownLabel], value: int | None) -> dict:
+    """{"key": …, "name": …} of a stored value for the card ("" and None when it has none)."""
+    label = shown.get(value) if value is not None else None
+    return {"key": label.key if label else None, "name": label.name if label else ""}
+
+
 def card_context(task: ReviewTask) -> dict:
     """Everything one review card shows. The LLM's label and rationale are included
     only when the task is not blind: a blind card's context never holds them."""
     pair = Pair.objects.select_related("query", "product").get(id=task.pair_id)
     query, product = pair.query, pair.product
-    levels = list(task.project.levels.order_by("value"))
-    level_names = {level.value: level.name for level in levels}
+    levels = keyed_scale(task.project)
     # The reviewer presses key n for the n-th level: every label on the card is shown
     # with that key, never with its stored value (key 1 is value 0 on the default scale).
-    level_keys = {level.value: key for key, level in enumerate(levels, start=1)}
+    shown = keyed_levels((level.value, level.name) for _, level in levels)
     guideline = Guideline.objects.filter(query=query).order_by("-version").first()
     ctx = {
         "task": task,
@@ -178,22 +184,21 @@ def card_context(task: ReviewTask) -> dict:
         "guideline": guideline,
         "requirements": requirement_rows(guideline.requirements) if guideline else [],
         "reasons": [(r, REASON_NAMES.get(r, r)) for r in (task.reasons or [task.reason])],
-        "levels": [(i, level) for i, level in enumerate(levels, start=1)],
+        "levels": levels,
         "llm": None,
         "human_labels": [],
         "earlier": None,
     }
     earlier = earlier_label(task)
     if earlier is not None:
-        ctx["earlier"] = {"key": level_keys.get(earlier.value), "name": level_names.get(earlier.value, "")}
+        ctx["earlier"] = _shown_dict(shown, earlier.value)
     if not task.blind:
         judgment = Judgment.objects.filter(pair_id=pair.id).order_by("-created_at", "-id").first()
         if judgment is not None:
             ctx["llm"] = {
                 "invalid": judgment.status == Judgment.Status.INVALID,
                 "value": judgment.value,
-                "name": level_names.get(judgment.value, "") if judgment.value is not None else "",
-                "key": level_keys.get(judgment.value) if judgment.value is not None else None,
+                **_shown_dict(shown, judgment.value),
                 "confidence": judgment.confidence,
                 "rationale": judgment.rationale,
                 "model": judgment.model,
@@ -211,8 +216,7 @@ def card_context(task: ReviewTask) -> dict:
             {
                 "rater": label.rater,
                 "value": label.value,
-                "key": level_keys.get(label.value),
-                "name": level_names.get(label.value, ""),
+                **_shown_dict(shown, label.value),
             }
             for label in latest.values()
         ]

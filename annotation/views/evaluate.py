@@ -26,6 +26,7 @@ from ..forms import (
     RunMetricsForm,
 )
 from ..htmx import wants_fragment
+from ..label_keys import label_keys
 from ..metrics import METRICS, MetricsError, QueryRow, RunMetrics, run_metrics
 from ..metrics.recall import recall_by_locale
 from ..models import Label, Project, SearchRun
@@ -128,6 +129,7 @@ def run_metrics_page(request, project_id: int, run_id: int):
     raters = label_raters(project, source)
     ctx.update(
         metrics=metrics,
+        labels=label_keys(project),  # the relevance cut-offs by key and name
         k=k,
         source=source,
         source_title=dict(SOURCE_CHOICES)[source],

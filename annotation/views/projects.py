@@ -8,6 +8,7 @@ from django.views.decorators.http import require_safe
 from .. import access, selectors
 from ..forms import MAX_K
 from ..htmx import wants_fragment
+from ..label_keys import keyed_scale
 from .params import int_param, page_number
 
 
@@ -34,7 +35,7 @@ def project_detail(request, project_id: int):
     else:
         ctx.update(
             counts=selectors.project_counts(project),
-            levels=project.levels.all(),
+            levels=keyed_scale(project),
             runs=selectors.runs_with_counts(project),
             is_lead=access.is_lead(request.user, project),
         )

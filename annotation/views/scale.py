@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
 from .. import access
+from ..label_keys import keyed_scale
 from ..models import ScaleLevel
 
 DEFINITION_MAX = ScaleLevel._meta.get_field("definition").max_length or 200
@@ -18,7 +19,8 @@ DEFINITION_MAX = ScaleLevel._meta.get_field("definition").max_length or 200
 def scale_page(request, project_id: int):
     project = access.project_for_user(request.user, project_id)
     lead = access.is_lead(request.user, project)
-    levels = list(project.levels.order_by("value"))
+    scale = keyed_scale(project)
+    levels = [level for _, level in scale]
     errors: dict[int, str] = {}
     if request.method == "POST":
         access.require_lead(request.user, project, "edit the scale's definitions")
@@ -34,9 +36,7 @@ def scale_page(request, project_id: int):
             ScaleLevel.objects.bulk_update(changed, ["definition"])
             messages.success(request, f"Saved {len(changed)} definition(s).")
             return redirect("scale_page", project.id)
-    rows = [
-        {"key": key, "level": level, "error": errors.get(level.value, "")} for key, level in enumerate(levels, start=1)
-    ]
+    rows = [{"key": key, "level": level, "error": errors.get(level.value, "")} for key, level in scale]
     status = 400 if errors else 200
     return TemplateResponse(
         request, "annotation/scale.html", {"project": project, "rows": rows, "is_lead": lead}, status=status

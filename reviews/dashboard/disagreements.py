@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from annotation.access import require_lead
+from annotation.label_keys import label_keys
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, ProductImage, Project
 from judging.models import Judgment
 
@@ -203,3 +204,8 @@ def override_gold(*, project: Project, pair: Pair, user, value: int) -> Label:
         ).update(status=ReviewTask.Status.CANCELLED, claimed_by=None, lease_expires_at=None)
         transaction.on_commit(lambda: dashboard_touch(project=project))  # a new human label and gold
     return label
+
+
+def gold_set_message(project: Project, value: int) -> str:
+    """What a lead reads after an override: the label by its key and name, not its stored value."""
+    return f"Gold set to {label_keys(project)[value]} by you (provenance: adjudicated)."

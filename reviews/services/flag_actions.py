@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from annotation.access import require_lead
 
-from ..dashboard.disagreements import override_gold, send_to_adjudication
+from ..dashboard.disagreements import gold_set_message, override_gold, send_to_adjudication
 from ..models import ReviewTask
 from .errors import ReviewError
 
@@ -41,6 +41,6 @@ def flag_settle(*, task: ReviewTask, user, action: str, value: int | None = None
                 raise ReviewError("this flag was already handled")
             label = override_gold(project=project, pair=task.pair, user=user, value=value)
             ReviewTask.objects.filter(id=task.id).update(label=label)
-            message = f"Gold set to {value} by you (provenance: adjudicated)."
+            message = gold_set_message(project, value)
     task.refresh_from_db()
     return message

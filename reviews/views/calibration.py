@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from annotation.access import lead_project
+from annotation.label_keys import keyed_levels
 from annotation.models import Project
 
 from .. import charts
@@ -64,9 +65,11 @@ def calibration(request, project_id: int):
         return HttpResponseBadRequest("catch must be a share between 0 and 1")
     assert catch is not None
     report = calibration_report(project, min_confidence=policy.min_confidence, catch_target=catch, n_boot=PAGE_BOOT)
+    # The confusion tables name each level by its key and name ("1 · irrelevant").
+    shown = keyed_levels(zip(report["scale"]["values"], report["scale"]["names"], strict=True))
+    level_names = [str(shown[value]) for value in report["scale"]["values"]]
     for entry in report["configurations"]:
         entry["chart"] = curve_chart(project, entry, policy.min_confidence)
-        names = report["scale"]["names"]
-        entry["confusion_rows"] = list(zip(names, entry["confusion"]))
-    ctx = {"project": project, "policy": policy, "report": report, "catch": catch}
+        entry["confusion_rows"] = list(zip(level_names, entry["confusion"]))
+    ctx = {"project": project, "policy": policy, "report": report, "catch": catch, "level_names": level_names}
     return TemplateResponse(request, "reviews/calibration.html", ctx)

@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from annotation.access import lead_project
 from annotation.htmx import wants_fragment
+from annotation.label_keys import keyed_levels, label_keys
 
 from .. import charts
 from ..agreement.data import agreement_supported
@@ -30,6 +31,7 @@ from ..dashboard.disagreements import (
     UNTAGGED,
     category_counts,
     disagreement_tag_set,
+    gold_set_message,
     hard_disagreements,
     max_gap,
     override_gold,
@@ -83,8 +85,12 @@ def _settings(request, policy) -> tuple[str, float, int] | None:
 
 def _charts(core: dict) -> dict:
     summary = core["summary"]
-    # "2 · highly relevant": the key a reviewer presses, then the name.
-    scale_names = [f"{level['value']} · {level['name']}" for level in summary["scale"]]
+    # "1 · irrelevant": the key a reviewer presses, then the name; never the stored value.
+    # The snapshot's own scale names the axes, so they always match its counts.
+    shown = keyed_levels((level["value"], level["name"]) for level in summary["scale"])
+    scale_names = [str(shown[level["value"]]) for level in summary["scale"]]
+    distribution = core["distribution"]
+    shown_dist = keyed_levels(zip(distribution["values"], distribution["names"], strict=True))
     confusion = summary["llm_vs_gold"].get("confusion") or {}
     return {
         "over_time": mark_safe(  # charts.py escapes every text it writes
@@ -105,8 +111,8 @@ def _charts(core: dict) -> dict:
         ),
         "distribution": mark_safe(
             charts.grouped_bars(
-                [(row["source"], row["counts"]) for row in core["distribution"]["sources"]],
-                series=core["distribution"]["names"],
+                [(row["source"], row["counts"]) for row in distribution["sources"]],
+                series=[str(shown_dist[value]) for value in distribution["values"]],
                 title="Label distribution per source",
             )
         ),
@@ -247,14 +253,13 @@ def disagreements(request, project_id: int):
         return HttpResponseBadRequest("unknown error category")
     paginator = Paginator(hard_disagreements(project, gap=gap, category=category), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
-    levels = dict(project.levels.values_list("value", "name"))
     ctx = {
         "project": project,
         "gap": gap,
         "gaps": list(range(max_gap(project), 0, -1)),
         "page": page,
         "rows": rows_for_page(list(page.object_list)),
-        "levels": levels,
+        "labels": label_keys(project),
         "categories": ErrorCategory.choices,
         "category": category,
         "untagged": UNTAGGED,
@@ -283,7 +288,7 @@ def disagreement_tag(request, project_id: int, pair_id: int):
     ctx = {
         "project": project,
         "row": rows_for_page([pair])[0],
-        "levels": dict(project.levels.values_list("value", "name")),
+        "labels": label_keys(project),
         "categories": ErrorCategory.choices,
         "counts": category_counts(project),
         "oob": True,
@@ -311,7 +316,7 @@ def disagreement_action(request, project_id: int, pair_id: int):
             if not raw.lstrip("-").isdigit():
                 raise ReviewError("choose the gold label", status=400)
             override_gold(project=project, pair=pair, user=request.user, value=int(raw))
-            message = f"Gold set to {raw} by you (provenance: adjudicated)."
+            message = gold_set_message(project, int(raw))
         else:
             raise ReviewError(f"unknown action {action!r}: adjudicate or override", status=400)
     except ReviewError as exc:
@@ -324,7 +329,7 @@ def disagreement_action(request, project_id: int, pair_id: int):
     ctx = {
         "project": project,
         "row": rows_for_page([pair])[0],
-        "levels": dict(project.levels.values_list("value", "name")),
+        "labels": label_keys(project),
         "categories": ErrorCategory.choices,
         "action_message": message,
         "action_error": status != 200,

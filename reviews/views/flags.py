@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST, require_safe
 
 from annotation.access import lead_project
+from annotation.label_keys import label_keys
 from annotation.models import ProductImage
 
 from .. import selectors
@@ -43,13 +44,9 @@ def flagged(request, project_id: int):
         "reason": reason,
         # Only the reasons some flag has, with how many: the filter never offers an empty choice.
         "reasons": [(value, name, reason_counts[value]) for value, name in Reason.choices if value in reason_counts],
-        "levels": levels_of(project),
+        "labels": label_keys(project),
     }
     return TemplateResponse(request, "reviews/flagged.html", ctx)
-
-
-def levels_of(project) -> dict[int, str]:
-    return dict(project.levels.values_list("value", "name"))
 
 
 def first_images(product_ids: list[int]) -> dict[int, int]:
@@ -83,7 +80,7 @@ def flag_resolve(request, project_id: int, task_id: int):
     ctx = {
         "project": project,
         "task": task,
-        "levels": levels_of(project),
+        "labels": label_keys(project),
         "error": error,
         "done": task.status != ReviewTask.Status.FLAGGED,
     }
@@ -111,7 +108,7 @@ def flag_action(request, project_id: int, task_id: int):
     ctx = {
         "project": project,
         "task": task,
-        "levels": levels_of(project),
+        "labels": label_keys(project),
         "error": message if status != 200 else "",
         "action_message": message if status == 200 else "",
         "done": task.status != ReviewTask.Status.FLAGGED,

@@ -264,7 +264,7 @@ def test_it_shows_run_results_with_thumbnail_and_gold_name(member_client, world)
     assert reverse("product_image", args=[world["image"].id]) in content
     queries = list(response.context["queries"])
     assert [q.text for q in queries] == ["red dress", "winter boots"]
-    assert queries[1].top_results[0].gold_name is None
+    assert queries[1].top_results[0].gold_shown is None
 
 
 def test_it_paginates_run_queries_by_twenty(member_client, world):

@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from annotation.label_keys import ShownLabel
 from annotation.models import Label, Pair, Product, Query, SearchResult
 from annotation.selectors import run_queries_page
 from judging import hooks
@@ -583,7 +584,10 @@ def test_the_run_page_shows_the_latest_llm_label_of_each_pair(lead_client, world
 
     body = response.content.decode()
     results = {r.pair_id: r for q in response.context_data["queries"] for r in q.top_results}
-    assert (results[first.id].llm_label.rater, results[first.id].llm_name) == ("gpt-4o", "acceptable substitute")
+    assert (results[first.id].llm_label.rater, results[first.id].llm_shown) == (
+        "gpt-4o",
+        ShownLabel(2, "acceptable substitute"),
+    )
     assert results[world["pairs"][2].id].llm_label.rater == OFFLINE_MODEL
     assert "<th>LLM</th>" in body
     assert "50%" in body

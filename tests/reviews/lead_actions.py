@@ -59,7 +59,8 @@ def forms_posting_to(html: str, url: str) -> tuple[list[dict], dict[str, str]]:
 def assert_lead_actions(html: str, url: str, row_id: str, levels: dict[int, str], *, adjudicating=False) -> None:
     """Both pages offer the same answer to a pair: its forms post to `url`, plainly and by
     htmx, replace the row `row_id`, carry the CSRF token, and override with a labelled
-    choice of every level shown as "value · name"."""
+    choice of every level that posts its stored value and shows "key · name" (the n-th
+    level is key n, as on the review card)."""
     forms, labels = forms_posting_to(html, url)
     assert len(forms) == (1 if adjudicating else 2), forms
     for form in forms:
@@ -73,5 +74,5 @@ def assert_lead_actions(html: str, url: str, row_id: str, levels: dict[int, str]
     [(select_id, options)] = override["selects"].items()
     assert labels[select_id] == "New gold label"
     assert [(o["value"], o["text"]) for o in options] == [("", "gold…")] + [
-        (str(v), f"{v} · {n}") for v, n in levels.items()
+        (str(v), f"{key} · {n}") for key, (v, n) in enumerate(sorted(levels.items()), start=1)
     ]

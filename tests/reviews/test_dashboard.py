@@ -485,13 +485,13 @@ def test_accept_is_disabled_once_the_policy_routes_the_segments_as_recommended(p
 
 
 def test_confusion_matrix_labels_wrap_to_their_cell_and_never_overlap():
-    names = ["0 · irrelevant", "1 · acceptable substitute", "2 · highly relevant"]
+    names = ["1 · irrelevant", "2 · acceptable substitute", "3 · highly relevant"]
     svg = charts.heatmap(
         [[1, 0, 0], [0, 1, 0], [0, 0, 1]], rows=names, columns=names, title="t", row_title="r", column_title="c"
     )
 
     column_lines = [line for name in names for line in charts.wrap(name)]
-    assert column_lines == ["0 ·", "irrelevant", "1 ·", "acceptable", "substitute", "2 · highly", "relevant"]
+    assert column_lines == ["1 ·", "irrelevant", "2 ·", "acceptable", "substitute", "3 · highly", "relevant"]
     # 11 characters of 11 px type fit the 76 px cell; no label runs into its neighbour.
     assert all(len(line) <= 11 for line in column_lines)
     assert all(f">{line}</tspan>" in svg for line in column_lines)

@@ -184,7 +184,8 @@ def test_override_gold_from_the_flagged_page_records_the_leads_label_with_proven
     response = client_of(lead).post(action_url(flagged), {"action": "override", "value": "2"}, **HTMX)
 
     assert response.status_code == 200
-    assert "Gold set to 2" in response.content.decode()
+    # Value 2 is the third level: key 3.
+    assert "Gold set to 3 · highly relevant by you" in response.content.decode()
     flagged.refresh_from_db()
     flagged.pair.refresh_from_db()
     assert (flagged.pair.gold_value, flagged.pair.gold_provenance) == (2, "adjudicated")
