@@ -88,7 +88,8 @@ def select_list(model_label: str, values: dict[str, str]) -> dict[str, str]:
 
 def insert_sql(model_label: str, values: dict[str, str], rest: str) -> str:
     """`INSERT INTO <table> (<columns>) SELECT <expressions> <rest>`; `rest` is the FROM
-    (and WHERE, ORDER BY, LIMIT, RETURNING …) the expressions read."""
+    (and WHERE, ORDER BY, LIMIT, RETURNING …) the expressions read. For
+    `cursor.execute(sql, params)` with parameters: a literal % is written %%."""
     columns = select_list(model_label, values)
     table = _model(model_label)._meta.db_table
     return f"INSERT INTO {table} ({', '.join(columns)})\nSELECT {', '.join(columns.values())}\n{rest}"
