@@ -30,6 +30,7 @@ import os
 import statistics
 import time
 
+import _build
 from _setup import analyze, setup
 
 NAME = "bench-agreement"
@@ -85,33 +86,45 @@ def build():
     with transaction.atomic():
         timed_sql(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
-                                             conditions, reference_hash)
-               SELECT %s, 'q' || g, 'query ' || g, (ARRAY['de-DE', 'en-GB', 'fr-FR'])[g %% 3 + 1], (g * 7919) %% 500,
-                      CASE g %% 10 WHEN 0 THEN '["brand"]' WHEN 1 THEN '["style-sensitive"]'
-                                   WHEN 2 THEN '["brand", "negation"]' WHEN 3 THEN '["colour"]' ELSE '[]' END::jsonb,
-                      now(), '[]'::jsonb, ''
-               FROM generate_series(0, %s - 1) g""",
+            _build.queries(
+                {
+                    "project_id": "%s",
+                    "external_id": "'q' || g",
+                    "text": "'query ' || g",
+                    "locale": "(ARRAY['de-DE', 'en-GB', 'fr-FR'])[g %% 3 + 1]",
+                    "traffic": "(g * 7919) %% 500",
+                    "tags": """CASE g %% 10 WHEN 0 THEN '["brand"]' WHEN 1 THEN '["style-sensitive"]'
+                               WHEN 2 THEN '["brand", "negation"]' WHEN 3 THEN '["colour"]' ELSE '[]' END::jsonb""",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, QUERIES],
         )
         timed_sql(
             "products",
-            """INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes,
-                                               content_hash, created_at, updated_at)
-               SELECT %s, 'p' || g, 'Product ' || g, 'brand' || (g %% 300), 'category ' || (g %% 30), '', '{}'::jsonb,
-                      md5(g::text), now(), now()
-               FROM generate_series(0, %s - 1) g""",
+            _build.products(
+                {
+                    "project_id": "%s",
+                    "external_id": "'p' || g",
+                    "title": "'Product ' || g",
+                    "brand": "'brand' || (g %% 300)",
+                    "category": "'category ' || (g %% 30)",
+                    "content_hash": "md5(g::text)",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, PRODUCTS],
         )
         analyze("annotation_query", "annotation_product")  # plan the pairs on this project's rows
         timed_sql(
             "pairs",
-            """INSERT INTO annotation_pair (project_id, query_id, product_id, gold_provenance, created_at)
-               SELECT %(p)s, q.id, pr.id, '', now()
-               FROM generate_series(1, %(n)s) g
+            _build.pairs(
+                {"project_id": "%(p)s", "query_id": "q.id", "product_id": "pr.id"},
+                """FROM generate_series(1, %(n)s) g
                JOIN annotation_query q ON q.project_id = %(p)s AND q.external_id = 'q' || (g %% %(nq)s)
                JOIN annotation_product pr ON pr.project_id = %(p)s
                     AND pr.external_id = 'p' || (((g / %(nq)s) * 1000 + g %% %(nq)s) %% %(np)s)""",
+            ),
             {"p": pid, "n": PAIRS, "nq": QUERIES, "np": PRODUCTS},
         )
         cursor = connection.cursor()
@@ -121,27 +134,49 @@ def build():
         t = truth.replace("%(g)s", g)
         timed_sql(
             "LLM labels (+ re-judged)",
-            f"""INSERT INTO annotation_label (project_id, pair_id, source, rater, value, confidence, rationale, created_at)
-                SELECT %(p)s, p.id, 'llm', CASE WHEN {g} %% 4 = 0 THEN 'model-b' ELSE 'model-a' END,
-                       {noisy.format(g=g, salt=1, pct=25, t=t)}, 0.8, '', now() - interval '90 days'
-                FROM annotation_pair p WHERE p.project_id = %(p)s
-                UNION ALL
-                SELECT %(p)s, p.id, 'llm', 'model-a', {noisy.format(g=g, salt=7, pct=20, t=t)}, 0.9, '', now() - interval '30 days'
-                FROM annotation_pair p WHERE p.project_id = %(p)s AND {g} <= %(re)s""",
+            _build.labels(
+                {
+                    "project_id": "%(p)s",
+                    "pair_id": "l.pair_id",
+                    "source": "'llm'",
+                    "rater": "l.rater",
+                    "value": "l.value",
+                    "confidence": "l.confidence",
+                    "created_at": "l.created_at",
+                },
+                f"""FROM (SELECT p.id AS pair_id, CASE WHEN {g} %% 4 = 0 THEN 'model-b' ELSE 'model-a' END AS rater,
+                             {noisy.format(g=g, salt=1, pct=25, t=t)} AS value, 0.8 AS confidence,
+                             now() - interval '90 days' AS created_at
+                      FROM annotation_pair p WHERE p.project_id = %(p)s
+                      UNION ALL
+                      SELECT p.id, 'model-a', {noisy.format(g=g, salt=7, pct=20, t=t)}, 0.9, now() - interval '30 days'
+                      FROM annotation_pair p WHERE p.project_id = %(p)s AND {g} <= %(re)s) l""",
+            ),
             {"p": pid, "re": REJUDGED},
         )
         timed_sql(
             "judgments",
-            """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out, latency_ms,
-                                             calls, cost_eur, created_at, project_id, pair_id, product_id, label_id, backend,
-                                             mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error, applied_rules, rule_note)
-               SELECT md5('bench-agreement' || l.id), l.rater, CASE WHEN l.id %% 3 = 0 THEN 'judgment-v2' ELSE 'judgment-v1' END,
-                      '[]'::jsonb, 0, 0, 0, 1, 0, l.created_at, l.project_id, l.pair_id, p.product_id, l.id, 'openai',
-                      CASE WHEN l.id %% 5 = 0 THEN 'vision' ELSE 'text' END, 'ok', l.value, l.confidence, '', '[]'::jsonb,
-                      '[]'::jsonb, jsonb_build_array(l.value), '', '[]'::jsonb, ''
-               FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
-               WHERE l.project_id = %s AND l.source = 'llm'""",
+            _build.judgments(
+                {
+                    "cache_key": "md5('bench-agreement' || l.id)",
+                    "model": "l.rater",
+                    "prompt_version": "CASE WHEN l.id %% 3 = 0 THEN 'judgment-v2' ELSE 'judgment-v1' END",
+                    "calls": "1",
+                    "created_at": "l.created_at",
+                    "project_id": "l.project_id",
+                    "pair_id": "l.pair_id",
+                    "product_id": "p.product_id",
+                    "label_id": "l.id",
+                    "backend": "'openai'",
+                    "mode": "CASE WHEN l.id %% 5 = 0 THEN 'vision' ELSE 'text' END",
+                    "status": "'ok'",
+                    "value": "l.value",
+                    "confidence": "l.confidence",
+                    "samples": "jsonb_build_array(l.value)",
+                },
+                """FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+                   WHERE l.project_id = %s AND l.source = 'llm'""",
+            ),
             [pid],
         )
         # Human pair k (every third pair, from the first) goes to annotators r1 = k mod 20
@@ -156,24 +191,44 @@ def build():
                     UNION ALL
                     SELECT hp.*, 2, (k %% %(a)s + 1 + (k / %(a)s) %% (%(a)s - 1)) %% %(a)s FROM hp
                 )
-                INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at)
-                SELECT %(p)s, id, 'human', 'annotator-' || lpad(r::text, 2, '0'),
-                       {noisy.format(g="g", salt="11 * slot + r", pct=15, t=truth.replace("%(g)s", "g"))}, '',
-                       now() - interval '70 days' + (k / 20 / 300) * interval '1 day' + (k %% 6000) * interval '4 seconds'
-                FROM slots""",
+                """
+            + _build.labels(
+                {
+                    "project_id": "%(p)s",
+                    "pair_id": "id",
+                    "source": "'human'",
+                    "rater": "'annotator-' || lpad(r::text, 2, '0')",
+                    "value": noisy.format(g="g", salt="11 * slot + r", pct=15, t=truth.replace("%(g)s", "g")),
+                    "created_at": "now() - interval '70 days' + (k / 20 / 300) * interval '1 day' "
+                    "+ (k %% 6000) * interval '4 seconds'",
+                },
+                "FROM slots",
+            ),
             {"p": pid, "hp": HUMAN_PAIRS, "a": ANNOTATORS},
         )
         timed_sql(
             "review tasks (done)",
-            """INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
-                                               policy_version, status, label_id, flag_comment, created_at, completed_at)
-               SELECT l.project_id, l.pair_id, 'label', row_number() OVER (PARTITION BY l.pair_id ORDER BY l.id),
-                      jsonb_build_array(r.reason), r.reason, 1.0, r.reason = 'audit', 1, 'done', l.id, '', l.created_at,
-                      l.created_at
-               FROM annotation_label l
+            _build.review_tasks(
+                {
+                    "project_id": "l.project_id",
+                    "pair_id": "l.pair_id",
+                    "kind": "'label'",
+                    "slot": "row_number() OVER (PARTITION BY l.pair_id ORDER BY l.id)",
+                    "reasons": "jsonb_build_array(r.reason)",
+                    "reason": "r.reason",
+                    "priority": "1.0",
+                    "blind": "r.reason = 'audit'",
+                    "policy_version": "1",
+                    "status": "'done'",
+                    "label_id": "l.id",
+                    "created_at": "l.created_at",
+                    "completed_at": "l.created_at",
+                },
+                """FROM annotation_label l
                CROSS JOIN LATERAL (SELECT (ARRAY['audit', 'low-confidence', 'low-confidence', 'style-sensitive'])
                                           [l.pair_id %% 4 + 1] AS reason) r
                WHERE l.project_id = %s AND l.source = 'human'""",
+            ),
             [pid],
         )
         timed_sql(
@@ -320,9 +375,16 @@ def bench_freshness(project, rounds: int = 3) -> None:
         rater = f"fresh-rater-{round_}-{time.time_ns()}"
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
-                "SELECT project_id, id, 'human', %s, coalesce(gold_value, 0), '', now() FROM annotation_pair "
-                "WHERE project_id = %s ORDER BY id LIMIT 1000 OFFSET %s",
+                _build.labels(
+                    {
+                        "project_id": "project_id",
+                        "pair_id": "id",
+                        "source": "'human'",
+                        "rater": "%s",
+                        "value": "coalesce(gold_value, 0)",
+                    },
+                    "FROM annotation_pair WHERE project_id = %s ORDER BY id LIMIT 1000 OFFSET %s",
+                ),
                 [rater, project.id, 1000 * round_],
             )
         written = time.perf_counter()

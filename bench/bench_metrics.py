@@ -20,6 +20,7 @@ import os
 import statistics
 import time
 
+import _build
 from _setup import analyze, setup
 
 NAME = "bench-metrics"
@@ -87,17 +88,28 @@ def build(
             cursor.execute("SELECT setseed(0.42)")
         step(
             "queries",
-            "INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, conditions, "
-            "reference_hash, created_at) "
-            "SELECT %s, 'q' || g, 'query number ' || g, '', (g * 37) %% 1000, '[]', '[]', '', now() "
-            "FROM generate_series(1, %s) g",
+            _build.queries(
+                {
+                    "project_id": "%s",
+                    "external_id": "'q' || g",
+                    "text": "'query number ' || g",
+                    "traffic": "(g * 37) %% 1000",
+                },
+                "FROM generate_series(1, %s) g",
+            ),
             [p, queries],
         )
         step(
             "products",
-            "INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes, "
-            "content_hash, created_at, updated_at) "
-            "SELECT %s, 'p' || g, 'Product ' || g, '', '', '', '{}', md5(g::text), now(), now() FROM generate_series(0, %s - 1) g",
+            _build.products(
+                {
+                    "project_id": "%s",
+                    "external_id": "'p' || g",
+                    "title": "'Product ' || g",
+                    "content_hash": "md5(g::text)",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [p, products],
         )
         analyze("annotation_query", "annotation_product")  # plan the joins below on this project's rows
@@ -114,36 +126,67 @@ def build(
         )
         step(
             "pairs",
-            "INSERT INTO annotation_pair (project_id, query_id, product_id, gold_value, gold_provenance, "
-            "gold_policy_version, gold_updated_at, created_at) "
-            "SELECT %s, query_id, product_id, gold, CASE WHEN gold IS NULL THEN '' ELSE 'imported' END, NULL, "
-            "CASE WHEN gold IS NULL THEN NULL ELSE now() END, now() FROM bench_plan",
+            _build.pairs(
+                {
+                    "project_id": "%s",
+                    "query_id": "query_id",
+                    "product_id": "product_id",
+                    "gold_value": "gold",
+                    "gold_provenance": "CASE WHEN gold IS NULL THEN '' ELSE 'imported' END",
+                    "gold_updated_at": "CASE WHEN gold IS NULL THEN NULL ELSE now() END",
+                },
+                "FROM bench_plan",
+            ),
             [p],
         )
         analyze("annotation_pair")
         # Every 10th rank is shared with the next result, so the tie-breaks are exercised.
         step(
             "results",
-            "INSERT INTO annotation_searchresult (run_id, query_id, product_id, pair_id, rank, score) "
-            "SELECT %s, b.query_id, b.product_id, pa.id, CASE WHEN b.i %% 10 = 0 THEN b.i - 1 ELSE b.i END, 1000.0 / b.i "
-            "FROM bench_plan b JOIN annotation_pair pa ON pa.project_id = %s AND pa.query_id = b.query_id "
-            " AND pa.product_id = b.product_id WHERE b.i <= %s",
+            _build.insert_sql(
+                "annotation.SearchResult",
+                {
+                    "run_id": "%s",
+                    "query_id": "b.query_id",
+                    "product_id": "b.product_id",
+                    "pair_id": "pa.id",
+                    "rank": "CASE WHEN b.i %% 10 = 0 THEN b.i - 1 ELSE b.i END",
+                    "score": "1000.0 / b.i",
+                },
+                "FROM bench_plan b JOIN annotation_pair pa ON pa.project_id = %s AND pa.query_id = b.query_id "
+                " AND pa.product_id = b.product_id WHERE b.i <= %s",
+            ),
             [run.id, p, results],
         )
         if labels:
             step(
                 "human labels (one per gold pair)",
-                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
-                "SELECT %s, id, 'human', 'annotator-' || (id %% 5), gold_value, '', now() "
-                "FROM annotation_pair WHERE project_id = %s AND gold_value IS NOT NULL",
+                _build.labels(
+                    {
+                        "project_id": "%s",
+                        "pair_id": "id",
+                        "source": "'human'",
+                        "rater": "'annotator-' || (id %% 5)",
+                        "value": "gold_value",
+                    },
+                    "FROM annotation_pair WHERE project_id = %s AND gold_value IS NOT NULL",
+                ),
                 [p, p],
             )
         if labels == "both":
             step(
                 "LLM labels (one per pair)",
-                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, confidence, rationale, created_at) "
-                "SELECT %s, id, 'llm', 'gpt-test-1', floor(random() * 3)::smallint, random(), '', now() "
-                "FROM annotation_pair WHERE project_id = %s",
+                _build.labels(
+                    {
+                        "project_id": "%s",
+                        "pair_id": "id",
+                        "source": "'llm'",
+                        "rater": "'gpt-test-1'",
+                        "value": "floor(random() * 3)::smallint",
+                        "confidence": "random()",
+                    },
+                    "FROM annotation_pair WHERE project_id = %s",
+                ),
                 [p, p],
             )
     start = time.perf_counter()
@@ -235,9 +278,16 @@ def write_cost(project_id: int, n: int, rounds: int = 3) -> None:
                         cursor.execute(f"ALTER TABLE annotation_label DISABLE TRIGGER {trigger}")
                 start = time.perf_counter()
                 cursor.execute(
-                    "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
-                    "SELECT project_id, id, 'llm', 'write-cost', 1, '', now() FROM annotation_pair "
-                    "WHERE project_id = %s ORDER BY id LIMIT %s",
+                    _build.labels(
+                        {
+                            "project_id": "project_id",
+                            "pair_id": "id",
+                            "source": "'llm'",
+                            "rater": "'write-cost'",
+                            "value": "1",
+                        },
+                        "FROM annotation_pair WHERE project_id = %s ORDER BY id LIMIT %s",
+                    ),
                     [project_id, n],
                 )
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred checks, inside the timing

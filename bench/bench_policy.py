@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from decimal import Decimal
 
+import _build
 from _setup import setup
 
 NAME = "bench-policy"
@@ -85,20 +86,31 @@ def build(pairs: int):
     with transaction.atomic():
         run_sql(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
-                                             conditions, reference_hash)
-               SELECT %s, 'q' || g, 'query ' || g || CASE WHEN g %% 97 = 0 THEN ' elegant' ELSE '' END, 'de-DE',
-                      (g * 7919) %% 500, '[]'::jsonb, now(), '[]'::jsonb, ''
-               FROM generate_series(0, %s - 1) g""",
+            _build.queries(
+                {
+                    "project_id": "%s",
+                    "external_id": "'q' || g",
+                    "text": "'query ' || g || CASE WHEN g %% 97 = 0 THEN ' elegant' ELSE '' END",
+                    "locale": "'de-DE'",
+                    "traffic": "(g * 7919) %% 500",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, QUERIES],
         )
         run_sql(
             "products",
-            """INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes,
-                                               content_hash, created_at, updated_at)
-               SELECT %s, 'p' || g, 'Product ' || g, 'brand' || (g %% 300), 'cat' || (g %% 20), '', '{}'::jsonb,
-                      md5(g::text), now(), now()
-               FROM generate_series(0, %s - 1) g""",
+            _build.products(
+                {
+                    "project_id": "%s",
+                    "external_id": "'p' || g",
+                    "title": "'Product ' || g",
+                    "brand": "'brand' || (g %% 300)",
+                    "category": "'cat' || (g %% 20)",
+                    "content_hash": "md5(g::text)",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, PRODUCTS],
         )
         q0 = Query.objects.filter(project=project).order_by("id").values_list("id", flat=True).first()
@@ -107,25 +119,38 @@ def build(pairs: int):
             p0 = cursor.fetchone()[0]
         run_sql(
             "pairs",
-            """INSERT INTO annotation_pair (project_id, query_id, product_id, gold_value, gold_provenance, created_at)
-               SELECT %(p)s, %(q0)s + g %% %(nq)s, %(p0)s + ((g %% %(nq)s) * 7 + (g / %(nq)s) * 443) %% %(np)s,
-                      NULL, '', now()
-               FROM generate_series(1, %(n)s) g ORDER BY g""",
+            _build.pairs(
+                {
+                    "project_id": "%(p)s",
+                    "query_id": "%(q0)s + g %% %(nq)s",
+                    "product_id": "%(p0)s + ((g %% %(nq)s) * 7 + (g / %(nq)s) * 443) %% %(np)s",
+                },
+                "FROM generate_series(1, %(n)s) g ORDER BY g",
+            ),
             {"p": pid, "n": pairs, "nq": QUERIES, "np": PRODUCTS, "q0": q0, "p0": p0},
         )
         run_sql(
             "judgments",
-            """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out,
-                                             latency_ms, calls, cost_eur, created_at, project_id, pair_id, product_id,
-                                             backend, mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error, applied_rules, rule_note)
-               SELECT md5('bench-policy' || p.id), 'bench-judge', 'judgment-v1', '[]'::jsonb, 0, 0, 0, 1, 0.0001, now(),
-                      p.project_id, p.id, p.product_id, 'openai', 'text', 'ok', p.id %% 3,
-                      CASE WHEN p.id %% 11 = 0 THEN 0.3 ELSE 0.5 + ((p.id * 7919) %% 500) / 1000.0 END,
-                      '', '[]'::jsonb, '[]'::jsonb,
-                      CASE WHEN p.id %% 50 = 0 THEN jsonb_build_array(p.id %% 3, (p.id + 1) %% 3)
-                           ELSE jsonb_build_array(p.id %% 3, p.id %% 3) END, '', '[]'::jsonb, ''
-               FROM annotation_pair p WHERE p.project_id = %s""",
+            _build.judgments(
+                {
+                    "cache_key": "md5('bench-policy' || p.id)",
+                    "model": "'bench-judge'",
+                    "prompt_version": "'judgment-v1'",
+                    "calls": "1",
+                    "cost_eur": "0.0001",
+                    "project_id": "p.project_id",
+                    "pair_id": "p.id",
+                    "product_id": "p.product_id",
+                    "backend": "'openai'",
+                    "mode": "'text'",
+                    "status": "'ok'",
+                    "value": "p.id %% 3",
+                    "confidence": "CASE WHEN p.id %% 11 = 0 THEN 0.3 ELSE 0.5 + ((p.id * 7919) %% 500) / 1000.0 END",
+                    "samples": """CASE WHEN p.id %% 50 = 0 THEN jsonb_build_array(p.id %% 3, (p.id + 1) %% 3)
+                                       ELSE jsonb_build_array(p.id %% 3, p.id %% 3) END""",
+                },
+                "FROM annotation_pair p WHERE p.project_id = %s",
+            ),
             [pid],
         )
     with connection.cursor() as cursor:
@@ -160,11 +185,21 @@ def route_all(project) -> None:
     params["project"] = project.id
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
-                                                policy_version, status, flag_comment, created_at)
-                SELECT %(project)s, d.pair_id, 'label', 1, to_jsonb(d.reasons), d.reasons[1], d.priority, d.blind,
-                       1, 'open', '', now()
-                FROM ({sql}) d WHERE d.to_humans""",
+            _build.review_tasks(
+                {
+                    "project_id": "%(project)s",
+                    "pair_id": "d.pair_id",
+                    "kind": "'label'",
+                    "slot": "1",
+                    "reasons": "to_jsonb(d.reasons)",
+                    "reason": "d.reasons[1]",
+                    "priority": "d.priority",
+                    "blind": "d.blind",
+                    "policy_version": "1",
+                    "status": "'open'",
+                },
+                f"FROM ({sql}) d WHERE d.to_humans",
+            ),
             params,
         )
         cursor.execute(

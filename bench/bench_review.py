@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 
+import _build
 from _setup import analyze, setup
 
 NAME = "bench-review"
@@ -62,6 +63,25 @@ def timed(label: str, sql: str, params) -> None:
     print(f"  {label:<44} {rows:>9} rows {time.perf_counter() - start:7.1f} s")
 
 
+def open_tasks(where: str) -> str:
+    """Open label tasks for pairs in review, priority = low-confidence weight × (1 + traffic)."""
+    return _build.review_tasks(
+        {
+            "project_id": "%s",
+            "pair_id": "p.id",
+            "kind": "'label'",
+            "slot": "1",
+            "reasons": """'["low-confidence"]'::jsonb""",
+            "reason": "'low-confidence'",
+            "priority": "3.0 * (1 + q.traffic)",
+            "blind": "false",
+            "policy_version": "1",
+            "status": "'open'",
+        },
+        "FROM annotation_pair p JOIN annotation_query q ON q.id = p.query_id\n" + where,
+    )
+
+
 def build(pairs: int, tasks: int, users: int, history: int):
     """The project, in SQL. Pair i (1-based) has query i mod QUERIES and product
     (k * 1000 + q) mod PRODUCTS with k = i div QUERIES: unique per query for k < 50."""
@@ -84,18 +104,31 @@ def build(pairs: int, tasks: int, users: int, history: int):
     with transaction.atomic():
         timed(
             "queries",
-            """INSERT INTO annotation_query (project_id, external_id, text, locale, traffic, tags, created_at,
-                                             conditions, reference_hash)
-               SELECT %s, 'q' || g, 'query ' || g, 'de-DE', (g * 7919) %% 500, '[]'::jsonb, now(), '[]'::jsonb, ''
-               FROM generate_series(0, %s - 1) g""",
+            _build.queries(
+                {
+                    "project_id": "%s",
+                    "external_id": "'q' || g",
+                    "text": "'query ' || g",
+                    "locale": "'de-DE'",
+                    "traffic": "(g * 7919) %% 500",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, QUERIES],
         )
         timed(
             "products",
-            """INSERT INTO annotation_product (project_id, external_id, title, brand, category, description, attributes,
-                                               content_hash, created_at, updated_at)
-               SELECT %s, 'p' || g, 'Product ' || g, 'brand' || (g %% 300), 'cat', '', '{}'::jsonb, md5(g::text), now(), now()
-               FROM generate_series(0, %s - 1) g""",
+            _build.products(
+                {
+                    "project_id": "%s",
+                    "external_id": "'p' || g",
+                    "title": "'Product ' || g",
+                    "brand": "'brand' || (g %% 300)",
+                    "category": "'cat'",
+                    "content_hash": "md5(g::text)",
+                },
+                "FROM generate_series(0, %s - 1) g",
+            ),
             [pid, PRODUCTS],
         )
         # The pairs join the new queries and products: plan that on their statistics.
@@ -104,52 +137,70 @@ def build(pairs: int, tasks: int, users: int, history: int):
         # others are auto-accepted gold.
         timed(
             "pairs",
-            """INSERT INTO annotation_pair (project_id, query_id, product_id, gold_value, gold_provenance,
-                                            gold_policy_version, gold_updated_at, created_at)
-               SELECT %(p)s, q.id, pr.id,
-                      CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE g %% 3 END,
-                      CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN '' ELSE 'llm-auto' END,
-                      CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE 1 END,
-                      CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE now() END, now()
-               FROM generate_series(1, %(n)s) g
+            _build.pairs(
+                {
+                    "project_id": "%(p)s",
+                    "query_id": "q.id",
+                    "product_id": "pr.id",
+                    "gold_value": "CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE g %% 3 END",
+                    "gold_provenance": "CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN '' ELSE 'llm-auto' END",
+                    "gold_policy_version": "CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE 1 END",
+                    "gold_updated_at": "CASE WHEN g %% 5 = 0 OR g %% 25 = 1 THEN NULL ELSE now() END",
+                },
+                """FROM generate_series(1, %(n)s) g
                JOIN annotation_query q ON q.project_id = %(p)s AND q.external_id = 'q' || (g %% %(nq)s)
                JOIN annotation_product pr ON pr.project_id = %(p)s
                     AND pr.external_id = 'p' || (((g / %(nq)s) * 1000 + g %% %(nq)s) %% %(np)s)""",
+            ),
             {"p": pid, "n": pairs, "nq": QUERIES, "np": PRODUCTS},
         )
         analyze("annotation_pair")
         timed(
             "LLM labels",
-            """INSERT INTO annotation_label (project_id, pair_id, source, rater, user_id, value, confidence, rationale,
-                                             guideline_version, created_at)
-               SELECT %s, id, 'llm', 'bench-judge', NULL, id %% 3,
-                      CASE WHEN id %% 5 = 0 THEN 0.4 ELSE 0.9 END, '', NULL, now()
-               FROM annotation_pair WHERE project_id = %s""",
+            _build.labels(
+                {
+                    "project_id": "%s",
+                    "pair_id": "id",
+                    "source": "'llm'",
+                    "rater": "'bench-judge'",
+                    "value": "id %% 3",
+                    "confidence": "CASE WHEN id %% 5 = 0 THEN 0.4 ELSE 0.9 END",
+                },
+                "FROM annotation_pair WHERE project_id = %s",
+            ),
             [pid, pid],
         )
         timed(
             "judgments",
-            """INSERT INTO judging_judgment (cache_key, model, prompt_version, raw_response, tokens_in, tokens_out, latency_ms,
-                                             calls, cost_eur, created_at, project_id, pair_id, product_id, label_id, backend,
-                                             mode, status, value, confidence, rationale, requirements_met,
-                                             requirements_unmet, samples, error, applied_rules, rule_note)
-               SELECT md5('bench' || l.id), 'bench-judge', 'judgment-v1', '[]'::jsonb, 0, 0, 0, 1, 0, now(), l.project_id,
-                      l.pair_id, p.product_id, l.id, 'openai', 'text', 'ok', l.value, l.confidence, '', '[]'::jsonb,
-                      '[]'::jsonb, jsonb_build_array(l.value), '', '[]'::jsonb, ''
-               FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
-               WHERE l.project_id = %s AND l.source = 'llm'""",
+            _build.judgments(
+                {
+                    "cache_key": "md5('bench' || l.id)",
+                    "model": "'bench-judge'",
+                    "prompt_version": "'judgment-v1'",
+                    "calls": "1",
+                    "project_id": "l.project_id",
+                    "pair_id": "l.pair_id",
+                    "product_id": "p.product_id",
+                    "label_id": "l.id",
+                    "backend": "'openai'",
+                    "mode": "'text'",
+                    "status": "'ok'",
+                    "value": "l.value",
+                    "confidence": "l.confidence",
+                    "samples": "jsonb_build_array(l.value)",
+                },
+                """FROM annotation_label l JOIN annotation_pair p ON p.id = l.pair_id
+                   WHERE l.project_id = %s AND l.source = 'llm'""",
+            ),
             [pid],
         )
         # The review queue: one slot per pair, priority = low-confidence weight × (1 + traffic).
         timed(
             "open review tasks",
-            """INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
-                                               policy_version, status, flag_comment, created_at)
-               SELECT %s, p.id, 'label', 1, '["low-confidence"]'::jsonb, 'low-confidence', 3.0 * (1 + q.traffic), false,
-                      1, 'open', '', now()
-               FROM annotation_pair p JOIN annotation_query q ON q.id = p.query_id
-               WHERE p.project_id = %s AND p.gold_value IS NULL
-               ORDER BY p.id LIMIT %s""",
+            open_tasks(
+                """WHERE p.project_id = %s AND p.gold_value IS NULL
+                   ORDER BY p.id LIMIT %s"""
+            ),
             [pid, pid, tasks],
         )
         analyze("annotation_label", "reviews_reviewtask")
@@ -165,11 +216,19 @@ def build(pairs: int, tasks: int, users: int, history: int):
                        SELECT picked.*, (SELECT id FROM auth_user WHERE username = 'bench-annotator-' ||
                                          lpad((n %% %s)::text, 2, '0')) AS user_id
                        FROM picked
-                   ), labels AS (
-                       INSERT INTO annotation_label (project_id, pair_id, source, rater, user_id, value, rationale, created_at)
-                       SELECT %s, pair_id, 'human', 'bench', user_id, 1, '', now() FROM assigned
-                       RETURNING id, pair_id, user_id
-                   )
+                   ), labels AS ("""
+                + _build.labels(
+                    {
+                        "project_id": "%s",
+                        "pair_id": "pair_id",
+                        "source": "'human'",
+                        "rater": "'bench'",
+                        "user_id": "user_id",
+                        "value": "1",
+                    },
+                    "FROM assigned RETURNING id, pair_id, user_id",
+                )
+                + """)
                    UPDATE reviews_reviewtask t SET status = 'done', claimed_by_id = labels.user_id, label_id = labels.id,
                           lease_expires_at = now() - interval '1 day', completed_at = now()
                    FROM labels WHERE t.pair_id = labels.pair_id AND t.project_id = %s""",
@@ -185,14 +244,11 @@ def build(pairs: int, tasks: int, users: int, history: int):
         # Top up so that `tasks` stay open after the history.
         timed(
             "open review tasks (top-up)",
-            """INSERT INTO reviews_reviewtask (project_id, pair_id, kind, slot, reasons, reason, priority, blind,
-                                               policy_version, status, flag_comment, created_at)
-               SELECT %s, p.id, 'label', 1, '["low-confidence"]'::jsonb, 'low-confidence', 3.0 * (1 + q.traffic), false,
-                      1, 'open', '', now()
-               FROM annotation_pair p JOIN annotation_query q ON q.id = p.query_id
-               WHERE p.project_id = %s AND p.gold_value IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM reviews_reviewtask t WHERE t.pair_id = p.id)
-               ORDER BY p.id LIMIT %s""",
+            open_tasks(
+                """WHERE p.project_id = %s AND p.gold_value IS NULL
+                     AND NOT EXISTS (SELECT 1 FROM reviews_reviewtask t WHERE t.pair_id = p.id)
+                   ORDER BY p.id LIMIT %s"""
+            ),
             [pid, pid, history * users],
         )
         # A tenth of the open tasks are for style-sensitive queries, a few audits: the queue

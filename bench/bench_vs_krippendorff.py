@@ -21,6 +21,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import _build
 import numpy as np
 from _setup import analyze, setup
 
@@ -57,8 +58,7 @@ def load(names: list[str], data: np.ndarray):
     from django.db import transaction
     from django.utils import timezone
 
-    from annotation.bulk import bulk_insert_rows
-    from annotation.models import Label, Pair, Product, Query
+    from annotation.models import Pair, Product, Query
     from annotation.services import project_create
     from reviews.agreement import LLM_RATER
 
@@ -67,35 +67,39 @@ def load(names: list[str], data: np.ndarray):
     queries = max(pairs // 50, 1)
     project = project_create(name="bench-vs-krippendorff", labels="r0:0,r1:1,r2:2,r3:3")
     with transaction.atomic():
-        bulk_insert_rows(
-            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "created_at", "conditions",
-                    "reference_hash"],
-            [(project.id, f"q{i}", f"query {i}", "", 0, [], now, [], "") for i in range(queries)],
-        )  # fmt: skip
-        bulk_insert_rows(
-            Product,
-            ["project", "external_id", "title", "brand", "category", "description", "attributes", "content_hash",
-             "created_at", "updated_at"],
-            [(project.id, f"p{i}", f"product {i}", "", "", "", {}, "x", now, now) for i in range(pairs)],
-        )  # fmt: skip
+        _build.copy_rows(
+            "annotation.Query",
+            ["project", "external_id", "text"],
+            [(project.id, f"q{i}", f"query {i}") for i in range(queries)],
+            now=now,
+        )
+        _build.copy_rows(
+            "annotation.Product",
+            ["project", "external_id", "title", "content_hash"],
+            [(project.id, f"p{i}", f"product {i}", "x") for i in range(pairs)],
+            now=now,
+        )
         analyze("annotation_query", "annotation_product")
         query_ids = dict(Query.objects.filter(project=project).values_list("external_id", "id"))
         product_ids = dict(Product.objects.filter(project=project).values_list("external_id", "id"))
-        bulk_insert_rows(
-            Pair, ["project", "query", "product", "gold_provenance", "created_at"],
-            [(project.id, query_ids[f"q{i % queries}"], product_ids[f"p{i}"], "", now) for i in range(pairs)],
-        )  # fmt: skip
+        _build.copy_rows(
+            "annotation.Pair",
+            ["project", "query", "product"],
+            [(project.id, query_ids[f"q{i % queries}"], product_ids[f"p{i}"]) for i in range(pairs)],
+            now=now,
+        )
         # Pair i of the matrix is the i-th pair by id (bulk insert keeps the order).
         pair_ids = np.array(Pair.objects.filter(project=project).order_by("id").values_list("id", flat=True))
         rows, cols = np.nonzero(~np.isnan(data))
-        bulk_insert_rows(
-            Label, ["project", "pair", "source", "rater", "value", "rationale", "created_at"],
+        _build.copy_rows(
+            "annotation.Label",
+            ["project", "pair", "source", "rater", "value"],
             [
-                (project.id, int(pair_ids[c]), "llm" if names[r] == LLM_RATER else "human", names[r], int(data[r, c]),
-                 "", now)
+                (project.id, int(pair_ids[c]), "llm" if names[r] == LLM_RATER else "human", names[r], int(data[r, c]))
                 for r, c in zip(rows, cols)
             ],
-        )  # fmt: skip
+            now=now,
+        )
     analyze("annotation_pair", "annotation_label")
     return project, pair_ids
 

@@ -27,6 +27,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import _build
 from _setup import analyze, setup
 
 PRODUCTS = 200_000
@@ -58,50 +59,51 @@ def load(qrels: dict, run: dict):
     from django.db import transaction
     from django.utils import timezone
 
-    from annotation.bulk import bulk_insert_rows
-    from annotation.models import GoldProvenance, Pair, Product, Query, SearchResult, SearchRun
+    from annotation.models import GoldProvenance, Pair, Product, Query, SearchRun
     from annotation.services import project_create
 
     now = timezone.now()
     project = project_create(name="bench-vs-trec-tools", labels=LEVELS)
     with transaction.atomic():
-        bulk_insert_rows(
-            Query, ["project", "external_id", "text", "locale", "traffic", "tags", "conditions", "reference_hash",
-                    "created_at"],
-            [(project.id, q, f"query {q}", "", 0, [], [], "", now) for q in run],
-        )  # fmt: skip
+        _build.copy_rows(
+            "annotation.Query",
+            ["project", "external_id", "text"],
+            [(project.id, q, f"query {q}") for q in run],
+            now=now,
+        )
         docs = sorted(
             {d for judged in qrels.values() for d in judged} | {d for rows in run.values() for d, _, _ in rows}
         )
-        bulk_insert_rows(
-            Product,
-            ["project", "external_id", "title", "brand", "category", "description", "attributes", "content_hash",
-             "created_at", "updated_at"],
-            [(project.id, d, f"product {d}", "", "", "", {}, "x", now, now) for d in docs],
-        )  # fmt: skip
+        _build.copy_rows(
+            "annotation.Product",
+            ["project", "external_id", "title", "content_hash"],
+            [(project.id, d, f"product {d}", "x") for d in docs],
+            now=now,
+        )
         analyze("annotation_query", "annotation_product")
         query_ids = dict(Query.objects.filter(project=project).values_list("external_id", "id"))
         product_ids = dict(Product.objects.filter(project=project).values_list("external_id", "id"))
         keys = {(q, d) for q, judged in qrels.items() for d in judged} | {
             (q, d) for q, rows in run.items() for d, _, _ in rows
         }
-        bulk_insert_rows(
-            Pair,
-            ["project", "query", "product", "gold_value", "gold_provenance", "gold_updated_at", "created_at"],
+        _build.copy_rows(
+            "annotation.Pair",
+            ["project", "query", "product", "gold_value", "gold_provenance", "gold_updated_at"],
             [
                 (project.id, query_ids[q], product_ids[d], value, GoldProvenance.IMPORTED if value is not None else "",
-                 now if value is not None else None, now)
+                 now if value is not None else None)
                 for q, d in keys
                 for value in [qrels.get(q, {}).get(d)]
             ],
+            now=now,
         )  # fmt: skip
         analyze("annotation_pair")
         pair_ids = {
             (q, p): i for q, p, i in Pair.objects.filter(project=project).values_list("query_id", "product_id", "id")
         }
         search_run = SearchRun.objects.create(project=project, name="r1")
-        bulk_insert_rows(
-            SearchResult,
+        _build.copy_rows(
+            "annotation.SearchResult",
             ["run", "query", "product", "pair", "rank", "score"],
             [
                 (search_run.id, query_ids[q], product_ids[d], pair_ids[(query_ids[q], product_ids[d])], rank, score)
