@@ -1,10 +1,6 @@
-"""Drop indexes that duplicate another one (docs/scaling.md, "Indexes"): each is paid on
-every write of the table (a reroute batch, a judge chunk) and no read needs it.
-
-By hand rather than AlterField: for a foreign key's db_index, Django re-creates the
-foreign key constraint (re-checking every row of a million-row table) and on SQLite
-rebuilds the table (dropping its triggers); for judging's cache_key it also drops the
-partial unique index judgment_one_ok_per_key. Here only the named indexes go."""
+"""Drop indexes that duplicate another one or serve no query (tasks: priority, label_id,
+flagged_by_id; signals: the second project_id index). By hand, for the reasons given in
+annotation/migrations/0016_drop_redundant_indexes.py."""
 
 import django.db.models.deletion
 from django.conf import settings
