@@ -542,8 +542,9 @@ class ImportJob(models.Model):
     # Last sign of life of a running job (it started, rows were read); a running job
     # silent for QRELAY_IMPORT_STALL_MINUTES lost its worker and is marked failed.
     touched_at = models.DateTimeField(null=True, blank=True)
-    # When the stall check sent the task of a job still queued after the stall time again
-    # (its message was probably lost); still queued a stall time later, it is marked failed.
+    # When the stall check sent the task of a job still queued after the stall time, with
+    # the broker's queue empty, again (its message was probably lost); still queued a stall
+    # time later, the queue empty, it is marked failed (annotation/importers/stall.py).
     requeued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

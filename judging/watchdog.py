@@ -11,27 +11,16 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+
+from config.broker import broker_backlog
 
 from .jobs import judge_job_resume
 from .models import JudgeJob
 
 log = logging.getLogger(__name__)
-
-
-def broker_backlog() -> int:
-    """Messages waiting in the task queue (0 when tasks run in-process)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return 0
-    with current_app.connection_for_read() as connection:
-        try:
-            declared = connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True)
-        except connection.channel_errors:
-            return 0  # the queue does not exist (yet): nothing waits in it
-        return declared.message_count
 
 
 @dataclass

@@ -7,12 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from celery import current_app
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from annotation.importers.jobs import import_job_run
 from annotation.models import ImportJob, SearchResult, SearchRun
 from annotation.tasks import import_job_run_task, import_jobs_fail_stalled_task
+from config.broker import broker_backlog
 
 pytestmark = pytest.mark.django_db
 
@@ -188,6 +190,8 @@ def test_a_queued_job_whose_task_was_lost_is_sent_again_once_then_failed(
     broker lost their messages. The stall check sends a task again once; a job still
     queued a stall time later is failed with the reason, on the API."""
     settings.QRELAY_IMPORT_STALL_MINUTES = 10
+    current_app.control.purge()
+    assert broker_backlog() == 0  # the broker lost every message: nothing waits there
     SearchResult.objects.filter(run__name="bm25").delete()
     lost = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
     hopeless = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
@@ -218,6 +222,72 @@ def test_a_queued_job_whose_task_was_lost_is_sent_again_once_then_failed(
     assert not stored.parent.exists()  # the stored upload is removed
     assert lead_api.get(fresh["status_url"]).json()["status"] == "queued"
     assert sorted(sent) == sorted([lost["id"], hopeless["id"]])  # never sent a second time
+
+
+@pytest.fixture
+def busy_broker():
+    """One message that waits in the test run's Redis queue (no worker consumes it): the
+    workers are busy with earlier work, e.g. a long judge job's chunks."""
+    current_app.control.purge()
+    current_app.send_task("annotation.fail_stalled_imports")
+    assert broker_backlog() == 1
+    yield
+    current_app.control.purge()
+
+
+def test_a_queued_job_waiting_behind_a_busy_queue_is_neither_sent_again_nor_failed(
+    lead_api, world, large, settings, monkeypatch, busy_broker, django_capture_on_commit_callbacks
+):
+    """Imports share the queue with judge chunks: behind hours of them an import waits
+    longer than two stall times, and its message is not lost while the queue holds work.
+    A running job without progress is failed all the same: its worker took its task and died."""
+    settings.QRELAY_IMPORT_STALL_MINUTES = 10
+    unsent = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    resent = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    long_ago = timezone.now() - timedelta(minutes=25)
+    ImportJob.objects.filter(pk__in=[unsent["id"], resent["id"]]).update(created_at=long_ago)
+    ImportJob.objects.filter(pk=resent["id"]).update(requeued_at=timezone.now() - timedelta(minutes=11))
+    dead = _running_job_silent_for(world, large, 11)
+    sent: list[int] = []
+    monkeypatch.setattr(import_job_run_task, "delay", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        import_jobs_fail_stalled_task()
+
+    assert sent == []
+    assert lead_api.get(unsent["status_url"]).json()["status"] == "queued"
+    assert lead_api.get(resent["status_url"]).json()["status"] == "queued"
+    assert ImportJob.objects.get(pk=dead.pk).status == "failed"
+
+    # The queue drains and both are still queued: now their messages are lost.
+    current_app.control.purge()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_jobs_fail_stalled_task()
+
+    assert sent == [unsent["id"]]
+    assert ImportJob.objects.get(pk=unsent["id"]).status == "queued"
+    status = lead_api.get(resent["status_url"]).json()
+    assert status["status"] == "failed"
+    assert "with no task left waiting in the queue" in status["error"]
+
+
+def test_in_the_embedded_mode_the_broker_is_never_asked(
+    lead_api, world, large, settings, monkeypatch, busy_broker, django_capture_on_commit_callbacks
+):
+    """Tasks run in-process there: no queue can hold a job's task, so an overdue queued job
+    is sent again as before (the message waiting in Redis is not the embedded mode's)."""
+    settings.QRELAY_IMPORT_STALL_MINUTES = 10
+    job = post_results(lead_api, world, RESULTS, django_capture_on_commit_callbacks)[0].json()
+    ImportJob.objects.filter(pk=job["id"]).update(created_at=timezone.now() - timedelta(minutes=11))
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    sent: list[int] = []
+    monkeypatch.setattr(import_job_run_task, "delay", sent.append)
+
+    assert broker_backlog() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        import_jobs_fail_stalled_task()
+
+    assert sent == [job["id"]]
 
 
 def test_starting_is_a_sign_of_life(lead_api, world, large, django_capture_on_commit_callbacks):

@@ -11,10 +11,11 @@ from celery import current_app
 from django.db.models import F
 from django.utils import timezone
 
+from config.broker import broker_backlog
 from judging import jobs
 from judging.jobs import judge_job_create
 from judging.models import JudgeChunk, JudgeJob
-from judging.watchdog import broker_backlog, judge_jobs_resume_stalled
+from judging.watchdog import judge_jobs_resume_stalled
 
 from .conftest import grid
 
