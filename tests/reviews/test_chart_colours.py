@@ -43,13 +43,15 @@ THEMES = {"light": LIGHT, "dark": DARK}
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_every_series_colour_reaches_3_to_1_on_the_card_and_the_page(theme):
+def test_every_series_colour_clears_3_to_1_on_the_card_and_the_page_with_a_margin(theme):
     css = THEMES[theme]
     backgrounds = [rgb(variable(css, "surface")), rgb(variable(css, "bg"))]
     ratios = {
         k: min(contrast(rgb(variable(css, f"series-{k}")), bg) for bg in backgrounds) for k in range(charts.SERIES)
     }
-    assert all(ratio >= 3 for ratio in ratios.values()), ratios
+    # WCAG asks 3:1; the marks are 1.5–2 px lines and small dots whose antialiased edges
+    # read fainter, so the palette keeps a margin (the old one sat at 3.05:1 in dark mode).
+    assert all(ratio >= 4.5 for ratio in ratios.values()), ratios
 
 
 @pytest.mark.parametrize("theme", THEMES)
