@@ -35,3 +35,11 @@ def label_keys(project: Project) -> dict[int, ShownLabel]:
 def keyed_scale(project: Project) -> list[tuple[int, ScaleLevel]]:
     """The project's levels in scale order, each with its key: [(1, level), (2, level), …]."""
     return list(enumerate(project.levels.order_by("value"), start=1))
+
+
+def shown_named(labels: dict[int, ShownLabel], name: str | None) -> ShownLabel | None:
+    """The level called `name` (names are unique in a scale, case aside), for reports that
+    name a level rather than give its value (e.g. where acc@2's "relevant" starts)."""
+    if name is None:
+        return None
+    return next((shown for shown in labels.values() if shown.name.lower() == name.lower()), None)

@@ -9,7 +9,27 @@ from input as text.
 from html import escape
 
 WIDTH = 560
-PALETTE = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2")
+# Series colours live in static/css/app.css (--series-0 … --series-5, light and dark values
+# at 3:1 or more against the card, WCAG 1.4.11): a mark gets the class series-k, which sets
+# `color`, and paints with currentColor, so dark mode needs no second SVG.
+SERIES = 6
+RING = 4  # the series colour of the ringed current point (red)
+# Heatmap cells: the count is written on the cell, so a cell is either light (dark text)
+# or strong (white text), never the mid shade where neither reaches 4.5:1.
+CELL_RIGHT, CELL_WRONG = "#166534", "#991b1b"
+STRONG_SHARE = 0.5
+
+
+def series_class(k: int) -> str:
+    return f"series-{k % SERIES}"
+
+
+def cell_shade(share: float) -> tuple[float, str]:
+    """(fill opacity, text class) of a heatmap cell holding `share` of its row: a weak cell
+    stays pale under dark text, a strong one is dark under white text."""
+    if share < STRONG_SHARE:
+        return 0.08 + 0.6 * share, "chart-count"
+    return 0.85 + 0.3 * (share - STRONG_SHARE), "chart-count chart-count-strong"
 
 
 def _t(text) -> str:
@@ -54,10 +74,13 @@ def line_chart(points: list[tuple[str, float | None]], *, title: str, y_max: flo
             )
     if len(coords) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _, _ in coords)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+        body.append(
+            f'<polyline points="{path}" class="{series_class(0)}" fill="none" stroke="currentColor" stroke-width="2"/>'
+        )
     for x, y, label, value in coords:
         body.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{PALETTE[0]}"><title>{_t(label)}: {value:.3f}</title></circle>'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" class="{series_class(0)}" fill="currentColor">'
+            f"<title>{_t(label)}: {value:.3f}</title></circle>"
         )
     return _svg(WIDTH, height, title, body)
 
@@ -106,15 +129,15 @@ def heatmap(
         body.append(_lines(left - 8, y + cell / 2 + 4 - 6.5 * (len(lines) - 1), lines, "chart-tick", anchor="end"))
         for j in range(len(columns)):
             count = int(row[j]) if j < len(row) else 0
-            share = count / total
-            colour = "#15803d" if i == j else "#b91c1c"
+            opacity, text_class = cell_shade(count / total)
+            colour = CELL_RIGHT if i == j else CELL_WRONG
             x = left + cell * j
             body.append(
-                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{colour}" fill-opacity="{0.08 + 0.8 * share:.3f}">'
+                f'<rect x="{x}" y="{y}" width="{cell - 2}" height="{cell - 2}" fill="{colour}" fill-opacity="{opacity:.3f}">'
                 f"<title>{_t(name)} → {_t(columns[j])}: {count}</title></rect>"
             )
             body.append(
-                f'<text x="{x + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" text-anchor="middle" class="chart-count">{count}</text>'
+                f'<text x="{x + cell / 2 - 1:.0f}" y="{y + cell / 2 + 4:.0f}" text-anchor="middle" class="{text_class}">{count}</text>'
             )
     return _svg(width, height, title, body)
 
@@ -137,7 +160,7 @@ def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], titl
             bar_x = x0 + k * bar_w
             body.append(
                 f'<rect x="{bar_x:.1f}" y="{top + inner_h - bar_h:.1f}" width="{bar_w - 1:.1f}" height="{bar_h:.1f}" '
-                f'fill="{PALETTE[k % len(PALETTE)]}"><title>{_t(group)} · {_t(series[k] if k < len(series) else k)}: '
+                f'class="{series_class(k)}" fill="currentColor"><title>{_t(group)} · {_t(series[k] if k < len(series) else k)}: '
                 f"{count} ({share:.0%})</title></rect>"
             )
         body.append(
@@ -151,7 +174,7 @@ def grouped_bars(groups: list[tuple[str, list[int]]], *, series: list[str], titl
             f"{group} {counts[k] if k < len(counts) else 0} ({(counts[k] if k < len(counts) else 0) / total:.0%})"
             for (group, counts), total in zip(groups, totals, strict=True)
         )
-        body.append(f'<rect x="{left}" y="{y}" width="11" height="11" fill="{PALETTE[k % len(PALETTE)]}"/>')
+        body.append(f'<rect x="{left}" y="{y}" width="11" height="11" class="{series_class(k)}" fill="currentColor"/>')
         body.append(
             f'<text x="{left + 16}" y="{y + 10}" class="chart-tick chart-legend">'
             f'<tspan class="chart-count">{_t(name)}</tspan>: {_t(values)}</text>'
@@ -193,12 +216,15 @@ def routing_curve(points: list[dict], *, title: str, link: str = "", current: fl
         return left + inner_w * share, top + inner_h * (1 - value)
 
     caught = " ".join("{:.1f},{:.1f}".format(*xy(p["to_humans"], p["errors_caught"])) for p in usable)
-    body.append(f'<polyline points="{caught}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
+    body.append(
+        f'<polyline points="{caught}" class="{series_class(0)}" fill="none" stroke="currentColor" stroke-width="2"/>'
+    )
     accurate = [p for p in usable if p["auto_accuracy"] is not None]
     if len(accurate) > 1:
         line = " ".join("{:.1f},{:.1f}".format(*xy(p["to_humans"], p["auto_accuracy"])) for p in accurate)
         body.append(
-            f'<polyline points="{line}" fill="none" stroke="{PALETTE[1]}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+            f'<polyline points="{line}" class="{series_class(1)}" fill="none" stroke="currentColor" stroke-width="1.5" '
+            'stroke-dasharray="4 3"/>'
         )
     for p in usable:
         x, y = xy(p["to_humans"], p["errors_caught"])
@@ -208,15 +234,20 @@ def routing_curve(points: list[dict], *, title: str, link: str = "", current: fl
             "" if p["auto_accuracy"] is None else f", auto-accepted accuracy {p['auto_accuracy']:.0%}"
         )
         ring = current is not None and threshold is not None and abs(threshold - current) < 1e-9
-        dot = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if ring else 3.5}" fill="{PALETTE[4] if ring else PALETTE[0]}"><title>{_t(tip)}</title></circle>'
+        dot = (
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{6 if ring else 3.5}" class="{series_class(RING if ring else 0)}" '
+            f'fill="currentColor"><title>{_t(tip)}</title></circle>'
+        )
         if link and threshold is not None:
             dot = f'<a href="{_t(link)}{threshold:.4f}" aria-label="{_t(tip)}">{dot}</a>'
         body.append(dot)
     legend_y = top + 10
     body.append(
-        f'<line x1="{WIDTH - 210}" y1="{legend_y}" x2="{WIDTH - 190}" y2="{legend_y}" stroke="{PALETTE[0]}" stroke-width="2"/>'
+        f'<line x1="{WIDTH - 210}" y1="{legend_y}" x2="{WIDTH - 190}" y2="{legend_y}" class="{series_class(0)}" '
+        'stroke="currentColor" stroke-width="2"/>'
         f'<text x="{WIDTH - 186}" y="{legend_y + 4}" class="chart-tick">errors caught</text>'
-        f'<line x1="{WIDTH - 210}" y1="{legend_y + 16}" x2="{WIDTH - 190}" y2="{legend_y + 16}" stroke="{PALETTE[1]}" '
+        f'<line x1="{WIDTH - 210}" y1="{legend_y + 16}" x2="{WIDTH - 190}" y2="{legend_y + 16}" class="{series_class(1)}" '
+        'stroke="currentColor" '
         f'stroke-width="1.5" stroke-dasharray="4 3"/>'
         f'<text x="{WIDTH - 186}" y="{legend_y + 20}" class="chart-tick">auto-accepted accuracy</text>'
     )

@@ -16,6 +16,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from annotation.label_keys import label_keys, shown_named
 from annotation.models import GoldProvenance, Pair, Project
 from judging.intents import INTENTS, NEEDS
 from judging.models import Judgment
@@ -112,12 +113,13 @@ FIGURES = ("acc@2", "acc@4", "macro_f1", "alpha")
 
 
 def judge_vs_gold_table(project: Project) -> dict:
-    """judge_vs_gold as the dashboard's table rows: (segment, n, [figure, …] in FIGURES order)."""
+    """judge_vs_gold as the dashboard's table rows: (segment, n, [figure, …] in FIGURES order),
+    and where acc@2's "relevant" starts as a ShownLabel (key and name, as on the review card)."""
     result = judge_vs_gold(project)
     rows = [("All pairs", result["overall"])]
     for dimension in ("intent", "subset", "rule"):
         rows += [(f"{dimension}: {key}", f) for key, f in result[f"by_{dimension}"].items()]
     return {
-        "relevant_from": result["relevant_from"],
+        "relevant_from": shown_named(label_keys(project), result["relevant_from"]),
         "rows": [(name, f["n"], [f[k] for k in FIGURES]) for name, f in rows],
     }

@@ -9,7 +9,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from annotation.access import lead_project
-from annotation.label_keys import keyed_levels
+from annotation.label_keys import keyed_levels, shown_named
 from annotation.models import Project
 
 from .. import charts
@@ -71,5 +71,12 @@ def calibration(request, project_id: int):
     for entry in report["configurations"]:
         entry["chart"] = curve_chart(project, entry, policy.min_confidence)
         entry["confusion_rows"] = list(zip(level_names, entry["confusion"]))
-    ctx = {"project": project, "policy": policy, "report": report, "catch": catch, "level_names": level_names}
+    ctx = {
+        "project": project,
+        "policy": policy,
+        "report": report,
+        "catch": catch,
+        "level_names": level_names,
+        "relevant_from": shown_named(shown, report["relevant_from"]),  # acc@2's cut, by key and name
+    }
     return TemplateResponse(request, "reviews/calibration.html", ctx)

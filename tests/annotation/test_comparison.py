@@ -242,5 +242,19 @@ def test_the_metrics_command_explains_bad_input(two_runs, command, command_error
         "metrics", "--project", "shop", "--run", "bm25", "--relevant-min", "great"
     )
     out = command("metrics", "--project", "shop", "--run", "bm25", "--relevant-min", "highly relevant", "--per-query")
-    assert "relevant: label value >= 2" in out
+    assert "relevant: 3 · highly relevant and up; irrelevant: 1 · irrelevant" in out
     assert out.count("\nq") >= 4
+
+
+def test_the_metrics_command_shows_levels_by_key_and_name_and_its_json_by_stored_value(command):
+    # On a 10/20/30 scale a stored value cannot pass for a key: keys are 1/2/3.
+    project = project_create(name="tens", labels="low:10:0,mid:20:1,high:30:2")
+    load(project, "bm25", {"q1": {"a": 30, "b": 10}}, {"q1": [("a", 1, 2.0), ("b", 2, 1.0)]})
+
+    default = command("metrics", "--project", "tens", "--run", "bm25", "--k", "2")
+    by_value = command("metrics", "--project", "tens", "--run", "bm25", "--relevant-min", "30")
+    data = json.loads(command("metrics", "--project", "tens", "--run", "bm25", "--relevant-min", "high", "--json"))
+
+    assert "relevant: 2 · mid and up; irrelevant: 1 · low" in default  # the lowest positive gain: 20
+    assert "relevant: 3 · high and up; irrelevant: 1 · low" in by_value
+    assert (data["relevant_min_value"], data["irrelevant_value"]) == (30, 10)

@@ -39,25 +39,51 @@ def audit(page) -> list[dict]:
     ]
 
 
-# axe leaves SVG text alone, so the charts' own text is measured here: each label's fill
-# against the first opaque background behind its chart (the heatmap's counts sit on coloured
-# cells and are left out).
-CHART_TEXT = """() => [...document.querySelectorAll('svg.chart text:not(.chart-count)')].map(text => {
-  let host = text.closest('svg').parentElement;
+# axe leaves SVG alone, so the charts are measured here against the first opaque
+# background behind their chart: each text's fill (4.5:1); a heatmap count (the text after
+# a translucent cell) against its cell, the cell's colour laid over that background at its opacity (text,
+# 4.5:1); each series mark's colour, classes series-0… (graphics, 3:1, WCAG 1.4.11).
+BEHIND = """const behind = el => {
+  let host = el.closest('svg').parentElement;
   while (host.parentElement && getComputedStyle(host).backgroundColor === 'rgba(0, 0, 0, 0)') {
     host = host.parentElement;
   }
-  return [text.textContent, getComputedStyle(text).fill, getComputedStyle(host).backgroundColor];
-})"""
+  return getComputedStyle(host).backgroundColor;
+};"""
+CHART_TEXT = (
+    "() => { "
+    + BEHIND
+    + """ return [...document.querySelectorAll('svg.chart text:not(rect[fill-opacity] + text)')].map(
+  text => [text.textContent, getComputedStyle(text).fill, behind(text)]); }"""
+)
+HEATMAP_COUNTS = (
+    "() => { "
+    + BEHIND
+    + """ return [...document.querySelectorAll('svg.chart rect[fill-opacity] + text')].map(text => {
+  const cell = getComputedStyle(text.previousElementSibling);
+  return [text.textContent, getComputedStyle(text).fill, cell.fill, Number(cell.fillOpacity), behind(text)];
+}); }"""
+)
+SERIES_MARKS = (
+    "() => { "
+    + BEHIND
+    + """ return [...document.querySelectorAll('svg.chart [class^="series-"]')].map(
+  mark => [mark.getAttribute('class'), getComputedStyle(mark).color, behind(mark)]); }"""
+)
 
 
-def luminance(css_colour: str) -> float:
-    channels = [int(c) / 255 for c in re.findall(r"\d+", css_colour)[:3]]
-    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+def channels(css_colour: str) -> list[float]:
+    return [float(c) for c in re.findall(r"[\d.]+", css_colour)[:3]]
+
+
+def luminance(css_colour: str | list[float]) -> float:
+    rgb = channels(css_colour) if isinstance(css_colour, str) else css_colour
+    channels_ = [c / 255 for c in rgb]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels_]
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def contrast(a: str, b: str) -> float:
+def contrast(a: str | list[float], b: str | list[float]) -> float:
     light, dark = sorted([luminance(a), luminance(b)], reverse=True)
     return (light + 0.05) / (dark + 0.05)
 
@@ -69,7 +95,23 @@ def faint_chart_text(page) -> list[tuple[str, str, str, float]]:
         ratio = contrast(fill, background)
         if ratio < 4.5:
             found.append((text, fill, background, round(ratio, 2)))
+    for text, fill, cell, opacity, background in page.evaluate(HEATMAP_COUNTS):
+        laid = [c * opacity + b * (1 - opacity) for c, b in zip(channels(cell), channels(background), strict=True)]
+        ratio = contrast(fill, laid)
+        if ratio < 4.5:
+            found.append((text, fill, f"{cell} at {opacity}", round(ratio, 2)))
     return found
+
+
+def faint_series_marks(page) -> tuple[int, list[tuple[str, str, str, float]]]:
+    """How many series marks there are, and those under WCAG 1.4.11's 3:1 for graphics."""
+    marks = page.evaluate(SERIES_MARKS)
+    faint = []
+    for css_class, colour, background in marks:
+        ratio = contrast(colour, background)
+        if ratio < 3:
+            faint.append((css_class, colour, background, round(ratio, 2)))
+    return len(marks), faint
 
 
 @pytest.fixture
@@ -136,6 +178,11 @@ def test_the_main_pages_have_no_critical_or_serious_axe_violations(live_server, 
             violations = audit(page)
             if faint := faint_chart_text(page):
                 violations.append({"id": "chart-text-contrast", "nodes": faint[:5]})
+            marks, faint_marks = faint_series_marks(page)
+            if name == "dashboard":
+                assert marks > 0, "the dashboard's charts have no series marks to measure"
+            if faint_marks:
+                violations.append({"id": "chart-series-contrast", "nodes": faint_marks[:5]})
             if violations:
                 found[name] = violations
         assert found == {}, json.dumps(found, indent=1)

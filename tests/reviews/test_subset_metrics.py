@@ -84,7 +84,7 @@ def test_agreement_without_json_prints_the_figures_per_subset_as_a_table(project
     call_command("agreement", "--project", project.name, "--boot", "0", stdout=out)
     text = out.getvalue()
 
-    assert "Judge vs human gold, RAIR's figures (acc@2: relevant from acceptable substitute" in text
+    assert "Judge vs human gold, RAIR's figures (acc@2: relevant from 2 · acceptable substitute" in text
     lines = {line.split("  ")[0]: line.split() for line in text.splitlines()}
     assert lines["segment"] == ["segment", "pairs", "acc@2", "acc@4", "macro-F1", "α"]
     # all pairs: 4 (LLM-auto gold left out), acc@2 3/4, acc@4 2/4

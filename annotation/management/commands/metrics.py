@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.comparison import compare_run_metrics, worst_queries
+from annotation.label_keys import ShownLabel, label_keys
 from annotation.metrics import LABEL_SOURCES, METRICS, MetricsError, RunMetrics, run_metrics
 from annotation.metrics.recall import recall_by_locale
 
@@ -82,7 +83,7 @@ got worse most."""
                 data["comparison"] = comparison.to_dict(options["worst"])
             self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False))
             return
-        self._print_metrics(metrics, options)
+        self._print_metrics(metrics, options, label_keys(project))
         self._print_worst(metrics, worst, options["metric"])
         self._print_recall(metrics)
         if comparison is not None:
@@ -110,7 +111,7 @@ got worse most."""
     def _title(self, name: str, k: int) -> str:
         return TITLES[name].format(k=k)
 
-    def _print_metrics(self, metrics: RunMetrics, options) -> None:
+    def _print_metrics(self, metrics: RunMetrics, options, labels: dict[int, ShownLabel]) -> None:
         out = self.stdout
         source = (
             "gold labels"
@@ -118,9 +119,11 @@ got worse most."""
             else f"newest {metrics.label_source} labels (PROVISIONAL, not gold)"
         )
         out.write(f"run {metrics.run_name}: {len(metrics.queries)} queries, k={metrics.k}, from {source}")
-        out.write(
-            f"relevant: label value >= {metrics.relevant_min_value}; irrelevant: value {metrics.irrelevant_value}"
+        # People read levels by key and name ("2 · mid"); --json keeps the stored values.
+        relevant, irrelevant = (
+            str(labels.get(value, f"value {value}")) for value in (metrics.relevant_min_value, metrics.irrelevant_value)
         )
+        out.write(f"relevant: {relevant} and up; irrelevant: {irrelevant}")
         out.write(f"{'metric':<16}{'mean':>8}  queries")
         for name, mean in metrics.means.items():
             out.write(f"{self._title(name, metrics.k):<16}{_fmt(mean.value):>8}  {mean.queries}")

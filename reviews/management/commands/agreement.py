@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.label_keys import ShownLabel, keyed_levels, shown_named
 from annotation.management.commands._base import project_by_name_or_id
 from reviews.agreement import (
     BY_CHOICES,
@@ -24,6 +25,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def clean(text) -> str:
     return _CONTROL.sub("?", str(text))
+
+
+def shown(label: ShownLabel | None) -> str:
+    """A level as people see it, "2 · partial" (names come from files: cleaned); stored
+    values stay in --json."""
+    return "—" if label is None else clean(label)
 
 
 def cell(figure: dict, *, n: bool = False) -> str:
@@ -77,22 +84,27 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
         if options["json"]:
             self.stdout.write(json.dumps(result if by else result["summary"], indent=2, ensure_ascii=False))
             return
-        self.stdout.write(self.render_summary(result["summary"]))
-        self.stdout.write("\n" + self.render_judge_vs_gold(result["summary"]["judge_vs_gold"]))
+        summary = result["summary"]
+        labels = keyed_levels((level["value"], level["name"]) for level in summary["scale"])
+        self.stdout.write(self.render_summary(summary, labels))
+        self.stdout.write("\n" + self.render_judge_vs_gold(summary["judge_vs_gold"], labels))
         if by == "annotator":
             self.stdout.write("\n" + self.render_annotators(result["annotators"], result["human_pairs"]))
         elif by:
             self.stdout.write("\n" + self.render_segments(by, result["segments"]["rows"]))
 
-    def render_summary(self, s: dict) -> str:
-        scale = ", ".join(f"{clean(level['name'])}={level['value']}" for level in s["scale"])
+    def render_summary(self, s: dict, labels: dict[int, ShownLabel]) -> str:
+        # The scale line is the one place that maps what people see to the stored values
+        # that --json and the files use: "1 · low = 10".
+        scale = ", ".join(f"{shown(labels[level['value']])} = {level['value']}" for level in s["scale"])
+        relevant_from = None if s["relevant_from"] is None else labels.get(s["relevant_from"])
         c = s["counts"]
         head = [
             (
                 f"Agreement for project {clean(s['project']['name'])} — level {s['level']}; "
                 f"95% CI: bootstrap over pairs, {s['bootstrap']['replicates']} replicates, seed {s['bootstrap']['seed']}"
             ),
-            f"Scale: {scale}; relevant from {s['relevant_from']}; gold = {' or '.join(s['gold_provenances'])}",
+            f"Scale: {scale}; relevant from {shown(relevant_from)}; gold = {' or '.join(s['gold_provenances'])}",
             (
                 f"Pairs {c['pairs']}; with human labels {c['pairs_human']} (also an LLM label: {c['pairs_human_and_llm']}, "
                 f"two or more humans: {c['pairs_two_humans']}); with human gold {c['pairs_human_gold']}; "
@@ -127,17 +139,17 @@ macro-F1, confusion matrix). Each figure has a bootstrap 95% CI (resampling pair
             m = s[key]["confusion"]
             if not any(map(any, m["matrix"])):
                 continue
-            names = [clean(n) for n in m["names"]]
+            names = [shown(labels[value]) for value in m["values"]]
             parts += ["", f"Confusion, {title} (rows: {m['rows']}, columns: {m['columns']})"]
             parts.append(table(["", *names], [[name, *(str(v) for v in row)] for name, row in zip(names, m["matrix"])]))
         return "\n".join(parts)
 
-    def render_judge_vs_gold(self, result: dict) -> str:
+    def render_judge_vs_gold(self, result: dict, labels: dict[int, ShownLabel]) -> str:
         """reviews.agreement.subsets.judge_vs_gold as a table: overall, then per intent,
         subset and rule (RAIR's acc@2 / acc@4 / macro-F1, and α)."""
         title = (
             "Judge vs human gold, RAIR's figures (acc@2: relevant from "
-            f"{clean(result['relevant_from'])}; gold the LLM set itself is left out)"
+            f"{shown(shown_named(labels, result['relevant_from']))}; gold the LLM set itself is left out)"
         )
         if not result["overall"]["n"]:
             return f"{title}\nno pair has both a valid judgment and human gold"

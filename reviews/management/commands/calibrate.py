@@ -4,11 +4,12 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.label_keys import keyed_levels, shown_named
 from annotation.management.commands._base import project_by_name_or_id
 from reviews.calibration import calibration_report
 from reviews.services.policies import policy_current
 
-from .agreement import cell, clean, table
+from .agreement import cell, clean, shown, table
 
 HEADLINE = (
     ("accuracy", "acc (all levels)"),
@@ -70,7 +71,8 @@ catch. Judge labelled pairs first with `judge --pairs labelled`."""
         out = self.stdout.write
         out(f"Project {clean(report['project'])}: {report['n_reference_pairs']} pair(s) with a human reference")
         if report["relevant_from"] is not None:
-            out(f"acc@2 counts '{clean(report['relevant_from'])}' and above as relevant.")
+            labels = keyed_levels(zip(report["scale"]["values"], report["scale"]["names"], strict=True))
+            out(f"acc@2 counts {shown(shown_named(labels, report['relevant_from']))} and above as relevant.")
         if not report["configurations"]:
             out("No judgment of these pairs yet: run `manage.py judge --project P --pairs labelled` first.")
             return
