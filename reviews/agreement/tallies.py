@@ -24,7 +24,7 @@ started). A write committed after that delete but before the read is in the figu
 its dirty rows stay for the next pass (recomputing a pair is idempotent); a write not yet
 committed leaves its dirty rows behind. An advisory lock per project runs one pass at a
 time. The first pass of a project (or after its tallies were dropped) builds everything.
-A deleted project's rows are deleted with it, by a trigger (migration 0014).
+A deleted project's rows are deleted with it, by a trigger (migration 0016).
 """
 
 from typing import Any
@@ -53,7 +53,7 @@ DIRTY = "reviews_agreement_dirty"
 PART = "reviews_agreement_part"
 TOTAL = "reviews_agreement_total"
 BUILT = "reviews_agreement_built"
-# First key of the advisory lock; the project id is the second. Migration 0014's trigger
+# First key of the advisory lock; the project id is the second. Migration 0016's trigger
 # (a project's rows go with it) takes the same lock: change both together.
 LOCK_CLASS = 16_016
 
@@ -145,7 +145,7 @@ def refresh_tallies(project: Project) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, project.id])
         # Deleted while this pass waited for the lock: its rows went with it (the trigger
-        # of migration 0014), and none are written again.
+        # of migration 0016), and none are written again.
         cursor.execute(f"SELECT 1 FROM {Project._meta.db_table} WHERE id = %(project)s", params)
         if cursor.fetchone() is None:
             return 0

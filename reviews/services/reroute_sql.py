@@ -23,7 +23,7 @@ _AUTO = "l.project_id = %(project)s AND l.auto_accepted"
 _OPEN = """SELECT pair_id FROM reviews_reviewtask
            WHERE project_id = %(project)s AND kind = 'label' AND status = 'open' AND slot = 1
              AND reason <> 'audit'{range}"""
-_RANGE = {"pair_id": " AND pair_id >= %(lo)s AND pair_id < %(hi)s"}
+_OPEN_RANGE = " AND pair_id >= %(lo)s AND pair_id < %(hi)s"
 # Pairs someone works on or worked on (a slot claimed, done, flagged or dropped) stay with
 # humans. Tasks cancelled by an earlier reroute do not count.
 _UNTOUCHED = """NOT EXISTS (SELECT 1 FROM reviews_reviewtask t
@@ -39,9 +39,7 @@ def _sources(project: Project, view: PolicyView, ranged: bool) -> tuple[str, str
     """The decisions over auto-accepted pairs and over open tasks (in %(lo)s..%(hi)s when ranged)."""
     queries = query_signals(project, view)
     auto, params = decisions_sql(project, view, None, queries, ranged=ranged, signals_where=_AUTO)
-    open_, _ = decisions_sql(
-        project, view, _OPEN.format(range=_RANGE["pair_id"] if ranged else ""), queries, ranged=ranged
-    )
+    open_, _ = decisions_sql(project, view, _OPEN.format(range=_OPEN_RANGE if ranged else ""), queries, ranged=ranged)
     return auto, open_, {**params, "project": project.id}
 
 
