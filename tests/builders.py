@@ -453,3 +453,18 @@ def celery_worker(*, name: str, broker: str, directory, media_root, **extra_env)
             yield worker
     finally:
         worker.kill()
+
+
+def held_transaction(write, done, go) -> None:
+    """A thread's body for concurrency tests: in the thread's own connection, run `write()`
+    in a transaction, set the `done` event, and commit only once `go` is set (10 s at most),
+    so the test can act while the write is uncommitted and holds its locks."""
+    from django.db import connections, transaction
+
+    try:
+        with transaction.atomic():
+            write()
+            done.set()
+            go.wait(10)
+    finally:
+        connections.close_all()

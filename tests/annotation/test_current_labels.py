@@ -8,14 +8,14 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.metrics import run_metrics, unjudged_pairs
 from annotation.metrics.sql import newest_label_value
 from annotation.models import CurrentLabel, Label, Pair, Project
 from annotation.services import project_create
-from tests.builders import labelled_run
+from tests.builders import held_transaction, labelled_run
 
 pytestmark = pytest.mark.django_db
 SOURCES = ("llm", "human", "any")
@@ -114,18 +114,16 @@ def test_deleting_a_project_through_the_orm_leaves_no_current_labels():
 
 def _write_label(pair_id: int, value: int, created_at, written: threading.Event, go: threading.Event) -> None:
     """In its own connection: insert a label, say so, and commit only when told."""
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
-                    "SELECT project_id, id, 'llm', 'm', %s, '', %s FROM annotation_pair WHERE id = %s",
-                    [value, created_at, pair_id],
-                )
-            written.set()
-            go.wait(10)
-    finally:
-        connections.close_all()
+
+    def insert() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO annotation_label (project_id, pair_id, source, rater, value, rationale, created_at) "
+                "SELECT project_id, id, 'llm', 'm', %s, '', %s FROM annotation_pair WHERE id = %s",
+                [value, created_at, pair_id],
+            )
+
+    held_transaction(insert, written, go)
 
 
 @pytest.mark.django_db(transaction=True)

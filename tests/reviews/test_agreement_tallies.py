@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from annotation.models import GoldProvenance, Label, LabelSource, Pair, Product, Project, Query
 from annotation.services import project_create
@@ -17,6 +17,7 @@ from reviews.agreement import annotator_agreement, data, human_pairwise_agreemen
 from reviews.agreement.tallies import refresh_tallies
 from reviews.agreement.timeline import agreement_over_time, label_distribution
 from reviews.models import ReviewTask
+from tests.builders import held_transaction
 
 _serial = itertools.count(1)
 RATERS = ["anna", "ben", "chloe", "dan"]
@@ -146,17 +147,11 @@ def test_a_write_committed_during_a_delta_pass_is_counted_by_the_next(monkeypatc
     written, release = threading.Event(), threading.Event()
 
     def writer():
-        try:
-            with transaction.atomic():
-                Label.objects.bulk_create(
-                    [Label(project=project, pair=p, source=LabelSource.HUMAN, rater="anna", value=2) for p in pairs]
-                )
-                written.set()
-                release.wait(10)
-        finally:
-            connection.close()
+        Label.objects.bulk_create(
+            [Label(project=project, pair=p, source=LabelSource.HUMAN, rater="anna", value=2) for p in pairs]
+        )
 
-    thread = threading.Thread(target=writer)
+    thread = threading.Thread(target=held_transaction, args=(writer, written, release))
     thread.start()
     assert written.wait(10)
     # The writer's labels are not committed: this pass cannot see them, nor their dirty rows.

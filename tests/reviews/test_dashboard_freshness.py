@@ -13,6 +13,7 @@ from annotation.models import GoldProvenance, Label, LabelSource, Pair
 from reviews.dashboard import snapshot
 from reviews.dashboard.snapshot import dashboard_part, dashboard_refresh, label_writes
 from reviews.tasks import dashboard_refresh_task
+from tests.builders import held_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -135,15 +136,10 @@ def test_a_long_label_transaction_does_not_block_other_writers_of_the_project(pr
     started, finish = threading.Event(), threading.Event()
 
     def long_import():
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(INSERT, [project.id, pair.id, "importer", 1])
-                started.set()
-                finish.wait(10)
-        finally:
-            connections.close_all()
+        with connection.cursor() as cursor:
+            cursor.execute(INSERT, [project.id, pair.id, "importer", 1])
 
-    thread = threading.Thread(target=long_import)
+    thread = threading.Thread(target=held_transaction, args=(long_import, started, finish))
     thread.start()
     assert started.wait(10)
     try:

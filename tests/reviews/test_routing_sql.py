@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from annotation.models import GoldProvenance, Pair, Product, Query
 from judging.models import Judgment
@@ -15,6 +15,7 @@ from reviews.routing import PolicyView, audit_draw, decide
 from reviews.routing_sql import audit_draws, decisions_sql
 from reviews.services.reroute import reroute_preview
 from reviews.services.route import latest_judgments, route_pairs, signals_for
+from tests.builders import held_transaction
 
 TEXTS = ["red dress", "Elegant evening gown", "black-tie suit!", "BOHO  skirt", "élégant top", "casualwear", "jeans"]
 TAGS = [(), ("style-sensitive",), ("brand",), ("brand", "colour"), (7,)]
@@ -212,17 +213,6 @@ def test_the_auto_accepted_flag_follows_the_pairs_gold(project, varied, judge):
     assert auto_flags(project) == auto_gold(project)
 
 
-def _in_own_transaction(write, done: threading.Event, go: threading.Event) -> None:
-    """In its own connection: run `write`, say so, and commit only when told."""
-    try:
-        with transaction.atomic():
-            write()
-            done.set()
-            go.wait(10)
-    finally:
-        connections.close_all()
-
-
 def _new_judgment(pair_id: int) -> None:
     newer = Judgment.objects.filter(pair_id=pair_id).first()
     assert newer is not None
@@ -248,7 +238,7 @@ def test_the_auto_accepted_flag_is_right_when_a_judgment_and_a_gold_change_of_on
     if not gold_first:
         writes.reverse()
     events = [(threading.Event(), threading.Event()) for _ in writes]
-    threads = [threading.Thread(target=_in_own_transaction, args=(w, *e)) for w, e in zip(writes, events, strict=True)]
+    threads = [threading.Thread(target=held_transaction, args=(w, *e)) for w, e in zip(writes, events, strict=True)]
     threads[0].start()
     assert events[0][0].wait(10)
     threads[1].start()  # it waits on the first one's row locks
